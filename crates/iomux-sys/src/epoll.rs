@@ -1,0 +1,99 @@
+//! `epoll(7)`: an interest list kept in the kernel and a ready list it fills.
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use crate::cvt::cvt;
+
+pub use libc::{EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP};
+
+/// One event as `epoll_wait` returns it: a readiness mask and the 64 bits of user data that were
+/// given at registration.
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub struct EpollEvent(libc::epoll_event);
+
+impl EpollEvent {
+    /// An empty slot for [`Epoll::wait`] to fill.
+    pub const fn zeroed() -> Self {
+        EpollEvent(libc::epoll_event { events: 0, u64: 0 })
+    }
+    /// The readiness bits (`EPOLLIN`, ...), as `u32`.
+    pub fn events(&self) -> u32 {
+        // A copy, not a reference: the struct is packed on x86-64.
+        self.0.events
+    }
+    /// The user data given at registration.
+    pub fn data(&self) -> u64 {
+        self.0.u64
+    }
+}
+
+/// An epoll instance; closed on drop.
+#[derive(Debug)]
+pub struct Epoll {
+    fd: OwnedFd,
+}
+
+impl Epoll {
+    /// `epoll_create1(EPOLL_CLOEXEC)`.
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: epoll_create1 takes only a flag word.
+        let raw = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: raw was just returned by epoll_create1, so it is an open descriptor that nothing
+        // else owns.
+        Ok(Epoll {
+            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+        })
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events, u64: data };
+        // SAFETY: self.fd is our open epoll descriptor; ev is a valid epoll_event alive for the
+        // call (the kernel copies it; for EPOLL_CTL_DEL it is ignored but must be non-null on
+        // kernels before 2.6.9). An invalid `fd` is reported by the kernel as EBADF.
+        cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut ev) })?;
+        Ok(())
+    }
+
+    /// `EPOLL_CTL_ADD`: start watching `fd` for `events`, tagging its events with `data`.
+    pub fn add(&self, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, events, data)
+    }
+
+    /// `EPOLL_CTL_MOD`: change the events and data of a watched `fd`.
+    pub fn modify(&self, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, events, data)
+    }
+
+    /// `EPOLL_CTL_DEL`: stop watching `fd`.
+    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    /// `epoll_wait`: fills the front of `buf` with ready events and returns how many. The kernel
+    /// *copies* the events into `buf` (there is no shared memory, whatever some notes say). The
+    /// timeout is rounded up to whole milliseconds; `None` blocks.
+    pub fn wait(&self, buf: &mut [EpollEvent], timeout: Option<Duration>) -> io::Result<usize> {
+        let max = buf.len().min(libc::c_int::MAX as usize) as libc::c_int;
+        if max == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "epoll_wait needs room for one event",
+            ));
+        }
+        let ms = crate::time::timeout_ms_round_up(timeout);
+        // SAFETY: EpollEvent is repr(transparent) over epoll_event, so buf is a valid, exclusively
+        // borrowed array of `max` events for the kernel to write; self.fd is our epoll descriptor.
+        let n = cvt(unsafe {
+            libc::epoll_wait(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), max, ms)
+        })?;
+        Ok(n as usize)
+    }
+}
+
+impl AsRawFd for Epoll {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

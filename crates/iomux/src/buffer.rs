@@ -1,0 +1,126 @@
+//! An outbound byte buffer for non-blocking sockets: partial writes and backpressure.
+//!
+//! A non-blocking `write` may take only part of what it is given, or nothing (`WouldBlock`).
+//! [`OutBuffer`] keeps what the kernel did not take, in order, and writes it out later when the
+//! socket is writable again. Its [`limit`](OutBuffer::limit) is the backpressure threshold: a
+//! server stops reading from a peer whose buffer is over the limit (a client that sends but never
+//! reads), so memory per connection stays bounded.
+use std::io::{self, Write};
+
+/// What [`OutBuffer::flush_to`] achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Everything buffered was written.
+    Done,
+    /// The writer would block; something is still buffered (wait for writability).
+    Blocked,
+}
+
+/// A FIFO of bytes waiting to be written, with a soft size limit. See the [module docs](self).
+#[derive(Debug, Default)]
+pub struct OutBuffer {
+    data: Vec<u8>,
+    /// Bytes before `start` are written already; compacted lazily.
+    start: usize,
+    limit: usize,
+}
+
+impl OutBuffer {
+    /// An empty buffer whose [`is_over_limit`](Self::is_over_limit) turns true past `limit` bytes.
+    pub fn with_limit(limit: usize) -> Self {
+        OutBuffer {
+            data: Vec::new(),
+            start: 0,
+            limit,
+        }
+    }
+
+    /// Bytes waiting.
+    pub fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The backpressure threshold.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Whether more than [`limit`](Self::limit) bytes are waiting: stop producing (reading from
+    /// the peer) until it drains.
+    pub fn is_over_limit(&self) -> bool {
+        self.len() > self.limit
+    }
+
+    /// The waiting bytes, oldest first.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+
+    /// Appends bytes to be written after those already waiting.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+        self.data.extend_from_slice(bytes);
+    }
+
+    /// Marks the first `n` waiting bytes as written.
+    pub fn consume(&mut self, n: usize) {
+        assert!(n <= self.len(), "consumed more than is buffered");
+        self.start += n;
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        } else if self.start > self.data.len() / 2 && self.start > 4096 {
+            // Move the tail to the front once the written part dominates, so the buffer's
+            // footprint follows what is waiting rather than what was ever pushed.
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    /// Writes waiting bytes to `w` until none are left or `w` would block. `Interrupted` is
+    /// retried; any other error is returned (the bytes stay buffered). A write of 0 bytes is
+    /// reported as `WriteZero`.
+    pub fn flush_to(&mut self, w: &mut impl Write) -> io::Result<Flush> {
+        while !self.is_empty() {
+            match w.write(self.as_slice()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.consume(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Flush::Done)
+    }
+
+    /// Writes `bytes` after what is waiting, straight to `w` when nothing is waiting (no copy),
+    /// buffering whatever `w` does not take.
+    pub fn write_or_buffer(&mut self, w: &mut impl Write, mut bytes: &[u8]) -> io::Result<Flush> {
+        if self.is_empty() {
+            while !bytes.is_empty() {
+                match w.write(bytes) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => bytes = &bytes[n..],
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            if bytes.is_empty() {
+                return Ok(Flush::Done);
+            }
+            self.push(bytes);
+            return Ok(Flush::Blocked);
+        }
+        self.push(bytes);
+        self.flush_to(w)
+    }
+}

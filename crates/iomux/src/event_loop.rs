@@ -1,0 +1,306 @@
+//! A callback event loop on a [`Selector`]: the shape of the course notes' `selectors` server.
+//!
+//! Register a source with an interest and a callback; [`EventLoop::run`] waits, and calls each
+//! ready source's callback with the loop, the source and its readiness. The loop *owns* each
+//! source: [`EventLoop::unregister`] (from inside a callback too) drops it, which closes it.
+//! Timers run a closure once after a delay and can be cancelled; a [`StopHandle`] stops the loop
+//! from another thread.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use iomux::{EventLoop, Interest};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! listener.set_nonblocking(true)?;
+//! let addr = listener.local_addr()?;
+//! let mut lp = EventLoop::new()?;
+//! lp.register(listener, Interest::READ, |lp, listener: &mut TcpListener, _| {
+//!     let (conn, _) = listener.accept().expect("accept");
+//!     conn.set_nonblocking(true).unwrap();
+//!     lp.register(conn, Interest::READ, |lp, conn: &mut TcpStream, _| {
+//!         let mut buf = [0; 1024];
+//!         match conn.read(&mut buf) {
+//!             Ok(0) | Err(_) => { lp.unregister_current(); }
+//!             Ok(n) => { conn.write_all(&buf[..n].to_ascii_uppercase()).unwrap(); lp.stop(); }
+//!         }
+//!     }).unwrap();
+//! })?;
+//!
+//! let mut client = TcpStream::connect(addr)?;
+//! client.write_all(b"hi")?;
+//! lp.run()?; // returns after the first reply, when the callback calls stop()
+//! let mut reply = [0; 2];
+//! client.read_exact(&mut reply)?;
+//! assert_eq!(&reply, b"HI");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::interest::{Interest, Readiness};
+use crate::selector::{BackendKind, Event, Events, Selector, Stats, Waker};
+
+type Callback = Box<dyn FnMut(&mut EventLoop, Readiness)>;
+type TimerCallback = Box<dyn FnOnce(&mut EventLoop)>;
+
+/// The data the loop keeps with each registration: the callback, which owns the source.
+/// `None` only while the callback runs (it is taken out so it can borrow the loop mutably).
+struct Entry {
+    callback: Option<Callback>,
+}
+
+/// Identifies a timer, for [`EventLoop::cancel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimerId(u64);
+
+/// Stops an [`EventLoop`] from any thread: the loop finishes the callbacks of its current round
+/// and [`run`](EventLoop::run) returns.
+#[derive(Clone, Debug)]
+pub struct StopHandle {
+    stopped: Arc<AtomicBool>,
+    waker: Waker,
+}
+
+impl StopHandle {
+    /// Asks the loop to stop and wakes it if it is waiting.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        // A failed wake (the loop is gone) needs no report: there is nothing left to stop.
+        let _ = self.waker.wake();
+    }
+}
+
+/// A single-threaded callback event loop. See the [module docs](self).
+pub struct EventLoop {
+    selector: Selector<Entry>,
+    events: Events,
+    timers: BinaryHeap<Reverse<(Instant, TimerId)>>,
+    timer_callbacks: HashMap<TimerId, TimerCallback>,
+    next_timer: u64,
+    stopped: Arc<AtomicBool>,
+    waker: Waker,
+    current: Option<RawFd>,
+}
+
+impl EventLoop {
+    /// A loop on the default selector (`IOMUX_BACKEND`, else epoll).
+    pub fn new() -> Result<Self> {
+        Self::with_backend(BackendKind::default_choice()?)
+    }
+
+    /// A loop on the given backend.
+    pub fn with_backend(kind: BackendKind) -> Result<Self> {
+        let mut selector = Selector::with_backend(kind)?;
+        let waker = selector.waker()?;
+        Ok(EventLoop {
+            selector,
+            events: Events::with_capacity(1024),
+            timers: BinaryHeap::new(),
+            timer_callbacks: HashMap::new(),
+            next_timer: 0,
+            stopped: Arc::new(AtomicBool::new(false)),
+            waker,
+            current: None,
+        })
+    }
+
+    /// The backend the loop waits with.
+    pub fn backend(&self) -> BackendKind {
+        self.selector.backend()
+    }
+
+    /// Hands `source` to the loop: when it is ready for `interest`, `callback` is called with the
+    /// loop, the source and the readiness. Returns the source's fd, the name to modify or
+    /// unregister it by. On error the source is dropped (closed) and the loop is unchanged.
+    pub fn register<S, F>(
+        &mut self,
+        source: S,
+        interest: Interest,
+        mut callback: F,
+    ) -> Result<RawFd>
+    where
+        S: AsRawFd + 'static,
+        F: FnMut(&mut EventLoop, &mut S, Readiness) + 'static,
+    {
+        let fd = source.as_raw_fd();
+        let mut source = source;
+        let callback: Callback =
+            Box::new(move |lp, readiness| callback(lp, &mut source, readiness));
+        self.selector.register(
+            fd,
+            interest,
+            Entry {
+                callback: Some(callback),
+            },
+        )?;
+        Ok(fd)
+    }
+
+    /// Changes what a registered source is watched for.
+    pub fn modify(&mut self, fd: RawFd, interest: Interest) -> Result<()> {
+        self.selector.set_interest(fd, interest)
+    }
+
+    /// Stops watching `fd` and drops its source and callback (closing the source). From inside
+    /// that source's own callback, the drop happens when the callback returns.
+    pub fn unregister(&mut self, fd: RawFd) -> Result<()> {
+        self.selector.unregister(fd).map(drop)
+    }
+
+    /// The fd whose callback is running, if any.
+    pub fn current_fd(&self) -> Option<RawFd> {
+        self.current
+    }
+
+    /// Unregisters the source whose callback is running (no-op outside a callback or if done).
+    pub fn unregister_current(&mut self) {
+        if let Some(fd) = self.current {
+            let _ = self.unregister(fd);
+        }
+    }
+
+    /// Runs `callback` once, after `delay` (on the first loop round at or after that time).
+    pub fn call_later(
+        &mut self,
+        delay: Duration,
+        callback: impl FnOnce(&mut EventLoop) + 'static,
+    ) -> TimerId {
+        let id = TimerId(self.next_timer);
+        self.next_timer += 1;
+        let due = Instant::now() + delay;
+        self.timers.push(Reverse((due, id)));
+        self.timer_callbacks.insert(id, Box::new(callback));
+        id
+    }
+
+    /// Cancels a timer; returns whether it was still pending.
+    pub fn cancel(&mut self, timer: TimerId) -> bool {
+        self.timer_callbacks.remove(&timer).is_some()
+    }
+
+    /// Makes [`run`](Self::run) return after the current round.
+    pub fn stop(&mut self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    /// A handle that stops the loop from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            stopped: self.stopped.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+
+    /// How many sources are registered.
+    pub fn len(&self) -> usize {
+        self.selector.len()
+    }
+
+    /// Whether no source is registered.
+    pub fn is_empty(&self) -> bool {
+        self.selector.is_empty()
+    }
+
+    /// The selector's cost counters.
+    pub fn stats(&self) -> Stats {
+        self.selector.stats()
+    }
+
+    /// Runs rounds until [`stop`](Self::stop) or a [`StopHandle`] is called. A stop requested
+    /// before `run` makes it return at once; the request is consumed on return.
+    pub fn run(&mut self) -> Result<()> {
+        while !self.stopped.load(Ordering::Acquire) {
+            self.run_once(None)?;
+        }
+        self.stopped.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// One round: wait (at most `timeout`, and no later than the next timer), call the ready
+    /// sources' callbacks, then the due timers. Returns how many callbacks ran.
+    pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<usize> {
+        let timeout = self.wait_timeout(timeout);
+        let mut events = std::mem::replace(&mut self.events, Events::with_capacity(1));
+        let waited = self.selector.select(&mut events, timeout);
+        let mut ran = 0;
+        if waited.is_ok() {
+            for i in 0..events.len() {
+                let event = events.get(i).expect("index in range");
+                ran += usize::from(self.dispatch(&event));
+            }
+        }
+        self.events = events;
+        waited?;
+        ran += self.run_due_timers();
+        Ok(ran)
+    }
+
+    fn wait_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
+        // Drop cancelled timers from the top so they do not cut waits short.
+        while let Some(Reverse((_, id))) = self.timers.peek() {
+            if self.timer_callbacks.contains_key(id) {
+                break;
+            }
+            self.timers.pop();
+        }
+        let until_timer = self
+            .timers
+            .peek()
+            .map(|Reverse((due, _))| due.saturating_duration_since(Instant::now()));
+        match (timeout, until_timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn dispatch(&mut self, event: &Event) -> bool {
+        let Some((key, readiness)) = self.selector.resolve_mut(event) else {
+            return false;
+        };
+        let Some(mut callback) = key.data_mut().callback.take() else {
+            return false;
+        };
+        self.current = Some(event.fd());
+        callback(self, readiness);
+        self.current = None;
+        // Put the callback back unless it unregistered its source (then dropping it closes it).
+        if let Some(key) = self.selector.registration_of_mut(event) {
+            let slot = &mut key.data_mut().callback;
+            if slot.is_none() {
+                *slot = Some(callback);
+            }
+        }
+        true
+    }
+
+    fn run_due_timers(&mut self) -> usize {
+        let now = Instant::now();
+        let mut ran = 0;
+        while let Some(Reverse((due, id))) = self.timers.peek().copied() {
+            if due > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(callback) = self.timer_callbacks.remove(&id) {
+                callback(self);
+                ran += 1;
+            }
+        }
+        ran
+    }
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("selector", &self.selector)
+            .field("timers", &self.timer_callbacks.len())
+            .finish()
+    }
+}

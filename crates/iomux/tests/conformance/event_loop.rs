@@ -1,0 +1,125 @@
+//! The callback event loop, on every backend.
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use iomux::{BackendKind, EventLoop, Interest};
+
+/// The notes' selectors server: accept callback, read callback, upper-case + `_SB` reply.
+pub fn loop_serves_accept_and_read_callbacks(kind: BackendKind) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut lp = EventLoop::with_backend(kind).unwrap();
+    assert_eq!(lp.backend(), kind);
+    lp.register(
+        listener,
+        Interest::READ,
+        |lp, listener: &mut TcpListener, _| {
+            while let Ok((conn, _)) = listener.accept() {
+                conn.set_nonblocking(true).unwrap();
+                lp.register(conn, Interest::READ, |lp, conn: &mut TcpStream, _| {
+                    let mut buf = [0u8; 1024];
+                    match conn.read(&mut buf) {
+                        Ok(0) => lp.unregister_current(),
+                        Ok(n) => {
+                            let mut reply = buf[..n].to_ascii_uppercase();
+                            reply.extend_from_slice(b"_SB");
+                            conn.write_all(&reply).unwrap();
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => lp.unregister_current(),
+                    }
+                })
+                .unwrap();
+            }
+        },
+    )
+    .unwrap();
+    let stop = lp.stop_handle();
+    let clients = thread::spawn(move || {
+        let replies: Vec<String> = (0..5)
+            .map(|i| {
+                let mut c = TcpStream::connect(addr).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                c.write_all(format!("hello{i}").as_bytes()).unwrap();
+                let mut buf = [0u8; 64];
+                let n = c.read(&mut buf).unwrap();
+                String::from_utf8_lossy(&buf[..n]).into_owned()
+            })
+            .collect();
+        stop.stop();
+        replies
+    });
+    lp.run().unwrap();
+    let replies = clients.join().unwrap();
+    assert_eq!(
+        replies,
+        (0..5).map(|i| format!("HELLO{i}_SB")).collect::<Vec<_>>()
+    );
+}
+
+pub fn loop_timers_run_in_order_and_cancel(kind: BackendKind) {
+    let mut lp = EventLoop::with_backend(kind).unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+    let started = Instant::now();
+    lp.call_later(Duration::from_millis(30), move |lp| {
+        l1.borrow_mut().push("30ms");
+        lp.stop();
+    });
+    lp.call_later(Duration::from_millis(10), move |_| {
+        l2.borrow_mut().push("10ms")
+    });
+    let cancelled = lp.call_later(Duration::from_millis(20), move |_| {
+        l3.borrow_mut().push("cancelled")
+    });
+    assert!(lp.cancel(cancelled));
+    assert!(!lp.cancel(cancelled));
+    lp.run().unwrap();
+    assert_eq!(*log.borrow(), ["10ms", "30ms"]);
+    assert!(started.elapsed() >= Duration::from_millis(30));
+}
+
+pub fn loop_stop_handle_from_another_thread(kind: BackendKind) {
+    let mut lp = EventLoop::with_backend(kind).unwrap();
+    let stop = lp.stop_handle();
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(30));
+        stop.stop();
+    });
+    let started = Instant::now();
+    lp.run().unwrap();
+    assert!(started.elapsed() < crate::util::SOON);
+    t.join().unwrap();
+}
+
+pub fn loop_unregister_in_callback_closes_source(kind: BackendKind) {
+    let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let mut lp = EventLoop::with_backend(kind).unwrap();
+    lp.register(
+        a,
+        Interest::READ,
+        |lp, a: &mut std::os::unix::net::UnixStream, _| {
+            let mut buf = [0u8; 8];
+            assert_eq!(a.read(&mut buf).unwrap(), 3);
+            lp.unregister_current();
+            lp.stop();
+        },
+    )
+    .unwrap();
+    b.write_all(b"bye").unwrap();
+    lp.run().unwrap();
+    assert!(lp.is_empty());
+    b.set_read_timeout(Some(crate::util::SOON)).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        b.read(&mut buf).unwrap(),
+        0,
+        "the loop dropped (closed) the source"
+    );
+}

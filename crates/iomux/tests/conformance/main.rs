@@ -1,0 +1,111 @@
+//! The conformance suite: every test body here runs unchanged against every backend.
+//!
+//! Each body is a function taking the [`BackendKind`] under test. The `conformance!` macro below
+//! instantiates each listed body once per backend, as `select::name`, `poll::name`,
+//! `epoll::name` and `epoll_et::name` (CPython's `BaseSelectorTestCase` subclasses, as a macro).
+//! Bodies listed under `exclusive` open many descriptors or depend on fd numbers, so they run
+//! alone (a process-wide write lock), keeping the other bodies' fds small for select.
+#![allow(missing_docs)]
+
+mod counters;
+mod event_loop;
+mod limits;
+mod readiness;
+mod register;
+mod stale;
+mod timeouts;
+mod triggers;
+mod util;
+mod waker;
+
+use counters::*;
+use event_loop::*;
+use limits::*;
+use readiness::*;
+use register::*;
+use stale::*;
+use timeouts::*;
+use triggers::*;
+use waker::*;
+
+macro_rules! conformance {
+    (shared: [$($shared:ident),* $(,)?], exclusive: [$($exclusive:ident),* $(,)?] $(,)?) => {
+        conformance!(@backend select, Select, [$($shared),*], [$($exclusive),*]);
+        conformance!(@backend poll, Poll, [$($shared),*], [$($exclusive),*]);
+        conformance!(@backend epoll, Epoll, [$($shared),*], [$($exclusive),*]);
+        conformance!(@backend epoll_et, EpollEdge, [$($shared),*], [$($exclusive),*]);
+    };
+    (@backend $module:ident, $kind:ident, [$($shared:ident),*], [$($exclusive:ident),*]) => {
+        mod $module {
+            use iomux::BackendKind;
+            $(
+                #[test]
+                fn $shared() {
+                    let _guard = crate::util::shared_fds();
+                    super::$shared(BackendKind::$kind);
+                }
+            )*
+            $(
+                #[test]
+                fn $exclusive() {
+                    let _guard = crate::util::exclusive_fds();
+                    super::$exclusive(BackendKind::$kind);
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    shared: [
+        // register.rs
+        register_returns_key_and_lookup_finds_it,
+        register_twice_is_refused_and_changes_nothing,
+        empty_interest_is_refused,
+        negative_fd_is_refused,
+        modify_changes_interest_and_data,
+        modify_or_unregister_unknown_fd_is_refused,
+        keys_iterate_in_fd_order,
+        drop_releases_everything,
+        // readiness.rs
+        socket_becomes_readable_when_data_arrives,
+        fresh_socket_is_writable,
+        pipe_readiness_both_ends,
+        interest_masks_readiness,
+        peer_close_is_readable_as_end_of_stream,
+        peer_reset_reaches_write_only_registration,
+        peer_hangup_reaches_write_only_registration,
+        many_ready_at_once_are_all_reported,
+        // timeouts.rs
+        zero_timeout_returns_at_once,
+        bounded_timeout_waits_at_least_that_long,
+        blocking_select_returns_on_event,
+        eintr_is_retried_with_remaining_time,
+        // waker.rs
+        waker_interrupts_blocked_select_from_another_thread,
+        wake_before_select_returns_at_once_and_only_once,
+        waker_is_not_a_registered_key,
+        // stale.rs
+        unregistered_earlier_in_round_is_not_delivered,
+        readiness_masked_by_interest_changed_in_round,
+        // triggers.rs
+        level_or_edge_after_partial_read,
+        edge_reports_once_per_new_data,
+        // counters.rs
+        counters_move_as_they_should,
+        wait_time_is_counted,
+        // event_loop.rs
+        loop_serves_accept_and_read_callbacks,
+        loop_timers_run_in_order_and_cancel,
+        loop_stop_handle_from_another_thread,
+        loop_unregister_in_callback_closes_source,
+    ],
+    exclusive: [
+        // register.rs
+        closed_fd_is_refused,
+        unregister_after_close_succeeds,
+        // limits.rs
+        thousands_of_fds,
+        fd_at_or_above_fd_setsize,
+    ],
+}
