@@ -1,1 +1,172 @@
-fn main() {}
+//! `iomux`: the course notes' servers and clients in every I/O model.
+//!
+//! See `iomux --help`, and the README for a walk through the models.
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+mod clients;
+mod proto;
+mod serve;
+
+use proto::Protocol;
+use serve::Model;
+
+/// Every classic server I/O model, built on one selector library, side by side.
+#[derive(Parser)]
+#[command(name = "iomux", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ProtoName {
+    /// Every byte read is written back unchanged, in order.
+    Echo,
+    /// Each chunk read is answered with its ASCII upper-case followed by `_SB`.
+    Upper,
+    /// Each chunk read is answered with the fixed text of --reply.
+    Reply,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a server in one I/O model until SIGINT or SIGTERM, then print a summary.
+    ///
+    /// Prints `listening on IP:PORT` once ready (port 0 picks a free port). On SIGINT/SIGTERM it
+    /// stops accepting, delivers what it owes (for at most --grace seconds), closes and exits 0.
+    Serve {
+        /// The I/O model.
+        #[arg(long, value_enum)]
+        model: Model,
+        /// What the server answers.
+        #[arg(long, value_enum)]
+        proto: ProtoName,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        addr: SocketAddr,
+        /// Event loops on as many threads, sharing the port with SO_REUSEPORT (readiness models).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// At most this many connections at once; further clients wait in the kernel's backlog.
+        #[arg(long)]
+        max_conns: Option<usize>,
+        /// Close a connection that has neither sent nor received anything for this many seconds.
+        #[arg(long, value_name = "SECS")]
+        idle_timeout: Option<f64>,
+        /// The fixed answer of `--proto reply`.
+        #[arg(long, default_value = "byebye")]
+        reply: String,
+        /// Bytes owed to a client past which the server stops reading from it until it drains.
+        #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+        max_buffer: usize,
+        /// On shutdown, how long to keep delivering what is owed before closing anyway.
+        #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+        grace: f64,
+    },
+    /// The notes' interactive client: prompt `>>: `, send each non-empty line, print the reply.
+    ///
+    /// Reads lines from a terminal or a pipe; exits 0 at end of input.
+    Client {
+        /// Server address.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        addr: SocketAddr,
+    },
+    /// The notes' threaded client: N clients connect at once, send a message, wait, print the reply.
+    ///
+    /// Exits 1 if any client failed, printing why.
+    Hello {
+        /// Server address.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        addr: SocketAddr,
+        /// How many clients.
+        #[arg(long, default_value_t = 2)]
+        clients: usize,
+        /// What each client sends.
+        #[arg(long, default_value = "hello")]
+        message: String,
+        /// How long each client waits after sending before reading the reply.
+        #[arg(long, default_value_t = 1000, value_name = "MS")]
+        wait_ms: u64,
+    },
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("{flag} must be a non-negative number of seconds, not {value}"))
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Serve {
+            model,
+            proto,
+            addr,
+            threads,
+            max_conns,
+            idle_timeout,
+            reply,
+            max_buffer,
+            grace,
+        } => {
+            let proto = match proto {
+                ProtoName::Echo => Protocol::Echo,
+                ProtoName::Upper => Protocol::Upper,
+                ProtoName::Reply => Protocol::Reply(reply.into_bytes()),
+            };
+            let config = serve::Config {
+                model,
+                proto,
+                addr,
+                threads,
+                max_conns,
+                idle_timeout: idle_timeout
+                    .map(|s| seconds("--idle-timeout", s))
+                    .transpose()?,
+                buffer_limit: max_buffer,
+                grace: seconds("--grace", grace)?,
+            };
+            let summary = serve::run(config).map_err(|e| e.to_string())?;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Client { addr } => {
+            clients::interactive(addr).map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Hello {
+            addr,
+            clients,
+            message,
+            wait_ms,
+        } => {
+            let failed = clients::hello(addr, clients, &message, Duration::from_millis(wait_ms));
+            if failed > 0 {
+                eprintln!("iomux: {failed} of {clients} clients failed");
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("iomux: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::cvt::cvt;
 
 /// The number of descriptors an `fd_set` can hold: descriptors `0..FD_SETSIZE`.
-pub const FD_SETSIZE: usize = libc::FD_SETSIZE as usize;
+pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
 
 /// A descriptor that does not fit in an `fd_set`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,6 +37,8 @@
 //! ```
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::fs::File;
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -73,6 +75,24 @@ impl StopHandle {
         self.stopped.store(true, Ordering::Release);
         // A failed wake (the loop is gone) needs no report: there is nothing left to stop.
         let _ = self.waker.wake();
+    }
+}
+
+/// Runs a callback on an [`EventLoop`]'s thread when another thread asks: the loop's
+/// `call_soon_threadsafe`. Made by [`EventLoop::notifier`]; cheap to clone, `Send` and `Sync`.
+/// Several notifications before the loop runs collapse into one callback run.
+#[derive(Clone, Debug)]
+pub struct Notifier {
+    eventfd: Arc<File>,
+}
+
+impl Notifier {
+    /// Schedules the notifier's callback on the loop.
+    pub fn notify(&self) -> io::Result<()> {
+        match (&*self.eventfd).write(&1u64.to_ne_bytes()) {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -151,6 +171,34 @@ impl EventLoop {
     /// that source's own callback, the drop happens when the callback returns.
     pub fn unregister(&mut self, fd: RawFd) -> Result<()> {
         self.selector.unregister(fd).map(drop)
+    }
+
+    /// A [`Notifier`] that runs `callback` on this loop whenever another thread calls
+    /// [`Notifier::notify`]. It is a registered source (an eventfd): unregistering its fd ends it.
+    pub fn notifier(
+        &mut self,
+        mut callback: impl FnMut(&mut EventLoop) + 'static,
+    ) -> Result<Notifier> {
+        let eventfd = Arc::new(iomux_sys::eventfd::eventfd()?);
+        let notifier = Notifier {
+            eventfd: eventfd.clone(),
+        };
+        self.register(
+            eventfd,
+            Interest::READ,
+            move |lp, eventfd: &mut Arc<File>, _| {
+                let mut counter = [0u8; 8];
+                // Reset the counter; WouldBlock means a racing read got it, which is fine.
+                let _ = (&**eventfd).read(&mut counter);
+                callback(lp);
+            },
+        )?;
+        Ok(notifier)
+    }
+
+    /// The fds of every registered source, in fd order.
+    pub fn registered_fds(&self) -> Vec<RawFd> {
+        self.selector.keys().map(|k| k.fd()).collect()
     }
 
     /// The fd whose callback is running, if any.

@@ -56,7 +56,7 @@ pub mod selector;
 
 pub use buffer::{Flush, OutBuffer};
 pub use error::{Error, Result};
-pub use event_loop::{EventLoop, StopHandle, TimerId};
+pub use event_loop::{EventLoop, Notifier, StopHandle, TimerId};
 pub use interest::{Interest, Readiness};
 pub use selector::{
     BackendKind, Descriptor, Event, Events, Selector, SelectorKey, Stats, Waker, BACKEND_ENV,

@@ -329,6 +329,9 @@ pub(crate) trait Backend {
     ) -> io::Result<()>;
 }
 
+// Each selector holds one backend, never a collection of them, so select's two inline 128-byte
+// fd_sets cost nothing worth a pointer chase on every call.
+#[allow(clippy::large_enum_variant)]
 enum AnyBackend {
     Select(select::SelectBackend),
     Poll(poll::PollBackend),

@@ -123,3 +123,31 @@ pub fn loop_unregister_in_callback_closes_source(kind: BackendKind) {
         "the loop dropped (closed) the source"
     );
 }
+
+pub fn loop_notifier_runs_callback_from_another_thread(kind: BackendKind) {
+    let mut lp = EventLoop::with_backend(kind).unwrap();
+    let runs = Rc::new(RefCell::new(0));
+    let seen = runs.clone();
+    let notifier = lp
+        .notifier(move |lp| {
+            *seen.borrow_mut() += 1;
+            lp.stop();
+        })
+        .unwrap();
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        notifier.notify().unwrap();
+        notifier.notify().unwrap();
+    });
+    lp.run().unwrap();
+    t.join().unwrap();
+    // Both notifications may land before the loop wakes (one run) or not (a second run later).
+    lp.run_once(Some(Duration::from_millis(10))).unwrap();
+    let runs = *runs.borrow();
+    assert!((1..=2).contains(&runs), "ran {runs} times");
+    assert_eq!(
+        lp.registered_fds().len(),
+        1,
+        "the notifier is a registered source"
+    );
+}

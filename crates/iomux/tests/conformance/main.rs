@@ -99,6 +99,7 @@ conformance! {
         loop_timers_run_in_order_and_cancel,
         loop_stop_handle_from_another_thread,
         loop_unregister_in_callback_closes_source,
+        loop_notifier_runs_callback_from_another_thread,
     ],
     exclusive: [
         // register.rs

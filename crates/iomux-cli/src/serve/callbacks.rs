@@ -1,0 +1,225 @@
+//! The course notes' selectors server, grown up: the listener and each connection are handed to
+//! iomux's callback [`EventLoop`] with an accept or a read/write callback. The loop's backend is
+//! the default selector's (`IOMUX_BACKEND`, else epoll).
+//!
+//! The loop owns every source, so pausing the listener (out of descriptors, `--max-conns`)
+//! unregisters one `Rc` of it and a timer registers it again. Idle connections are closed by
+//! a timer per connection; shutdown arrives through a [`iomux::Notifier`].
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iomux::{EventLoop, Interest, Readiness};
+use tracing::{debug, warn};
+
+use super::conn::{Conn, Scratch};
+use super::readiness::serve_conn;
+use super::{Counters, Shared, ACCEPT_RETRY};
+
+/// State the callbacks of one loop share.
+struct Ctx {
+    shared: Arc<Shared>,
+    scratch: RefCell<Scratch>,
+    counters: RefCell<Counters>,
+    draining: Cell<bool>,
+    listener: Rc<TcpListener>,
+    listening: Cell<bool>,
+}
+
+type Context = Rc<Ctx>;
+
+pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters> {
+    let mut lp = EventLoop::new()?;
+    let ctx: Context = Rc::new(Ctx {
+        shared: shared.clone(),
+        scratch: RefCell::new(Scratch::new()),
+        counters: RefCell::new(Counters::default()),
+        draining: Cell::new(false),
+        listener: Rc::new(listener),
+        listening: Cell::new(false),
+    });
+    let on_shutdown = {
+        let ctx = ctx.clone();
+        lp.notifier(move |lp| start_draining(lp, &ctx))?
+    };
+    shared.shutdown.on_request(move || {
+        let _ = on_shutdown.notify();
+    });
+    listen(&mut lp, &ctx)?;
+    lp.run()?;
+    let counters = *ctx.counters.borrow();
+    Ok(counters)
+}
+
+fn listen(lp: &mut EventLoop, ctx: &Context) -> iomux::Result<()> {
+    if ctx.listening.get() || ctx.draining.get() {
+        return Ok(());
+    }
+    let accept_ctx = ctx.clone();
+    lp.register(
+        ctx.listener.clone(),
+        Interest::READ,
+        move |lp, listener: &mut Rc<TcpListener>, _| accept_all(lp, listener, &accept_ctx),
+    )?;
+    ctx.listening.set(true);
+    Ok(())
+}
+
+fn pause_listening(lp: &mut EventLoop, ctx: &Context) {
+    if ctx.listening.replace(false) {
+        let _ = lp.unregister(ctx.listener.as_raw_fd());
+    }
+    let ctx = ctx.clone();
+    lp.call_later(ACCEPT_RETRY, move |lp| {
+        if let Err(e) = listen(lp, &ctx) {
+            warn!("cannot resume accepting: {e}");
+        }
+    });
+}
+
+fn accept_all(lp: &mut EventLoop, listener: &TcpListener, ctx: &Context) {
+    loop {
+        if ctx.shared.limit.is_full() {
+            return pause_listening(lp, ctx);
+        }
+        let stream = match iomux_sys::socket::accept_nonblocking(listener) {
+            Ok(stream) => stream,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if iomux_sys::socket::is_fd_exhaustion(&e) => {
+                warn!("accept: {e}; pausing accepts for {ACCEPT_RETRY:?}");
+                return pause_listening(lp, ctx);
+            }
+            Err(e) if iomux_sys::socket::is_transient_accept_error(&e) => continue,
+            Err(e) => {
+                warn!("accept: {e}");
+                return pause_listening(lp, ctx);
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let now = Instant::now();
+        let conn = Conn::new(stream, ctx.shared.config.buffer_limit, now);
+        let activity = Rc::new(Cell::new(now));
+        let conn_ctx = ctx.clone();
+        let conn_activity = activity.clone();
+        let registered = lp.register(
+            conn,
+            Interest::READ,
+            move |lp, conn: &mut Conn, readiness| {
+                on_conn_ready(lp, conn, readiness, &conn_ctx, &conn_activity)
+            },
+        );
+        match registered {
+            Ok(fd) => {
+                ctx.counters.borrow_mut().accepted += 1;
+                ctx.shared.limit.opened();
+                debug!(fd, "connection opened");
+                if let Some(idle) = ctx.shared.config.idle_timeout {
+                    watch_idle(lp, fd, Rc::downgrade(&activity), idle, ctx.clone());
+                }
+            }
+            Err(e) => {
+                ctx.counters.borrow_mut().refused += 1;
+                warn!("refused a connection: {e}");
+            }
+        }
+    }
+}
+
+fn on_conn_ready(
+    lp: &mut EventLoop,
+    conn: &mut Conn,
+    readiness: Readiness,
+    ctx: &Context,
+    activity: &Rc<Cell<Instant>>,
+) {
+    if ctx.draining.get() {
+        conn.start_draining();
+    }
+    let now = Instant::now();
+    let next = {
+        let mut scratch = ctx.scratch.borrow_mut();
+        let mut counters = ctx.counters.borrow_mut();
+        serve_conn(
+            conn,
+            readiness,
+            &ctx.shared,
+            &mut scratch,
+            &mut counters,
+            now,
+        )
+    };
+    activity.set(conn.last_active);
+    let fd = conn.as_raw_fd();
+    match next.map(|interest| lp.modify(fd, interest)) {
+        Some(Ok(())) => {}
+        _ => close(lp, fd, ctx),
+    }
+}
+
+fn close(lp: &mut EventLoop, fd: RawFd, ctx: &Context) {
+    if lp.unregister(fd).is_ok() {
+        ctx.shared.limit.closed();
+        debug!(fd, "connection closed");
+        if ctx.draining.get() && lp.len() <= 1 {
+            lp.stop(); // only the shutdown notifier is left
+        }
+    }
+}
+
+/// Closes the connection once it has been idle for `idle`; the weak reference ends with it, so
+/// a reused fd number is never closed by mistake.
+fn watch_idle(
+    lp: &mut EventLoop,
+    fd: RawFd,
+    activity: Weak<Cell<Instant>>,
+    idle: Duration,
+    ctx: Context,
+) {
+    let Some(last) = activity.upgrade().map(|a| a.get()) else {
+        return;
+    };
+    let due = (last + idle).saturating_duration_since(Instant::now());
+    lp.call_later(due, move |lp| {
+        let Some(current) = activity.upgrade() else {
+            return;
+        };
+        if current.get().elapsed() >= idle {
+            debug!(fd, "idle timeout");
+            drop(current);
+            close(lp, fd, &ctx); // drops the connection: closes it
+        } else {
+            watch_idle(lp, fd, activity, idle, ctx);
+        }
+    });
+}
+
+fn start_draining(lp: &mut EventLoop, ctx: &Context) {
+    if ctx.draining.replace(true) {
+        return;
+    }
+    if ctx.listening.replace(false) {
+        let _ = lp.unregister(ctx.listener.as_raw_fd());
+    }
+    // Every connection gets one more callback (sockets are writable at once): there it stops
+    // reading, writes what it owes and closes. The notifier (the running source) is skipped.
+    let me = lp.current_fd();
+    for fd in lp.registered_fds() {
+        if Some(fd) != me {
+            let _ = lp.modify(fd, Interest::WRITE);
+        }
+    }
+    if lp.len() <= 1 {
+        lp.stop();
+    }
+    lp.call_later(ctx.shared.config.grace, |lp| {
+        warn!(
+            "shutdown: {} connection(s) still owed data after the grace period; closing them",
+            lp.len().saturating_sub(1)
+        );
+        lp.stop();
+    });
+}
