@@ -53,7 +53,8 @@ mod tests {
             let mut s = Vec::new();
             let out = Protocol::Upper.answer(&chunk, &mut s).to_vec();
             prop_assert_eq!(out.len(), chunk.len() + 3);
-            prop_assert_eq!(&out[..chunk.len()], chunk.to_ascii_uppercase().as_slice());
+            let upper = chunk.to_ascii_uppercase();
+            prop_assert_eq!(&out[..chunk.len()], upper.as_slice());
             prop_assert!(out.ends_with(b"_SB"));
         }
     }

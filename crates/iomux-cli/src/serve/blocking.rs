@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use iomux::{BackendKind, Events, Interest, Selector};
 use tracing::{debug, warn};
@@ -20,7 +20,9 @@ use tracing::{debug, warn};
 use super::{Counters, Shared, ACCEPT_RETRY};
 use crate::proto::Protocol;
 
-type Registry = Arc<Mutex<HashMap<u64, (Arc<TcpStream>, Option<JoinHandle<Counters>>)>>>;
+/// The open connections, so shutdown can stop their reads. A connection thread removes its own
+/// entry when it ends, which drops the last `Arc` and closes the socket at once.
+type Registry = Arc<Mutex<HashMap<u64, Arc<TcpStream>>>>;
 
 pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters> {
     let mut selector: Selector<()> = Selector::with_backend(BackendKind::Poll)?;
@@ -30,16 +32,24 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
     });
     selector.register(&listener, Interest::READ, ())?;
     let registry: Registry = Arc::default();
-    let mut finished = Counters::default();
+    let mut threads: Vec<JoinHandle<Counters>> = Vec::new();
+    let mut total = Counters::default();
     let mut next_id = 0u64;
     let mut events = Events::with_capacity(4);
     let mut warned = false;
     while !shared.shutdown.is_requested() {
-        let paused = shared.limit.is_full();
-        selector.select(&mut events, paused.then_some(ACCEPT_RETRY))?;
-        reap(&registry, &mut finished);
-        if shared.shutdown.is_requested() || shared.limit.is_full() {
-            continue;
+        // Wake up now and then to join finished connection threads.
+        selector.select(
+            &mut events,
+            Some(if shared.limit.is_full() {
+                ACCEPT_RETRY
+            } else {
+                REAP_EVERY
+            }),
+        )?;
+        reap(&mut threads, &mut total);
+        if shared.shutdown.is_requested() {
+            break;
         }
         loop {
             if shared.limit.is_full() {
@@ -57,7 +67,6 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
                     selector.unregister(&listener)?;
                     selector.select(&mut events, Some(ACCEPT_RETRY))?;
                     selector.register(&listener, Interest::READ, ())?;
-                    reap(&registry, &mut finished);
                     break;
                 }
                 Err(e) => {
@@ -66,51 +75,45 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
                 }
             };
             warned = false;
-            finished.accepted += 1;
             next_id += 1;
-            if let Err(e) = start_connection(next_id, stream, shared, &registry) {
-                warn!("cannot start a connection thread: {e}");
-                finished.refused += 1;
+            match start_connection(next_id, stream, shared, &registry) {
+                Ok(handle) => {
+                    total.accepted += 1;
+                    threads.push(handle);
+                }
+                Err(e) => {
+                    warn!("cannot start a connection thread: {e}");
+                    total.refused += 1;
+                }
             }
         }
     }
     drop(listener);
     // Stop reading on every connection; each thread then finishes its writes and exits.
-    let handles: Vec<_> = {
-        let mut map = registry.lock().unwrap_or_else(|e| e.into_inner());
-        map.values_mut()
-            .map(|(stream, handle)| {
-                let _ = stream.set_write_timeout(Some(shared.config.grace));
-                let _ = stream.shutdown(Direction::Read);
-                handle.take()
-            })
-            .collect()
-    };
-    for handle in handles.into_iter().flatten() {
-        if let Ok(counters) = handle.join() {
-            finished.add(&counters);
-        }
+    for stream in registry.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        let _ = stream.set_write_timeout(Some(shared.config.grace));
+        let _ = stream.shutdown(Direction::Read);
     }
-    Ok(finished)
-}
-
-/// Joins the threads of connections that have ended, adding their counters.
-fn reap(registry: &Registry, total: &mut Counters) {
-    let done: Vec<JoinHandle<Counters>> = {
-        let mut map = registry.lock().unwrap_or_else(|e| e.into_inner());
-        let ended: Vec<u64> = map
-            .iter()
-            .filter(|(_, (_, h))| h.as_ref().is_some_and(|h| h.is_finished()))
-            .map(|(id, _)| *id)
-            .collect();
-        ended
-            .into_iter()
-            .filter_map(|id| map.remove(&id).and_then(|(_, h)| h))
-            .collect()
-    };
-    for handle in done {
+    for handle in threads {
         if let Ok(counters) = handle.join() {
             total.add(&counters);
+        }
+    }
+    Ok(total)
+}
+
+const REAP_EVERY: Duration = Duration::from_secs(1);
+
+/// Joins the connection threads that have ended, adding their counters.
+fn reap(threads: &mut Vec<JoinHandle<Counters>>, total: &mut Counters) {
+    let mut i = 0;
+    while i < threads.len() {
+        if threads[i].is_finished() {
+            if let Ok(counters) = threads.swap_remove(i).join() {
+                total.add(&counters);
+            }
+        } else {
+            i += 1;
         }
     }
 }
@@ -120,37 +123,44 @@ fn start_connection(
     stream: TcpStream,
     shared: &Arc<Shared>,
     registry: &Registry,
-) -> io::Result<()> {
+) -> io::Result<JoinHandle<Counters>> {
     stream.set_nonblocking(false)?;
     let _ = stream.set_nodelay(true);
     stream.set_read_timeout(shared.config.idle_timeout)?;
     let stream = Arc::new(stream);
-    let mut map = registry.lock().unwrap_or_else(|e| e.into_inner());
-    let thread_stream = stream.clone();
+    // Registered before the thread starts, so the thread's removal always finds it.
+    registry
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, stream.clone());
+    let thread_registry = registry.clone();
     let thread_shared = shared.clone();
     shared.limit.opened();
-    let handle = std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name(format!("iomux-conn-{id}"))
         .stack_size(128 * 1024)
         .spawn(move || {
-            let counters = serve_connection(&thread_stream, &thread_shared.config.proto);
+            let counters = serve_connection(&stream, &thread_shared.config.proto);
+            thread_registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            drop(stream); // the last reference: closes the socket
             thread_shared.limit.closed();
             debug!(id, "connection closed");
             counters
         });
-    match handle {
-        Ok(handle) => {
-            map.insert(id, (stream, Some(handle)));
-            debug!(id, "connection opened");
-            Ok(())
-        }
-        Err(e) => {
-            shared.limit.closed();
-            Err(e)
-        }
+    if spawned.is_err() {
+        registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        shared.limit.closed();
+    } else {
+        debug!(id, "connection opened");
     }
+    spawned
 }
-
 fn serve_connection(stream: &TcpStream, proto: &Protocol) -> Counters {
     let mut counters = Counters::default();
     let mut buf = vec![0u8; 64 * 1024];

@@ -60,7 +60,7 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
             let keep = conn
                 .write_owed(&mut counters, now)
                 .and_then(|()| {
-                    conn.read_and_answer(&config.proto, &mut scratch, &mut counters, now)
+                    conn.read_and_answer(&config.proto, &mut scratch, &mut counters, now, false)
                 })
                 .is_ok()
                 && conn.interest().is_some()

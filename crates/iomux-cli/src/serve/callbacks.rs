@@ -26,7 +26,8 @@ struct Ctx {
     scratch: RefCell<Scratch>,
     counters: RefCell<Counters>,
     draining: Cell<bool>,
-    listener: Rc<TcpListener>,
+    /// Taken (and so closed, once the loop drops its registration too) on shutdown.
+    listener: RefCell<Option<Rc<TcpListener>>>,
     listening: Cell<bool>,
 }
 
@@ -39,7 +40,7 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
         scratch: RefCell::new(Scratch::new()),
         counters: RefCell::new(Counters::default()),
         draining: Cell::new(false),
-        listener: Rc::new(listener),
+        listener: RefCell::new(Some(Rc::new(listener))),
         listening: Cell::new(false),
     });
     let on_shutdown = {
@@ -56,12 +57,15 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
 }
 
 fn listen(lp: &mut EventLoop, ctx: &Context) -> iomux::Result<()> {
+    let Some(listener) = ctx.listener.borrow().clone() else {
+        return Ok(());
+    };
     if ctx.listening.get() || ctx.draining.get() {
         return Ok(());
     }
     let accept_ctx = ctx.clone();
     lp.register(
-        ctx.listener.clone(),
+        listener,
         Interest::READ,
         move |lp, listener: &mut Rc<TcpListener>, _| accept_all(lp, listener, &accept_ctx),
     )?;
@@ -69,10 +73,16 @@ fn listen(lp: &mut EventLoop, ctx: &Context) -> iomux::Result<()> {
     Ok(())
 }
 
-fn pause_listening(lp: &mut EventLoop, ctx: &Context) {
+fn stop_listening(lp: &mut EventLoop, ctx: &Context) {
     if ctx.listening.replace(false) {
-        let _ = lp.unregister(ctx.listener.as_raw_fd());
+        if let Some(listener) = ctx.listener.borrow().as_ref() {
+            let _ = lp.unregister(listener.as_raw_fd());
+        }
     }
+}
+
+fn pause_listening(lp: &mut EventLoop, ctx: &Context) {
+    stop_listening(lp, ctx);
     let ctx = ctx.clone();
     lp.call_later(ACCEPT_RETRY, move |lp| {
         if let Err(e) = listen(lp, &ctx) {
@@ -201,11 +211,10 @@ fn start_draining(lp: &mut EventLoop, ctx: &Context) {
     if ctx.draining.replace(true) {
         return;
     }
-    if ctx.listening.replace(false) {
-        let _ = lp.unregister(ctx.listener.as_raw_fd());
-    }
-    // Every connection gets one more callback (sockets are writable at once): there it stops
-    // reading, writes what it owes and closes. The notifier (the running source) is skipped.
+    stop_listening(lp, ctx);
+    ctx.listener.borrow_mut().take(); // the last reference: the listening socket closes
+                                      // Every connection gets one more callback (sockets are writable at once): there it stops
+                                      // reading, writes what it owes and closes. The notifier (the running source) is skipped.
     let me = lp.current_fd();
     for fd in lp.registered_fds() {
         if Some(fd) != me {

@@ -83,12 +83,17 @@ impl Conn {
 
     /// Reads what is available (until a short read, `WouldBlock`, end of stream or the buffer
     /// limit) and answers each chunk. `Err` means: close the connection.
+    ///
+    /// `peer_closing` says the wait reported the peer's end of stream (`EPOLLRDHUP`, a hang-up):
+    /// then a short read is not the end, because the end of stream is queued behind the data
+    /// and, under edge-triggering, will not be reported again. Read on until it is consumed.
     pub fn read_and_answer(
         &mut self,
         proto: &Protocol,
         scratch: &mut Scratch,
         counters: &mut Counters,
         now: Instant,
+        peer_closing: bool,
     ) -> io::Result<()> {
         while self.wants_read() {
             let n = match (&self.stream).read(&mut scratch.read) {
@@ -110,7 +115,7 @@ impl Conn {
             result?;
             // A short read emptied the socket's queue: another read would only say WouldBlock.
             // (Also correct for edge-triggered epoll: data arriving later raises a new edge.)
-            if n < scratch.read.len() {
+            if n < scratch.read.len() && !peer_closing {
                 break;
             }
         }

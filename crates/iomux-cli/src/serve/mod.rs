@@ -223,10 +223,19 @@ pub fn run(config: Config) -> io::Result<String> {
         signal_hook::low_level::pipe::register(signal, signal_tx.try_clone()?)?;
     }
 
+    // Everything the main thread needs is allocated before any client can be accepted: once
+    // workers run, clients may take every descriptor the limit allows.
+    let mut waiter: Selector<()> = Selector::with_backend(BackendKind::Poll)?;
+    waiter.register(&signal_rx, Interest::READ, ())?;
+    let main_waker = waiter.waker()?;
+
     let shared = Arc::new(Shared {
         limit: ConnLimit::new(config.max_conns),
         shutdown: Arc::default(),
         config,
+    });
+    shared.shutdown.on_request(move || {
+        let _ = main_waker.wake();
     });
     let cpu_before = iomux_sys::process::process_cpu_time()?;
     let workers: Vec<_> = listeners
@@ -260,12 +269,6 @@ pub fn run(config: Config) -> io::Result<String> {
     io::stdout().flush()?;
 
     // Wait for a signal, or for a worker to request shutdown after an error.
-    let mut waiter: Selector<()> = Selector::with_backend(BackendKind::Poll)?;
-    waiter.register(&signal_rx, Interest::READ, ())?;
-    let waker = waiter.waker()?;
-    shared.shutdown.on_request(move || {
-        let _ = waker.wake();
-    });
     let mut events = iomux::Events::with_capacity(4);
     while !shared.shutdown.is_requested() && events.is_empty() {
         waiter.select(&mut events, None)?;

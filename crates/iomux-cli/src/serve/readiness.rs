@@ -297,7 +297,10 @@ pub(super) fn serve_conn(
         }
     }
     if readiness.is_readable() || readiness.is_error_or_hangup() {
-        if let Err(e) = conn.read_and_answer(&shared.config.proto, scratch, counters, now) {
+        let peer_closing = readiness.is_read_closed() || readiness.is_error_or_hangup();
+        if let Err(e) =
+            conn.read_and_answer(&shared.config.proto, scratch, counters, now, peer_closing)
+        {
             debug!("read: {e}");
             return None;
         }

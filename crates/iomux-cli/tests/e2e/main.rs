@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `iomux` binary, started on 127.0.0.1 port 0, driven over loopback.
+#![allow(missing_docs)]
+
+mod cli;
+mod matrix;
+mod seed;
+mod ugly;
+mod util;
