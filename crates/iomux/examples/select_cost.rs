@@ -13,12 +13,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = args.next().map_or(Ok(1000), |a| a.parse())?;
     let ready: usize = args.next().map_or(Ok(10), |a| a.parse())?;
     iomux_sys::process::raise_nofile_limit()?;
-    let fds: Vec<_> = (0..n).map(|_| iomux_sys::eventfd::eventfd()).collect::<Result<_, _>>()?;
+    let fds: Vec<_> = (0..n)
+        .map(|_| iomux_sys::eventfd::eventfd())
+        .collect::<Result<_, _>>()?;
     for fd in fds.iter().step_by((n / ready.max(1)).max(1)).take(ready) {
         (&*fd).write_all(&1u64.to_ne_bytes())?;
     }
     println!("{n} registered, {ready} ready");
-    println!("{:<9} {:>10} {:>11} {:>7} {:>10} {:>12} {:>14}", "backend", "wait calls", "fds passed", "events", "ctl calls", "wait time", "mean per call");
+    println!(
+        "{:<9} {:>10} {:>11} {:>7} {:>10} {:>12} {:>14}",
+        "backend", "wait calls", "fds passed", "events", "ctl calls", "wait time", "mean per call"
+    );
     for kind in BackendKind::ALL {
         let mut sel = Selector::with_backend(kind)?;
         for (i, fd) in fds.iter().enumerate() {
