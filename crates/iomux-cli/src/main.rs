@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod clients;
+mod load;
 mod proto;
 mod serve;
 
@@ -34,6 +35,43 @@ enum ProtoName {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Drive an echo server with verified load; report throughput and latency percentiles.
+    ///
+    /// Closed loop by default (--pipeline messages in flight per connection); --rate makes it an
+    /// open loop that measures latency from each message's intended send time. Every echoed byte
+    /// is checked; the exit status is 1 if any byte differed from what was sent.
+    Load {
+        /// The echo server's address (e.g. `iomux serve --proto echo`).
+        #[arg(long)]
+        addr: SocketAddr,
+        /// Active connections.
+        #[arg(long, default_value_t = 100)]
+        conns: usize,
+        /// Message size in bytes.
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Messages in flight per connection (closed loop).
+        #[arg(long, default_value_t = 1)]
+        pipeline: usize,
+        /// Measured seconds (after the warm-up).
+        #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+        duration: f64,
+        /// Seconds of load before measuring starts.
+        #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+        warmup: f64,
+        /// Open loop: total messages per second across all connections, on a fixed schedule.
+        #[arg(long, value_name = "MSGS_PER_S")]
+        rate: Option<f64>,
+        /// Extra connections that are opened and never send (to load the server's fd set).
+        #[arg(long, default_value_t = 0)]
+        idle: usize,
+        /// Event loops (threads) to drive the active connections.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Print one JSON summary line on stdout instead of the human summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a server in one I/O model until SIGINT or SIGTERM, then print a summary.
     ///
     /// Prints `listening on IP:PORT` once ready (port 0 picks a free port). On SIGINT/SIGTERM it
@@ -132,6 +170,63 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let summary = serve::run(config).map_err(|e| e.to_string())?;
             println!("{summary}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Load {
+            addr,
+            conns,
+            size,
+            pipeline,
+            duration,
+            warmup,
+            rate,
+            idle,
+            threads,
+            json,
+        } => {
+            let config = load::Config {
+                addr,
+                conns,
+                size,
+                pipeline,
+                duration: seconds("--duration", duration)?,
+                warmup: seconds("--warmup", warmup)?,
+                rate,
+                idle,
+                threads,
+                drain: Duration::from_secs(5),
+            };
+            if config.duration.is_zero() {
+                return Err("--duration must be more than 0 seconds".into());
+            }
+            let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let finished = std::sync::atomic::AtomicBool::new(false);
+            let report = std::thread::scope(|scope| {
+                if !json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    let (progress, finished) = (&progress, &finished);
+                    scope.spawn(move || {
+                        load::show_progress(progress, config.warmup + config.duration, || {
+                            finished.load(std::sync::atomic::Ordering::Relaxed)
+                        })
+                    });
+                }
+                let report = load::run(&config, &progress);
+                finished.store(true, std::sync::atomic::Ordering::Relaxed);
+                report
+            })
+            .map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!("{}", load::describe(&report));
+            }
+            Ok(if report.mismatches > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Client { addr } => {
             clients::interactive(addr).map_err(|e| e.to_string())?;

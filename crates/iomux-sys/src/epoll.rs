@@ -1,6 +1,7 @@
 //! `epoll(7)`: an interest list kept in the kernel and a ready list it fills.
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::cvt::cvt;
@@ -70,9 +71,13 @@ impl Epoll {
         self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
     }
 
-    /// `epoll_wait`: fills the front of `buf` with ready events and returns how many. The kernel
-    /// *copies* the events into `buf` (there is no shared memory, whatever some notes say). The
-    /// timeout is rounded up to whole milliseconds; `None` blocks.
+    /// Waits for events: fills the front of `buf` with ready events and returns how many. The
+    /// kernel *copies* the events into `buf` (there is no shared memory, whatever some notes
+    /// say). `None` blocks.
+    ///
+    /// Uses `epoll_pwait2` (Linux 5.11+), whose timeout has nanosecond resolution, so a caller
+    /// waiting for a deadline wakes on time; on older kernels it falls back to `epoll_wait`,
+    /// whose millisecond timeout is rounded up (never early).
     pub fn wait(&self, buf: &mut [EpollEvent], timeout: Option<Duration>) -> io::Result<usize> {
         let max = buf.len().min(libc::c_int::MAX as usize) as libc::c_int;
         if max == 0 {
@@ -80,6 +85,33 @@ impl Epoll {
                 io::ErrorKind::InvalidInput,
                 "epoll_wait needs room for one event",
             ));
+        }
+        if HAS_PWAIT2.load(Ordering::Relaxed) {
+            let ts = crate::time::timespec(timeout);
+            let ts_ptr = ts
+                .as_ref()
+                .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: buf is a valid, exclusively borrowed array of `max` epoll_events
+            // (EpollEvent is repr(transparent)); ts_ptr is null or points to a timespec alive for
+            // the call; a null sigmask leaves the signal mask alone (its size is then unused).
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_pwait2,
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr(),
+                    max,
+                    ts_ptr,
+                    std::ptr::null::<libc::sigset_t>(),
+                    8,
+                )
+            };
+            match cvt(rc as libc::c_int) {
+                Ok(n) => return Ok(n as usize),
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                    HAS_PWAIT2.store(false, Ordering::Relaxed)
+                }
+                Err(e) => return Err(e),
+            }
         }
         let ms = crate::time::timeout_ms_round_up(timeout);
         // SAFETY: EpollEvent is repr(transparent) over epoll_event, so buf is a valid, exclusively
@@ -90,6 +122,9 @@ impl Epoll {
         Ok(n as usize)
     }
 }
+
+/// Whether the kernel has `epoll_pwait2`; cleared on the first `ENOSYS`.
+static HAS_PWAIT2: AtomicBool = AtomicBool::new(true);
 
 impl AsRawFd for Epoll {
     fn as_raw_fd(&self) -> RawFd {

@@ -2,6 +2,7 @@
 #![allow(missing_docs)]
 
 mod cli;
+mod load;
 mod matrix;
 mod seed;
 mod ugly;

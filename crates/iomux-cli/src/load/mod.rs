@@ -1,0 +1,533 @@
+//! `iomux load`: a load generator for echo servers that is cheap enough not to be the
+//! bottleneck and strict enough never to lie.
+//!
+//! - Built on iomux's own epoll backend: one event loop per `--threads`, no thread per connection.
+//! - Every echoed byte is checked against the stream that was sent ([`pattern`]); mismatches,
+//!   resets and short streams are counted and reported, and a mismatch makes the exit status
+//!   non-zero.
+//! - Closed loop by default: `--pipeline` messages in flight per connection, a new one sent as
+//!   each answer completes. `--rate` switches to an open loop: messages go out on a fixed
+//!   schedule whatever the server does, and latency is measured from the *intended* send time,
+//!   so a server that stalls cannot hide its stall (no coordinated omission).
+//! - Latency goes into an HDR histogram; throughput and latency cover only the window after
+//!   `--warmup`.
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use iomux::{BackendKind, Events, Interest, OutBuffer, Selector};
+
+pub mod pattern;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub conns: usize,
+    pub size: usize,
+    pub pipeline: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    /// Total messages per second across all connections (open loop), or `None` (closed loop).
+    pub rate: Option<f64>,
+    pub idle: usize,
+    pub threads: usize,
+    /// How long to wait for the answers still in flight when the run ends.
+    pub drain: Duration,
+}
+
+/// What a run measured. Serialized as the `--json` line.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub msgs_per_s: f64,
+    pub mb_per_s: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+    pub conns: usize,
+    pub idle: usize,
+    pub size: usize,
+    pub pipeline: usize,
+    pub rate: Option<f64>,
+    /// Messages completed inside the measured window.
+    pub messages: u64,
+    pub window_s: f64,
+    /// Connections that failed: refused, reset, closed early.
+    pub errors: u64,
+    /// Connections whose echo differed from what was sent.
+    pub mismatches: u64,
+    /// Messages never answered by the end of the drain period.
+    pub unanswered: u64,
+    /// The load generator's own CPU time (user + system) during the run.
+    pub load_cpu_s: f64,
+}
+
+/// Per-thread results, merged into a [`Report`].
+struct Tally {
+    histogram: Histogram<u64>,
+    messages: u64,
+    errors: u64,
+    mismatches: u64,
+    unanswered: u64,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            // 1 ns .. 100 s at 3 significant figures.
+            histogram: Histogram::new_with_bounds(1, 100_000_000_000, 3)
+                .expect("valid histogram bounds"),
+            messages: 0,
+            errors: 0,
+            mismatches: 0,
+            unanswered: 0,
+        }
+    }
+}
+
+/// One load connection: its stream, what it still has to write, and its place in the pattern.
+struct LoadConn {
+    stream: TcpStream,
+    out: OutBuffer,
+    start: u64,
+    /// Bytes queued for sending so far (the pattern offset of the next message).
+    sent: u64,
+    /// Bytes received and verified so far.
+    received: u64,
+    /// Send (or, open loop, intended send) time of each message not yet fully answered.
+    in_flight: VecDeque<Instant>,
+    alive: bool,
+}
+
+/// Per-run constants shared by a thread's connections.
+struct Plan {
+    size: usize,
+    closed_loop: bool,
+}
+
+impl LoadConn {
+    fn queue_messages(&mut self, count: usize, sent_at: Instant, plan: &Plan) -> io::Result<()> {
+        let mut bytes = count * plan.size;
+        for _ in 0..count {
+            self.in_flight.push_back(sent_at);
+        }
+        while bytes > 0 {
+            let len = bytes.min(pattern::PERIOD);
+            let chunk = pattern::window(self.start, self.sent, len);
+            self.out.write_or_buffer(&mut &self.stream, chunk)?;
+            self.sent += len as u64;
+            bytes -= len;
+        }
+        Ok(())
+    }
+
+    /// Reads and verifies what arrived; completes messages. Returns how many completed.
+    fn on_readable(
+        &mut self,
+        buf: &mut [u8],
+        plan: &Plan,
+        tally: &mut Tally,
+        measuring: bool,
+        now: Instant,
+    ) -> usize {
+        let mut completed = 0;
+        loop {
+            let n = match (&self.stream).read(buf) {
+                Ok(0) => {
+                    // The server closed while answers were owed: a short stream.
+                    tally.errors += 1;
+                    self.alive = false;
+                    return completed;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return completed,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    tally.errors += 1;
+                    self.alive = false;
+                    return completed;
+                }
+            };
+            let chunk = &buf[..n];
+            if self.received + n as u64 > self.sent
+                || !pattern::matches(self.start, self.received, chunk)
+            {
+                tally.mismatches += 1;
+                self.alive = false;
+                return completed;
+            }
+            let before = self.received / plan.size as u64;
+            self.received += n as u64;
+            let after = self.received / plan.size as u64;
+            for _ in before..after {
+                let sent_at = self.in_flight.pop_front().expect("a message was in flight");
+                if measuring {
+                    let nanos = now.saturating_duration_since(sent_at).as_nanos().max(1) as u64;
+                    tally.histogram.saturating_record(nanos);
+                    tally.messages += 1;
+                }
+                completed += 1;
+            }
+            if n < buf.len() {
+                return completed;
+            }
+        }
+    }
+}
+
+/// Connects `count` sockets to `addr`, moving to the next loopback source address
+/// (127.0.0.2, 127.0.0.3, ...) whenever one runs out of ephemeral ports.
+fn connect_all(addr: SocketAddr, count: usize, first_id: usize) -> io::Result<Vec<TcpStream>> {
+    let mut source: u8 = 1;
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        match connect_from(addr, source) {
+            Ok(stream) => out.push(stream),
+            Err(e)
+                if e.raw_os_error() == Some(libc::EADDRNOTAVAIL)
+                    && addr.ip().is_loopback()
+                    && source < 254 =>
+            {
+                source += 1;
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "connection {} of {count} to {addr} failed: {e}",
+                        first_id + out.len() + 1
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn connect_from(addr: SocketAddr, source: u8) -> io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    if source > 1 {
+        let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, source)), 0);
+        socket.bind(&from.into())?;
+    }
+    socket.connect(&addr.into())?;
+    socket.set_nodelay(true)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Checks the descriptor budget before opening anything, so a limit stops the run with a clear
+/// message instead of halfway through.
+fn check_fd_budget(config: &Config) -> io::Result<()> {
+    let limit = iomux_sys::process::raise_nofile_limit()?;
+    let needed = (config.conns + config.idle) as u64 + 64;
+    if needed > limit {
+        let (_, hard) = iomux_sys::process::nofile_limit()?;
+        return Err(io::Error::other(format!(
+            "{} connections need about {needed} file descriptors, but RLIMIT_NOFILE allows {limit} (hard limit {hard}); \
+             lower --conns/--idle, or raise the hard limit (e.g. `ulimit -Hn {needed}` as root)",
+            config.conns + config.idle
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the load; `progress` (messages completed so far) is updated as it goes.
+pub fn run(config: &Config, progress: &Arc<AtomicU64>) -> io::Result<Report> {
+    if config.conns == 0 || config.size == 0 || config.pipeline == 0 || config.threads == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--conns, --size, --pipeline and --threads must be at least 1",
+        ));
+    }
+    if config.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--rate must be a positive number of messages per second",
+        ));
+    }
+    check_fd_budget(config)?;
+    let cpu_before = iomux_sys::process::process_cpu_time()?;
+    let active = connect_all(config.addr, config.conns, 0)?;
+    let idle = connect_all(config.addr, config.idle, config.conns)?;
+
+    let threads = config.threads.min(config.conns);
+    let mut groups: Vec<Vec<(usize, TcpStream)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (id, stream) in active.into_iter().enumerate() {
+        groups[id % threads].push((id, stream));
+    }
+    let started = Instant::now();
+    let warmup_end = started + config.warmup;
+    let end = warmup_end + config.duration;
+    let handles: Vec<_> = groups
+        .into_iter()
+        .map(|group| {
+            let config = config.clone();
+            let progress = progress.clone();
+            let share = threads as f64;
+            std::thread::spawn(move || {
+                drive(
+                    group,
+                    &config,
+                    config.rate.map(|r| r / share),
+                    warmup_end,
+                    end,
+                    &progress,
+                )
+            })
+        })
+        .collect();
+    let mut total = Tally::new();
+    for handle in handles {
+        let tally = handle
+            .join()
+            .map_err(|_| io::Error::other("a load thread panicked"))??;
+        total
+            .histogram
+            .add(&tally.histogram)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        total.messages += tally.messages;
+        total.errors += tally.errors;
+        total.mismatches += tally.mismatches;
+        total.unanswered += tally.unanswered;
+    }
+    drop(idle);
+    let cpu_after = iomux_sys::process::process_cpu_time()?;
+    let window = config.duration.as_secs_f64();
+    let h = &total.histogram;
+    let us = |nanos: u64| nanos as f64 / 1_000.0;
+    Ok(Report {
+        msgs_per_s: total.messages as f64 / window,
+        mb_per_s: (total.messages * config.size as u64) as f64 / window / 1e6,
+        p50_us: us(h.value_at_quantile(0.50)),
+        p99_us: us(h.value_at_quantile(0.99)),
+        p999_us: us(h.value_at_quantile(0.999)),
+        max_us: us(h.max()),
+        mean_us: h.mean() / 1_000.0,
+        conns: config.conns,
+        idle: config.idle,
+        size: config.size,
+        pipeline: config.pipeline,
+        rate: config.rate,
+        messages: total.messages,
+        window_s: window,
+        errors: total.errors,
+        mismatches: total.mismatches,
+        unanswered: total.unanswered,
+        load_cpu_s: ((cpu_after.0 + cpu_after.1).saturating_sub(cpu_before.0 + cpu_before.1))
+            .as_secs_f64(),
+    })
+}
+
+/// One thread's event loop over its share of the connections.
+fn drive(
+    group: Vec<(usize, TcpStream)>,
+    config: &Config,
+    rate: Option<f64>,
+    warmup_end: Instant,
+    end: Instant,
+    progress: &AtomicU64,
+) -> io::Result<Tally> {
+    let plan = Plan {
+        size: config.size,
+        closed_loop: rate.is_none(),
+    };
+    // Open loop: the schedule is the measurement, so wake on time (best effort).
+    if rate.is_some() {
+        let _ = iomux_sys::process::minimize_timer_slack();
+    }
+    let mut selector: Selector<usize> = Selector::with_backend(BackendKind::Epoll)?;
+    let mut conns: Vec<LoadConn> = Vec::with_capacity(group.len());
+    for (index, (id, stream)) in group.into_iter().enumerate() {
+        selector.register(&stream, Interest::READ, index)?;
+        conns.push(LoadConn {
+            stream,
+            out: OutBuffer::with_limit(usize::MAX),
+            start: pattern::start_for(id),
+            sent: 0,
+            received: 0,
+            in_flight: VecDeque::new(),
+            alive: true,
+        });
+    }
+    let mut tally = Tally::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut events = Events::with_capacity(1024);
+    let begin = Instant::now();
+    // Open loop: message j (over this thread's connections) is due at begin + j / rate.
+    let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    let mut next_due = begin;
+    let mut scheduled: u64 = 0;
+    if plan.closed_loop {
+        for (index, conn) in conns.iter_mut().enumerate() {
+            if conn.queue_messages(config.pipeline, begin, &plan).is_err() {
+                conn.alive = false;
+                tally.errors += 1;
+            }
+            update_interest(&mut selector, conn, index);
+        }
+    }
+    let drain_end = end + config.drain;
+    loop {
+        let now = Instant::now();
+        let sending = now < end;
+        if !sending
+            && (now >= drain_end || conns.iter().all(|c| !c.alive || c.in_flight.is_empty()))
+        {
+            break;
+        }
+        if let (true, Some(interval)) = (sending, interval) {
+            while next_due <= now && next_due < end {
+                let index = (scheduled % conns.len() as u64) as usize;
+                let conn = &mut conns[index];
+                if conn.alive {
+                    if conn.queue_messages(1, next_due, &plan).is_err() {
+                        conn.alive = false;
+                        tally.errors += 1;
+                    }
+                    update_interest(&mut selector, conn, index);
+                }
+                scheduled += 1;
+                next_due = begin + interval.mul_f64(scheduled as f64);
+            }
+        }
+        let wake_at = if sending {
+            if interval.is_some() {
+                next_due.min(end)
+            } else {
+                end
+            }
+        } else {
+            drain_end
+        };
+        selector.select(
+            &mut events,
+            Some(wake_at.saturating_duration_since(Instant::now())),
+        )?;
+        let now = Instant::now();
+        let measuring = now >= warmup_end && now <= end;
+        for event in &events {
+            let Some((key, readiness)) = selector.resolve(event) else {
+                continue;
+            };
+            let index = *key.data();
+            let conn = &mut conns[index];
+            if !conn.alive {
+                continue;
+            }
+            if readiness.is_writable() && conn.out.flush_to(&mut &conn.stream).is_err() {
+                conn.alive = false;
+                tally.errors += 1;
+            }
+            if conn.alive && (readiness.is_readable() || readiness.is_error_or_hangup()) {
+                let completed = conn.on_readable(&mut buf, &plan, &mut tally, measuring, now);
+                progress.fetch_add(completed as u64, Ordering::Relaxed);
+                if plan.closed_loop
+                    && completed > 0
+                    && now < end
+                    && conn.alive
+                    && conn.queue_messages(completed, now, &plan).is_err()
+                {
+                    conn.alive = false;
+                    tally.errors += 1;
+                }
+            }
+            update_interest(&mut selector, conn, index);
+        }
+    }
+    for conn in &conns {
+        if conn.alive {
+            tally.unanswered += conn.in_flight.len() as u64;
+        }
+    }
+    Ok(tally)
+}
+
+fn update_interest(selector: &mut Selector<usize>, conn: &mut LoadConn, index: usize) {
+    let fd = conn.stream.as_raw_fd();
+    if !conn.alive {
+        if selector.get_key(fd).is_some() {
+            let _ = selector.unregister(fd);
+        }
+        return;
+    }
+    let interest = if conn.out.is_empty() {
+        Interest::READ
+    } else {
+        Interest::BOTH
+    };
+    if selector.set_interest(fd, interest).is_err() {
+        conn.alive = false;
+    }
+    let _ = index;
+}
+
+/// The human-readable summary.
+pub fn describe(r: &Report) -> String {
+    let mode = match r.rate {
+        Some(rate) => format!("open loop at {rate:.0} msg/s"),
+        None => format!("closed loop, pipeline {}", r.pipeline),
+    };
+    let mut s = format!(
+        "{} conns (+{} idle), {} B messages, {mode}, {:.1} s window\n\
+         throughput: {:.0} msg/s, {:.2} MB/s ({} messages)\n\
+         latency:    p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us\n\
+         load CPU:   {:.2} s\n\
+         errors: {}, mismatches: {}, unanswered: {}",
+        r.conns,
+        r.idle,
+        r.size,
+        r.window_s,
+        r.msgs_per_s,
+        r.mb_per_s,
+        r.messages,
+        r.p50_us,
+        r.p99_us,
+        r.p999_us,
+        r.max_us,
+        r.load_cpu_s,
+        r.errors,
+        r.mismatches,
+        r.unanswered
+    );
+    if r.mismatches > 0 {
+        s.push_str("\nTHE SERVER CORRUPTED DATA: echoed bytes differ from those sent");
+    }
+    s
+}
+
+/// Draws a progress line on stderr (terminal only) until `done` completes.
+pub fn show_progress(progress: &AtomicU64, total: Duration, until: impl Fn() -> bool) {
+    let started = Instant::now();
+    let mut last = (0u64, started);
+    while !until() {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = Instant::now();
+        let count = progress.load(Ordering::Relaxed);
+        let rate = (count - last.0) as f64 / (now - last.1).as_secs_f64();
+        last = (count, now);
+        let elapsed = started.elapsed().min(total);
+        let filled = (elapsed.as_secs_f64() / total.as_secs_f64() * 30.0) as usize;
+        eprint!(
+            "\r[{}{}] {:5.1}/{:.1} s {:>10.0} msg/s",
+            "#".repeat(filled),
+            ".".repeat(30 - filled.min(30)),
+            elapsed.as_secs_f64(),
+            total.as_secs_f64(),
+            rate
+        );
+        let _ = io::stderr().flush();
+    }
+    eprint!("\r{}\r", " ".repeat(70));
+}
