@@ -31,6 +31,22 @@ impl EpollEvent {
 }
 
 /// An epoll instance; closed on drop.
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsRawFd;
+/// use std::time::Duration;
+/// use iomux_sys::epoll::{Epoll, EpollEvent, EPOLLIN};
+///
+/// let (reader, mut writer) = std::io::pipe()?;
+/// let epoll = Epoll::new()?;
+/// epoll.add(reader.as_raw_fd(), EPOLLIN as u32, 42)?;
+/// writer.write_all(b"x")?;
+/// let mut events = [EpollEvent::zeroed(); 8];
+/// let n = epoll.wait(&mut events, Some(Duration::from_secs(1)))?;
+/// assert_eq!((n, events[0].data()), (1, 42));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Epoll {
     fd: OwnedFd,

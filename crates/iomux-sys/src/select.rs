@@ -20,6 +20,16 @@ pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
 pub struct FdOutOfRange(pub RawFd);
 
 /// A safe, bounds-checked `fd_set`.
+///
+/// ```
+/// use iomux_sys::select::{FdSet, FdOutOfRange, FD_SETSIZE};
+/// let mut set = FdSet::new();
+/// set.insert(3).unwrap();
+/// assert!(set.contains(3) && !set.contains(4));
+/// // The classic select bug, refused instead of writing past the bitmap:
+/// assert_eq!(set.insert(FD_SETSIZE as i32), Err(FdOutOfRange(1024)));
+/// assert_eq!(set.insert(-1), Err(FdOutOfRange(-1)));
+/// ```
 #[derive(Clone, Copy)]
 pub struct FdSet(libc::fd_set);
 
