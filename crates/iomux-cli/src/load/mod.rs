@@ -243,8 +243,25 @@ fn check_fd_budget(config: &Config) -> io::Result<()> {
     Ok(())
 }
 
+/// The edges of the measured window, for callers that sample something alongside (the lab
+/// reads the server's CPU time at both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowEdge {
+    Start,
+    End,
+}
+
 /// Runs the load; `progress` (messages completed so far) is updated as it goes.
 pub fn run(config: &Config, progress: &Arc<AtomicU64>) -> io::Result<Report> {
+    run_observed(config, progress, &mut |_| {})
+}
+
+/// [`run`], calling `on_edge` at the start and the end of the measured window.
+pub fn run_observed(
+    config: &Config,
+    progress: &Arc<AtomicU64>,
+    on_edge: &mut dyn FnMut(WindowEdge),
+) -> io::Result<Report> {
     if config.conns == 0 || config.size == 0 || config.pipeline == 0 || config.threads == 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -288,6 +305,10 @@ pub fn run(config: &Config, progress: &Arc<AtomicU64>) -> io::Result<Report> {
             })
         })
         .collect();
+    std::thread::sleep(warmup_end.saturating_duration_since(Instant::now()));
+    on_edge(WindowEdge::Start);
+    std::thread::sleep(end.saturating_duration_since(Instant::now()));
+    on_edge(WindowEdge::End);
     let mut total = Tally::new();
     for handle in handles {
         let tally = handle

@@ -52,7 +52,8 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
     });
     listen(&mut lp, &ctx)?;
     lp.run()?;
-    let counters = *ctx.counters.borrow();
+    let mut counters = *ctx.counters.borrow();
+    counters.selector = lp.stats();
     Ok(counters)
 }
 

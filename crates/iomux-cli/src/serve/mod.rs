@@ -85,6 +85,8 @@ pub struct Counters {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub loop_iterations: u64,
+    /// The selector's counters (readiness models).
+    pub selector: iomux::Stats,
 }
 
 impl Counters {
@@ -94,6 +96,12 @@ impl Counters {
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
         self.loop_iterations += other.loop_iterations;
+        let (a, b) = (&mut self.selector, &other.selector);
+        a.wait_calls += b.wait_calls;
+        a.events_returned += b.events_returned;
+        a.fds_passed += b.fds_passed;
+        a.ctl_calls += b.ctl_calls;
+        a.wait_time += b.wait_time;
     }
 }
 
@@ -292,6 +300,17 @@ pub fn run(config: Config) -> io::Result<String> {
         "served {} connections ({} refused); {} bytes in, {} bytes out",
         total.accepted, total.refused, total.bytes_in, total.bytes_out
     );
+    let sel = total.selector;
+    if sel.wait_calls > 0 {
+        summary.push_str(&format!(
+            "; selector: {} waits, {:.1} fds passed per wait, {:.1} events per wait, {} ctl calls, {:.3} s waiting",
+            sel.wait_calls,
+            sel.fds_per_wait(),
+            sel.events_returned as f64 / sel.wait_calls as f64,
+            sel.ctl_calls,
+            sel.wait_time.as_secs_f64()
+        ));
+    }
     if shared.config.model == Model::Nonblocking {
         let cpu = (cpu_after.0 + cpu_after.1).saturating_sub(cpu_before.0 + cpu_before.1);
         summary.push_str(&format!(

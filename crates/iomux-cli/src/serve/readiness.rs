@@ -60,6 +60,7 @@ pub fn serve(listener: TcpListener, backend: BackendKind, shared: &Shared) -> io
         warned_exhaustion: false,
     };
     server.run()?;
+    server.counters.selector = server.selector.stats();
     Ok(server.counters)
 }
 

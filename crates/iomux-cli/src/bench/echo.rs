@@ -1,0 +1,386 @@
+//! `iomux bench echo`: every `iomux serve` model and the reference peers under the same load.
+//!
+//! Peers: an echo server on tokio's current-thread runtime, one on mio, and the floor, a bare
+//! level-triggered epoll loop (`crates/iomux-peers`). For each point of the matrix (connections
+//! x message size x pipeline depth) it reports messages/s, the server's CPU time per message
+//! and its ratio to tokio's and to the floor's, and p50/p99 latency. With strace present it
+//! also counts the server's syscalls per message at one point, in a separate pass (strace slows
+//! the server, so that pass is kept out of the timings).
+use std::io;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::chart::bar_chart;
+use super::{median, sibling_binary, table, Lab, ServerProc};
+use crate::load::{self, WindowEdge};
+
+/// A server to measure: a name and the command that starts it (`--addr` is appended).
+#[derive(Clone, Debug)]
+pub struct ServerSpec {
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl ServerSpec {
+    /// An `iomux serve --model MODEL --proto echo` server.
+    pub fn model(model: &str, extra: &[&str]) -> io::Result<ServerSpec> {
+        let mut args: Vec<String> = ["serve", "--model", model, "--proto", "echo"]
+            .map(String::from)
+            .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Ok(ServerSpec {
+            name: model.to_owned(),
+            program: std::env::current_exe()?,
+            args,
+        })
+    }
+
+    /// A reference peer binary from `iomux-peers`.
+    pub fn peer(name: &str, binary: &str) -> io::Result<ServerSpec> {
+        Ok(ServerSpec {
+            name: name.to_owned(),
+            program: sibling_binary(binary)?,
+            args: Vec::new(),
+        })
+    }
+
+    pub fn start(&self, lab: &Lab) -> io::Result<ServerProc> {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        ServerProc::start(lab, &self.name, &self.program, &args)
+    }
+}
+
+/// The peers, by the names the tables use.
+pub const TOKIO: &str = "tokio";
+pub const FLOOR: &str = "floor";
+
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub servers: Vec<ServerSpec>,
+    pub conns: Vec<usize>,
+    pub sizes: Vec<usize>,
+    pub pipelines: Vec<usize>,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub repeat: usize,
+    pub syscalls: bool,
+}
+
+/// One measured point of one server (medians over the repeats).
+#[derive(Clone, Debug, Default)]
+pub struct Measured {
+    pub msgs_per_s: f64,
+    pub cpu_us_per_msg: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub load_cpu_us_per_msg: f64,
+    pub errors: u64,
+    pub mismatches: u64,
+}
+
+/// Runs `config` against `server` `repeat` times and returns the medians.
+pub fn measure(server: &ServerProc, config: &load::Config, repeat: usize) -> io::Result<Measured> {
+    let mut runs = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let progress = Arc::new(AtomicU64::new(0));
+        let mut cpu = [Duration::ZERO; 2];
+        let report = load::run_observed(config, &progress, &mut |edge| {
+            cpu[usize::from(edge == WindowEdge::End)] = server.cpu_time();
+        })?;
+        let messages = report.messages.max(1) as f64;
+        runs.push(Measured {
+            msgs_per_s: report.msgs_per_s,
+            cpu_us_per_msg: (cpu[1].saturating_sub(cpu[0])).as_secs_f64() * 1e6 / messages,
+            p50_us: report.p50_us,
+            p99_us: report.p99_us,
+            load_cpu_us_per_msg: report.load_cpu_s * 1e6
+                / (report.msgs_per_s * (config.duration + config.warmup).as_secs_f64()).max(1.0),
+            errors: report.errors + report.unanswered,
+            mismatches: report.mismatches,
+        });
+    }
+    Ok(merge(&runs))
+}
+
+/// Medians of the measurements; errors and mismatches are summed.
+fn merge(runs: &[Measured]) -> Measured {
+    let pick = |f: fn(&Measured) -> f64| median(runs.iter().map(f).collect());
+    Measured {
+        msgs_per_s: pick(|m| m.msgs_per_s),
+        cpu_us_per_msg: pick(|m| m.cpu_us_per_msg),
+        p50_us: pick(|m| m.p50_us),
+        p99_us: pick(|m| m.p99_us),
+        load_cpu_us_per_msg: pick(|m| m.load_cpu_us_per_msg),
+        errors: runs.iter().map(|m| m.errors).sum(),
+        mismatches: runs.iter().map(|m| m.mismatches).sum(),
+    }
+}
+
+pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
+    lab.say(&format!(
+        "echo: {} servers; conns {:?} x size {:?} x pipeline {:?}; {:.1} s measured after {:.1} s warm-up, median of {}",
+        p.servers.len(),
+        p.conns,
+        p.sizes,
+        p.pipelines,
+        p.duration.as_secs_f64(),
+        p.warmup.as_secs_f64(),
+        p.repeat
+    ));
+    let budget = super::fd_budget()?;
+    let points: Vec<(usize, usize, usize)> = p
+        .conns
+        .iter()
+        .flat_map(|&c| {
+            p.sizes
+                .iter()
+                .flat_map(move |&s| p.pipelines.iter().map(move |&d| (c, s, d)))
+        })
+        .collect();
+    if let Some(&(c, _, _)) = points.iter().find(|(c, _, _)| *c as u64 + 64 > budget) {
+        return Err(io::Error::other(format!("{c} connections need more descriptors than RLIMIT_NOFILE ({budget}) allows; lower --conns")));
+    }
+    // All servers run at once (idle ones cost nothing), so each point can visit them in turn,
+    // a different order every repeat: drift on a noisy machine then spreads over all servers
+    // instead of landing on whichever happened to run during it.
+    let servers = p
+        .servers
+        .iter()
+        .map(|spec| spec.start(lab))
+        .collect::<io::Result<Vec<_>>>()?;
+    // results[server][point]
+    let mut results: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
+    for &(conns, size, pipeline) in &points {
+        let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
+        for rep in 0..p.repeat.max(1) {
+            for k in 0..servers.len() {
+                let si = (k + rep) % servers.len();
+                let config = load::Config {
+                    addr: servers[si].addr,
+                    conns,
+                    size,
+                    pipeline,
+                    duration: p.duration,
+                    warmup: p.warmup,
+                    rate: None,
+                    idle: 0,
+                    threads: 1,
+                    drain: Duration::from_secs(5),
+                };
+                runs[si].push(measure(&servers[si], &config, 1)?);
+            }
+        }
+        for (si, spec) in p.servers.iter().enumerate() {
+            let m = merge(&runs[si]);
+            lab.record(&json!({
+                "experiment": "echo", "server": spec.name, "conns": conns, "size": size, "pipeline": pipeline, "repeat": p.repeat,
+                "msgs_per_s": m.msgs_per_s, "server_cpu_us_per_msg": m.cpu_us_per_msg, "p50_us": m.p50_us, "p99_us": m.p99_us,
+                "load_cpu_us_per_msg": m.load_cpu_us_per_msg, "errors": m.errors, "mismatches": m.mismatches,
+                "server_cpu_us_per_msg_runs": runs[si].iter().map(|r| r.cpu_us_per_msg).collect::<Vec<_>>(),
+            }))?;
+            results[si].push(m);
+        }
+    }
+    for server in servers {
+        drop(server.stop());
+    }
+    let index = |name: &str| p.servers.iter().position(|s| s.name == name);
+    let (tokio, floor) = (index(TOKIO), index(FLOOR));
+    for (pi, &(conns, size, pipeline)) in points.iter().enumerate() {
+        let rows: Vec<Vec<String>> = p
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(si, spec)| {
+                let m = &results[si][pi];
+                let ratio = |to: Option<usize>| {
+                    to.map_or("-".into(), |t| {
+                        format!("{:.2}", m.cpu_us_per_msg / results[t][pi].cpu_us_per_msg)
+                    })
+                };
+                vec![
+                    spec.name.clone(),
+                    format!("{:.0}", m.msgs_per_s),
+                    format!("{:.2}", m.cpu_us_per_msg),
+                    ratio(tokio),
+                    ratio(floor),
+                    format!("{:.0}", m.p50_us),
+                    format!("{:.0}", m.p99_us),
+                    format!("{:.2}", m.load_cpu_us_per_msg),
+                    if m.errors + m.mismatches > 0 {
+                        format!("{}/{}", m.errors, m.mismatches)
+                    } else {
+                        "0".into()
+                    },
+                ]
+            })
+            .collect();
+        lab.say(&format!("\n{conns} conns, {size} B, pipeline {pipeline}"));
+        lab.say(&table(
+            &[
+                "server",
+                "msg/s",
+                "CPU us/msg",
+                "x tokio",
+                "x floor",
+                "p50 us",
+                "p99 us",
+                "load us/msg",
+                "err/mism",
+            ],
+            &rows,
+        ));
+    }
+    if let Some(t) = tokio {
+        let rows: Vec<Vec<String>> = p
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(si, spec)| {
+                let ratios: Vec<f64> = (0..points.len())
+                    .map(|pi| results[si][pi].cpu_us_per_msg / results[t][pi].cpu_us_per_msg)
+                    .collect();
+                let geomean =
+                    (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+                let worst = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                vec![
+                    spec.name.clone(),
+                    format!("{geomean:.2}"),
+                    format!("{worst:.2}"),
+                ]
+            })
+            .collect();
+        lab.say("\nserver CPU per message relative to tokio, over all points");
+        lab.say(&table(&["server", "geomean", "worst"], &rows));
+    }
+    let groups: Vec<String> = points
+        .iter()
+        .map(|(c, s, d)| format!("{c}c {s}B p{d}"))
+        .collect();
+    let names: Vec<String> = p.servers.iter().map(|s| s.name.clone()).collect();
+    let values: Vec<Vec<f64>> = results
+        .iter()
+        .map(|row| row.iter().map(|m| m.cpu_us_per_msg).collect())
+        .collect();
+    lab.write_file(
+        "echo.svg",
+        &bar_chart(
+            "Server CPU time per message (lower is better)",
+            "microseconds of server CPU per message",
+            &groups,
+            &names,
+            &values,
+        ),
+    )?;
+    if p.syscalls {
+        syscalls_per_message(lab, p)?;
+    }
+    Ok(())
+}
+
+/// Counts each server's syscalls per message under `strace -c -f` at 100 conns x 64 B x pipeline 1.
+fn syscalls_per_message(lab: &mut Lab, p: &Params) -> io::Result<()> {
+    if Command::new("strace")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        lab.say("\nsyscalls per message: skipped (strace is not installed)");
+        return Ok(());
+    }
+    let (conns, size, pipeline) = (
+        p.conns
+            .iter()
+            .copied()
+            .find(|&c| c >= 100)
+            .unwrap_or(p.conns[0]),
+        64,
+        1,
+    );
+    let mut rows = Vec::new();
+    for spec in &p.servers {
+        let server = spec.start(lab)?;
+        let trace = lab.out.join(format!("strace-{}.txt", spec.name));
+        let mut strace = Command::new("strace")
+            .args(["-f", "-c", "-o"])
+            .arg(&trace)
+            .args(["-p", &server.pid().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        std::thread::sleep(Duration::from_millis(300)); // let strace attach to every thread
+        let progress = Arc::new(AtomicU64::new(0));
+        let config = load::Config {
+            addr: server.addr,
+            conns,
+            size,
+            pipeline,
+            duration: p.duration.max(Duration::from_millis(300)),
+            warmup: Duration::ZERO,
+            rate: None,
+            idle: 0,
+            threads: 1,
+            drain: Duration::from_secs(5),
+        };
+        let report = load::run(&config, &progress)?;
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(strace.id().to_string())
+            .status();
+        let _ = strace.wait();
+        drop(server.stop());
+        let calls = std::fs::read_to_string(&trace)
+            .ok()
+            .and_then(|t| parse_strace_total(&t));
+        let messages = progress.load(Ordering::Relaxed).max(1);
+        let per_msg = calls.map(|c| c as f64 / messages as f64);
+        lab.record(&json!({
+            "experiment": "echo-syscalls", "server": spec.name, "conns": conns, "size": size, "pipeline": pipeline,
+            "syscalls": calls, "messages": messages, "syscalls_per_msg": per_msg, "msgs_per_s_under_strace": report.msgs_per_s,
+        }))?;
+        rows.push(vec![
+            spec.name.clone(),
+            calls.map_or("?".into(), |c| c.to_string()),
+            messages.to_string(),
+            per_msg.map_or("?".into(), |v| format!("{v:.2}")),
+        ]);
+    }
+    lab.say(&format!("\nsyscalls per message under strace -f -c ({conns} conns, {size} B, pipeline {pipeline}; per-server breakdown in strace-*.txt)"));
+    lab.say(&table(
+        &["server", "syscalls", "messages", "per message"],
+        &rows,
+    ));
+    Ok(())
+}
+
+/// The total call count from `strace -c` output (its `total` line).
+fn parse_strace_total(text: &str) -> Option<u64> {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_end().ends_with("total"))?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    // % time, seconds, usecs/call, calls, [errors], "total"
+    fields.get(3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_strace_totals() {
+        let text = "% time     seconds  usecs/call     calls    errors syscall\n------ ----------- ----------- --------- --------- ----------------\n 60.00    0.006000           1      4000           read\n------ ----------- ----------- --------- --------- ----------------\n100.00    0.010000           1      8123        12 total\n";
+        assert_eq!(super::parse_strace_total(text), Some(8123));
+        assert_eq!(
+            super::parse_strace_total("100.00    0.010000           1      777 total"),
+            Some(777)
+        );
+    }
+}
