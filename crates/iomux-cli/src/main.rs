@@ -94,6 +94,9 @@ enum BenchCommand {
         /// Skip the syscalls-per-message pass under strace.
         #[arg(long)]
         no_syscalls: bool,
+        /// Also count each server's user-space instructions per message under callgrind (slow).
+        #[arg(long)]
+        callgrind: bool,
         #[command(flatten)]
         out: OutArg,
     },
@@ -436,6 +439,7 @@ fn bench_main(which: BenchCommand) -> std::io::Result<std::path::PathBuf> {
             warmup: Duration::from_millis(100),
             repeat: 1,
             syscalls: true,
+            callgrind: false,
         })
     };
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -471,6 +475,7 @@ fn bench_main(which: BenchCommand) -> std::io::Result<std::path::PathBuf> {
             warmup,
             repeat,
             no_syscalls,
+            callgrind,
             out,
         } => {
             let mut lab = bench::Lab::new(out.out, "echo")?;
@@ -483,6 +488,7 @@ fn bench_main(which: BenchCommand) -> std::io::Result<std::path::PathBuf> {
                 warmup: secs("--warmup", warmup)?,
                 repeat,
                 syscalls: !no_syscalls,
+                callgrind,
             };
             bench::echo::run(&mut lab, &params)?;
             lab.finish()

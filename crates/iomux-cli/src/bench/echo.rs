@@ -70,6 +70,7 @@ pub struct Params {
     pub warmup: Duration,
     pub repeat: usize,
     pub syscalls: bool,
+    pub callgrind: bool,
 }
 
 /// One measured point of one server (medians over the repeats).
@@ -281,7 +282,115 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
     if p.syscalls {
         syscalls_per_message(lab, p)?;
     }
+    if p.callgrind {
+        instructions_per_message(lab, p)?;
+    }
     Ok(())
+}
+
+/// The point the strace and callgrind passes measure: 100 connections (or the nearest asked
+/// for), 64-byte messages, pipeline 1.
+fn probe_point(p: &Params) -> (usize, usize, usize) {
+    (
+        p.conns
+            .iter()
+            .copied()
+            .find(|&c| c >= 100)
+            .unwrap_or(p.conns[0]),
+        64,
+        1,
+    )
+}
+
+/// Counts each server's user-space instructions per message under `valgrind --tool=callgrind`:
+/// deterministic, blind to the kernel's share and to the machine's noise, so it shows what each
+/// server's own code costs. (Valgrind slows the server down many times; only the count is kept.)
+fn instructions_per_message(lab: &mut Lab, p: &Params) -> io::Result<()> {
+    if Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        lab.say("\nuser instructions per message: skipped (valgrind is not installed)");
+        return Ok(());
+    }
+    let (conns, size, pipeline) = probe_point(p);
+    let mut rows = Vec::new();
+    let mut results = Vec::new();
+    for spec in &p.servers {
+        let out = lab.out.join(format!("callgrind-{}.out", spec.name));
+        let mut args = vec![
+            "--tool=callgrind".to_owned(),
+            format!("--callgrind-out-file={}", out.display()),
+        ];
+        args.push(spec.program.display().to_string());
+        args.extend(spec.args.iter().cloned());
+        let wrapped = ServerSpec {
+            name: spec.name.clone(),
+            program: PathBuf::from("valgrind"),
+            args,
+        };
+        let server = wrapped.start(lab)?;
+        let progress = Arc::new(AtomicU64::new(0));
+        let config = load::Config {
+            addr: server.addr,
+            conns,
+            size,
+            pipeline,
+            duration: Duration::from_secs(2),
+            warmup: Duration::ZERO,
+            rate: None,
+            idle: 0,
+            threads: 1,
+            drain: Duration::from_secs(10),
+        };
+        load::run(&config, &progress)?;
+        drop(server.stop());
+        let instructions = std::fs::read_to_string(&out)
+            .ok()
+            .and_then(|t| parse_callgrind_total(&t));
+        let messages = progress.load(Ordering::Relaxed).max(1);
+        let per_msg = instructions.map(|i| i as f64 / messages as f64);
+        lab.record(&json!({
+            "experiment": "echo-callgrind", "server": spec.name, "conns": conns, "size": size, "pipeline": pipeline,
+            "instructions": instructions, "messages": messages, "instructions_per_msg": per_msg,
+        }))?;
+        results.push(per_msg);
+        rows.push(vec![
+            spec.name.clone(),
+            messages.to_string(),
+            per_msg.map_or("?".into(), |v| format!("{v:.0}")),
+        ]);
+    }
+    let tokio = p
+        .servers
+        .iter()
+        .position(|s| s.name == TOKIO)
+        .and_then(|t| results[t]);
+    for (row, r) in rows.iter_mut().zip(&results) {
+        row.push(match (r, tokio) {
+            (Some(r), Some(t)) => format!("{:.2}", r / t),
+            _ => "-".into(),
+        });
+    }
+    lab.say(&format!(
+        "\nuser-space instructions per message under callgrind ({conns} conns, {size} B, pipeline {pipeline}; whole run, start-up included)"
+    ));
+    lab.say(&table(
+        &["server", "messages", "instr/msg", "x tokio"],
+        &rows,
+    ));
+    Ok(())
+}
+
+/// The total instruction count from a callgrind output file (`summary:` or `totals:` line).
+fn parse_callgrind_total(text: &str) -> Option<u64> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("summary:") || l.starts_with("totals:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Counts each server's syscalls per message under `strace -c -f` at 100 conns x 64 B x pipeline 1.

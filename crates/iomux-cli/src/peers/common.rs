@@ -1,8 +1,9 @@
-//! Reference echo servers for `iomux bench echo`, each a binary: `peer-tokio`, `peer-mio` and
-//! `peer-epoll`. Like `iomux serve`, each takes `--addr IP:PORT` (port 0 picks a free port),
+//! Shared by the reference echo servers of `iomux bench echo`, each a binary of this package:
+//! `peer-tokio`, `peer-mio` and `peer-epoll`. Like `iomux serve`, each takes `--addr IP:PORT` (port 0 picks a free port),
 //! prints `listening on IP:PORT` when ready, and echoes every byte until killed.
 //!
-//! They exist to be measured against; the library never depends on them.
+//! They exist to be measured against; the iomux library never depends on them or on their
+//! runtimes.
 use std::net::SocketAddr;
 
 /// The `--addr` argument (default `127.0.0.1:0`).

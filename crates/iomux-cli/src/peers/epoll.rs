@@ -3,6 +3,9 @@
 //! counters. The gap between this and `iomux serve --model epoll` is what iomux's layers cost.
 //! (The syscalls go through iomux-sys, whose wrappers are a direct call each, so that unsafe
 //! code stays in one crate.)
+
+#[path = "common.rs"]
+mod common;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -10,9 +13,9 @@ use std::os::fd::AsRawFd;
 use iomux_sys::epoll::{Epoll, EpollEvent, EPOLLIN, EPOLLOUT};
 
 fn main() -> std::io::Result<()> {
-    let listener = TcpListener::bind(iomux_peers::addr_from_args())?;
+    let listener = TcpListener::bind(common::addr_from_args())?;
     listener.set_nonblocking(true)?;
-    iomux_peers::announce(listener.local_addr()?);
+    common::announce(listener.local_addr()?);
     let epoll = Epoll::new()?;
     let lfd = listener.as_raw_fd();
     epoll.add(lfd, EPOLLIN as u32, lfd as u64)?;

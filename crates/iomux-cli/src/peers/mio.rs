@@ -1,5 +1,8 @@
 //! An echo server on mio: one poll loop, edge-triggered as mio always is, each socket drained on
 //! every event, unwritten bytes kept until writable.
+
+#[path = "common.rs"]
+mod common;
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 
@@ -14,8 +17,8 @@ struct Conn {
 }
 
 fn main() -> std::io::Result<()> {
-    let mut listener = TcpListener::bind(iomux_peers::addr_from_args())?;
-    iomux_peers::announce(listener.local_addr()?);
+    let mut listener = TcpListener::bind(common::addr_from_args())?;
+    common::announce(listener.local_addr()?);
     let mut poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;

@@ -1,15 +1,18 @@
 //! An echo server on tokio's current-thread runtime: a task per connection, read then write_all.
+
+#[path = "common.rs"]
+mod common;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 fn main() -> std::io::Result<()> {
-    let addr = iomux_peers::addr_from_args();
+    let addr = common::addr_from_args();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(addr).await?;
-        iomux_peers::announce(listener.local_addr()?);
+        common::announce(listener.local_addr()?);
         loop {
             let (mut conn, _) = match listener.accept().await {
                 Ok(accepted) => accepted,
