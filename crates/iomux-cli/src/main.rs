@@ -45,8 +45,8 @@ enum BenchCommand {
             default_value = "100,1000,5000,10000,15000"
         )]
         fds: Vec<usize>,
-        /// Descriptors made ready at the start of each round.
-        #[arg(long, default_value_t = 100)]
+        /// Descriptors made ready at the start of each round (libevent's default: 1, a pure chain).
+        #[arg(long, default_value_t = 1)]
         active: usize,
         /// Chained writes per round.
         #[arg(long, default_value_t = 100)]

@@ -310,10 +310,14 @@ pub fn run_observed(
     std::thread::sleep(end.saturating_duration_since(Instant::now()));
     on_edge(WindowEdge::End);
     let mut total = Tally::new();
+    // Connections close only here, after the window's end was observed: a server whose threads
+    // end with their connections (the blocking model) must still have them when it is sampled.
+    let mut finished_conns = Vec::new();
     for handle in handles {
-        let tally = handle
+        let (tally, conns) = handle
             .join()
             .map_err(|_| io::Error::other("a load thread panicked"))??;
+        finished_conns.push(conns);
         total
             .histogram
             .add(&tally.histogram)
@@ -323,6 +327,7 @@ pub fn run_observed(
         total.mismatches += tally.mismatches;
         total.unanswered += tally.unanswered;
     }
+    drop(finished_conns);
     drop(idle);
     let cpu_after = iomux_sys::process::process_cpu_time()?;
     let window = config.duration.as_secs_f64();
@@ -359,7 +364,7 @@ fn drive(
     warmup_end: Instant,
     end: Instant,
     progress: &AtomicU64,
-) -> io::Result<Tally> {
+) -> io::Result<(Tally, Vec<LoadConn>)> {
     let plan = Plan {
         size: config.size,
         closed_loop: rate.is_none(),
@@ -472,7 +477,7 @@ fn drive(
             tally.unanswered += conn.in_flight.len() as u64;
         }
     }
-    Ok(tally)
+    Ok((tally, conns))
 }
 
 fn update_interest(selector: &mut Selector<usize>, conn: &mut LoadConn, index: usize) {
