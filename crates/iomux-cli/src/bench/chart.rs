@@ -1,4 +1,4 @@
-//! Small, dependency-free SVG charts for the lab's results.
+//! Small SVG charts for the lab's results, and their PNG renderings (with resvg).
 use std::fmt::Write as _;
 
 const WIDTH: f64 = 760.0;
@@ -109,7 +109,7 @@ fn label(v: f64) -> String {
 fn frame(svg: &mut String, title: &str, x_label: &str, y_label: &str) {
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
 <text x="{}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>
 <text x="{}" y="{}" text-anchor="middle">{}</text>
@@ -268,4 +268,20 @@ pub fn bar_chart(
     );
     svg.push_str("</svg>\n");
     svg
+}
+
+/// Renders an SVG chart to PNG at twice its size, with the system's fonts for the text.
+pub fn to_png(svg: &str) -> Result<Vec<u8>, String> {
+    let mut options = resvg::usvg::Options::default();
+    options.fontdb_mut().load_system_fonts();
+    let tree = resvg::usvg::Tree::from_str(svg, &options).map_err(|e| e.to_string())?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width() * 2, size.height() * 2)
+        .ok_or("chart has no area")?;
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(2.0, 2.0),
+        &mut pixmap.as_mut(),
+    );
+    pixmap.encode_png().map_err(|e| e.to_string())
 }

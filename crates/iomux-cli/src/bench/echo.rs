@@ -269,8 +269,8 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
         .iter()
         .map(|row| row.iter().map(|m| m.cpu_us_per_msg).collect())
         .collect();
-    lab.write_file(
-        "echo.svg",
+    lab.write_chart(
+        "echo",
         &bar_chart(
             "Server CPU time per message (lower is better)",
             "microseconds of server CPU per message",

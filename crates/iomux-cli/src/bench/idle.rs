@@ -118,8 +118,8 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
         ],
         &rows,
     ));
-    lab.write_file(
-        "idle.svg",
+    lab.write_chart(
+        "idle",
         &line_chart(
             "Active throughput as idle connections grow (1.0 = none idle)",
             "idle connections",

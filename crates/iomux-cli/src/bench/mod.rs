@@ -72,9 +72,18 @@ impl Lab {
         writeln!(self.jsonl, "{value}")
     }
 
-    /// Writes a chart file into the output folder.
-    pub fn write_file(&self, name: &str, contents: &str) -> io::Result<()> {
-        fs::write(self.out.join(name), contents)
+    /// Writes a chart into the output folder as `NAME.svg` and, rendered, `NAME.png`.
+    pub fn write_chart(&mut self, name: &str, svg: &str) -> io::Result<()> {
+        fs::write(self.out.join(format!("{name}.svg")), svg)?;
+        match chart::to_png(svg) {
+            Ok(png) => fs::write(self.out.join(format!("{name}.png")), png),
+            Err(e) => {
+                self.say(&format!(
+                    "({name}.png not written: {e}; the SVG has the same chart)"
+                ));
+                Ok(())
+            }
+        }
     }
 
     pub fn finish(self) -> io::Result<PathBuf> {

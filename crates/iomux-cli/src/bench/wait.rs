@@ -100,8 +100,8 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
     headers.extend(p.backends.iter().map(|k| k.name()));
     lab.say("cells: microseconds per round (its ratio to the smallest N), and fds handed to the kernel per wait");
     lab.say(&table(&headers, &rows));
-    lab.write_file(
-        "wait.svg",
+    lab.write_chart(
+        "wait",
         &line_chart(
             "Time per round vs registered fds (bench.c chain)",
             "registered descriptors (N)",
