@@ -101,8 +101,12 @@ struct LoadConn {
     sent: u64,
     /// Bytes received and verified so far.
     received: u64,
-    /// Send (or, open loop, intended send) time of each message not yet fully answered.
-    in_flight: VecDeque<Instant>,
+    /// Send (or, open loop, intended send) time of each message not yet fully answered, in
+    /// nanoseconds since the thread's [`Plan::epoch`] (a subtraction per message, not an
+    /// `Instant` difference).
+    in_flight: VecDeque<u64>,
+    /// What the connection is registered for, so unchanged interest costs no selector call.
+    interest: Interest,
     alive: bool,
 }
 
@@ -110,10 +114,18 @@ struct LoadConn {
 struct Plan {
     size: usize,
     closed_loop: bool,
+    epoch: Instant,
+}
+
+impl Plan {
+    /// `at` as nanoseconds since the epoch.
+    fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
 }
 
 impl LoadConn {
-    fn queue_messages(&mut self, count: usize, sent_at: Instant, plan: &Plan) -> io::Result<()> {
+    fn queue_messages(&mut self, count: usize, sent_at: u64, plan: &Plan) -> io::Result<()> {
         let mut bytes = count * plan.size;
         for _ in 0..count {
             self.in_flight.push_back(sent_at);
@@ -135,7 +147,7 @@ impl LoadConn {
         plan: &Plan,
         tally: &mut Tally,
         measuring: bool,
-        now: Instant,
+        now: u64,
     ) -> usize {
         let mut completed = 0;
         loop {
@@ -169,8 +181,9 @@ impl LoadConn {
             for _ in before..after {
                 let sent_at = self.in_flight.pop_front().expect("a message was in flight");
                 if measuring {
-                    let nanos = now.saturating_duration_since(sent_at).as_nanos().max(1) as u64;
-                    tally.histogram.saturating_record(nanos);
+                    tally
+                        .histogram
+                        .saturating_record(now.saturating_sub(sent_at).max(1));
                     tally.messages += 1;
                 }
                 completed += 1;
@@ -368,6 +381,7 @@ fn drive(
     let plan = Plan {
         size: config.size,
         closed_loop: rate.is_none(),
+        epoch: Instant::now(),
     };
     // Open loop: the schedule is the measurement, so wake on time (best effort).
     if rate.is_some() {
@@ -384,6 +398,7 @@ fn drive(
             sent: 0,
             received: 0,
             in_flight: VecDeque::new(),
+            interest: Interest::READ,
             alive: true,
         });
     }
@@ -396,12 +411,15 @@ fn drive(
     let mut next_due = begin;
     let mut scheduled: u64 = 0;
     if plan.closed_loop {
-        for (index, conn) in conns.iter_mut().enumerate() {
-            if conn.queue_messages(config.pipeline, begin, &plan).is_err() {
+        for conn in conns.iter_mut() {
+            if conn
+                .queue_messages(config.pipeline, plan.nanos(begin), &plan)
+                .is_err()
+            {
                 conn.alive = false;
                 tally.errors += 1;
             }
-            update_interest(&mut selector, conn, index);
+            update_interest(&mut selector, conn);
         }
     }
     let drain_end = end + config.drain;
@@ -418,11 +436,11 @@ fn drive(
                 let index = (scheduled % conns.len() as u64) as usize;
                 let conn = &mut conns[index];
                 if conn.alive {
-                    if conn.queue_messages(1, next_due, &plan).is_err() {
+                    if conn.queue_messages(1, plan.nanos(next_due), &plan).is_err() {
                         conn.alive = false;
                         tally.errors += 1;
                     }
-                    update_interest(&mut selector, conn, index);
+                    update_interest(&mut selector, conn);
                 }
                 scheduled += 1;
                 next_due = begin + interval.mul_f64(scheduled as f64);
@@ -443,6 +461,7 @@ fn drive(
         )?;
         let now = Instant::now();
         let measuring = now >= warmup_end && now <= end;
+        let now_nanos = plan.nanos(now);
         for event in &events {
             let Some((key, readiness)) = selector.resolve(event) else {
                 continue;
@@ -457,19 +476,19 @@ fn drive(
                 tally.errors += 1;
             }
             if conn.alive && (readiness.is_readable() || readiness.is_error_or_hangup()) {
-                let completed = conn.on_readable(&mut buf, &plan, &mut tally, measuring, now);
+                let completed = conn.on_readable(&mut buf, &plan, &mut tally, measuring, now_nanos);
                 progress.fetch_add(completed as u64, Ordering::Relaxed);
                 if plan.closed_loop
                     && completed > 0
                     && now < end
                     && conn.alive
-                    && conn.queue_messages(completed, now, &plan).is_err()
+                    && conn.queue_messages(completed, now_nanos, &plan).is_err()
                 {
                     conn.alive = false;
                     tally.errors += 1;
                 }
             }
-            update_interest(&mut selector, conn, index);
+            update_interest(&mut selector, conn);
         }
     }
     for conn in &conns {
@@ -480,7 +499,7 @@ fn drive(
     Ok((tally, conns))
 }
 
-fn update_interest(selector: &mut Selector<usize>, conn: &mut LoadConn, index: usize) {
+fn update_interest(selector: &mut Selector<usize>, conn: &mut LoadConn) {
     let fd = conn.stream.as_raw_fd();
     if !conn.alive {
         if selector.get_key(fd).is_some() {
@@ -493,10 +512,12 @@ fn update_interest(selector: &mut Selector<usize>, conn: &mut LoadConn, index: u
     } else {
         Interest::BOTH
     };
-    if selector.set_interest(fd, interest).is_err() {
-        conn.alive = false;
+    if interest != conn.interest {
+        conn.interest = interest;
+        if selector.set_interest(fd, interest).is_err() {
+            conn.alive = false;
+        }
     }
-    let _ = index;
 }
 
 /// The human-readable summary.
