@@ -122,7 +122,7 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
         "idle",
         &line_chart(
             "Active throughput as idle connections grow (1.0 = none idle)",
-            "idle connections",
+            "idle connections (0 is plotted at 1)",
             "throughput relative to 0 idle",
             &series,
             true,
