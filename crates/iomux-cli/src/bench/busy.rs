@@ -30,16 +30,16 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
     for model in &p.models {
         let server = ServerSpec::model(model, &[])?.start(lab)?;
         let config = load::Config {
-            addr: server.addr,
-            conns: p.active,
-            size: 64,
-            pipeline: 1,
-            duration: p.duration,
-            warmup: Duration::from_millis(200),
             rate: Some(p.rate),
             idle: p.idle,
-            threads: 1,
-            drain: Duration::from_secs(5),
+            ..load::Config::closed_loop(
+                server.addr,
+                p.active,
+                64,
+                1,
+                p.duration,
+                Duration::from_millis(200),
+            )
         };
         let m = measure(&server, &config, 1)?;
         drop(server.stop());

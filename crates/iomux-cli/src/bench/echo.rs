@@ -7,8 +7,8 @@
 //! also counts the server's syscalls per message at one point, in a separate pass (strace slows
 //! the server, so that pass is kept out of the timings).
 use std::io;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,18 +162,14 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
         for rep in 0..p.repeat.max(1) {
             for k in 0..servers.len() {
                 let si = (k + rep) % servers.len();
-                let config = load::Config {
-                    addr: servers[si].addr,
+                let config = load::Config::closed_loop(
+                    servers[si].addr,
                     conns,
                     size,
                     pipeline,
-                    duration: p.duration,
-                    warmup: p.warmup,
-                    rate: None,
-                    idle: 0,
-                    threads: 1,
-                    drain: Duration::from_secs(5),
-                };
+                    p.duration,
+                    p.warmup,
+                );
                 runs[si].push(measure(&servers[si], &config, 1)?);
             }
         }
@@ -280,10 +276,10 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
         ),
     )?;
     if p.syscalls {
-        syscalls_per_message(lab, p)?;
+        count_per_message(lab, p, Counter::Syscalls)?;
     }
     if p.callgrind {
-        instructions_per_message(lab, p)?;
+        count_per_message(lab, p, Counter::Instructions)?;
     }
     Ok(())
 }
@@ -302,183 +298,193 @@ fn probe_point(p: &Params) -> (usize, usize, usize) {
     )
 }
 
-/// Counts each server's user-space instructions per message under `valgrind --tool=callgrind`:
-/// deterministic, blind to the kernel's share and to the machine's noise, so it shows what each
-/// server's own code costs. (Valgrind slows the server down many times; only the count is kept.)
-fn instructions_per_message(lab: &mut Lab, p: &Params) -> io::Result<()> {
-    if Command::new("valgrind")
+/// What a counting pass counts, per message, for each server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counter {
+    /// Syscalls, under `strace -f -c` attached to the running server. strace slows the server,
+    /// which is why this is a pass of its own, outside the timings.
+    Syscalls,
+    /// User-space instructions, under `valgrind --tool=callgrind`: deterministic, blind to the
+    /// kernel's share and to the machine's noise, so it shows what each server's own code costs.
+    Instructions,
+}
+
+impl Counter {
+    fn noun(self) -> &'static str {
+        match self {
+            Counter::Syscalls => "syscalls (strace -f -c)",
+            Counter::Instructions => {
+                "user-space instructions (callgrind; whole run, start-up included)"
+            }
+        }
+    }
+
+    fn experiment(self) -> &'static str {
+        match self {
+            Counter::Syscalls => "echo-syscalls",
+            Counter::Instructions => "echo-callgrind",
+        }
+    }
+
+    fn tool(self) -> &'static str {
+        match self {
+            Counter::Syscalls => "strace",
+            Counter::Instructions => "valgrind",
+        }
+    }
+
+    fn file(self, lab: &Lab, server: &str) -> PathBuf {
+        match self {
+            Counter::Syscalls => lab.out.join(format!("strace-{server}.txt")),
+            Counter::Instructions => lab.out.join(format!("callgrind-{server}.out")),
+        }
+    }
+
+    /// Starts the server with the tool watching it; the returned child (strace) is the tool
+    /// itself when it runs beside the server, to be stopped after the load.
+    fn start(
+        self,
+        lab: &Lab,
+        spec: &ServerSpec,
+        file: &Path,
+    ) -> io::Result<(ServerProc, Option<Child>)> {
+        match self {
+            Counter::Syscalls => {
+                let server = spec.start(lab)?;
+                let strace = Command::new("strace")
+                    .args(["-f", "-c", "-o"])
+                    .arg(file)
+                    .args(["-p", &server.pid().to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?;
+                std::thread::sleep(Duration::from_millis(300)); // let strace attach to every thread
+                Ok((server, Some(strace)))
+            }
+            Counter::Instructions => {
+                let mut args = vec![
+                    "--tool=callgrind".to_owned(),
+                    format!("--callgrind-out-file={}", file.display()),
+                ];
+                args.push(spec.program.display().to_string());
+                args.extend(spec.args.iter().cloned());
+                let wrapped = ServerSpec {
+                    name: spec.name.clone(),
+                    program: PathBuf::from("valgrind"),
+                    args,
+                };
+                Ok((wrapped.start(lab)?, None))
+            }
+        }
+    }
+
+    /// The total the tool wrote: strace's `total` line (calls column), callgrind's `summary:`.
+    fn total(self, text: &str) -> Option<u64> {
+        match self {
+            Counter::Syscalls => {
+                let line = text
+                    .lines()
+                    .rev()
+                    .find(|l| l.trim_end().ends_with("total"))?;
+                // % time, seconds, usecs/call, calls, [errors], "total"
+                line.split_whitespace().nth(3)?.parse().ok()
+            }
+            Counter::Instructions => {
+                let line = text
+                    .lines()
+                    .find(|l| l.starts_with("summary:") || l.starts_with("totals:"))?;
+                line.split_whitespace().nth(1)?.parse().ok()
+            }
+        }
+    }
+}
+
+/// Runs each server at the probe point under the counter's tool, and reports the count per
+/// message (and, for instructions, relative to tokio).
+fn count_per_message(lab: &mut Lab, p: &Params, counter: Counter) -> io::Result<()> {
+    if Command::new(counter.tool())
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_err()
     {
-        lab.say("\nuser instructions per message: skipped (valgrind is not installed)");
+        lab.say(&format!(
+            "\n{} per message: skipped ({} is not installed)",
+            counter.noun(),
+            counter.tool()
+        ));
         return Ok(());
     }
     let (conns, size, pipeline) = probe_point(p);
+    let duration = match counter {
+        Counter::Syscalls => p.duration.max(Duration::from_millis(300)),
+        Counter::Instructions => Duration::from_secs(2),
+    };
+    let mut per_msg = Vec::new();
     let mut rows = Vec::new();
-    let mut results = Vec::new();
     for spec in &p.servers {
-        let out = lab.out.join(format!("callgrind-{}.out", spec.name));
-        let mut args = vec![
-            "--tool=callgrind".to_owned(),
-            format!("--callgrind-out-file={}", out.display()),
-        ];
-        args.push(spec.program.display().to_string());
-        args.extend(spec.args.iter().cloned());
-        let wrapped = ServerSpec {
-            name: spec.name.clone(),
-            program: PathBuf::from("valgrind"),
-            args,
-        };
-        let server = wrapped.start(lab)?;
+        let file = counter.file(lab, &spec.name);
+        let (server, tool) = counter.start(lab, spec, &file)?;
         let progress = Arc::new(AtomicU64::new(0));
         let config = load::Config {
-            addr: server.addr,
-            conns,
-            size,
-            pipeline,
-            duration: Duration::from_secs(2),
-            warmup: Duration::ZERO,
-            rate: None,
-            idle: 0,
-            threads: 1,
             drain: Duration::from_secs(10),
+            ..load::Config::closed_loop(
+                server.addr,
+                conns,
+                size,
+                pipeline,
+                duration,
+                Duration::ZERO,
+            )
         };
         load::run(&config, &progress)?;
+        if let Some(mut tool) = tool {
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(tool.id().to_string())
+                .status();
+            let _ = tool.wait();
+        }
         drop(server.stop());
-        let instructions = std::fs::read_to_string(&out)
+        let total = std::fs::read_to_string(&file)
             .ok()
-            .and_then(|t| parse_callgrind_total(&t));
+            .and_then(|t| counter.total(&t));
         let messages = progress.load(Ordering::Relaxed).max(1);
-        let per_msg = instructions.map(|i| i as f64 / messages as f64);
+        let each = total.map(|c| c as f64 / messages as f64);
         lab.record(&json!({
-            "experiment": "echo-callgrind", "server": spec.name, "conns": conns, "size": size, "pipeline": pipeline,
-            "instructions": instructions, "messages": messages, "instructions_per_msg": per_msg,
+            "experiment": counter.experiment(), "server": spec.name, "conns": conns, "size": size, "pipeline": pipeline,
+            "total": total, "messages": messages, "per_msg": each,
         }))?;
-        results.push(per_msg);
+        per_msg.push(each);
         rows.push(vec![
             spec.name.clone(),
+            total.map_or("?".into(), |c| c.to_string()),
             messages.to_string(),
-            per_msg.map_or("?".into(), |v| format!("{v:.0}")),
+            each.map_or("?".into(), |v| format!("{v:.2}")),
         ]);
     }
     let tokio = p
         .servers
         .iter()
         .position(|s| s.name == TOKIO)
-        .and_then(|t| results[t]);
-    for (row, r) in rows.iter_mut().zip(&results) {
-        row.push(match (r, tokio) {
-            (Some(r), Some(t)) => format!("{:.2}", r / t),
+        .and_then(|t| per_msg[t]);
+    for (row, each) in rows.iter_mut().zip(&per_msg) {
+        row.push(match (each, tokio) {
+            (Some(e), Some(t)) => format!("{:.2}", e / t),
             _ => "-".into(),
         });
     }
     lab.say(&format!(
-        "\nuser-space instructions per message under callgrind ({conns} conns, {size} B, pipeline {pipeline}; whole run, start-up included)"
+        "\n{} per message ({conns} conns, {size} B, pipeline {pipeline}; the tool's own report per server in {})",
+        counter.noun(),
+        counter.file(lab, "*").file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     ));
     lab.say(&table(
-        &["server", "messages", "instr/msg", "x tokio"],
+        &["server", "total", "messages", "per message", "x tokio"],
         &rows,
     ));
     Ok(())
-}
-
-/// The total instruction count from a callgrind output file (`summary:` or `totals:` line).
-fn parse_callgrind_total(text: &str) -> Option<u64> {
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("summary:") || l.starts_with("totals:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Counts each server's syscalls per message under `strace -c -f` at 100 conns x 64 B x pipeline 1.
-fn syscalls_per_message(lab: &mut Lab, p: &Params) -> io::Result<()> {
-    if Command::new("strace")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_err()
-    {
-        lab.say("\nsyscalls per message: skipped (strace is not installed)");
-        return Ok(());
-    }
-    let (conns, size, pipeline) = (
-        p.conns
-            .iter()
-            .copied()
-            .find(|&c| c >= 100)
-            .unwrap_or(p.conns[0]),
-        64,
-        1,
-    );
-    let mut rows = Vec::new();
-    for spec in &p.servers {
-        let server = spec.start(lab)?;
-        let trace = lab.out.join(format!("strace-{}.txt", spec.name));
-        let mut strace = Command::new("strace")
-            .args(["-f", "-c", "-o"])
-            .arg(&trace)
-            .args(["-p", &server.pid().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        std::thread::sleep(Duration::from_millis(300)); // let strace attach to every thread
-        let progress = Arc::new(AtomicU64::new(0));
-        let config = load::Config {
-            addr: server.addr,
-            conns,
-            size,
-            pipeline,
-            duration: p.duration.max(Duration::from_millis(300)),
-            warmup: Duration::ZERO,
-            rate: None,
-            idle: 0,
-            threads: 1,
-            drain: Duration::from_secs(5),
-        };
-        let report = load::run(&config, &progress)?;
-        let _ = Command::new("kill")
-            .arg("-INT")
-            .arg(strace.id().to_string())
-            .status();
-        let _ = strace.wait();
-        drop(server.stop());
-        let calls = std::fs::read_to_string(&trace)
-            .ok()
-            .and_then(|t| parse_strace_total(&t));
-        let messages = progress.load(Ordering::Relaxed).max(1);
-        let per_msg = calls.map(|c| c as f64 / messages as f64);
-        lab.record(&json!({
-            "experiment": "echo-syscalls", "server": spec.name, "conns": conns, "size": size, "pipeline": pipeline,
-            "syscalls": calls, "messages": messages, "syscalls_per_msg": per_msg, "msgs_per_s_under_strace": report.msgs_per_s,
-        }))?;
-        rows.push(vec![
-            spec.name.clone(),
-            calls.map_or("?".into(), |c| c.to_string()),
-            messages.to_string(),
-            per_msg.map_or("?".into(), |v| format!("{v:.2}")),
-        ]);
-    }
-    lab.say(&format!("\nsyscalls per message under strace -f -c ({conns} conns, {size} B, pipeline {pipeline}; per-server breakdown in strace-*.txt)"));
-    lab.say(&table(
-        &["server", "syscalls", "messages", "per message"],
-        &rows,
-    ));
-    Ok(())
-}
-
-/// The total call count from `strace -c` output (its `total` line).
-fn parse_strace_total(text: &str) -> Option<u64> {
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.trim_end().ends_with("total"))?;
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    // % time, seconds, usecs/call, calls, [errors], "total"
-    fields.get(3)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -486,9 +492,9 @@ mod tests {
     #[test]
     fn parses_strace_totals() {
         let text = "% time     seconds  usecs/call     calls    errors syscall\n------ ----------- ----------- --------- --------- ----------------\n 60.00    0.006000           1      4000           read\n------ ----------- ----------- --------- --------- ----------------\n100.00    0.010000           1      8123        12 total\n";
-        assert_eq!(super::parse_strace_total(text), Some(8123));
+        assert_eq!(super::Counter::Syscalls.total(text), Some(8123));
         assert_eq!(
-            super::parse_strace_total("100.00    0.010000           1      777 total"),
+            super::Counter::Syscalls.total("100.00    0.010000           1      777 total"),
             Some(777)
         );
     }

@@ -72,16 +72,8 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
             }
             let server = spec.start(lab)?;
             let config = load::Config {
-                addr: server.addr,
-                conns: p.active,
-                size: 64,
-                pipeline: 1,
-                duration: p.duration,
-                warmup: p.warmup,
-                rate: None,
                 idle,
-                threads: 1,
-                drain: Duration::from_secs(5),
+                ..load::Config::closed_loop(server.addr, p.active, 64, 1, p.duration, p.warmup)
             };
             let m = measure(&server, &config, p.repeat)?;
             let summary = server.stop();

@@ -41,6 +41,32 @@ pub struct Config {
     pub drain: Duration,
 }
 
+impl Config {
+    /// A closed-loop run with one thread, no idle connections and a 5 s drain: the lab's usual
+    /// shape; set the other fields with struct update syntax.
+    pub fn closed_loop(
+        addr: SocketAddr,
+        conns: usize,
+        size: usize,
+        pipeline: usize,
+        duration: Duration,
+        warmup: Duration,
+    ) -> Config {
+        Config {
+            addr,
+            conns,
+            size,
+            pipeline,
+            duration,
+            warmup,
+            rate: None,
+            idle: 0,
+            threads: 1,
+            drain: Duration::from_secs(5),
+        }
+    }
+}
+
 /// What a run measured. Serialized as the `--json` line.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Report {

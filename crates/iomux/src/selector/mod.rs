@@ -379,6 +379,19 @@ struct Slot<T> {
     generation: u32,
 }
 
+impl<T> Slot<T> {
+    /// Whether `event` was produced for this registration (not an earlier one of the same fd).
+    fn produced(&self, event: &Event) -> bool {
+        self.generation == token_generation(event.token)
+    }
+}
+
+/// The event's readiness masked by the key's current interest; `None` if nothing is left.
+fn live_readiness<T>(event: &Event, key: &SelectorKey<T>) -> Option<Readiness> {
+    let readiness = event.readiness.masked_by(key.interest);
+    (!readiness.is_empty()).then_some(readiness)
+}
+
 /// Wakes a [`Selector`] blocked in [`select`](Selector::select) from any thread. Cheap to clone.
 ///
 /// Backed by an eventfd registered in the selector; waking writes to it, and the selector reads
@@ -595,29 +608,22 @@ impl<T> Selector<T> {
     /// interest, or `None` when the event is stale: its registration was removed or replaced
     /// since the wait (the fd was unregistered, perhaps closed and reused, earlier in this round).
     pub fn resolve(&self, event: &Event) -> Option<(&SelectorKey<T>, Readiness)> {
-        let slot = self.slot(event.fd())?;
-        if slot.generation != token_generation(event.token) {
-            return None;
-        }
-        let readiness = event.readiness.masked_by(slot.key.interest);
-        (!readiness.is_empty()).then_some((&slot.key, readiness))
+        let slot = self.slot(event.fd()).filter(|s| s.produced(event))?;
+        live_readiness(event, &slot.key).map(|r| (&slot.key, r))
     }
 
     /// [`resolve`](Self::resolve), with the key's data mutable.
     pub fn resolve_mut(&mut self, event: &Event) -> Option<(&mut SelectorKey<T>, Readiness)> {
-        let slot = self.slot_mut(event.fd())?;
-        if slot.generation != token_generation(event.token) {
-            return None;
-        }
-        let readiness = event.readiness.masked_by(slot.key.interest);
-        (!readiness.is_empty()).then_some((&mut slot.key, readiness))
+        let key = self.registration_of_mut(event)?;
+        live_readiness(event, key).map(|r| (key, r))
     }
 
     /// The key an event was produced for, if that registration still exists, whatever its
     /// interest is now (unlike [`resolve_mut`](Self::resolve_mut), which also masks readiness).
     pub fn registration_of_mut(&mut self, event: &Event) -> Option<&mut SelectorKey<T>> {
-        let slot = self.slot_mut(event.fd())?;
-        (slot.generation == token_generation(event.token)).then_some(&mut slot.key)
+        self.slot_mut(event.fd())
+            .filter(|s| s.produced(event))
+            .map(|s| &mut s.key)
     }
 
     /// The keys and readiness of a wait's events, stale ones dropped. Python's `select()` result.
