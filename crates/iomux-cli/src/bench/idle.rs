@@ -58,8 +58,9 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
                 ]);
                 continue;
             }
-            // The server holds 8 descriptors of its own (stdio, listener, signal pair, wakers).
-            if model == "select" && idle + p.active + 8 >= iomux::FD_SETSIZE {
+            // The server holds 11 descriptors of its own (stdio, listener, the signal socket pair and
+            // a clone per signal, two eventfds), and conns take the next numbers.
+            if model == "select" && idle + p.active + 11 >= iomux::FD_SETSIZE {
                 rows.push(vec![
                     model.clone(),
                     idle.to_string(),
