@@ -575,7 +575,10 @@ pub fn describe(r: &Report) -> String {
         r.unanswered
     );
     if r.mismatches > 0 {
-        s.push_str("\nTHE SERVER CORRUPTED DATA: echoed bytes differ from those sent");
+        s.push_str(
+            "\nTHE SERVER CORRUPTED DATA: echoed bytes differ from those sent \
+             (iomux load needs an echo server, e.g. `iomux serve --proto echo`)",
+        );
     }
     s
 }
