@@ -222,7 +222,8 @@ impl LoadConn {
 }
 
 /// Connects `count` sockets to `addr`, moving to the next loopback source address
-/// (127.0.0.2, 127.0.0.3, ...) whenever one runs out of ephemeral ports.
+/// (127.0.0.2, 127.0.0.3, ...) whenever one runs out of ephemeral ports (tested in a network
+/// namespace with a narrowed port range: `load_spreads_over_loopback_sources_when_ports_run_out`).
 fn connect_all(addr: SocketAddr, count: usize, first_id: usize) -> io::Result<Vec<TcpStream>> {
     let mut source: u8 = 1;
     let mut out = Vec::with_capacity(count);

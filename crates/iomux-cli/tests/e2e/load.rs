@@ -252,3 +252,48 @@ fn load_says_clearly_when_the_fd_limit_stops_it() {
     );
     let _keep = TcpStream::connect(listener.local_addr().unwrap());
 }
+
+/// When one source address runs out of ephemeral ports, the load generator moves on to
+/// 127.0.0.2, 127.0.0.3, ... Shown in a private network namespace (its port range is its own)
+/// narrowed to 100 ports, with 150 connections to one server: without spreading, connection 101
+/// fails with EADDRNOTAVAIL. Needs root and unshare(1); elsewhere it says so and skips.
+#[test]
+fn load_spreads_over_loopback_sources_when_ports_run_out() {
+    let works = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
+    if !works(Command::new("unshare").args(["-n", "true"])) || !works(Command::new("ip").arg("-V"))
+    {
+        eprintln!(
+            "SKIPPED load_spreads_over_loopback_sources_when_ports_run_out: \
+             cannot create a network namespace (needs root, unshare and ip from iproute2)"
+        );
+        return;
+    }
+    let script = format!(
+        "ip link set lo up || exit 90
+         echo '40000 40099' > /proc/sys/net/ipv4/ip_local_port_range || exit 91
+         '{bin}' serve --model epoll --proto echo --addr 127.0.0.1:9100 > /dev/null 2>&1 &
+         server=$!
+         sleep 0.3
+         '{bin}' load --addr 127.0.0.1:9100 --conns 150 --duration 0.3 --warmup 0 --json
+         status=$?
+         kill $server
+         exit $status",
+        bin = BIN
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(j["conns"], 150);
+    assert_eq!(j["errors"], 0);
+    assert_eq!(j["mismatches"], 0);
+}
