@@ -91,9 +91,9 @@ enum BenchCommand {
         /// Runs per point (the median is reported).
         #[arg(long, default_value_t = 1)]
         repeat: usize,
-        /// Skip the syscalls-per-message pass under strace.
-        #[arg(long)]
-        no_syscalls: bool,
+        /// Where to count syscalls per message under strace: off, at one probe point, or at every point.
+        #[arg(long, value_enum, default_value = "probe")]
+        syscalls: bench::echo::SyscallCount,
         /// Also count each server's user-space instructions per message under callgrind (slow).
         #[arg(long)]
         callgrind: bool,
@@ -438,7 +438,7 @@ fn bench_main(which: BenchCommand) -> std::io::Result<std::path::PathBuf> {
             duration: Duration::from_millis(300),
             warmup: Duration::from_millis(100),
             repeat: 1,
-            syscalls: true,
+            syscalls: bench::echo::SyscallCount::Probe,
             callgrind: false,
         })
     };
@@ -474,7 +474,7 @@ fn bench_main(which: BenchCommand) -> std::io::Result<std::path::PathBuf> {
             duration,
             warmup,
             repeat,
-            no_syscalls,
+            syscalls,
             callgrind,
             out,
         } => {
@@ -487,7 +487,7 @@ fn bench_main(which: BenchCommand) -> std::io::Result<std::path::PathBuf> {
                 duration: secs("--duration", duration)?,
                 warmup: secs("--warmup", warmup)?,
                 repeat,
-                syscalls: !no_syscalls,
+                syscalls,
                 callgrind,
             };
             bench::echo::run(&mut lab, &params)?;

@@ -4,8 +4,8 @@
 //! level-triggered epoll loop (`crates/iomux-peers`). For each point of the matrix (connections
 //! x message size x pipeline depth) it reports messages/s, the server's CPU time per message
 //! and its ratio to tokio's and to the floor's, and p50/p99 latency. With strace present it
-//! also counts the server's syscalls per message at one point, in a separate pass (strace slows
-//! the server, so that pass is kept out of the timings).
+//! also counts the server's syscalls per message, at one point or (`--syscalls every`) at each,
+//! in passes of their own (strace slows the server, so they are kept out of the timings).
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -69,8 +69,19 @@ pub struct Params {
     pub duration: Duration,
     pub warmup: Duration,
     pub repeat: usize,
-    pub syscalls: bool,
+    pub syscalls: SyscallCount,
     pub callgrind: bool,
+}
+
+/// Where `bench echo` counts syscalls per message (under strace, in passes of their own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyscallCount {
+    /// Not at all.
+    Off,
+    /// At one point (100 connections, 64 B, pipeline 1), in a table of its own.
+    Probe,
+    /// At every point, as a column of each point's table (about 1 s per server and point).
+    Every,
 }
 
 /// One measured point of one server (medians over the repeats).
@@ -187,6 +198,19 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
     for server in servers {
         drop(server.stop());
     }
+    // syscalls[server][point], when counted at every point.
+    let mut syscalls: Vec<Vec<Option<f64>>> = vec![Vec::new(); p.servers.len()];
+    let every = p.syscalls == SyscallCount::Every && tool_available(lab, Counter::Syscalls);
+    if every {
+        for &point in &points {
+            for (si, (total, messages)) in count_at(lab, p, Counter::Syscalls, point)?
+                .into_iter()
+                .enumerate()
+            {
+                syscalls[si].push(total.map(|t| t as f64 / messages as f64));
+            }
+        }
+    }
     let index = |name: &str| p.servers.iter().position(|s| s.name == name);
     let (tokio, floor) = (index(TOKIO), index(FLOOR));
     for (pi, &(conns, size, pipeline)) in points.iter().enumerate() {
@@ -201,7 +225,7 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
                         format!("{:.2}", m.cpu_us_per_msg / results[t][pi].cpu_us_per_msg)
                     })
                 };
-                vec![
+                let mut row = vec![
                     spec.name.clone(),
                     format!("{:.0}", m.msgs_per_s),
                     format!("{:.2}", m.cpu_us_per_msg),
@@ -215,24 +239,29 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
                     } else {
                         "0".into()
                     },
-                ]
+                ];
+                if every {
+                    row.push(syscalls[si][pi].map_or("?".into(), |v| format!("{v:.2}")));
+                }
+                row
             })
             .collect();
         lab.say(&format!("\n{conns} conns, {size} B, pipeline {pipeline}"));
-        lab.say(&table(
-            &[
-                "server",
-                "msg/s",
-                "CPU us/msg",
-                "x tokio",
-                "x floor",
-                "p50 us",
-                "p99 us",
-                "load us/msg",
-                "err/mism",
-            ],
-            &rows,
-        ));
+        let mut headers = vec![
+            "server",
+            "msg/s",
+            "CPU us/msg",
+            "x tokio",
+            "x floor",
+            "p50 us",
+            "p99 us",
+            "load us/msg",
+            "err/mism",
+        ];
+        if every {
+            headers.push("syscalls/msg");
+        }
+        lab.say(&table(&headers, &rows));
     }
     if let Some(t) = tokio {
         let rows: Vec<Vec<String>> = p
@@ -275,7 +304,7 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
             &values,
         ),
     )?;
-    if p.syscalls {
+    if p.syscalls == SyscallCount::Probe {
         count_per_message(lab, p, Counter::Syscalls)?;
     }
     if p.callgrind {
@@ -333,10 +362,11 @@ impl Counter {
         }
     }
 
-    fn file(self, lab: &Lab, server: &str) -> PathBuf {
+    /// The tool's report for one server at one point (`tag` names the point).
+    fn file(self, lab: &Lab, server: &str, tag: &str) -> PathBuf {
         match self {
-            Counter::Syscalls => lab.out.join(format!("strace-{server}.txt")),
-            Counter::Instructions => lab.out.join(format!("callgrind-{server}.out")),
+            Counter::Syscalls => lab.out.join(format!("strace-{server}-{tag}.txt")),
+            Counter::Instructions => lab.out.join(format!("callgrind-{server}-{tag}.out")),
         }
     }
 
@@ -399,32 +429,38 @@ impl Counter {
     }
 }
 
-/// Runs each server at the probe point under the counter's tool, and reports the count per
-/// message (and, for instructions, relative to tokio).
-fn count_per_message(lab: &mut Lab, p: &Params, counter: Counter) -> io::Result<()> {
-    if Command::new(counter.tool())
+fn tool_available(lab: &mut Lab, counter: Counter) -> bool {
+    let ok = Command::new(counter.tool())
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_err()
-    {
+        .is_ok();
+    if !ok {
         lab.say(&format!(
             "\n{} per message: skipped ({} is not installed)",
             counter.noun(),
             counter.tool()
         ));
-        return Ok(());
     }
-    let (conns, size, pipeline) = probe_point(p);
+    ok
+}
+
+/// Runs each server at one point under the counter's tool; returns (total, messages) per server.
+fn count_at(
+    lab: &mut Lab,
+    p: &Params,
+    counter: Counter,
+    (conns, size, pipeline): (usize, usize, usize),
+) -> io::Result<Vec<(Option<u64>, u64)>> {
     let duration = match counter {
         Counter::Syscalls => p.duration.max(Duration::from_millis(300)),
         Counter::Instructions => Duration::from_secs(2),
     };
-    let mut per_msg = Vec::new();
-    let mut rows = Vec::new();
+    let tag = format!("{conns}c-{size}B-p{pipeline}");
+    let mut counts = Vec::new();
     for spec in &p.servers {
-        let file = counter.file(lab, &spec.name);
+        let file = counter.file(lab, &spec.name, &tag);
         let (server, tool) = counter.start(lab, spec, &file)?;
         let progress = Arc::new(AtomicU64::new(0));
         let config = load::Config {
@@ -451,34 +487,51 @@ fn count_per_message(lab: &mut Lab, p: &Params, counter: Counter) -> io::Result<
             .ok()
             .and_then(|t| counter.total(&t));
         let messages = progress.load(Ordering::Relaxed).max(1);
-        let each = total.map(|c| c as f64 / messages as f64);
         lab.record(&json!({
             "experiment": counter.experiment(), "server": spec.name, "conns": conns, "size": size, "pipeline": pipeline,
-            "total": total, "messages": messages, "per_msg": each,
+            "total": total, "messages": messages, "per_msg": total.map(|t| t as f64 / messages as f64),
         }))?;
-        per_msg.push(each);
-        rows.push(vec![
-            spec.name.clone(),
-            total.map_or("?".into(), |c| c.to_string()),
-            messages.to_string(),
-            each.map_or("?".into(), |v| format!("{v:.2}")),
-        ]);
+        counts.push((total, messages));
     }
+    Ok(counts)
+}
+
+/// The counter at the probe point, as a table of its own (with the ratio to tokio).
+fn count_per_message(lab: &mut Lab, p: &Params, counter: Counter) -> io::Result<()> {
+    if !tool_available(lab, counter) {
+        return Ok(());
+    }
+    let (conns, size, pipeline) = probe_point(p);
+    let counts = count_at(lab, p, counter, (conns, size, pipeline))?;
+    let per_msg: Vec<Option<f64>> = counts
+        .iter()
+        .map(|(t, m)| t.map(|t| t as f64 / *m as f64))
+        .collect();
     let tokio = p
         .servers
         .iter()
         .position(|s| s.name == TOKIO)
         .and_then(|t| per_msg[t]);
-    for (row, each) in rows.iter_mut().zip(&per_msg) {
-        row.push(match (each, tokio) {
-            (Some(e), Some(t)) => format!("{:.2}", e / t),
-            _ => "-".into(),
-        });
-    }
+    let rows: Vec<Vec<String>> = p
+        .servers
+        .iter()
+        .zip(counts.iter().zip(&per_msg))
+        .map(|(spec, ((total, messages), each))| {
+            vec![
+                spec.name.clone(),
+                total.map_or("?".into(), |c| c.to_string()),
+                messages.to_string(),
+                each.map_or("?".into(), |v| format!("{v:.2}")),
+                match (each, tokio) {
+                    (Some(e), Some(t)) => format!("{:.2}", e / t),
+                    _ => "-".into(),
+                },
+            ]
+        })
+        .collect();
     lab.say(&format!(
-        "\n{} per message ({conns} conns, {size} B, pipeline {pipeline}; the tool's own report per server in {})",
-        counter.noun(),
-        counter.file(lab, "*").file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        "\n{} per message ({conns} conns, {size} B, pipeline {pipeline}; each tool report is in the output folder)",
+        counter.noun()
     ));
     lab.say(&table(
         &["server", "total", "messages", "per message", "x tokio"],
