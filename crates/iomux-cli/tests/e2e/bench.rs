@@ -130,7 +130,10 @@ fn bench_echo_compares_models_with_every_peer() {
             "a column in each point's table: {text}"
         );
         for row in counted {
-            assert!(row["per_msg"].as_f64().unwrap() >= 1.0, "{row}");
+            let per_msg = row["per_msg"].as_f64().unwrap();
+            // Pipelined messages share reads and writes; one at a time, each needs its own.
+            let floor = if row["pipeline"] == 1 { 1.0 } else { 0.05 };
+            assert!(per_msg >= floor, "{row}");
         }
     }
     assert_svg(&out, "echo.svg");
