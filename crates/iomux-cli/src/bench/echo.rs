@@ -6,7 +6,7 @@
 //! and its ratio to tokio's and to the floor's, and p50/p99 latency. With strace present it
 //! also counts the server's syscalls per message, at one point or (`--syscalls every`) at each,
 //! in passes of their own (strace slows the server, so they are kept out of the timings).
-use std::io;
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -370,44 +370,6 @@ impl Counter {
         }
     }
 
-    /// Starts the server with the tool watching it; the returned child (strace) is the tool
-    /// itself when it runs beside the server, to be stopped after the load.
-    fn start(
-        self,
-        lab: &Lab,
-        spec: &ServerSpec,
-        file: &Path,
-    ) -> io::Result<(ServerProc, Option<Child>)> {
-        match self {
-            Counter::Syscalls => {
-                let server = spec.start(lab)?;
-                let strace = Command::new("strace")
-                    .args(["-f", "-c", "-o"])
-                    .arg(file)
-                    .args(["-p", &server.pid().to_string()])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()?;
-                std::thread::sleep(Duration::from_millis(300)); // let strace attach to every thread
-                Ok((server, Some(strace)))
-            }
-            Counter::Instructions => {
-                let mut args = vec![
-                    "--tool=callgrind".to_owned(),
-                    format!("--callgrind-out-file={}", file.display()),
-                ];
-                args.push(spec.program.display().to_string());
-                args.extend(spec.args.iter().cloned());
-                let wrapped = ServerSpec {
-                    name: spec.name.clone(),
-                    program: PathBuf::from("valgrind"),
-                    args,
-                };
-                Ok((wrapped.start(lab)?, None))
-            }
-        }
-    }
-
     /// The total the tool wrote: strace's `total` line (calls column), callgrind's `summary:`.
     fn total(self, text: &str) -> Option<u64> {
         match self {
@@ -447,46 +409,93 @@ fn tool_available(lab: &mut Lab, counter: Counter) -> bool {
 }
 
 /// Runs each server at one point under the counter's tool; returns (total, messages) per server.
+///
+/// Syscalls are counted inside the load's measured window only: strace attaches at its start,
+/// the message count is read once strace is attached, and strace detaches at its end, so the
+/// setup and teardown of connections (accept4, setsockopt, epoll_ctl, close) stay out of it.
+/// Instructions cover callgrind's whole run, start-up included.
 fn count_at(
     lab: &mut Lab,
     p: &Params,
     counter: Counter,
     (conns, size, pipeline): (usize, usize, usize),
 ) -> io::Result<Vec<(Option<u64>, u64)>> {
-    let duration = match counter {
-        Counter::Syscalls => p.duration.max(Duration::from_millis(300)),
-        Counter::Instructions => Duration::from_secs(2),
-    };
+    // strace needs a moment to attach; the run is lengthened by it.
+    const ATTACH: Duration = Duration::from_millis(100);
     let tag = format!("{conns}c-{size}B-p{pipeline}");
     let mut counts = Vec::new();
     for spec in &p.servers {
         let file = counter.file(lab, &spec.name, &tag);
-        let (server, tool) = counter.start(lab, spec, &file)?;
         let progress = Arc::new(AtomicU64::new(0));
-        let config = load::Config {
-            drain: Duration::from_secs(10),
-            ..load::Config::closed_loop(
-                server.addr,
-                conns,
-                size,
-                pipeline,
-                duration,
-                Duration::ZERO,
-            )
+        let messages = match counter {
+            Counter::Syscalls => {
+                let server = spec.start(lab)?;
+                // The window's edges cut through up to conns x pipeline messages in flight, so it must
+                // hold many more than that: strace slows the server, and with 1,000 connections a
+                // short window would be a third edge. 3 ms per message in flight, at most 5 s.
+                let edge = Duration::from_millis((3 * conns * pipeline).min(5_000) as u64);
+                let config = load::Config {
+                    drain: Duration::from_secs(10),
+                    ..load::Config::closed_loop(
+                        server.addr,
+                        conns,
+                        size,
+                        pipeline,
+                        p.duration.max(ATTACH) + ATTACH + edge,
+                        Duration::from_millis(200),
+                    )
+                };
+                let mut strace: Option<Child> = None;
+                let mut window = [0u64; 2];
+                let mut failure = None;
+                load::run_observed(&config, &progress, &mut |edge| match edge {
+                    WindowEdge::Start => match attach_strace(server.pid(), &file) {
+                        Ok(child) => {
+                            // Attached (strace said so): count messages from here.
+                            window[0] = progress.load(Ordering::Relaxed);
+                            strace = Some(child);
+                        }
+                        Err(e) => failure = Some(e),
+                    },
+                    WindowEdge::End => {
+                        window[1] = progress.load(Ordering::Relaxed);
+                        if let Some(child) = strace.as_mut() {
+                            let _ = Command::new("kill")
+                                .arg("-INT")
+                                .arg(child.id().to_string())
+                                .status();
+                            let _ = child.wait();
+                        }
+                    }
+                })?;
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+                drop(server.stop());
+                window[1] - window[0]
+            }
+            Counter::Instructions => {
+                let server = start_under_callgrind(lab, spec, &file)?;
+                let config = load::Config {
+                    drain: Duration::from_secs(10),
+                    ..load::Config::closed_loop(
+                        server.addr,
+                        conns,
+                        size,
+                        pipeline,
+                        Duration::from_secs(2),
+                        Duration::ZERO,
+                    )
+                };
+                load::run(&config, &progress)?;
+                drop(server.stop());
+                progress.load(Ordering::Relaxed)
+            }
         };
-        load::run(&config, &progress)?;
-        if let Some(mut tool) = tool {
-            let _ = Command::new("kill")
-                .arg("-INT")
-                .arg(tool.id().to_string())
-                .status();
-            let _ = tool.wait();
-        }
-        drop(server.stop());
         let total = std::fs::read_to_string(&file)
             .ok()
             .and_then(|t| counter.total(&t));
-        let messages = progress.load(Ordering::Relaxed).max(1);
+        let messages = messages.max(1);
         lab.record(&json!({
             "experiment": counter.experiment(), "server": spec.name, "conns": conns, "size": size, "pipeline": pipeline,
             "total": total, "messages": messages, "per_msg": total.map(|t| t as f64 / messages as f64),
@@ -494,6 +503,50 @@ fn count_at(
         counts.push((total, messages));
     }
     Ok(counts)
+}
+
+/// Attaches `strace -f -c` to every thread of `pid`, returning once strace reports it attached.
+fn attach_strace(pid: u32, file: &Path) -> io::Result<Child> {
+    let mut child = Command::new("strace")
+        .args(["-f", "-c", "-o"])
+        .arg(file)
+        .args(["-p", &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stderr.read_line(&mut line)? == 0 {
+            let _ = child.wait();
+            return Err(io::Error::other(format!(
+                "strace could not attach to process {pid}"
+            )));
+        }
+        if line.contains("attached") {
+            // Keep draining its stderr (the detach messages) so strace never blocks on it.
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            return Ok(child);
+        }
+    }
+}
+
+/// Starts a server under callgrind, which writes its count to `file` when the server exits.
+/// (strace, by contrast, attaches to a running server: see [`count_at`].)
+fn start_under_callgrind(lab: &Lab, spec: &ServerSpec, file: &Path) -> io::Result<ServerProc> {
+    let mut args = vec![
+        "--tool=callgrind".to_owned(),
+        format!("--callgrind-out-file={}", file.display()),
+    ];
+    args.push(spec.program.display().to_string());
+    args.extend(spec.args.iter().cloned());
+    ServerSpec {
+        name: spec.name.clone(),
+        program: PathBuf::from("valgrind"),
+        args,
+    }
+    .start(lab)
 }
 
 /// The counter at the probe point, as a table of its own (with the ratio to tokio).
