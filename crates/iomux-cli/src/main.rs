@@ -206,7 +206,8 @@ enum Command {
     /// Run a server in one I/O model until SIGINT or SIGTERM, then print a summary.
     ///
     /// Prints `listening on IP:PORT` once ready (port 0 picks a free port). On SIGINT/SIGTERM it
-    /// stops accepting, delivers what it owes (for at most --grace seconds), closes and exits 0.
+    /// stops accepting, delivers what it owes (for at most --grace seconds), closes and exits 0;
+    /// a second signal meanwhile exits at once (status 130).
     Serve {
         /// The I/O model.
         #[arg(long, value_enum)]

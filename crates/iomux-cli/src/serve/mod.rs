@@ -13,7 +13,7 @@
 //! the listeners by a hash of the 4-tuple, so there is no acceptor thread, no hand-off queue and
 //! no lock between loops. (The cost: a loop that is busy still gets its share of new
 //! connections.)
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -52,6 +52,19 @@ pub enum Model {
 }
 
 impl Model {
+    /// The name `--model` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Blocking => "blocking",
+            Model::Nonblocking => "nonblocking",
+            Model::Select => "select",
+            Model::Poll => "poll",
+            Model::Epoll => "epoll",
+            Model::EpollEt => "epoll-et",
+            Model::Callbacks => "callbacks",
+        }
+    }
+
     /// The selector backend of a readiness model.
     pub fn backend(self) -> Option<BackendKind> {
         match self {
@@ -212,7 +225,10 @@ pub fn run(config: Config) -> io::Result<String> {
     if config.threads > 1 && !multi_thread {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("--threads applies to the readiness models (select, poll, epoll, epoll-et), not {:?}", config.model),
+            format!(
+                "--threads applies to the readiness models (select, poll, epoll, epoll-et), not {}",
+                config.model.name()
+            ),
         ));
     }
     if config.model == Model::Callbacks {
@@ -282,6 +298,22 @@ pub fn run(config: Config) -> io::Result<String> {
         waiter.select(&mut events, None)?;
     }
     shared.shutdown.request();
+    // A second SIGINT/SIGTERM while draining means "now": exit without waiting for the grace
+    // period. (Each signal is one byte on the pair; the first is still unread.)
+    std::thread::spawn(move || {
+        let mut seen = 0;
+        let mut buf = [0u8; 8];
+        while let Ok(n) = (&signal_rx).read(&mut buf) {
+            seen += n;
+            if n == 0 || seen >= 2 {
+                break;
+            }
+        }
+        if seen >= 2 {
+            eprintln!("iomux: second signal: exiting without delivering what is still owed");
+            std::process::exit(130);
+        }
+    });
 
     let mut total = Counters::default();
     let mut failure = None;

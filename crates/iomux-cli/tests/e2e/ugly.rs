@@ -268,3 +268,24 @@ fn sigterm_delivers_what_is_owed_then_exits_zero() {
         );
     }
 }
+
+/// A second SIGTERM during the drain means "now": the server exits at once (status 130) instead
+/// of waiting out a long grace period for a client that does not read.
+#[test]
+fn second_signal_exits_without_waiting_for_the_grace_period() {
+    let server = Server::start("epoll", "echo", &["--grace", "60"]);
+    let mut hog = server.connect();
+    hog.set_write_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let chunk = vec![b'z'; 65536];
+    while hog.write(&chunk).is_ok() {} // until the server stops reading: it owes us plenty
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let (status, _) = server.stop(); // the second SIGTERM
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "it waited for the grace period"
+    );
+}
