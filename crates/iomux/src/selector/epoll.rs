@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use iomux_sys::epoll::{self as sys, Epoll, EpollEvent};
 
-use super::{event, readiness, Backend, Event, Stats};
+use super::{event, Backend, Event, Stats};
 use crate::error::{Error, Result};
 use crate::interest::{Interest, Readiness};
 
@@ -91,7 +91,7 @@ fn to_readiness(events: u32) -> Readiness {
     if has(sys::EPOLLRDHUP) {
         bits |= Readiness::READ_CLOSED;
     }
-    readiness(bits)
+    Readiness::from_bits(bits)
 }
 
 impl Backend for EpollBackend {

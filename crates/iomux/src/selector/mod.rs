@@ -640,11 +640,12 @@ impl<T> Selector<T> {
     /// `None` blocks; `Some(Duration::ZERO)` checks and returns at once; otherwise it waits at
     /// least `timeout`. `EINTR` is retried with the remaining time.
     pub fn select(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        // One clock read serves as both the deadline's base and the first wait's start.
+        let mut started = Instant::now();
+        let deadline = timeout.and_then(|t| started.checked_add(t));
         let mut remaining = timeout;
         loop {
             events.list.clear();
-            let started = Instant::now();
             let result = self.backend.as_dyn().wait(
                 &mut events.list,
                 events.capacity,
@@ -674,6 +675,7 @@ impl<T> Selector<T> {
                 }
                 _ => {} // blocking (or a deadline beyond Instant's range): wait again
             }
+            started = now;
         }
     }
 
@@ -740,11 +742,6 @@ impl<T> std::fmt::Debug for Selector<T> {
             .field("registered", &self.len)
             .finish()
     }
-}
-
-/// Converts a readiness bit set to the crate's type (for backends).
-pub(crate) fn readiness(bits: u8) -> Readiness {
-    Readiness::from_bits(bits)
 }
 
 /// Builds an event (for backends).

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use iomux_sys::poll::{self as sys, PollFd};
 
-use super::{event, readiness, Backend, Event, Stats};
+use super::{event, Backend, Event, Stats};
 use crate::error::{Error, Result};
 use crate::interest::{Interest, Readiness};
 
@@ -55,7 +55,7 @@ fn to_readiness(revents: libc::c_short) -> Readiness {
     if revents & sys::POLLRDHUP != 0 {
         bits |= Readiness::READ_CLOSED;
     }
-    readiness(bits)
+    Readiness::from_bits(bits)
 }
 
 impl PollBackend {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use iomux_sys::select::{self as sys, FdSet};
 
-use super::{event, readiness, Backend, Event, Stats};
+use super::{event, Backend, Event, Stats};
 use crate::error::{Error, Result};
 use crate::interest::{Interest, Readiness};
 
@@ -128,7 +128,7 @@ impl Backend for SelectBackend {
                 for fd in 0..self.nfds {
                     if let Some(token) = self.tokens[fd] {
                         if !iomux_sys::fd::is_open(fd as RawFd) {
-                            out.push(event(token, readiness(Readiness::ERROR)));
+                            out.push(event(token, Readiness::from_bits(Readiness::ERROR)));
                         }
                     }
                 }
@@ -147,7 +147,7 @@ impl Backend for SelectBackend {
                 bits |= Readiness::WRITABLE;
             }
             if bits != 0 {
-                out.push(event(token, readiness(bits)));
+                out.push(event(token, Readiness::from_bits(bits)));
             }
         }
         Ok(())
