@@ -13,8 +13,8 @@ mod load;
 mod proto;
 mod serve;
 
-use proto::Protocol;
-use serve::Model;
+use proto::Answer;
+use serve::{Model, SummaryFormat};
 
 /// Every classic server I/O model, built on one selector library, side by side.
 #[derive(Parser)]
@@ -210,10 +210,10 @@ enum Command {
     /// a second signal meanwhile exits at once (status 130).
     Serve {
         /// The I/O model.
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, default_value = "epoll")]
         model: Model,
         /// What the server answers.
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, default_value = "echo")]
         proto: ProtoName,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9000")]
@@ -236,6 +236,12 @@ enum Command {
         /// On shutdown, how long to keep delivering what is owed before closing anyway.
         #[arg(long, default_value_t = 5.0, value_name = "SECS")]
         grace: f64,
+        /// How to print the shutdown summary: one line of text, or one JSON object.
+        #[arg(long, value_enum, default_value = "text")]
+        summary: SummaryFormat,
+        /// Print every model this binary offers, one per line, and exit.
+        #[arg(long, exclusive = true)]
+        list_models: bool,
     },
     /// The notes' interactive client: prompt `>>: `, send each non-empty line, print the reply.
     ///
@@ -281,11 +287,19 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             reply,
             max_buffer,
             grace,
+            summary,
+            list_models,
         } => {
+            if list_models {
+                for model in Model::all() {
+                    println!("{model}");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let proto = match proto {
-                ProtoName::Echo => Protocol::Echo,
-                ProtoName::Upper => Protocol::Upper,
-                ProtoName::Reply => Protocol::Reply(reply.into_bytes()),
+                ProtoName::Echo => Answer::Echo,
+                ProtoName::Upper => Answer::Upper,
+                ProtoName::Reply => Answer::Reply(reply.into_bytes().into()),
             };
             let config = serve::Config {
                 model,
@@ -299,8 +313,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 buffer_limit: max_buffer,
                 grace: seconds("--grace", grace)?,
             };
-            let summary = serve::run(config).map_err(|e| e.to_string())?;
-            println!("{summary}");
+            let done = serve::run(config).map_err(|e| e.to_string())?;
+            match summary {
+                SummaryFormat::Text => println!("{done}"),
+                SummaryFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string(&done).map_err(|e| e.to_string())?
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Load {
@@ -400,7 +420,7 @@ fn servers(names: &[String]) -> std::io::Result<Vec<bench::echo::ServerSpec>> {
             "mio" => bench::echo::ServerSpec::peer("mio", "peer-mio"),
             "floor" => bench::echo::ServerSpec::peer("floor", "peer-epoll"),
             model => {
-                <Model as clap::ValueEnum>::from_str(model, false).map_err(|_| {
+                model.parse::<Model>().map_err(|_| {
                     std::io::Error::other(format!(
                         "unknown server {model:?}: name a serve model or tokio, mio, floor"
                     ))

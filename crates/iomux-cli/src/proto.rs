@@ -1,32 +1,32 @@
-//! The protocols every server model speaks: what to answer to each chunk read.
+//! The protocols every server model speaks, as [`iomux::conn::Protocol`]s.
 //!
-//! A "chunk" is whatever one `read` returned, so for `upper` and `reply` the number of answers
+//! A "chunk" is whatever one read returned, so for `upper` and `reply` the number of answers
 //! depends on how TCP split the stream, exactly as in the course notes' servers.
+use std::sync::Arc;
 
-/// What a server answers.
+use iomux::conn::Protocol;
+use iomux::OutBuffer;
+
+/// What a server answers. Cheap to clone: each connection gets its own copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Protocol {
+pub enum Answer {
     /// Every byte read is written back unchanged, in order.
     Echo,
     /// Each chunk is answered with its ASCII upper-case followed by `_SB` (the notes' selectors server).
     Upper,
     /// Each chunk is answered with a fixed text (the notes' first server: `byebye`).
-    Reply(Vec<u8>),
+    Reply(Arc<[u8]>),
 }
 
-impl Protocol {
-    /// The answer to one chunk. `scratch` is a reusable buffer for answers that must be built;
-    /// `echo` returns the chunk itself, with no copy.
-    pub fn answer<'a>(&'a self, chunk: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+impl Protocol for Answer {
+    fn on_bytes(&mut self, chunk: &[u8], out: &mut OutBuffer) {
         match self {
-            Protocol::Echo => chunk,
-            Protocol::Upper => {
-                scratch.clear();
-                scratch.extend(chunk.iter().map(u8::to_ascii_uppercase));
-                scratch.extend_from_slice(b"_SB");
-                scratch
+            Answer::Echo => out.push(chunk),
+            Answer::Upper => {
+                out.extend(chunk.iter().map(u8::to_ascii_uppercase));
+                out.push(b"_SB");
             }
-            Protocol::Reply(text) => text,
+            Answer::Reply(text) => out.push(text),
         }
     }
 }
@@ -36,13 +36,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn answer(proto: &mut Answer, chunk: &[u8]) -> Vec<u8> {
+        let mut out = OutBuffer::with_limit(usize::MAX);
+        proto.on_bytes(chunk, &mut out);
+        out.as_slice().to_vec()
+    }
+
     #[test]
     fn answers() {
-        let mut s = Vec::new();
-        assert_eq!(Protocol::Echo.answer(b"a\0b", &mut s), b"a\0b");
-        assert_eq!(Protocol::Upper.answer(b"hello", &mut s), b"HELLO_SB");
+        assert_eq!(answer(&mut Answer::Echo, b"a\0b"), b"a\0b");
+        assert_eq!(answer(&mut Answer::Upper, b"hello"), b"HELLO_SB");
         assert_eq!(
-            Protocol::Reply(b"byebye".to_vec()).answer(b"x", &mut s),
+            answer(&mut Answer::Reply(Arc::from(&b"byebye"[..])), b"x"),
             b"byebye"
         );
     }
@@ -50,8 +55,7 @@ mod tests {
     proptest! {
         #[test]
         fn upper_is_uppercase_plus_marker(chunk in prop::collection::vec(any::<u8>(), 0..500)) {
-            let mut s = Vec::new();
-            let out = Protocol::Upper.answer(&chunk, &mut s).to_vec();
+            let out = answer(&mut Answer::Upper, &chunk);
             prop_assert_eq!(out.len(), chunk.len() + 3);
             let upper = chunk.to_ascii_uppercase();
             prop_assert_eq!(&out[..chunk.len()], upper.as_slice());

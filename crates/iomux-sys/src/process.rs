@@ -98,3 +98,20 @@ pub fn minimize_timer_slack() -> io::Result<()> {
     cvt(unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) })?;
     Ok(())
 }
+
+/// Sends `signal` (e.g. `libc::SIGTERM`) to the process `pid` (`kill(2)`). Callers name only
+/// processes they started themselves, by the PID they were given.
+pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "process id out of range"))?;
+    if pid <= 0 {
+        // 0 and negative values name process groups, never one process.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a single process id",
+        ));
+    }
+    // SAFETY: kill takes two integers; an unknown pid yields ESRCH, not undefined behaviour.
+    cvt(unsafe { libc::kill(pid, signal) })?;
+    Ok(())
+}

@@ -3,7 +3,6 @@
 //! Run: `cargo run --release -p iomux --example select_cost -- 1000 10`
 //!
 //! Each descriptor is an eventfd (one fd each, so 1,000 of them fit below select's FD_SETSIZE).
-use std::io::Write;
 use std::time::Duration;
 
 use iomux::{BackendKind, Events, Interest, Selector};
@@ -14,10 +13,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ready: usize = args.next().map_or(Ok(10), |a| a.parse())?;
     iomux_sys::process::raise_nofile_limit()?;
     let fds: Vec<_> = (0..n)
-        .map(|_| iomux_sys::eventfd::eventfd())
+        .map(|_| iomux_sys::eventfd::EventFd::new())
         .collect::<Result<_, _>>()?;
     for fd in fds.iter().step_by((n / ready.max(1)).max(1)).take(ready) {
-        (&*fd).write_all(&1u64.to_ne_bytes())?;
+        fd.signal()?;
     }
     println!("{n} registered, {ready} ready");
     println!(

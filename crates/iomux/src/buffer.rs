@@ -7,6 +7,13 @@
 //! reads), so memory per connection stays bounded.
 use std::io::{self, Write};
 
+impl Extend<u8> for OutBuffer {
+    /// Appends bytes one by one (for answers computed byte by byte, e.g. a case change).
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        self.data.extend(bytes);
+    }
+}
+
 /// What [`OutBuffer::flush_to`] achieved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flush {
@@ -63,10 +70,6 @@ impl OutBuffer {
 
     /// Appends bytes to be written after those already waiting.
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.start > 0 && self.start == self.data.len() {
-            self.data.clear();
-            self.start = 0;
-        }
         self.data.extend_from_slice(bytes);
     }
 

@@ -3,7 +3,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
 
-use crate::selector::BackendKind;
+use crate::backend_kind::{BackendKind, UnknownBackend};
 
 /// Everything a [`Selector`](crate::Selector) operation can fail with.
 ///
@@ -47,10 +47,7 @@ pub enum Error {
         fd: RawFd,
     },
     /// `IOMUX_BACKEND` or a command-line flag named no backend iomux knows.
-    UnknownBackend {
-        /// What was asked for.
-        name: String,
-    },
+    UnknownBackend(UnknownBackend),
     /// The backend exists but cannot run on this machine.
     Unsupported {
         /// The backend.
@@ -80,11 +77,7 @@ impl fmt::Display for Error {
                 f,
                 "fd {fd} cannot be watched by epoll (regular files and directories are always ready)"
             ),
-            Error::UnknownBackend { name } => write!(
-                f,
-                "unknown I/O backend {name:?}; known backends: {}",
-                BackendKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
-            ),
+            Error::UnknownBackend(e) => write!(f, "{e}"),
             Error::Unsupported { backend, reason } => {
                 write!(f, "the {} backend is not available here: {reason}", backend.name())
             }
@@ -105,6 +98,12 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
+    }
+}
+
+impl From<UnknownBackend> for Error {
+    fn from(e: UnknownBackend) -> Self {
+        Error::UnknownBackend(e)
     }
 }
 

@@ -48,17 +48,17 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod backend_kind;
 pub mod buffer;
+pub mod conn;
 mod error;
 pub mod event_loop;
 mod interest;
 pub mod selector;
 
+pub use backend_kind::{BackendKind, UnknownBackend, BACKEND_ENV};
 pub use buffer::{Flush, OutBuffer};
 pub use error::{Error, Result};
 pub use event_loop::{EventLoop, Notifier, StopHandle, TimerId};
 pub use interest::{Interest, Readiness};
-pub use selector::{
-    BackendKind, Descriptor, Event, Events, Selector, SelectorKey, Stats, Waker, BACKEND_ENV,
-    FD_SETSIZE,
-};
+pub use selector::{Descriptor, Event, Events, Selector, SelectorKey, Stats, Waker, FD_SETSIZE};

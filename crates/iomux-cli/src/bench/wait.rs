@@ -6,10 +6,11 @@
 //! wait on select or poll costs O(N) (every descriptor copied in and scanned) while epoll's
 //! costs O(ready). Each item is one eventfd in semaphore mode (one descriptor, readable while its counter is
 //! non-zero), so N can approach RLIMIT_NOFILE; the original uses socket pairs (two each).
-use std::io::{self, Read, Write};
+use std::io;
 use std::time::{Duration, Instant};
 
 use iomux::{BackendKind, Error, Events, Interest, Selector};
+use iomux_sys::eventfd::EventFd;
 use serde_json::json;
 
 use super::chart::{line_chart, Series};
@@ -70,7 +71,7 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
             continue;
         }
         let items = (0..n)
-            .map(|_| iomux_sys::eventfd::eventfd_semaphore())
+            .map(|_| EventFd::semaphore())
             .collect::<io::Result<Vec<_>>>()?;
         let mut row = vec![n.to_string()];
         for (b, &kind) in p.backends.iter().enumerate() {
@@ -114,7 +115,7 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
     Ok(())
 }
 
-fn measure(kind: BackendKind, items: &[std::fs::File], p: &Params) -> iomux::Result<Point> {
+fn measure(kind: BackendKind, items: &[EventFd], p: &Params) -> iomux::Result<Point> {
     let n = items.len();
     let mut selector: Selector<usize> = Selector::with_backend(kind)?;
     for (i, item) in items.iter().enumerate() {
@@ -132,7 +133,7 @@ fn measure(kind: BackendKind, items: &[std::fs::File], p: &Params) -> iomux::Res
         selector.reset_stats();
         let started = Instant::now();
         for a in 0..active {
-            make_ready(&items[(a * space) % n])?;
+            items[(a * space) % n].signal()?;
         }
         let mut writes = p.writes;
         let mut fired = 0;
@@ -148,10 +149,10 @@ fn measure(kind: BackendKind, items: &[std::fs::File], p: &Params) -> iomux::Res
                     continue;
                 };
                 let i = *key.data();
-                consume(&items[i])?;
+                items[i].drain()?;
                 fired += 1;
                 if writes > 0 {
-                    make_ready(&items[(i + 1) % n])?;
+                    items[(i + 1) % n].signal()?;
                     writes -= 1;
                 }
             }
@@ -171,16 +172,4 @@ fn measure(kind: BackendKind, items: &[std::fs::File], p: &Params) -> iomux::Res
         fds_per_wait: median(fds),
         wait_us: median(wait_us),
     })
-}
-
-fn make_ready(item: &std::fs::File) -> io::Result<()> {
-    (&*item).write_all(&1u64.to_ne_bytes())
-}
-
-fn consume(item: &std::fs::File) -> io::Result<()> {
-    let mut counter = [0u8; 8];
-    match (&*item).read(&mut counter) {
-        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
-        _ => Ok(()),
-    }
 }

@@ -14,11 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use iomux::conn::Connection;
 use iomux::{BackendKind, Events, Interest, Selector};
 use tracing::{debug, warn};
 
-use super::{Counters, Shared, ACCEPT_RETRY};
-use crate::proto::Protocol;
+use super::accept::{Accepted, Acceptor};
+use super::conn::READ_BUFFER;
+use super::{Counters, Shared};
+use crate::proto::Answer;
 
 /// The open connections, so shutdown can stop their reads. A connection thread removes its own
 /// entry when it ends, which drops the last `Arc` and closes the socket at once.
@@ -34,47 +37,38 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
     let registry: Registry = Arc::default();
     let mut threads: Vec<JoinHandle<Counters>> = Vec::new();
     let mut total = Counters::default();
+    let mut acceptor = Acceptor::default();
     let mut next_id = 0u64;
     let mut events = Events::with_capacity(4);
-    let mut warned = false;
     while !shared.shutdown.is_requested() {
-        // Wake up now and then to join finished connection threads.
-        selector.select(
-            &mut events,
-            Some(if shared.limit.is_full() {
-                ACCEPT_RETRY
-            } else {
-                REAP_EVERY
-            }),
-        )?;
-        reap(&mut threads, &mut total);
+        // Wake up now and then to join finished connection threads, and when a pause ends.
+        let timeout = acceptor
+            .retry_at()
+            .map_or(REAP_EVERY, |t| t.saturating_duration_since(Instant::now()));
+        selector.select(&mut events, Some(timeout))?;
+        let now = Instant::now();
+        if reap(&mut threads, &mut total) > 0 {
+            acceptor.on_close(now);
+        }
         if shared.shutdown.is_requested() {
             break;
         }
+        if acceptor.resume_due(now) {
+            selector.register(&listener, Interest::READ, ())?;
+        }
+        if acceptor.is_paused() {
+            continue;
+        }
         loop {
-            if shared.limit.is_full() {
-                break;
-            }
-            let stream = match listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if iomux_sys::socket::is_fd_exhaustion(&e) => {
-                    if !warned {
-                        warn!("accept: {e}; pausing accepts until descriptors are free");
-                        warned = true;
-                    }
-                    // Wait out the shortage without spinning; a wake still ends it early.
+            let stream = match acceptor.accept(&listener, &shared.limit, now) {
+                Accepted::Conn(stream) => stream,
+                Accepted::Drained => break,
+                Accepted::Paused => {
+                    // Stop watching the listener (it stays readable) until the pause ends.
                     selector.unregister(&listener)?;
-                    selector.select(&mut events, Some(ACCEPT_RETRY))?;
-                    selector.register(&listener, Interest::READ, ())?;
                     break;
                 }
-                Err(e) => {
-                    debug!("accept: {e}");
-                    continue;
-                }
             };
-            warned = false;
             next_id += 1;
             match start_connection(next_id, stream, shared, &registry) {
                 Ok(handle) => {
@@ -104,18 +98,21 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
 
 const REAP_EVERY: Duration = Duration::from_secs(1);
 
-/// Joins the connection threads that have ended, adding their counters.
-fn reap(threads: &mut Vec<JoinHandle<Counters>>, total: &mut Counters) {
+/// Joins the connection threads that have ended, adding their counters; returns how many.
+fn reap(threads: &mut Vec<JoinHandle<Counters>>, total: &mut Counters) -> usize {
+    let mut reaped = 0;
     let mut i = 0;
     while i < threads.len() {
         if threads[i].is_finished() {
             if let Ok(counters) = threads.swap_remove(i).join() {
                 total.add(&counters);
             }
+            reaped += 1;
         } else {
             i += 1;
         }
     }
+    reaped
 }
 
 fn start_connection(
@@ -125,7 +122,6 @@ fn start_connection(
     registry: &Registry,
 ) -> io::Result<JoinHandle<Counters>> {
     stream.set_nonblocking(false)?;
-    let _ = stream.set_nodelay(true);
     stream.set_read_timeout(shared.config.idle_timeout)?;
     let stream = Arc::new(stream);
     // Registered before the thread starts, so the thread's removal always finds it.
@@ -140,7 +136,7 @@ fn start_connection(
         .name(format!("iomux-conn-{id}"))
         .stack_size(128 * 1024)
         .spawn(move || {
-            let counters = serve_connection(&stream, &thread_shared.config.proto);
+            let counters = serve_connection(&stream, thread_shared.config.proto.clone());
             thread_registry
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -161,15 +157,20 @@ fn start_connection(
     }
     spawned
 }
-fn serve_connection(stream: &TcpStream, proto: &Protocol) -> Counters {
+/// Serves one connection with blocking calls, through the same connection core as the other
+/// models (its protocol state and buffer); a blocking write needs no backpressure of its own.
+fn serve_connection(stream: &TcpStream, proto: Answer) -> Counters {
     let mut counters = Counters::default();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut scratch = Vec::new();
+    let mut buf = vec![0u8; READ_BUFFER];
     let started = Instant::now();
-    loop {
-        let n = match (&*stream).read(&mut buf) {
-            Ok(0) => break, // end of stream: every answer was written already
-            Ok(n) => n,
+    let mut conn = Connection::new(proto, usize::MAX, started);
+    while conn.wants_read() {
+        match (&*stream).read(&mut buf) {
+            Ok(0) => conn.receive_end(),
+            Ok(n) => {
+                counters.bytes_in += n as u64;
+                conn.receive(&buf[..n], Instant::now());
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e)
                 if matches!(
@@ -184,14 +185,16 @@ fn serve_connection(stream: &TcpStream, proto: &Protocol) -> Counters {
                 debug!("read: {e}");
                 break;
             }
-        };
-        counters.bytes_in += n as u64;
-        let answer = proto.answer(&buf[..n], &mut scratch);
-        if let Err(e) = (&*stream).write_all(answer) {
-            debug!("write: {e}");
-            break;
         }
-        counters.bytes_out += answer.len() as u64;
+        let owed = conn.owed().len();
+        if owed > 0 {
+            if let Err(e) = (&*stream).write_all(conn.owed()) {
+                debug!("write: {e}");
+                break;
+            }
+            conn.sent(owed, Instant::now());
+            counters.bytes_out += owed as u64;
+        }
     }
     counters
 }

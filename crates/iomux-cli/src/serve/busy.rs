@@ -3,73 +3,77 @@
 //! whole CPU even when no client says anything: every pass makes an `accept` and a `read` per
 //! connection that mostly fail with `EAGAIN`. The summary prints the passes and CPU seconds.
 //! Otherwise it is held to the same standard as the others (partial writes, backpressure,
-//! half-close, idle timeout, descriptor exhaustion), through the same connection state machine.
+//! half-close, idle timeout, descriptor exhaustion), through the same connection core and the
+//! same accept rules.
 use std::io;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, warn};
+use tracing::debug;
 
-use super::conn::{Conn, Scratch};
-use super::{Counters, Shared, ACCEPT_RETRY};
+use super::accept::{Accepted, Acceptor};
+use super::conn::{Client, READ_BUFFER};
+use super::shutdown::Drain;
+use super::{Counters, Shared};
 
 pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
     let config = &shared.config;
     let mut listener = Some(listener);
-    let mut conns: Vec<Conn> = Vec::new();
-    let mut scratch = Scratch::new();
+    let mut acceptor = Acceptor::default();
+    let mut clients: Vec<Client> = Vec::new();
+    let mut read_buffer = vec![0; READ_BUFFER];
     let mut counters = Counters::default();
-    let mut accept_paused_until: Option<Instant> = None;
-    let mut drain_deadline: Option<Instant> = None;
+    let mut drain: Option<Drain> = None;
+    let idle = config.idle_timeout.unwrap_or(Duration::MAX);
     loop {
         counters.loop_iterations += 1;
         let now = Instant::now();
-        if shared.shutdown.is_requested() && drain_deadline.is_none() {
-            drain_deadline = Some(now + config.grace);
+        if shared.shutdown.is_requested() && drain.is_none() {
+            drain = Some(Drain::start(now, config.grace));
             listener = None;
-            conns.iter_mut().for_each(Conn::start_draining);
-        }
-        if let Some(deadline) = drain_deadline {
-            if conns.is_empty() || now >= deadline {
-                return Ok(counters);
+            acceptor.stop();
+            for client in &mut clients {
+                client.conn.start_draining();
             }
         }
+        if drain.is_some_and(|d| d.is_over(now, clients.len())) {
+            return Ok(counters);
+        }
         if let Some(l) = &listener {
-            if accept_paused_until.is_none_or(|t| now >= t) && !shared.limit.is_full() {
-                accept_paused_until = None;
-                match iomux_sys::socket::accept_nonblocking(l) {
-                    Ok(stream) => {
-                        let _ = stream.set_nodelay(true);
-                        conns.push(Conn::new(stream, config.buffer_limit, now));
-                        counters.accepted += 1;
-                        shared.limit.opened();
-                        debug!("connection opened");
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if iomux_sys::socket::is_fd_exhaustion(&e) => {
-                        warn!("accept: {e}; pausing accepts for {ACCEPT_RETRY:?}");
-                        accept_paused_until = Some(now + ACCEPT_RETRY);
-                    }
-                    Err(e) => debug!("accept: {e}"),
+            if !acceptor.is_paused() || acceptor.resume_due(now) {
+                if let Accepted::Conn(stream) = acceptor.accept(l, &shared.limit, now) {
+                    clients.push(Client::new(stream, shared, now));
+                    counters.accepted += 1;
+                    shared.limit.opened();
+                    debug!("connection opened");
                 }
             }
         }
         // The busy part: try every connection whether or not it has anything to say.
-        let idle = config.idle_timeout.unwrap_or(Duration::MAX);
-        conns.retain_mut(|conn| {
-            let keep = conn
-                .write_owed(&mut counters, now)
-                .and_then(|()| {
-                    conn.read_and_answer(&config.proto, &mut scratch, &mut counters, now, false)
-                })
-                .is_ok()
-                && conn.interest().is_some()
-                && now.duration_since(conn.last_active) < idle;
+        let mut closed = 0;
+        clients.retain_mut(|client| {
+            let write = client.conn.write_owed(&client.stream, now);
+            let read = match write.error {
+                None => client
+                    .conn
+                    .read_available(&client.stream, &mut read_buffer, now, false),
+                Some(_) => Default::default(),
+            };
+            counters.record(&write);
+            counters.record(&read);
+            let keep = write.error.is_none()
+                && read.error.is_none()
+                && client.conn.interest().is_some()
+                && now.duration_since(client.conn.last_active()) < idle;
             if !keep {
                 shared.limit.closed();
                 debug!("connection closed");
+                closed += 1;
             }
             keep
         });
+        if closed > 0 {
+            acceptor.on_close(now);
+        }
     }
 }

@@ -2,9 +2,9 @@
 //! iomux's callback [`EventLoop`] with an accept or a read/write callback. The loop's backend is
 //! the default selector's (`IOMUX_BACKEND`, else epoll).
 //!
-//! The loop owns every source, so pausing the listener (out of descriptors, `--max-conns`)
-//! unregisters one `Rc` of it and a timer registers it again. Idle connections are closed by
-//! a timer per connection; shutdown arrives through a [`iomux::Notifier`].
+//! The loop owns every source, so pausing the listener (see [`super::accept`]) unregisters one
+//! `Rc` of it and a timer, or the next close, registers it again. Idle connections are closed
+//! by a timer per connection; shutdown arrives through a [`iomux::Notifier`].
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::TcpListener;
@@ -16,15 +16,17 @@ use std::time::{Duration, Instant};
 use iomux::{EventLoop, Interest, Readiness};
 use tracing::{debug, warn};
 
-use super::conn::{Conn, Scratch};
-use super::readiness::serve_conn;
-use super::{Counters, Shared, ACCEPT_RETRY};
+use super::accept::{Accepted, Acceptor, ACCEPT_RETRY};
+use super::conn::{Client, READ_BUFFER};
+use super::shutdown::give_up;
+use super::{Counters, Shared};
 
 /// State the callbacks of one loop share.
 struct Ctx {
     shared: Arc<Shared>,
-    scratch: RefCell<Scratch>,
+    read_buffer: RefCell<Vec<u8>>,
     counters: RefCell<Counters>,
+    acceptor: RefCell<Acceptor>,
     draining: Cell<bool>,
     /// Taken (and so closed, once the loop drops its registration too) on shutdown.
     listener: RefCell<Option<Rc<TcpListener>>>,
@@ -37,8 +39,9 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
     let mut lp = EventLoop::new()?;
     let ctx: Context = Rc::new(Ctx {
         shared: shared.clone(),
-        scratch: RefCell::new(Scratch::new()),
+        read_buffer: RefCell::new(vec![0; READ_BUFFER]),
         counters: RefCell::new(Counters::default()),
+        acceptor: RefCell::new(Acceptor::default()),
         draining: Cell::new(false),
         listener: RefCell::new(Some(Rc::new(listener))),
         listening: Cell::new(false),
@@ -82,45 +85,46 @@ fn stop_listening(lp: &mut EventLoop, ctx: &Context) {
     }
 }
 
-fn pause_listening(lp: &mut EventLoop, ctx: &Context) {
-    stop_listening(lp, ctx);
-    let ctx = ctx.clone();
-    lp.call_later(ACCEPT_RETRY, move |lp| {
-        if let Err(e) = listen(lp, &ctx) {
+/// Listens again if a pause is over (the retry timer fired, or a connection closed).
+fn resume_if_due(lp: &mut EventLoop, ctx: &Context) {
+    if ctx.acceptor.borrow_mut().resume_due(Instant::now()) {
+        if let Err(e) = listen(lp, ctx) {
             warn!("cannot resume accepting: {e}");
+            ctx.acceptor.borrow_mut().on_close(Instant::now());
+            schedule_resume(lp, ctx);
         }
-    });
+    }
+}
+
+fn schedule_resume(lp: &mut EventLoop, ctx: &Context) {
+    let ctx = ctx.clone();
+    lp.call_later(ACCEPT_RETRY, move |lp| resume_if_due(lp, &ctx));
 }
 
 fn accept_all(lp: &mut EventLoop, listener: &TcpListener, ctx: &Context) {
     loop {
-        if ctx.shared.limit.is_full() {
-            return pause_listening(lp, ctx);
-        }
-        let stream = match iomux_sys::socket::accept_nonblocking(listener) {
-            Ok(stream) => stream,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if iomux_sys::socket::is_fd_exhaustion(&e) => {
-                warn!("accept: {e}; pausing accepts for {ACCEPT_RETRY:?}");
-                return pause_listening(lp, ctx);
-            }
-            Err(e) if iomux_sys::socket::is_transient_accept_error(&e) => continue,
-            Err(e) => {
-                warn!("accept: {e}");
-                return pause_listening(lp, ctx);
+        let accepted =
+            ctx.acceptor
+                .borrow_mut()
+                .accept(listener, &ctx.shared.limit, Instant::now());
+        let stream = match accepted {
+            Accepted::Conn(stream) => stream,
+            Accepted::Drained => return,
+            Accepted::Paused => {
+                stop_listening(lp, ctx);
+                return schedule_resume(lp, ctx);
             }
         };
-        let _ = stream.set_nodelay(true);
         let now = Instant::now();
-        let conn = Conn::new(stream, ctx.shared.config.buffer_limit, now);
+        let client = Client::new(stream, &ctx.shared, now);
         let activity = Rc::new(Cell::new(now));
         let conn_ctx = ctx.clone();
         let conn_activity = activity.clone();
         let registered = lp.register(
-            conn,
+            client,
             Interest::READ,
-            move |lp, conn: &mut Conn, readiness| {
-                on_conn_ready(lp, conn, readiness, &conn_ctx, &conn_activity)
+            move |lp, client: &mut Client, readiness| {
+                on_client_ready(lp, client, readiness, &conn_ctx, &conn_activity)
             },
         );
         match registered {
@@ -140,31 +144,25 @@ fn accept_all(lp: &mut EventLoop, listener: &TcpListener, ctx: &Context) {
     }
 }
 
-fn on_conn_ready(
+fn on_client_ready(
     lp: &mut EventLoop,
-    conn: &mut Conn,
+    client: &mut Client,
     readiness: Readiness,
     ctx: &Context,
     activity: &Rc<Cell<Instant>>,
 ) {
     if ctx.draining.get() {
-        conn.start_draining();
+        client.conn.start_draining();
     }
     let now = Instant::now();
-    let next = {
-        let mut scratch = ctx.scratch.borrow_mut();
-        let mut counters = ctx.counters.borrow_mut();
-        serve_conn(
-            conn,
-            readiness,
-            &ctx.shared,
-            &mut scratch,
-            &mut counters,
-            now,
-        )
-    };
-    activity.set(conn.last_active);
-    let fd = conn.as_raw_fd();
+    let next = client.on_ready(
+        readiness,
+        &mut ctx.read_buffer.borrow_mut(),
+        &mut ctx.counters.borrow_mut(),
+        now,
+    );
+    activity.set(client.conn.last_active());
+    let fd = client.as_raw_fd();
     match next.map(|interest| lp.modify(fd, interest)) {
         Some(Ok(())) => {}
         _ => close(lp, fd, ctx),
@@ -175,8 +173,13 @@ fn close(lp: &mut EventLoop, fd: RawFd, ctx: &Context) {
     if lp.unregister(fd).is_ok() {
         ctx.shared.limit.closed();
         debug!(fd, "connection closed");
-        if ctx.draining.get() && lp.len() <= 1 {
-            lp.stop(); // only the shutdown notifier is left
+        if ctx.draining.get() {
+            if lp.len() <= 1 {
+                lp.stop(); // only the shutdown notifier is left
+            }
+        } else {
+            ctx.acceptor.borrow_mut().on_close(Instant::now());
+            resume_if_due(lp, ctx);
         }
     }
 }
@@ -212,10 +215,12 @@ fn start_draining(lp: &mut EventLoop, ctx: &Context) {
     if ctx.draining.replace(true) {
         return;
     }
+    ctx.acceptor.borrow_mut().stop();
     stop_listening(lp, ctx);
-    ctx.listener.borrow_mut().take(); // the last reference: the listening socket closes
-                                      // Every connection gets one more callback (sockets are writable at once): there it stops
-                                      // reading, writes what it owes and closes. The notifier (the running source) is skipped.
+    // The last reference: the listening socket closes.
+    ctx.listener.borrow_mut().take();
+    // Every connection gets one more callback (sockets are writable at once): there it stops
+    // reading, writes what it owes and closes. The notifier (the running source) is skipped.
     let me = lp.current_fd();
     for fd in lp.registered_fds() {
         if Some(fd) != me {
@@ -226,10 +231,7 @@ fn start_draining(lp: &mut EventLoop, ctx: &Context) {
         lp.stop();
     }
     lp.call_later(ctx.shared.config.grace, |lp| {
-        warn!(
-            "shutdown: {} connection(s) still owed data after the grace period; closing them",
-            lp.len().saturating_sub(1)
-        );
+        give_up(lp.len().saturating_sub(1));
         lp.stop();
     });
 }

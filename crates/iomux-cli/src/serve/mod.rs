@@ -4,9 +4,13 @@
 //! differs is how a model waits for work:
 //! - `blocking` ([`blocking`]): a thread per connection, blocking reads and writes;
 //! - `nonblocking` ([`busy`]): one thread trying every socket in a loop, no readiness API;
-//! - `select`, `poll`, `epoll`, `epoll-et` ([`readiness`]): one readiness loop, written once,
-//!   run over that backend of the selector library;
+//! - one readiness model per selector backend ([`readiness`]): one loop, written once, run
+//!   over that backend of the selector library;
 //! - `callbacks` ([`callbacks`]): the callback event loop, as the notes' selectors server.
+//!
+//! Every model accepts by the same rules ([`accept`]), serves each client through the library's
+//! connection core (`iomux::conn`, paired with its socket in [`conn`]), and drains the same way
+//! on shutdown ([`shutdown`]).
 //!
 //! `--threads N` (readiness models) runs N independent loops, each with its own listening
 //! socket bound to the same port with `SO_REUSEPORT`: the kernel spreads new connections over
@@ -16,72 +20,43 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use iomux::conn::Transfer;
 use iomux::{BackendKind, Interest, Selector};
+use serde::Serialize;
 use tracing::warn;
 
-use crate::proto::Protocol;
+use crate::proto::Answer;
 
+pub mod accept;
 mod blocking;
 mod busy;
 mod callbacks;
 pub mod conn;
+mod model;
 mod readiness;
+pub mod shutdown;
 
-/// The I/O models `iomux serve --model` offers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Model {
-    /// A thread per connection, blocking sockets.
-    Blocking,
-    /// The notes' first server: non-blocking sockets tried in a busy loop, no readiness API.
-    Nonblocking,
-    /// The readiness loop on select(2).
-    Select,
-    /// The readiness loop on poll(2).
-    Poll,
-    /// The readiness loop on epoll, level-triggered.
-    Epoll,
-    /// The readiness loop on epoll, edge-triggered.
-    #[value(name = "epoll-et")]
-    EpollEt,
-    /// The notes' selectors server: the callback event loop (IOMUX_BACKEND picks its backend).
-    Callbacks,
-}
+pub use self::model::Model;
+use self::shutdown::{ConnLimit, Shutdown};
 
-impl Model {
-    /// The name `--model` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Model::Blocking => "blocking",
-            Model::Nonblocking => "nonblocking",
-            Model::Select => "select",
-            Model::Poll => "poll",
-            Model::Epoll => "epoll",
-            Model::EpollEt => "epoll-et",
-            Model::Callbacks => "callbacks",
-        }
-    }
-
-    /// The selector backend of a readiness model.
-    pub fn backend(self) -> Option<BackendKind> {
-        match self {
-            Model::Select => Some(BackendKind::Select),
-            Model::Poll => Some(BackendKind::Poll),
-            Model::Epoll => Some(BackendKind::Epoll),
-            Model::EpollEt => Some(BackendKind::EpollEdge),
-            _ => None,
-        }
-    }
+/// How the shutdown summary is printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    /// One line for people.
+    #[default]
+    Text,
+    /// One JSON object (for the lab and other programs).
+    Json,
 }
 
 /// Everything a server model needs to know.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub model: Model,
-    pub proto: Protocol,
+    pub proto: Answer,
     pub addr: SocketAddr,
     pub threads: usize,
     pub max_conns: Option<usize>,
@@ -109,66 +84,13 @@ impl Counters {
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
         self.loop_iterations += other.loop_iterations;
-        let (a, b) = (&mut self.selector, &other.selector);
-        a.wait_calls += b.wait_calls;
-        a.events_returned += b.events_returned;
-        a.fds_passed += b.fds_passed;
-        a.ctl_calls += b.ctl_calls;
-        a.wait_time += b.wait_time;
+        self.selector += other.selector;
     }
-}
 
-/// The shutdown request, shared by the main thread and every server thread.
-#[derive(Default)]
-pub struct Shutdown {
-    requested: AtomicBool,
-    notify: Mutex<Vec<Box<dyn Fn() + Send>>>,
-}
-
-impl Shutdown {
-    pub fn is_requested(&self) -> bool {
-        self.requested.load(Ordering::Acquire)
-    }
-    /// Asks every thread to stop accepting, deliver what it owes, and finish.
-    pub fn request(&self) {
-        self.requested.store(true, Ordering::Release);
-        for notify in self.notify.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            notify();
-        }
-    }
-    /// Runs `notify` on [`request`](Self::request) (at once, if it was requested already).
-    pub fn on_request(&self, notify: impl Fn() + Send + 'static) {
-        let mut list = self.notify.lock().unwrap_or_else(|e| e.into_inner());
-        if self.is_requested() {
-            notify();
-        }
-        list.push(Box::new(notify));
-    }
-}
-
-/// Connections open now, across threads, for `--max-conns`.
-#[derive(Default)]
-pub struct ConnLimit {
-    open: AtomicUsize,
-    max: Option<usize>,
-}
-
-impl ConnLimit {
-    pub fn new(max: Option<usize>) -> Self {
-        ConnLimit {
-            open: AtomicUsize::new(0),
-            max,
-        }
-    }
-    pub fn is_full(&self) -> bool {
-        self.max
-            .is_some_and(|max| self.open.load(Ordering::Acquire) >= max)
-    }
-    pub fn opened(&self) {
-        self.open.fetch_add(1, Ordering::AcqRel);
-    }
-    pub fn closed(&self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
+    /// Counts the bytes a connection moved.
+    pub fn record(&mut self, transfer: &Transfer) {
+        self.bytes_in += transfer.bytes_in;
+        self.bytes_out += transfer.bytes_out;
     }
 }
 
@@ -179,8 +101,59 @@ pub struct Shared {
     pub limit: ConnLimit,
 }
 
-/// How often a paused listener (out of fds, or at `--max-conns`) looks again.
-pub const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// What `iomux serve` prints when it stops: as one line of text, or as one JSON object.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub model: String,
+    /// The selector backend the model waited with (none for blocking and nonblocking).
+    pub backend: Option<String>,
+    pub threads: usize,
+    pub accepted: u64,
+    pub refused: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub loop_iterations: u64,
+    /// CPU seconds (user + system) the whole process used while serving.
+    pub cpu_s: f64,
+    pub selector: Option<SelectorSummary>,
+}
+
+/// The selector's cost counters, summed over the server's loops.
+#[derive(Clone, Debug, Serialize)]
+pub struct SelectorSummary {
+    pub wait_calls: u64,
+    pub events_returned: u64,
+    pub fds_passed: u64,
+    pub ctl_calls: u64,
+    pub wait_s: f64,
+    pub fds_per_wait: f64,
+    pub events_per_wait: f64,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "served {} connections ({} refused); {} bytes in, {} bytes out",
+            self.accepted, self.refused, self.bytes_in, self.bytes_out
+        )?;
+        if let Some(sel) = &self.selector {
+            write!(
+                f,
+                "; selector: {} waits, {:.1} fds passed per wait, {:.1} events per wait, {} ctl calls, {:.3} s waiting",
+                sel.wait_calls, sel.fds_per_wait, sel.events_per_wait, sel.ctl_calls, sel.wait_s
+            )?;
+        }
+        if self.model == Model::Nonblocking.name() {
+            write!(
+                f,
+                "; {} loop iterations, {:.2} CPU seconds burnt",
+                self.loop_iterations, self.cpu_s
+            )?;
+        }
+        Ok(())
+    }
+}
 
 /// Binds `count` listening sockets to the address (the same port, with `SO_REUSEPORT` when
 /// more than one), non-blocking, with a deep backlog.
@@ -213,27 +186,35 @@ fn with_context(e: io::Error, context: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{context}: {e}"))
 }
 
-/// Runs `iomux serve` until SIGINT or SIGTERM; returns the summary line.
-pub fn run(config: Config) -> io::Result<String> {
+/// Runs `iomux serve` until SIGINT or SIGTERM; returns what it did.
+pub fn run(config: Config) -> io::Result<Summary> {
     if config.threads == 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "--threads must be at least 1",
         ));
     }
-    let multi_thread = config.model.backend().is_some();
-    if config.threads > 1 && !multi_thread {
+    if config.threads > 1 && !config.model.runs_several_loops() {
+        let readiness: Vec<_> = Model::all()
+            .iter()
+            .filter(|m| m.runs_several_loops())
+            .map(|m| m.name())
+            .collect();
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "--threads applies to the readiness models (select, poll, epoll, epoll-et), not {}",
+                "--threads applies to the readiness models ({}), not {}",
+                readiness.join(", "),
                 config.model.name()
             ),
         ));
     }
-    if config.model == Model::Callbacks {
-        BackendKind::default_choice().map_err(io::Error::from)?; // a bad IOMUX_BACKEND fails now
-    }
+    let backend = match config.model {
+        Model::Readiness(kind) => Some(kind),
+        // A bad IOMUX_BACKEND fails now, with its one-line error.
+        Model::Callbacks => Some(BackendKind::default_choice().map_err(iomux::Error::from)?),
+        Model::Blocking | Model::Nonblocking => None,
+    };
     // Use every descriptor the hard limit allows; failing to raise it is not fatal.
     if let Err(e) = iomux_sys::process::raise_nofile_limit() {
         warn!("could not raise RLIMIT_NOFILE: {e}");
@@ -274,11 +255,7 @@ pub fn run(config: Config) -> io::Result<String> {
                         Model::Blocking => blocking::serve(listener, &shared),
                         Model::Nonblocking => busy::serve(listener, &shared),
                         Model::Callbacks => callbacks::serve(listener, &shared),
-                        model => readiness::serve(
-                            listener,
-                            model.backend().expect("a readiness model"),
-                            &shared,
-                        ),
+                        Model::Readiness(kind) => readiness::serve(listener, kind, &shared),
                     };
                     // A thread that fails takes the whole server down, cleanly.
                     if result.is_err() {
@@ -328,28 +305,27 @@ pub fn run(config: Config) -> io::Result<String> {
         return Err(e);
     }
     let cpu_after = iomux_sys::process::process_cpu_time()?;
-    let mut summary = format!(
-        "served {} connections ({} refused); {} bytes in, {} bytes out",
-        total.accepted, total.refused, total.bytes_in, total.bytes_out
-    );
+    let cpu = (cpu_after.0 + cpu_after.1).saturating_sub(cpu_before.0 + cpu_before.1);
     let sel = total.selector;
-    if sel.wait_calls > 0 {
-        summary.push_str(&format!(
-            "; selector: {} waits, {:.1} fds passed per wait, {:.1} events per wait, {} ctl calls, {:.3} s waiting",
-            sel.wait_calls,
-            sel.fds_per_wait(),
-            sel.events_returned as f64 / sel.wait_calls as f64,
-            sel.ctl_calls,
-            sel.wait_time.as_secs_f64()
-        ));
-    }
-    if shared.config.model == Model::Nonblocking {
-        let cpu = (cpu_after.0 + cpu_after.1).saturating_sub(cpu_before.0 + cpu_before.1);
-        summary.push_str(&format!(
-            "; {} loop iterations, {:.2} CPU seconds burnt",
-            total.loop_iterations,
-            cpu.as_secs_f64()
-        ));
-    }
-    Ok(summary)
+    let per_wait = |n: u64| n as f64 / sel.wait_calls.max(1) as f64;
+    Ok(Summary {
+        model: shared.config.model.name().to_owned(),
+        backend: backend.map(|k| k.name().to_owned()),
+        threads: shared.config.threads,
+        accepted: total.accepted,
+        refused: total.refused,
+        bytes_in: total.bytes_in,
+        bytes_out: total.bytes_out,
+        loop_iterations: total.loop_iterations,
+        cpu_s: cpu.as_secs_f64(),
+        selector: (sel.wait_calls > 0).then(|| SelectorSummary {
+            wait_calls: sel.wait_calls,
+            events_returned: sel.events_returned,
+            fds_passed: sel.fds_passed,
+            ctl_calls: sel.ctl_calls,
+            wait_s: sel.wait_time.as_secs_f64(),
+            fds_per_wait: per_wait(sel.fds_passed),
+            events_per_wait: per_wait(sel.events_returned),
+        }),
+    })
 }

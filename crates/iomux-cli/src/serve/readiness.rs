@@ -2,39 +2,37 @@
 //! epoll, epoll-et): the listener and every connection are registered in one selector, whose
 //! key map doubles as the connection table.
 //!
-//! Accepting without spinning: when `accept` fails for want of descriptors (EMFILE/ENFILE) the
-//! listener stays readable, so a level-triggered loop would spin at 100% CPU. The loop instead
-//! takes the listener out of the selector and looks again after [`ACCEPT_RETRY`], or as soon as
-//! one of its own connections closes; pending clients wait in the kernel's backlog meanwhile.
-//! `--max-conns` pauses the listener the same way.
+//! Accepting follows the shared rules of [`super::accept`]: when accepting pauses, the listener
+//! leaves the selector (a level-triggered loop would otherwise spin on it) and comes back when
+//! the pause is over.
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use iomux::{BackendKind, Events, Interest, Readiness, Selector};
+use iomux::{BackendKind, Events, Interest, Selector};
 use tracing::{debug, warn};
 
-use super::conn::{Conn, Scratch};
-use super::{Counters, Shared, ACCEPT_RETRY};
+use super::accept::{Accepted, Acceptor};
+use super::conn::{Client, READ_BUFFER};
+use super::shutdown::Drain;
+use super::{Counters, Shared};
 
 enum Entry {
     Listener,
-    Conn(Conn),
+    Client(Client),
 }
 
 struct Server<'a> {
     shared: &'a Shared,
     selector: Selector<Entry>,
+    /// `None` once shutdown closed it.
     listener: Option<TcpListener>,
-    listening: bool,
-    retry_accept_at: Option<Instant>,
-    scratch: Scratch,
+    acceptor: Acceptor,
+    read_buffer: Vec<u8>,
     counters: Counters,
     next_idle_sweep: Option<Instant>,
-    drain_deadline: Option<Instant>,
-    /// One warning per episode of descriptor exhaustion, not one per failed accept.
-    warned_exhaustion: bool,
+    drain: Option<Drain>,
 }
 
 pub fn serve(listener: TcpListener, backend: BackendKind, shared: &Shared) -> io::Result<Counters> {
@@ -48,16 +46,14 @@ pub fn serve(listener: TcpListener, backend: BackendKind, shared: &Shared) -> io
         shared,
         selector,
         listener: Some(listener),
-        listening: true,
-        retry_accept_at: None,
-        scratch: Scratch::new(),
+        acceptor: Acceptor::default(),
+        read_buffer: vec![0; READ_BUFFER],
         counters: Counters::default(),
         next_idle_sweep: shared
             .config
             .idle_timeout
             .map(|t| Instant::now() + sweep_period(t)),
-        drain_deadline: None,
-        warned_exhaustion: false,
+        drain: None,
     };
     server.run()?;
     server.counters.selector = server.selector.stats();
@@ -85,34 +81,28 @@ impl Server<'_> {
                 let fd = key.fd();
                 match key.data_mut() {
                     Entry::Listener => self.accept_all(now),
-                    Entry::Conn(conn) => {
-                        let next = serve_conn(
-                            conn,
+                    Entry::Client(client) => {
+                        let next = client.on_ready(
                             readiness,
-                            self.shared,
-                            &mut self.scratch,
+                            &mut self.read_buffer,
                             &mut self.counters,
                             now,
                         );
-                        self.apply(fd, next);
+                        self.apply(fd, next, now);
                     }
                 }
             }
-            if self.shared.shutdown.is_requested() && self.drain_deadline.is_none() {
+            if self.shared.shutdown.is_requested() && self.drain.is_none() {
                 self.start_draining(now);
             }
-            if self.drain_deadline.is_some() {
-                let conns = self.selector.len();
-                if conns == 0 || self.drain_deadline.is_some_and(|d| now >= d) {
-                    if conns > 0 {
-                        warn!("shutdown: {conns} connection(s) still owed data after the grace period; closing them");
-                    }
+            if let Some(drain) = self.drain {
+                if drain.is_over(now, self.selector.len()) {
                     return Ok(());
                 }
                 continue;
             }
-            if self.retry_accept_at.is_some_and(|t| now >= t) {
-                self.resume_accepting();
+            if self.acceptor.resume_due(now) {
+                self.listen();
                 self.accept_all(now);
             }
             if self.next_idle_sweep.is_some_and(|t| now >= t) {
@@ -123,53 +113,36 @@ impl Server<'_> {
 
     fn next_deadline(&self) -> Option<Instant> {
         [
-            self.retry_accept_at,
+            self.acceptor.retry_at(),
             self.next_idle_sweep,
-            self.drain_deadline,
+            self.drain.map(|d| d.deadline()),
         ]
         .into_iter()
         .flatten()
         .min()
     }
 
-    /// Accepts until the backlog is empty (required on edge-triggered epoll), the fd limit or
-    /// `--max-conns` is hit.
+    /// Accepts until the backlog is empty (required on edge-triggered epoll) or accepting
+    /// pauses.
     fn accept_all(&mut self, now: Instant) {
         let Some(listener) = &self.listener else {
             return;
         };
         loop {
-            if self.shared.limit.is_full() {
-                self.pause_accepting(now);
-                return;
-            }
-            let stream = match iomux_sys::socket::accept_nonblocking(listener) {
-                Ok(stream) => stream,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if iomux_sys::socket::is_fd_exhaustion(&e) => {
-                    if !self.warned_exhaustion {
-                        warn!("accept: {e}; pausing accepts until descriptors are free (existing clients are still served)");
-                        self.warned_exhaustion = true;
-                    }
-                    self.pause_accepting(now);
-                    return;
-                }
-                Err(e) if iomux_sys::socket::is_transient_accept_error(&e) => continue,
-                Err(e) => {
-                    warn!("accept: {e}");
-                    self.pause_accepting(now);
+            let stream = match self.acceptor.accept(listener, &self.shared.limit, now) {
+                Accepted::Conn(stream) => stream,
+                Accepted::Drained => return,
+                Accepted::Paused => {
+                    let _ = self.selector.unregister(listener);
                     return;
                 }
             };
-            self.warned_exhaustion = false;
-            let _ = stream.set_nodelay(true);
             let fd = stream.as_raw_fd();
-            match self.selector.register(
-                fd,
-                Interest::READ,
-                Entry::Conn(Conn::new(stream, self.shared.config.buffer_limit, now)),
-            ) {
+            let client = Client::new(stream, self.shared, now);
+            match self
+                .selector
+                .register(fd, Interest::READ, Entry::Client(client))
+            {
                 Ok(_) => {
                     self.counters.accepted += 1;
                     self.shared.limit.opened();
@@ -185,53 +158,40 @@ impl Server<'_> {
         }
     }
 
-    fn pause_accepting(&mut self, now: Instant) {
-        if self.listening {
-            if let Some(listener) = &self.listener {
-                let _ = self.selector.unregister(listener);
-            }
-            self.listening = false;
-        }
-        self.retry_accept_at = Some(now + ACCEPT_RETRY);
-    }
-
-    fn resume_accepting(&mut self) {
-        self.retry_accept_at = None;
-        if !self.listening && self.drain_deadline.is_none() {
-            if let Some(listener) = &self.listener {
-                if self
+    /// Watches the listener again after a pause.
+    fn listen(&mut self) {
+        if let Some(listener) = &self.listener {
+            if self.selector.get_key(listener).is_none() {
+                if let Err(e) = self
                     .selector
                     .register(listener, Interest::READ, Entry::Listener)
-                    .is_ok()
                 {
-                    self.listening = true;
+                    warn!("cannot watch the listener again: {e}; retrying");
+                    self.acceptor.on_close(Instant::now());
                 }
             }
         }
     }
 
     /// Applies a connection's wish: new interest, or close.
-    fn apply(&mut self, fd: RawFd, next: Option<Interest>) {
+    fn apply(&mut self, fd: RawFd, next: Option<Interest>, now: Instant) {
         match next {
             Some(interest) => {
                 if let Err(e) = self.selector.set_interest(fd, interest) {
                     warn!(fd, "cannot change interest: {e}; closing");
-                    self.close(fd);
+                    self.close(fd, now);
                 }
             }
-            None => self.close(fd),
+            None => self.close(fd, now),
         }
     }
 
-    fn close(&mut self, fd: RawFd) {
+    fn close(&mut self, fd: RawFd, now: Instant) {
         if self.selector.unregister(fd).is_ok() {
             // The key, and with it the connection, is dropped here: that closes the socket.
             self.shared.limit.closed();
+            self.acceptor.on_close(now);
             debug!(fd, "connection closed");
-            if !self.listening && self.drain_deadline.is_none() {
-                // A descriptor (and a --max-conns place) just came free: accept at once.
-                self.retry_accept_at = Some(Instant::now());
-            }
         }
     }
 
@@ -243,65 +203,34 @@ impl Server<'_> {
         let expired: Vec<RawFd> = self
             .selector
             .keys()
-            .filter(
-                |k| matches!(k.data(), Entry::Conn(c) if now.duration_since(c.last_active) >= idle),
-            )
+            .filter(|k| {
+                matches!(k.data(), Entry::Client(c) if now.duration_since(c.conn.last_active()) >= idle)
+            })
             .map(|k| k.fd())
             .collect();
         for fd in expired {
             debug!(fd, "idle timeout");
-            self.close(fd);
+            self.close(fd, now);
         }
     }
 
     fn start_draining(&mut self, now: Instant) {
-        self.drain_deadline = Some(now + self.shared.config.grace);
-        self.retry_accept_at = None;
+        self.drain = Some(Drain::start(now, self.shared.config.grace));
+        self.acceptor.stop();
         self.next_idle_sweep = None;
         if let Some(listener) = self.listener.take() {
-            if self.listening {
-                let _ = self.selector.unregister(&listener);
-            }
+            let _ = self.selector.unregister(&listener);
         }
-        self.listening = false;
         let fds: Vec<RawFd> = self.selector.keys().map(|k| k.fd()).collect();
         for fd in fds {
             let next = match self.selector.get_key_mut(fd).map(|k| k.data_mut()) {
-                Some(Entry::Conn(conn)) => {
-                    conn.start_draining();
-                    conn.interest()
+                Some(Entry::Client(client)) => {
+                    client.conn.start_draining();
+                    client.conn.interest()
                 }
                 _ => continue,
             };
-            self.apply(fd, next);
+            self.apply(fd, next, now);
         }
     }
-}
-
-/// Handles one readiness report for a connection; returns its next interest (`None`: close).
-pub(super) fn serve_conn(
-    conn: &mut Conn,
-    readiness: Readiness,
-    shared: &Shared,
-    scratch: &mut Scratch,
-    counters: &mut Counters,
-    now: Instant,
-) -> Option<Interest> {
-    // Errors and hang-ups surface as failed reads or writes, so both paths handle them.
-    if readiness.is_writable() || readiness.is_error_or_hangup() {
-        if let Err(e) = conn.write_owed(counters, now) {
-            debug!("write: {e}");
-            return None;
-        }
-    }
-    if readiness.is_readable() || readiness.is_error_or_hangup() {
-        let peer_closing = readiness.is_read_closed() || readiness.is_error_or_hangup();
-        if let Err(e) =
-            conn.read_and_answer(&shared.config.proto, scratch, counters, now, peer_closing)
-        {
-            debug!("read: {e}");
-            return None;
-        }
-    }
-    conn.interest()
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use iomux_sys::epoll::{self as sys, Epoll, EpollEvent};
 
-use super::{event, Backend, Event, Stats};
+use super::contract::{event, Backend, Event, Stats};
 use crate::error::{Error, Result};
 use crate::interest::{Interest, Readiness};
 

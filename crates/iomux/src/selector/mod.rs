@@ -10,6 +10,11 @@
 //! `match` per method. Adding a backend means adding one file beside `select.rs`, `poll.rs` and
 //! `epoll.rs` and one variant to each of the two enums.
 //!
+//! The files: `contract.rs` is the seam (the `Backend` trait, tokens, [`Event`], [`Stats`]) and
+//! the only thing a backend file depends on; `waker.rs` is the [`Waker`]; this file is the
+//! [`Selector`] and its key map; [`BackendKind`] (the list of backends) is in the crate's
+//! `backend_kind.rs`.
+//!
 //! # Stale events
 //! Each registration gets a generation number, and every event carries the generation of the
 //! registration it was produced for. [`Selector::resolve`] drops an event whose registration has
@@ -22,130 +27,25 @@
 //! once; any other value waits at least that long. A wait interrupted by a signal (`EINTR`) is
 //! retried with the time that is left, and a wait that the kernel ends early without events is
 //! resumed, so `select` never returns empty before its timeout unless the waker was woken.
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use std::time::Instant;
 
+use crate::backend_kind::BackendKind;
 use crate::error::{Error, Result};
 use crate::interest::{Interest, Readiness};
 
+mod contract;
 mod epoll;
 mod poll;
 mod select;
+mod waker;
 
+use self::contract::{token, token_generation, Backend, WAKER_GENERATION};
+pub use self::contract::{Event, Events, Stats};
 pub use self::select::FD_SETSIZE;
-
-/// The environment variable that overrides the default backend.
-pub const BACKEND_ENV: &str = "IOMUX_BACKEND";
-
-/// The readiness mechanisms a [`Selector`] can run on.
-///
-/// | kind | syscall | registration | each wait costs | limit |
-/// |---|---|---|---|---|
-/// | `select` | `select(2)` | bookkeeping only | copy of 3 bitmaps in and out, scan of every fd up to the highest | fds < 1024 (`FD_SETSIZE`) |
-/// | `poll` | `ppoll(2)` | bookkeeping only | copy of the whole `pollfd` array in and out, scan of every entry | `RLIMIT_NOFILE` |
-/// | `epoll` | `epoll_wait(2)`, level-triggered | one `epoll_ctl` per change | only the ready fds are copied out | `RLIMIT_NOFILE` |
-/// | `epoll-et` | `epoll_wait(2)`, edge-triggered | one `epoll_ctl` per change | as `epoll`; each fd reported once per new readiness | `RLIMIT_NOFILE` |
-///
-/// `io-uring` will join as its own variant in its own file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum BackendKind {
-    /// `select(2)`.
-    Select,
-    /// `poll(2)`.
-    Poll,
-    /// `epoll(7)`, level-triggered: a ready fd is reported by every wait until it is no longer ready.
-    Epoll,
-    /// `epoll(7)`, edge-triggered: a ready fd is reported once per change (new data, new buffer
-    /// space); the caller must read or write until `WouldBlock` before waiting for it again.
-    EpollEdge,
-}
-
-impl BackendKind {
-    /// Every backend iomux knows, in the order of the table above.
-    pub const ALL: [BackendKind; 4] = [
-        BackendKind::Select,
-        BackendKind::Poll,
-        BackendKind::Epoll,
-        BackendKind::EpollEdge,
-    ];
-
-    /// The name used by `IOMUX_BACKEND` and the command line.
-    pub const fn name(self) -> &'static str {
-        match self {
-            BackendKind::Select => "select",
-            BackendKind::Poll => "poll",
-            BackendKind::Epoll => "epoll",
-            BackendKind::EpollEdge => "epoll-et",
-        }
-    }
-
-    /// The backends this machine can run (discovered, not assumed: each one is opened once).
-    pub fn supported() -> Vec<BackendKind> {
-        Self::ALL
-            .into_iter()
-            .filter(|k| AnyBackend::new(*k).is_ok())
-            .collect()
-    }
-
-    /// The best supported backend: level-triggered epoll on Linux.
-    pub fn recommended() -> BackendKind {
-        BackendKind::Epoll
-    }
-
-    /// The backend named by `IOMUX_BACKEND`, if the variable is set (an empty value counts as
-    /// unset). An unknown name is an error, never silently ignored.
-    pub fn from_env() -> Result<Option<BackendKind>> {
-        match std::env::var(BACKEND_ENV) {
-            Ok(name) if !name.trim().is_empty() => name.trim().parse().map(Some),
-            _ => Ok(None),
-        }
-    }
-
-    /// The backend a default selector uses: `IOMUX_BACKEND` if set, else [`recommended`](Self::recommended).
-    pub fn default_choice() -> Result<BackendKind> {
-        Ok(Self::from_env()?.unwrap_or_else(Self::recommended))
-    }
-
-    /// Whether each wait hands the whole registered set to the kernel (select, poll).
-    pub const fn scans_every_fd(self) -> bool {
-        matches!(self, BackendKind::Select | BackendKind::Poll)
-    }
-
-    /// Whether readiness is reported once per change rather than while it lasts.
-    pub const fn is_edge_triggered(self) -> bool {
-        matches!(self, BackendKind::EpollEdge)
-    }
-
-    /// Whether errors and hang-ups are reported as such (everything but select, which reports
-    /// them as plain readability or writability).
-    pub const fn reports_hangup(self) -> bool {
-        !matches!(self, BackendKind::Select)
-    }
-}
-
-impl FromStr for BackendKind {
-    type Err = Error;
-    fn from_str(name: &str) -> Result<Self> {
-        let wanted = name.to_ascii_lowercase();
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == wanted || (wanted == "epoll-lt" && *k == BackendKind::Epoll))
-            .ok_or_else(|| Error::UnknownBackend {
-                name: name.to_owned(),
-            })
-    }
-}
-
-impl std::fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use self::waker::Waker;
 
 /// Anything that names a file descriptor for a [`Selector`] call: a reference to a socket, pipe
 /// or other `AsFd` type, a `BorrowedFd`, or a raw fd number (needed to unregister an fd that
@@ -204,176 +104,6 @@ impl<T> SelectorKey<T> {
         self.data
     }
 }
-
-/// One ready descriptor, as a wait found it. Turn it into a key with [`Selector::resolve`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Event {
-    token: u64,
-    readiness: Readiness,
-}
-
-impl Event {
-    /// The descriptor.
-    pub fn fd(&self) -> RawFd {
-        token_fd(self.token)
-    }
-    /// What was found, unmasked (see [`Selector::resolve`] for the masked form).
-    pub fn readiness(&self) -> Readiness {
-        self.readiness
-    }
-}
-
-/// The buffer a wait fills; reuse it across calls to avoid allocating.
-#[derive(Debug)]
-pub struct Events {
-    list: Vec<Event>,
-    capacity: usize,
-}
-
-impl Events {
-    /// Room for `capacity` events per wait on epoll (select and poll return every ready fd).
-    pub fn with_capacity(capacity: usize) -> Events {
-        let capacity = capacity.max(1);
-        Events {
-            list: Vec::with_capacity(capacity),
-            capacity,
-        }
-    }
-    /// The events of the last wait.
-    pub fn iter(&self) -> std::slice::Iter<'_, Event> {
-        self.list.iter()
-    }
-    /// How many events the last wait returned.
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-    /// Whether the last wait returned nothing.
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-    /// The `i`-th event.
-    pub fn get(&self, i: usize) -> Option<Event> {
-        self.list.get(i).copied()
-    }
-    /// Forgets the events.
-    pub fn clear(&mut self) {
-        self.list.clear();
-    }
-}
-
-impl<'a> IntoIterator for &'a Events {
-    type Item = &'a Event;
-    type IntoIter = std::slice::Iter<'a, Event>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.list.iter()
-    }
-}
-
-/// What a selector has cost so far; read with [`Selector::stats`], zero with
-/// [`Selector::reset_stats`]. These are the numbers the lab prints beside its timings.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Wait syscalls made (`select`, `ppoll`, `epoll_wait`), retries after `EINTR` included.
-    pub wait_calls: u64,
-    /// Events handed to the caller (after dropping waker events).
-    pub events_returned: u64,
-    /// Descriptors handed to the kernel by the wait calls, summed: the whole registered set on
-    /// every select and poll call, nothing for epoll (its set lives in the kernel).
-    pub fds_passed: u64,
-    /// Registration syscalls (`epoll_ctl`); select and poll register without a syscall.
-    pub ctl_calls: u64,
-    /// Time spent inside the wait syscalls.
-    pub wait_time: Duration,
-}
-
-impl Stats {
-    /// Descriptors handed to the kernel per wait call, on average.
-    pub fn fds_per_wait(&self) -> f64 {
-        if self.wait_calls == 0 {
-            0.0
-        } else {
-            self.fds_passed as f64 / self.wait_calls as f64
-        }
-    }
-}
-
-/// The contract each backend file fulfils. Tokens are opaque to backends: they store the token
-/// given at registration and hand it back with each readiness they find.
-pub(crate) trait Backend {
-    /// Start watching `fd`. Must leave the backend unchanged when it fails.
-    fn register(
-        &mut self,
-        fd: RawFd,
-        interest: Interest,
-        token: u64,
-        stats: &mut Stats,
-    ) -> Result<()>;
-    /// Change the interest and token of a watched `fd`.
-    fn modify(
-        &mut self,
-        fd: RawFd,
-        interest: Interest,
-        token: u64,
-        stats: &mut Stats,
-    ) -> Result<()>;
-    /// Stop watching `fd`. Must succeed for an fd that was closed while registered.
-    fn unregister(&mut self, fd: RawFd, stats: &mut Stats) -> Result<()>;
-    /// Wait once (no retry) and push what is ready onto `out`, at most `max` on backends that
-    /// can bound it. Counts `fds_passed`; the caller counts the call and its time.
-    fn wait(
-        &mut self,
-        out: &mut Vec<Event>,
-        max: usize,
-        timeout: Option<Duration>,
-        stats: &mut Stats,
-    ) -> io::Result<()>;
-}
-
-// Each selector holds one backend, never a collection of them, so select's two inline 128-byte
-// fd_sets cost nothing worth a pointer chase on every call.
-#[allow(clippy::large_enum_variant)]
-enum AnyBackend {
-    Select(select::SelectBackend),
-    Poll(poll::PollBackend),
-    Epoll(epoll::EpollBackend),
-}
-
-impl AnyBackend {
-    fn new(kind: BackendKind) -> Result<AnyBackend> {
-        Ok(match kind {
-            BackendKind::Select => AnyBackend::Select(select::SelectBackend::new()),
-            BackendKind::Poll => AnyBackend::Poll(poll::PollBackend::new()),
-            BackendKind::Epoll => {
-                AnyBackend::Epoll(epoll::EpollBackend::new(epoll::Trigger::Level)?)
-            }
-            BackendKind::EpollEdge => {
-                AnyBackend::Epoll(epoll::EpollBackend::new(epoll::Trigger::Edge)?)
-            }
-        })
-    }
-
-    fn as_dyn(&mut self) -> &mut dyn Backend {
-        match self {
-            AnyBackend::Select(b) => b,
-            AnyBackend::Poll(b) => b,
-            AnyBackend::Epoll(b) => b,
-        }
-    }
-}
-
-// A token is the fd in the low 32 bits and the registration's generation in the high 32 bits.
-// Generation 0 is never given to a registration; it marks the waker.
-fn token(fd: RawFd, generation: u32) -> u64 {
-    (u64::from(generation) << 32) | u64::from(fd as u32)
-}
-fn token_fd(token: u64) -> RawFd {
-    token as u32 as RawFd
-}
-fn token_generation(token: u64) -> u32 {
-    (token >> 32) as u32
-}
-const WAKER_GENERATION: u32 = 0;
-
 struct Slot<T> {
     key: SelectorKey<T>,
     generation: u32,
@@ -390,28 +120,6 @@ impl<T> Slot<T> {
 fn live_readiness<T>(event: &Event, key: &SelectorKey<T>) -> Option<Readiness> {
     let readiness = event.readiness.masked_by(key.interest);
     (!readiness.is_empty()).then_some(readiness)
-}
-
-/// Wakes a [`Selector`] blocked in [`select`](Selector::select) from any thread. Cheap to clone.
-///
-/// Backed by an eventfd registered in the selector; waking writes to it, and the selector reads
-/// it back before returning, so a wake is never reported as an event.
-#[derive(Clone, Debug)]
-pub struct Waker {
-    eventfd: Arc<File>,
-}
-
-impl Waker {
-    /// Makes the selector's current or next `select` return (possibly with no events).
-    /// Several wakes before the selector runs collapse into one.
-    pub fn wake(&self) -> io::Result<()> {
-        match (&*self.eventfd).write(&1u64.to_ne_bytes()) {
-            Ok(_) => Ok(()),
-            // The counter is saturated: a wake is pending already.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 /// A set of registered descriptors with the caller's data of type `T`, and a way to wait until
@@ -684,8 +392,8 @@ impl<T> Selector<T> {
         if let Some(w) = &self.waker {
             return Ok(w.clone());
         }
-        let eventfd = iomux_sys::eventfd::eventfd()?;
-        let fd = eventfd.as_raw_fd();
+        let waker = Waker::new()?;
+        let fd = waker.fd();
         if self.slot(fd).is_some() {
             return Err(Error::AlreadyRegistered { fd });
         }
@@ -695,17 +403,12 @@ impl<T> Selector<T> {
             token(fd, WAKER_GENERATION),
             &mut self.stats,
         )?;
-        let waker = Waker {
-            eventfd: Arc::new(eventfd),
-        };
         self.waker = Some(waker.clone());
         Ok(waker)
     }
 
     fn is_waker_fd(&self, fd: RawFd) -> bool {
-        self.waker
-            .as_ref()
-            .is_some_and(|w| w.eventfd.as_raw_fd() == fd)
+        self.waker.as_ref().is_some_and(|w| w.fd() == fd)
     }
 
     /// Removes waker events from `list`, resetting the eventfd; returns whether there was one.
@@ -718,9 +421,7 @@ impl<T> Selector<T> {
         if list.len() == before {
             return false;
         }
-        let mut counter = [0u8; 8];
-        // Nonblocking read; WouldBlock just means another thread's wake was consumed already.
-        let _ = (&*waker.eventfd).read(&mut counter);
+        waker.reset();
         true
     }
 
@@ -744,7 +445,34 @@ impl<T> std::fmt::Debug for Selector<T> {
     }
 }
 
-/// Builds an event (for backends).
-pub(crate) fn event(token: u64, readiness: Readiness) -> Event {
-    Event { token, readiness }
+// Each selector holds one backend, never a collection of them, so select's two inline 128-byte
+// fd_sets cost nothing worth a pointer chase on every call.
+#[allow(clippy::large_enum_variant)]
+enum AnyBackend {
+    Select(select::SelectBackend),
+    Poll(poll::PollBackend),
+    Epoll(epoll::EpollBackend),
+}
+
+impl AnyBackend {
+    fn new(kind: BackendKind) -> Result<AnyBackend> {
+        Ok(match kind {
+            BackendKind::Select => AnyBackend::Select(select::SelectBackend::new()),
+            BackendKind::Poll => AnyBackend::Poll(poll::PollBackend::new()),
+            BackendKind::Epoll => {
+                AnyBackend::Epoll(epoll::EpollBackend::new(epoll::Trigger::Level)?)
+            }
+            BackendKind::EpollEdge => {
+                AnyBackend::Epoll(epoll::EpollBackend::new(epoll::Trigger::Edge)?)
+            }
+        })
+    }
+
+    fn as_dyn(&mut self) -> &mut dyn Backend {
+        match self {
+            AnyBackend::Select(b) => b,
+            AnyBackend::Poll(b) => b,
+            AnyBackend::Epoll(b) => b,
+        }
+    }
 }

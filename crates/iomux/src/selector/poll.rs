@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use iomux_sys::poll::{self as sys, PollFd};
 
-use super::{event, Backend, Event, Stats};
+use super::contract::{event, Backend, Event, Stats};
 use crate::error::{Error, Result};
 use crate::interest::{Interest, Readiness};
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use iomux_sys::select::{self as sys, FdSet};
 
-use super::{event, Backend, Event, Stats};
+use super::contract::{event, Backend, Event, Stats};
 use crate::error::{Error, Result};
 use crate::interest::{Interest, Readiness};
 

@@ -4,7 +4,11 @@
 //! ready source's callback with the loop, the source and its readiness. The loop *owns* each
 //! source: [`EventLoop::unregister`] (from inside a callback too) drops it, which closes it.
 //! Timers run a closure once after a delay and can be cancelled; a [`StopHandle`] stops the loop
-//! from another thread.
+//! from another thread; a [`Notifier`] runs a callback on the loop when another thread asks,
+//! and a [`channel`](EventLoop::channel) carries values from other threads into the loop (the
+//! results of work done on a worker thread, such as a database query).
+//!
+//! A round allocates nothing: the event buffer is reused, and callbacks are called in place.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -37,16 +41,19 @@
 //! ```
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::fs::File;
-use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::backend_kind::BackendKind;
 use crate::error::Result;
 use crate::interest::{Interest, Readiness};
-use crate::selector::{BackendKind, Event, Events, Selector, Stats, Waker};
+use crate::selector::{Event, Events, Selector, Stats, Waker};
+
+mod cross_thread;
+
+pub use self::cross_thread::{Notifier, Sender};
 
 type Callback = Box<dyn FnMut(&mut EventLoop, Readiness)>;
 type TimerCallback = Box<dyn FnOnce(&mut EventLoop)>;
@@ -78,24 +85,6 @@ impl StopHandle {
     }
 }
 
-/// Runs a callback on an [`EventLoop`]'s thread when another thread asks: the loop's
-/// `call_soon_threadsafe`. Made by [`EventLoop::notifier`]; cheap to clone, `Send` and `Sync`.
-/// Several notifications before the loop runs collapse into one callback run.
-#[derive(Clone, Debug)]
-pub struct Notifier {
-    eventfd: Arc<File>,
-}
-
-impl Notifier {
-    /// Schedules the notifier's callback on the loop.
-    pub fn notify(&self) -> io::Result<()> {
-        match (&*self.eventfd).write(&1u64.to_ne_bytes()) {
-            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// A single-threaded callback event loop. See the [module docs](self).
 pub struct EventLoop {
     selector: Selector<Entry>,
@@ -120,7 +109,7 @@ impl EventLoop {
         let waker = selector.waker()?;
         Ok(EventLoop {
             selector,
-            events: Events::with_capacity(1024),
+            events: Events::default(),
             timers: BinaryHeap::new(),
             timer_callbacks: HashMap::new(),
             next_timer: 0,
@@ -171,29 +160,6 @@ impl EventLoop {
     /// that source's own callback, the drop happens when the callback returns.
     pub fn unregister(&mut self, fd: RawFd) -> Result<()> {
         self.selector.unregister(fd).map(drop)
-    }
-
-    /// A [`Notifier`] that runs `callback` on this loop whenever another thread calls
-    /// [`Notifier::notify`]. It is a registered source (an eventfd): unregistering its fd ends it.
-    pub fn notifier(
-        &mut self,
-        mut callback: impl FnMut(&mut EventLoop) + 'static,
-    ) -> Result<Notifier> {
-        let eventfd = Arc::new(iomux_sys::eventfd::eventfd()?);
-        let notifier = Notifier {
-            eventfd: eventfd.clone(),
-        };
-        self.register(
-            eventfd,
-            Interest::READ,
-            move |lp, eventfd: &mut Arc<File>, _| {
-                let mut counter = [0u8; 8];
-                // Reset the counter; WouldBlock means a racing read got it, which is fine.
-                let _ = (&**eventfd).read(&mut counter);
-                callback(lp);
-            },
-        )?;
-        Ok(notifier)
     }
 
     /// The fds of every registered source, in fd order.
@@ -274,7 +240,9 @@ impl EventLoop {
     /// sources' callbacks, then the due timers. Returns how many callbacks ran.
     pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<usize> {
         let timeout = self.wait_timeout(timeout);
-        let mut events = std::mem::replace(&mut self.events, Events::with_capacity(1));
+        // Taken out (an empty `Events` allocates nothing) so callbacks can borrow the loop;
+        // put back after the round, so its memory is reused by every round.
+        let mut events = std::mem::take(&mut self.events);
         let waited = self.selector.select(&mut events, timeout);
         let mut ran = 0;
         if waited.is_ok() {

@@ -1,0 +1,119 @@
+//! [`Model`]: the I/O models `iomux serve` offers. The readiness models are one per selector
+//! backend, taken from [`BackendKind::ALL`], so a new backend is a new model here, in the lab
+//! and in the tests without any list being edited.
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use iomux::BackendKind;
+
+/// How a server waits for work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Model {
+    /// A thread per connection, blocking sockets.
+    Blocking,
+    /// The notes' first server: non-blocking sockets tried in a busy loop, no readiness API.
+    Nonblocking,
+    /// The readiness loop on one selector backend.
+    Readiness(BackendKind),
+    /// The notes' selectors server: the callback event loop (IOMUX_BACKEND picks its backend).
+    Callbacks,
+}
+
+impl Model {
+    /// Every model, in the order the tables show them.
+    pub fn all() -> &'static [Model] {
+        static ALL: OnceLock<Vec<Model>> = OnceLock::new();
+        ALL.get_or_init(|| {
+            let mut all = vec![Model::Blocking, Model::Nonblocking];
+            all.extend(BackendKind::ALL.into_iter().map(Model::Readiness));
+            all.push(Model::Callbacks);
+            all
+        })
+    }
+
+    /// The name `--model` takes (a readiness model is named after its backend).
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Blocking => "blocking",
+            Model::Nonblocking => "nonblocking",
+            Model::Readiness(kind) => kind.name(),
+            Model::Callbacks => "callbacks",
+        }
+    }
+
+    /// One line for `--help`.
+    pub fn describe(self) -> String {
+        match self {
+            Model::Blocking => "a thread per connection, blocking reads and writes".into(),
+            Model::Nonblocking => {
+                "the notes' first server: every socket tried in a busy loop, no readiness API"
+                    .into()
+            }
+            Model::Readiness(kind) => format!("the readiness loop on the {kind} backend"),
+            Model::Callbacks => {
+                "the notes' selectors server: the callback event loop (IOMUX_BACKEND picks its backend)"
+                    .into()
+            }
+        }
+    }
+
+    /// The selector backend of a readiness model.
+    pub fn backend(self) -> Option<BackendKind> {
+        match self {
+            Model::Readiness(kind) => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// Whether `--threads N` applies (several independent loops sharing the port).
+    pub fn runs_several_loops(self) -> bool {
+        matches!(self, Model::Readiness(_))
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Model {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Model, String> {
+        Model::all()
+            .iter()
+            .copied()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = Model::all().iter().map(|m| m.name()).collect();
+                format!("unknown model {name:?}; models: {}", names.join(", "))
+            })
+    }
+}
+
+impl clap::ValueEnum for Model {
+    fn value_variants<'a>() -> &'a [Self] {
+        Model::all()
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.describe()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_backend_is_a_model_and_names_round_trip() {
+        for kind in BackendKind::ALL {
+            assert!(Model::all().contains(&Model::Readiness(kind)));
+        }
+        for &model in Model::all() {
+            assert_eq!(model.name().parse::<Model>(), Ok(model));
+        }
+        assert!("bogus".parse::<Model>().unwrap_err().contains("epoll-et"));
+    }
+}

@@ -1,0 +1,295 @@
+//! The connection core: one client connection's protocol state and what it owes the peer,
+//! shared by every server model.
+//!
+//! A [`Protocol`] turns bytes received into bytes to send, keeping whatever state it needs
+//! across reads (a request split over two reads, a keep-alive count). It never touches a
+//! socket: it is handed the input and writes its answers into an [`OutBuffer`], so it can be
+//! tested byte by byte, and driven by any loop: a readiness loop that reads and writes itself,
+//! a thread with blocking calls, or a completion loop (io_uring) whose kernel did the reads.
+//!
+//! [`Connection`] wraps a protocol with the rules every model must keep, in one place:
+//! - partial writes: what the kernel does not take waits in the [`OutBuffer`], in order, and
+//!   the connection asks for WRITE only while something waits;
+//! - backpressure: past the buffer's limit it stops reading until the buffer drains, so a peer
+//!   that sends but never reads costs bounded memory and no one else's service;
+//! - half-close: after the peer's end of stream it still delivers everything owed, then is
+//!   finished;
+//! - errors (reset, broken pipe) are returned, and the caller closes;
+//! - draining: on shutdown it stops reading, delivers what it owes, then is finished;
+//! - activity: when it last moved a byte, for idle timeouts.
+//!
+//! It has two faces. The sans-I/O face ([`receive`](Connection::receive),
+//! [`owed`](Connection::owed), [`sent`](Connection::sent), [`receive_end`](Connection::receive_end))
+//! is for drivers that own the I/O. The readiness face ([`on_ready`](Connection::on_ready),
+//! [`read_available`](Connection::read_available), [`write_owed`](Connection::write_owed)) does
+//! the non-blocking reads and writes itself on any stream, and reports the bytes it moved.
+//!
+//! ```
+//! use std::time::Instant;
+//! use iomux::conn::{Connection, Protocol};
+//! use iomux::OutBuffer;
+//!
+//! /// Answers each line with its length.
+//! #[derive(Default)]
+//! struct LineLengths { partial: usize }
+//! impl Protocol for LineLengths {
+//!     fn on_bytes(&mut self, input: &[u8], out: &mut OutBuffer) {
+//!         for &b in input {
+//!             if b == b'\n' {
+//!                 out.push(format!("{}\n", self.partial).as_bytes());
+//!                 self.partial = 0;
+//!             } else {
+//!                 self.partial += 1;
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let mut conn = Connection::new(LineLengths::default(), 1 << 20, Instant::now());
+//! conn.receive(b"hel", Instant::now());
+//! conn.receive(b"lo\nab\n", Instant::now()); // a line split across two reads
+//! assert_eq!(conn.owed(), b"5\n2\n");
+//! ```
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use crate::buffer::OutBuffer;
+use crate::interest::{Interest, Readiness};
+
+/// What a connection says to the bytes it receives. See the [module docs](self).
+pub trait Protocol {
+    /// `input` arrived from the peer (any split of the stream: a message may end in a later
+    /// call); append the answers to `out`.
+    fn on_bytes(&mut self, input: &[u8], out: &mut OutBuffer);
+
+    /// The peer will send nothing more (it may still read). Append any last answer to `out`.
+    fn on_end(&mut self, _out: &mut OutBuffer) {}
+
+    /// Whether the protocol wants more input. When it stops wanting it (an HTTP response with
+    /// `Connection: close`), the connection delivers what is owed and is finished.
+    fn wants_read(&self) -> bool {
+        true
+    }
+}
+
+/// Bytes one call moved, and the error that ended the connection, if one did.
+#[derive(Debug, Default)]
+#[must_use = "an error in a transfer means the connection must be closed"]
+pub struct Transfer {
+    /// Bytes read from the peer.
+    pub bytes_in: u64,
+    /// Bytes written to the peer.
+    pub bytes_out: u64,
+    /// A read or write failed (reset, broken pipe, ...): close the connection.
+    pub error: Option<io::Error>,
+}
+
+impl Transfer {
+    fn add(&mut self, other: Transfer) {
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        if self.error.is_none() {
+            self.error = other.error;
+        }
+    }
+}
+
+/// A protocol and what it owes its peer, with the rules every model keeps. See the
+/// [module docs](self).
+#[derive(Debug)]
+pub struct Connection<P> {
+    protocol: P,
+    out: OutBuffer,
+    peer_done: bool,
+    draining: bool,
+    last_active: Instant,
+}
+
+impl<P: Protocol> Connection<P> {
+    /// A connection that stops reading while more than `buffer_limit` bytes are owed.
+    pub fn new(protocol: P, buffer_limit: usize, now: Instant) -> Self {
+        Connection {
+            protocol,
+            out: OutBuffer::with_limit(buffer_limit),
+            peer_done: false,
+            draining: false,
+            last_active: now,
+        }
+    }
+
+    /// The protocol's state.
+    pub fn protocol(&self) -> &P {
+        &self.protocol
+    }
+
+    /// The protocol's state, mutable.
+    pub fn protocol_mut(&mut self) -> &mut P {
+        &mut self.protocol
+    }
+
+    /// When the connection last moved a byte (or was created).
+    pub fn last_active(&self) -> Instant {
+        self.last_active
+    }
+
+    /// Whether the connection should read now: the peer has not ended, the server is not
+    /// shutting down, the protocol wants input, and the buffer is not over its limit.
+    pub fn wants_read(&self) -> bool {
+        !self.peer_done && !self.draining && !self.out.is_over_limit() && self.protocol.wants_read()
+    }
+
+    /// Whether everything is done: nothing more will be read, and nothing is owed. Close it.
+    pub fn is_finished(&self) -> bool {
+        self.out.is_empty() && (self.peer_done || self.draining || !self.protocol.wants_read())
+    }
+
+    /// What to wait for next; `None` means the connection is finished and should be closed.
+    pub fn interest(&self) -> Option<Interest> {
+        if self.is_finished() {
+            return None;
+        }
+        Some(match (self.wants_read(), !self.out.is_empty()) {
+            (true, true) => Interest::BOTH,
+            (false, true) => Interest::WRITE,
+            // Nothing owed and not finished means it wants to read (the buffer limit cannot
+            // be passed with nothing buffered).
+            (_, false) => Interest::READ,
+        })
+    }
+
+    /// Stops reading; what is owed is still delivered (server shutdown).
+    pub fn start_draining(&mut self) {
+        self.draining = true;
+    }
+
+    // The sans-I/O face.
+
+    /// Hands bytes received from the peer to the protocol.
+    pub fn receive(&mut self, input: &[u8], now: Instant) {
+        self.last_active = now;
+        self.protocol.on_bytes(input, &mut self.out);
+    }
+
+    /// The peer ended its stream.
+    pub fn receive_end(&mut self) {
+        if !self.peer_done {
+            self.peer_done = true;
+            self.protocol.on_end(&mut self.out);
+        }
+    }
+
+    /// The bytes owed to the peer, oldest first.
+    pub fn owed(&self) -> &[u8] {
+        self.out.as_slice()
+    }
+
+    /// The first `n` owed bytes were delivered.
+    pub fn sent(&mut self, n: usize, now: Instant) {
+        if n > 0 {
+            self.out.consume(n);
+            self.last_active = now;
+        }
+    }
+
+    // The readiness face: non-blocking reads and writes on `stream`.
+
+    /// Handles one readiness report: writes what is owed if writable, reads and answers if
+    /// readable. Errors and hang-ups surface as failed reads or writes, so both run for them.
+    /// Then [`interest`](Self::interest) says what to wait for next.
+    pub fn on_ready<S>(
+        &mut self,
+        stream: &S,
+        readiness: Readiness,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> Transfer
+    where
+        for<'a> &'a S: Read + Write,
+    {
+        let failed = readiness.is_error_or_hangup();
+        let mut transfer = Transfer::default();
+        if readiness.is_writable() || failed {
+            transfer = self.write_owed(stream, now);
+            if transfer.error.is_some() {
+                return transfer;
+            }
+        }
+        if readiness.is_readable() || failed {
+            let peer_closing = readiness.is_read_closed() || failed;
+            transfer.add(self.read_available(stream, buf, now, peer_closing));
+        }
+        transfer
+    }
+
+    /// Reads what is available into `buf` (until a short read, `WouldBlock`, end of stream or
+    /// the buffer limit), hands it to the protocol and writes its answers at once.
+    ///
+    /// `peer_closing` says the wait reported the peer's end of stream (`EPOLLRDHUP`, a
+    /// hang-up): then a short read is not the end, because the end of stream is queued behind
+    /// the data and, under edge-triggering, will not be reported again. It reads on until it
+    /// is consumed.
+    pub fn read_available<S>(
+        &mut self,
+        stream: &S,
+        buf: &mut [u8],
+        now: Instant,
+        peer_closing: bool,
+    ) -> Transfer
+    where
+        for<'a> &'a S: Read + Write,
+    {
+        let mut transfer = Transfer::default();
+        while self.wants_read() {
+            let n = match (&mut &*stream).read(buf) {
+                Ok(0) => {
+                    self.receive_end();
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    transfer.error = Some(e);
+                    return transfer;
+                }
+            };
+            transfer.bytes_in += n as u64;
+            self.receive(&buf[..n], now);
+            let written = self.write_owed(stream, now);
+            transfer.add(written);
+            if transfer.error.is_some() {
+                return transfer;
+            }
+            // A short read emptied the socket's queue: another read would only say WouldBlock.
+            // (Also correct for edge-triggered epoll: data arriving later raises a new edge.)
+            if n < buf.len() && !peer_closing {
+                break;
+            }
+        }
+        // An end of stream can make the protocol answer (and write) once more.
+        if self.peer_done && !self.out.is_empty() && transfer.error.is_none() {
+            transfer.add(self.write_owed(stream, now));
+        }
+        transfer
+    }
+
+    /// Writes what is owed, as far as the stream takes it.
+    pub fn write_owed<S>(&mut self, stream: &S, now: Instant) -> Transfer
+    where
+        for<'a> &'a S: Write,
+    {
+        let mut transfer = Transfer::default();
+        if self.out.is_empty() {
+            return transfer;
+        }
+        let before = self.out.len();
+        let result = self.out.flush_to(&mut &*stream);
+        let written = before - self.out.len();
+        if written > 0 {
+            transfer.bytes_out = written as u64;
+            self.last_active = now;
+        }
+        transfer.error = result.err();
+        transfer
+    }
+}
