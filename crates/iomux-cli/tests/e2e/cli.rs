@@ -1,8 +1,11 @@
 //! The command line: help, version, clear errors, the clients.
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::util::*;
+
+per_model!(serve_help_names_the_model);
 
 fn iomux(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().unwrap()
@@ -25,9 +28,6 @@ fn help_explains_every_flag_and_version_prints() {
     ] {
         assert!(text.contains(flag), "serve --help lacks {flag}");
     }
-    for model in ALL_MODELS {
-        assert!(text.contains(model), "serve --help lacks model {model}");
-    }
     for (cmd, flags) in [
         ("client", &["--addr"][..]),
         (
@@ -43,6 +43,52 @@ fn help_explains_every_flag_and_version_prints() {
     let version = iomux(&["--version"]);
     assert!(version.status.success());
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("iomux "));
+}
+
+/// `serve --help` names the model.
+fn serve_help_names_the_model(model: &str) {
+    let text = String::from_utf8_lossy(&iomux(&["serve", "--help"]).stdout).into_owned();
+    assert!(text.contains(model), "serve --help lacks model {model}");
+}
+
+/// `iomux serve --list-models` offers exactly the models whose names `per_model!` gives every
+/// per-model body, so a model added to the binary cannot go untested.
+#[test]
+fn every_model_of_the_binary_is_tested() {
+    let out = iomux(&["serve", "--list-models"]);
+    assert!(
+        out.status.success(),
+        "serve --list-models failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offered: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let names = per_model!(@names);
+    let tested: BTreeSet<String> = names.iter().map(|&name| name.to_owned()).collect();
+    assert_eq!(
+        tested.len(),
+        names.len(),
+        "the per_model! list in tests/e2e/main.rs names a model twice: {names:?}"
+    );
+    for model in &offered {
+        assert!(
+            tested.contains(model),
+            "the binary offers model {model:?}, which is missing from the per_model! list in \
+             tests/e2e/main.rs (it lists {names:?})"
+        );
+    }
+    for model in &tested {
+        assert!(
+            offered.contains(model),
+            "the per_model! list in tests/e2e/main.rs has model {model:?}, which \
+             `iomux serve --list-models` does not offer (it offers {offered:?})"
+        );
+    }
 }
 
 fn assert_one_line_error(out: &std::process::Output, needle: &str) {

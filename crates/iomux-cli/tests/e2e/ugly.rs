@@ -1,140 +1,142 @@
-//! The ugly cases, each against the models it concerns.
+//! The ugly cases, each against the models it concerns: most against every model (bodies run by
+//! `per_model!`), a few against the one model they are about.
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::util::*;
 
+per_model!(
+    non_reading_client_is_bounded_and_does_not_starve_others,
+    peer_reset_mid_write_leaves_server_serving,
+    running_out_of_fds_does_not_spin_and_recovers,
+    max_conns_makes_extra_clients_wait,
+    idle_timeout_drops_silent_clients_only,
+    one_mib_of_binary_in_one_write_is_echoed_exactly,
+    sigterm_delivers_what_is_owed_then_exits_zero,
+);
+
 /// A client that sends but never reads: the server stops reading from it once 1 MiB is owed,
 /// its memory stays bounded, other clients are served meanwhile, and when the client finally
 /// reads it gets every byte, in order.
-#[test]
-fn non_reading_client_is_bounded_and_does_not_starve_others() {
-    for model in ALL_MODELS {
-        let server = Server::start(model, "echo", &[]);
-        let rss_before = server.rss_kib();
-        let mut hog = server.connect();
-        hog.set_write_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let payload = Rng::new(7).bytes(32 << 20);
-        let mut sent = 0;
-        while sent < payload.len() {
-            match hog.write(&payload[sent..(sent + 65536).min(payload.len())]) {
-                Ok(n) => sent += n,
-                Err(_) => break, // the server stopped reading: backpressure reached us
-            }
+fn non_reading_client_is_bounded_and_does_not_starve_others(model: &str) {
+    let server = Server::start(model, "echo", &[]);
+    let rss_before = server.rss_kib();
+    let mut hog = server.connect();
+    hog.set_write_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let payload = Rng::new(7).bytes(32 << 20);
+    let mut sent = 0;
+    while sent < payload.len() {
+        match hog.write(&payload[sent..(sent + 65536).min(payload.len())]) {
+            Ok(n) => sent += n,
+            Err(_) => break, // the server stopped reading: backpressure reached us
         }
-        assert!(
-            sent < payload.len(),
-            "{model}: the server kept reading 32 MiB from a client that never reads"
-        );
-        let mut other = server.connect();
-        for i in 0..20u8 {
-            assert_eq!(
-                round_trip(&mut other, &[i; 100]),
-                [i; 100],
-                "{model}: another client is starved"
-            );
-        }
-        let grown = server.rss_kib().saturating_sub(rss_before);
-        assert!(
-            grown < 16 * 1024,
-            "{model}: server memory grew by {grown} KiB for one stalled client"
-        );
-        // Now read everything back while finishing the upload.
-        hog.set_write_timeout(None).unwrap();
-        let mut reader = hog.try_clone().unwrap();
-        let total = payload.len();
-        let collector = std::thread::spawn(move || {
-            let mut got = Vec::with_capacity(total);
-            reader.read_to_end(&mut got).map(|_| got)
-        });
-        hog.write_all(&payload[sent..]).unwrap();
-        hog.shutdown(Shutdown::Write).unwrap();
-        let got = collector.join().unwrap().unwrap();
-        assert!(
-            got == payload,
-            "{model}: echo of 32 MiB differs (got {} bytes)",
-            got.len()
-        );
-        drop(server);
     }
+    assert!(
+        sent < payload.len(),
+        "{model}: the server kept reading 32 MiB from a client that never reads"
+    );
+    let mut other = server.connect();
+    for i in 0..20u8 {
+        assert_eq!(
+            round_trip(&mut other, &[i; 100]),
+            [i; 100],
+            "{model}: another client is starved"
+        );
+    }
+    let grown = server.rss_kib().saturating_sub(rss_before);
+    assert!(
+        grown < 16 * 1024,
+        "{model}: server memory grew by {grown} KiB for one stalled client"
+    );
+    // Now read everything back while finishing the upload.
+    hog.set_write_timeout(None).unwrap();
+    let mut reader = hog.try_clone().unwrap();
+    let total = payload.len();
+    let collector = std::thread::spawn(move || {
+        let mut got = Vec::with_capacity(total);
+        reader.read_to_end(&mut got).map(|_| got)
+    });
+    hog.write_all(&payload[sent..]).unwrap();
+    hog.shutdown(Shutdown::Write).unwrap();
+    let got = collector.join().unwrap().unwrap();
+    assert!(
+        got == payload,
+        "{model}: echo of 32 MiB differs (got {} bytes)",
+        got.len()
+    );
+    drop(server);
 }
 
 /// A peer that resets while the server is writing to it: dropped cleanly, no SIGPIPE death.
-#[test]
-fn peer_reset_mid_write_leaves_server_serving() {
-    for model in ALL_MODELS {
-        let mut server = Server::start(model, "echo", &[]);
-        for _ in 0..3 {
-            let mut c = server.connect();
-            c.set_write_timeout(Some(Duration::from_millis(300)))
-                .unwrap();
-            let chunk = vec![b'x'; 65536];
-            for _ in 0..64 {
-                if c.write(&chunk).is_err() {
-                    break;
-                }
+fn peer_reset_mid_write_leaves_server_serving(model: &str) {
+    let mut server = Server::start(model, "echo", &[]);
+    for _ in 0..3 {
+        let mut c = server.connect();
+        c.set_write_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let chunk = vec![b'x'; 65536];
+        for _ in 0..64 {
+            if c.write(&chunk).is_err() {
+                break;
             }
-            socket2::SockRef::from(&c)
-                .set_linger(Some(Duration::ZERO))
-                .unwrap();
-            drop(c); // RST
         }
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(
-            server.is_running(),
-            "{model}: the server died after a peer reset"
-        );
-        let mut fresh = server.connect();
-        assert_eq!(
-            round_trip(&mut fresh, b"still here"),
-            b"still here",
-            "{model}"
-        );
-        let (status, _) = server.stop();
-        assert!(status.success(), "{model}: {status}");
+        socket2::SockRef::from(&c)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(c); // RST
     }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        server.is_running(),
+        "{model}: the server died after a peer reset"
+    );
+    let mut fresh = server.connect();
+    assert_eq!(
+        round_trip(&mut fresh, b"still here"),
+        b"still here",
+        "{model}"
+    );
+    let (status, _) = server.stop();
+    assert!(status.success(), "{model}: {status}");
 }
 
 /// Out of descriptors: no busy spin, existing clients keep being served, accepts resume when
 /// descriptors are free.
-#[test]
-fn running_out_of_fds_does_not_spin_and_recovers() {
-    for model in ALL_MODELS {
-        eprintln!("model {model}");
-        let server = Server::start_with_fd_limit(48, model, "echo", &[]);
-        let mut clients: Vec<TcpStream> = (0..70).map(|_| server.connect()).collect();
-        std::thread::sleep(Duration::from_millis(300));
-        // The first client was accepted before the limit hit and is still served.
-        assert_eq!(round_trip(&mut clients[0], b"first"), b"first", "{model}");
-        if model != "nonblocking" {
-            // (nonblocking spins by design, at any time; it is the model that shows the cost.)
-            let before = server.cpu_ticks();
-            std::thread::sleep(Duration::from_millis(1000));
-            let burnt = server.cpu_ticks() - before;
-            assert!(
-                burnt < 30,
-                "{model}: {burnt} ticks of CPU in 1 s while out of fds: spinning"
-            );
-        }
+fn running_out_of_fds_does_not_spin_and_recovers(model: &str) {
+    eprintln!("model {model}");
+    let server = Server::start_with_fd_limit(48, model, "echo", &[]);
+    let mut clients: Vec<TcpStream> = (0..70).map(|_| server.connect()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // The first client was accepted before the limit hit and is still served.
+    assert_eq!(round_trip(&mut clients[0], b"first"), b"first", "{model}");
+    if model != "nonblocking" {
+        // (nonblocking spins by design, at any time; it is the model that shows the cost.)
+        let before = server.cpu_ticks();
+        std::thread::sleep(Duration::from_millis(1000));
+        let burnt = server.cpu_ticks() - before;
         assert!(
-            server.stderr().contains("Too many open files"),
-            "{model}: {}",
-            server.stderr()
+            burnt < 30,
+            "{model}: {burnt} ticks of CPU in 1 s while out of fds: spinning"
         );
-        // Free descriptors; the waiting clients get accepted and served.
-        let last = clients.pop().unwrap();
-        clients.truncate(5);
-        let mut last = last;
-        assert_eq!(
-            round_trip(&mut last, b"last"),
-            b"last",
-            "{model}: accepts did not resume"
-        );
-        for c in clients.iter_mut() {
-            assert_eq!(round_trip(c, b"again"), b"again", "{model}");
-        }
+    }
+    assert!(
+        server.stderr().contains("Too many open files"),
+        "{model}: {}",
+        server.stderr()
+    );
+    // Free descriptors; the waiting clients get accepted and served.
+    let last = clients.pop().unwrap();
+    clients.truncate(5);
+    let mut last = last;
+    assert_eq!(
+        round_trip(&mut last, b"last"),
+        b"last",
+        "{model}: accepts did not resume"
+    );
+    for c in clients.iter_mut() {
+        assert_eq!(round_trip(c, b"again"), b"again", "{model}");
     }
 }
 
@@ -167,106 +169,94 @@ fn select_refuses_fds_past_fd_setsize_and_keeps_serving() {
 }
 
 /// --max-conns: the third client waits until one of the first two leaves.
-#[test]
-fn max_conns_makes_extra_clients_wait() {
-    for model in ALL_MODELS {
-        let server = Server::start(model, "echo", &["--max-conns", "2"]);
-        let mut a = server.connect();
-        let mut b = server.connect();
-        assert_eq!(round_trip(&mut a, b"a"), b"a");
-        assert_eq!(round_trip(&mut b, b"b"), b"b");
-        let mut c = server.connect();
-        c.write_all(b"c").unwrap();
-        c.set_read_timeout(Some(Duration::from_millis(400)))
-            .unwrap();
-        let mut buf = [0u8; 1];
-        assert!(
-            c.read(&mut buf).is_err(),
-            "{model}: a third connection was served despite --max-conns 2"
-        );
-        drop(a);
-        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        c.read_exact(&mut buf).unwrap();
-        assert_eq!(&buf, b"c", "{model}");
-    }
+fn max_conns_makes_extra_clients_wait(model: &str) {
+    let server = Server::start(model, "echo", &["--max-conns", "2"]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    assert_eq!(round_trip(&mut a, b"a"), b"a");
+    assert_eq!(round_trip(&mut b, b"b"), b"b");
+    let mut c = server.connect();
+    c.write_all(b"c").unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    assert!(
+        c.read(&mut buf).is_err(),
+        "{model}: a third connection was served despite --max-conns 2"
+    );
+    drop(a);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"c", "{model}");
 }
 
 /// --idle-timeout: a slowloris that connects and sends nothing is dropped; an active client is not.
-#[test]
-fn idle_timeout_drops_silent_clients_only() {
-    for model in ALL_MODELS {
-        let server = Server::start(model, "echo", &["--idle-timeout", "0.5"]);
-        let mut silent = server.connect();
-        let mut active = server.connect();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_millis(1200) {
-            assert_eq!(
-                round_trip(&mut active, b"tick"),
-                b"tick",
-                "{model}: an active client was dropped"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert!(
-            closed_within(&mut silent, Duration::from_secs(3)),
-            "{model}: the silent client was not dropped"
+fn idle_timeout_drops_silent_clients_only(model: &str) {
+    let server = Server::start(model, "echo", &["--idle-timeout", "0.5"]);
+    let mut silent = server.connect();
+    let mut active = server.connect();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1200) {
+        assert_eq!(
+            round_trip(&mut active, b"tick"),
+            b"tick",
+            "{model}: an active client was dropped"
         );
+        std::thread::sleep(Duration::from_millis(100));
     }
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(3)),
+        "{model}: the silent client was not dropped"
+    );
 }
 
 /// Binary data with NULs, 1 MiB in one write, comes back byte for byte.
-#[test]
-fn one_mib_of_binary_in_one_write_is_echoed_exactly() {
-    for model in ALL_MODELS {
-        let server = Server::start(model, "echo", &[]);
-        let mut payload = Rng::new(42).bytes(1 << 20);
-        payload[..1024].fill(0);
-        let reply = exchange(server.addr, &payload).unwrap();
-        assert!(reply == payload, "{model}: got {} bytes back", reply.len());
-    }
+fn one_mib_of_binary_in_one_write_is_echoed_exactly(model: &str) {
+    let server = Server::start(model, "echo", &[]);
+    let mut payload = Rng::new(42).bytes(1 << 20);
+    payload[..1024].fill(0);
+    let reply = exchange(server.addr, &payload).unwrap();
+    assert!(reply == payload, "{model}: got {} bytes back", reply.len());
 }
 
 /// SIGTERM: the server stops accepting, delivers what it owes, prints a summary and exits 0.
-#[test]
-fn sigterm_delivers_what_is_owed_then_exits_zero() {
-    for model in ALL_MODELS {
-        let server = Server::start(model, "echo", &[]);
-        let mut c = server.connect();
-        c.set_write_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let payload = Rng::new(3).bytes(8 << 20);
-        let mut sent = 0;
-        while sent < payload.len() {
-            match c.write(&payload[sent..(sent + 65536).min(payload.len())]) {
-                Ok(n) => sent += n,
-                Err(_) => break,
-            }
+fn sigterm_delivers_what_is_owed_then_exits_zero(model: &str) {
+    let server = Server::start(model, "echo", &[]);
+    let mut c = server.connect();
+    c.set_write_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let payload = Rng::new(3).bytes(8 << 20);
+    let mut sent = 0;
+    while sent < payload.len() {
+        match c.write(&payload[sent..(sent + 65536).min(payload.len())]) {
+            Ok(n) => sent += n,
+            Err(_) => break,
         }
-        server.signal("TERM");
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(
-            TcpStream::connect_timeout(&server.addr, Duration::from_millis(500)).is_err(),
-            "{model}: still accepting after SIGTERM"
-        );
-        let mut got = Vec::new();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let _ = c.read_to_end(&mut got);
-        assert!(
-            got.len() >= 1 << 20,
-            "{model}: only {} bytes were delivered",
-            got.len()
-        );
-        assert!(
-            got == payload[..got.len()],
-            "{model}: delivered bytes differ"
-        );
-        let (status, summary) = server.stop();
-        assert!(status.success(), "{model}: {status}");
-        assert!(
-            summary.starts_with("served 1 connections"),
-            "{model}: {summary}"
-        );
     }
+    server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        TcpStream::connect_timeout(&server.addr, Duration::from_millis(500)).is_err(),
+        "{model}: still accepting after SIGTERM"
+    );
+    let mut got = Vec::new();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = c.read_to_end(&mut got);
+    assert!(
+        got.len() >= 1 << 20,
+        "{model}: only {} bytes were delivered",
+        got.len()
+    );
+    assert!(
+        got == payload[..got.len()],
+        "{model}: delivered bytes differ"
+    );
+    let (status, summary) = server.stop();
+    assert!(status.success(), "{model}: {status}");
+    assert!(
+        summary.starts_with("served 1 connections"),
+        "{model}: {summary}"
+    );
 }
 
 /// A second SIGTERM during the drain means "now": the server exits at once (status 130) instead

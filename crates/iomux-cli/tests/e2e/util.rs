@@ -8,16 +8,6 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_iomux");
 
-pub const ALL_MODELS: [&str; 7] = [
-    "blocking",
-    "nonblocking",
-    "select",
-    "poll",
-    "epoll",
-    "epoll-et",
-    "callbacks",
-];
-
 /// A running `iomux serve`; killed on drop if the test did not stop it.
 pub struct Server {
     child: Child,
