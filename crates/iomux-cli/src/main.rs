@@ -12,6 +12,7 @@ mod clients;
 mod load;
 mod proto;
 mod serve;
+mod units;
 
 use proto::Answer;
 use serve::{Model, SummaryFormat};
@@ -35,137 +36,10 @@ enum ProtoName {
 }
 
 #[derive(Subcommand)]
-enum BenchCommand {
-    /// select/poll/epoll wait cost vs number of fds: the libevent bench.c chain, per backend.
-    Wait {
-        /// Numbers of registered descriptors to try (one eventfd each).
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "100,1000,5000,10000,15000"
-        )]
-        fds: Vec<usize>,
-        /// Descriptors made ready at the start of each round (libevent's default: 1, a pure chain).
-        #[arg(long, default_value_t = 1)]
-        active: usize,
-        /// Chained writes per round.
-        #[arg(long, default_value_t = 100)]
-        writes: usize,
-        /// Timed rounds per point (the median is reported).
-        #[arg(long, default_value_t = 25)]
-        rounds: usize,
-        /// Backends to measure.
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "select,poll,epoll,epoll-et"
-        )]
-        backends: Vec<String>,
-        #[command(flatten)]
-        out: OutArg,
-    },
-    /// Every serve model and the tokio, mio and bare-epoll peers under the same echo load.
-    Echo {
-        /// Servers: serve models (blocking, nonblocking, select, poll, epoll, epoll-et, callbacks) and peers (tokio, mio, floor).
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "blocking,nonblocking,select,poll,epoll,epoll-et,callbacks,tokio,mio,floor"
-        )]
-        servers: Vec<String>,
-        /// Connection counts.
-        #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
-        conns: Vec<usize>,
-        /// Message sizes in bytes.
-        #[arg(long, value_delimiter = ',', default_value = "64,4096")]
-        sizes: Vec<usize>,
-        /// Pipeline depths.
-        #[arg(long, value_delimiter = ',', default_value = "1,16")]
-        pipelines: Vec<usize>,
-        /// Measured seconds per point.
-        #[arg(long, default_value_t = 0.3)]
-        duration: f64,
-        /// Warm-up seconds per point.
-        #[arg(long, default_value_t = 0.1)]
-        warmup: f64,
-        /// Runs per point (the median is reported).
-        #[arg(long, default_value_t = 1)]
-        repeat: usize,
-        /// Where to count syscalls per message under strace: off, at one probe point, or at every point.
-        #[arg(long, value_enum, default_value = "probe")]
-        syscalls: bench::echo::SyscallCount,
-        /// Also count each server's user-space instructions per message under callgrind (slow).
-        #[arg(long)]
-        callgrind: bool,
-        #[command(flatten)]
-        out: OutArg,
-    },
-    /// Active throughput while thousands of idle connections are open, per readiness model.
-    Idle {
-        /// Models to measure.
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "select,poll,epoll,epoll-et"
-        )]
-        models: Vec<String>,
-        /// Idle connection counts.
-        #[arg(long, value_delimiter = ',', default_value = "0,1000,5000,15000")]
-        idle: Vec<usize>,
-        /// Active connections.
-        #[arg(long, default_value_t = 10)]
-        active: usize,
-        /// Measured seconds per point.
-        #[arg(long, default_value_t = 0.5)]
-        duration: f64,
-        /// Warm-up seconds per point.
-        #[arg(long, default_value_t = 0.2)]
-        warmup: f64,
-        /// Runs per point (the median is reported).
-        #[arg(long, default_value_t = 1)]
-        repeat: usize,
-        #[command(flatten)]
-        out: OutArg,
-    },
-    /// The busy-polling model vs epoll with idle clients and a trickle of messages.
-    Busy {
-        /// Models to measure.
-        #[arg(long, value_delimiter = ',', default_value = "nonblocking,epoll")]
-        models: Vec<String>,
-        /// Idle clients.
-        #[arg(long, default_value_t = 100)]
-        idle: usize,
-        /// Active clients.
-        #[arg(long, default_value_t = 10)]
-        active: usize,
-        /// Messages per second, in all.
-        #[arg(long, default_value_t = 200.0)]
-        rate: f64,
-        /// Measured seconds.
-        #[arg(long, default_value_t = 2.0)]
-        duration: f64,
-        #[command(flatten)]
-        out: OutArg,
-    },
-    /// All four experiments with their defaults (about two minutes on 2 cores).
-    All {
-        #[command(flatten)]
-        out: OutArg,
-    },
-}
-
-#[derive(clap::Args)]
-struct OutArg {
-    /// Folder for results.jsonl, summary.txt and the charts (default: a new one under bench-results/).
-    #[arg(long)]
-    out: Option<std::path::PathBuf>,
-}
-
-#[derive(Subcommand)]
 enum Command {
     /// The benchmark lab: measure the models against each other and against tokio, mio and a bare epoll loop.
     #[command(subcommand)]
-    Bench(BenchCommand),
+    Bench(bench::BenchCommand),
     /// Drive an echo server with verified load; report throughput and latency percentiles.
     ///
     /// Closed loop by default (--pipeline messages in flight per connection); --rate makes it an
@@ -381,8 +255,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             })
         }
         Command::Bench(which) => {
-            let out = bench_main(which).map_err(|e| e.to_string())?;
-            println!("results in {}", out.display());
+            if let Some(out) = bench::main(which).map_err(|e| e.to_string())? {
+                println!("results in {}", out.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Client { addr } => {
@@ -401,193 +276,6 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 return Ok(ExitCode::FAILURE);
             }
             Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-fn backends(names: &[String]) -> Result<Vec<iomux::BackendKind>, String> {
-    names
-        .iter()
-        .map(|n| n.parse::<iomux::BackendKind>().map_err(|e| e.to_string()))
-        .collect()
-}
-
-fn servers(names: &[String]) -> std::io::Result<Vec<bench::echo::ServerSpec>> {
-    names
-        .iter()
-        .map(|name| match name.as_str() {
-            "tokio" => bench::echo::ServerSpec::peer("tokio", "peer-tokio"),
-            "mio" => bench::echo::ServerSpec::peer("mio", "peer-mio"),
-            "floor" => bench::echo::ServerSpec::peer("floor", "peer-epoll"),
-            model => {
-                model.parse::<Model>().map_err(|_| {
-                    std::io::Error::other(format!(
-                        "unknown server {model:?}: name a serve model or tokio, mio, floor"
-                    ))
-                })?;
-                bench::echo::ServerSpec::model(model, &[])
-            }
-        })
-        .collect()
-}
-
-fn secs(flag: &str, value: f64) -> std::io::Result<Duration> {
-    seconds(flag, value).map_err(std::io::Error::other)
-}
-
-fn bench_main(which: BenchCommand) -> std::io::Result<std::path::PathBuf> {
-    let all_echo = || -> std::io::Result<bench::echo::Params> {
-        Ok(bench::echo::Params {
-            servers: servers(
-                &[
-                    "blocking",
-                    "nonblocking",
-                    "select",
-                    "poll",
-                    "epoll",
-                    "epoll-et",
-                    "callbacks",
-                    "tokio",
-                    "mio",
-                    "floor",
-                ]
-                .map(String::from),
-            )?,
-            conns: vec![1, 100, 1000],
-            sizes: vec![64, 4096],
-            pipelines: vec![1, 16],
-            duration: Duration::from_millis(300),
-            warmup: Duration::from_millis(100),
-            repeat: 1,
-            syscalls: bench::echo::SyscallCount::Probe,
-            callgrind: false,
-        })
-    };
-    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    match which {
-        BenchCommand::Wait {
-            fds,
-            active,
-            writes,
-            rounds,
-            backends: names,
-            out,
-        } => {
-            let mut lab = bench::Lab::new(out.out, "wait")?;
-            let backends = backends(&names).map_err(std::io::Error::other)?;
-            bench::wait::run(
-                &mut lab,
-                &bench::wait::Params {
-                    fds,
-                    active,
-                    writes,
-                    rounds,
-                    backends,
-                },
-            )?;
-            lab.finish()
-        }
-        BenchCommand::Echo {
-            servers: names,
-            conns,
-            sizes,
-            pipelines,
-            duration,
-            warmup,
-            repeat,
-            syscalls,
-            callgrind,
-            out,
-        } => {
-            let mut lab = bench::Lab::new(out.out, "echo")?;
-            let params = bench::echo::Params {
-                servers: servers(&names)?,
-                conns,
-                sizes,
-                pipelines,
-                duration: secs("--duration", duration)?,
-                warmup: secs("--warmup", warmup)?,
-                repeat,
-                syscalls,
-                callgrind,
-            };
-            bench::echo::run(&mut lab, &params)?;
-            lab.finish()
-        }
-        BenchCommand::Idle {
-            models,
-            idle,
-            active,
-            duration,
-            warmup,
-            repeat,
-            out,
-        } => {
-            let mut lab = bench::Lab::new(out.out, "idle")?;
-            let params = bench::idle::Params {
-                models,
-                idle,
-                active,
-                duration: secs("--duration", duration)?,
-                warmup: secs("--warmup", warmup)?,
-                repeat,
-            };
-            bench::idle::run(&mut lab, &params)?;
-            lab.finish()
-        }
-        BenchCommand::Busy {
-            models,
-            idle,
-            active,
-            rate,
-            duration,
-            out,
-        } => {
-            let mut lab = bench::Lab::new(out.out, "busy")?;
-            bench::busy::run(
-                &mut lab,
-                &bench::busy::Params {
-                    models,
-                    idle,
-                    active,
-                    rate,
-                    duration: secs("--duration", duration)?,
-                },
-            )?;
-            lab.finish()
-        }
-        BenchCommand::All { out } => {
-            let mut lab = bench::Lab::new(out.out, "all")?;
-            bench::wait::run(
-                &mut lab,
-                &bench::wait::Params {
-                    fds: vec![100, 1_000, 5_000, 15_000],
-                    rounds: 15,
-                    ..Default::default()
-                },
-            )?;
-            lab.say("");
-            bench::echo::run(&mut lab, &all_echo()?)?;
-            lab.say("");
-            let idle = bench::idle::Params {
-                models: strings(&["select", "poll", "epoll", "epoll-et"]),
-                idle: vec![0, 1_000, 5_000, 15_000],
-                active: 10,
-                duration: Duration::from_millis(500),
-                warmup: Duration::from_millis(200),
-                repeat: 1,
-            };
-            bench::idle::run(&mut lab, &idle)?;
-            lab.say("");
-            let busy = bench::busy::Params {
-                models: strings(&["nonblocking", "epoll"]),
-                idle: 100,
-                active: 10,
-                rate: 200.0,
-                duration: Duration::from_secs(2),
-            };
-            bench::busy::run(&mut lab, &busy)?;
-            lab.finish()
         }
     }
 }

@@ -94,6 +94,15 @@ impl BackendKind {
         matches!(self, BackendKind::Select | BackendKind::Poll)
     }
 
+    /// The fd numbers it can watch are below this limit (select: `FD_SETSIZE`); `None` means
+    /// only `RLIMIT_NOFILE` limits it.
+    pub const fn fd_limit(self) -> Option<usize> {
+        match self {
+            BackendKind::Select => Some(iomux_sys::select::FD_SETSIZE),
+            _ => None,
+        }
+    }
+
     /// Whether readiness is reported once per change rather than while it lasts.
     pub const fn is_edge_triggered(self) -> bool {
         matches!(self, BackendKind::EpollEdge)

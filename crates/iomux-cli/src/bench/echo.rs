@@ -6,18 +6,113 @@
 //! and its ratio to tokio's and to the floor's, and p50/p99 latency. With strace present it
 //! also counts the server's syscalls per message, at one point or (`--syscalls every`) at each,
 //! in passes of their own (strace slows the server, so they are kept out of the timings).
+use std::fmt;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::chart::bar_chart;
-use super::{median, sibling_binary, table, Lab, ServerProc};
+use super::record::Point;
+use super::{median, quick, sibling_binary, table, Lab, Report, ServerProc};
 use crate::load::{self, WindowEdge};
+use crate::serve::Model;
+use crate::units::parse_seconds;
+
+pub const NAME: &str = "echo";
+
+/// The reference servers `bench echo` compares the models with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// tokio's current-thread runtime, a task per connection.
+    Tokio,
+    /// mio, one event loop.
+    Mio,
+    /// The floor: a bare level-triggered epoll loop with no abstraction.
+    Floor,
+}
+
+impl Peer {
+    pub const ALL: [Peer; 3] = [Peer::Tokio, Peer::Mio, Peer::Floor];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Tokio => "tokio",
+            Peer::Mio => "mio",
+            Peer::Floor => "floor",
+        }
+    }
+
+    fn binary(self) -> &'static str {
+        match self {
+            Peer::Tokio => "peer-tokio",
+            Peer::Mio => "peer-mio",
+            Peer::Floor => "peer-epoll",
+        }
+    }
+}
+
+/// A server `bench echo` measures: an `iomux serve` model or a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    Model(Model),
+    Peer(Peer),
+}
+
+impl Subject {
+    /// Every model, then every peer.
+    pub fn all() -> &'static [Subject] {
+        static ALL: OnceLock<Vec<Subject>> = OnceLock::new();
+        ALL.get_or_init(|| {
+            let models = Model::all().iter().copied().map(Subject::Model);
+            models.chain(Peer::ALL.map(Subject::Peer)).collect()
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Subject::Model(m) => m.name(),
+            Subject::Peer(p) => p.name(),
+        }
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Subject {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Subject, String> {
+        Subject::all()
+            .iter()
+            .copied()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = Subject::all().iter().map(|s| s.name()).collect();
+                format!(
+                    "unknown server {name:?}: name a serve model or a peer ({})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+impl clap::ValueEnum for Subject {
+    fn value_variants<'a>() -> &'a [Self] {
+        Subject::all()
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
 
 /// A server to measure: a name and the command that starts it (`--addr` is appended).
 #[derive(Clone, Debug)]
@@ -28,26 +123,22 @@ pub struct ServerSpec {
 }
 
 impl ServerSpec {
-    /// An `iomux serve --model MODEL --proto echo` server.
-    pub fn model(model: &str, extra: &[&str]) -> io::Result<ServerSpec> {
-        let mut args: Vec<String> = ["serve", "--model", model, "--proto", "echo"]
-            .map(String::from)
-            .to_vec();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        Ok(ServerSpec {
-            name: model.to_owned(),
-            program: std::env::current_exe()?,
-            args,
-        })
-    }
-
-    /// A reference peer binary from `iomux-peers`.
-    pub fn peer(name: &str, binary: &str) -> io::Result<ServerSpec> {
-        Ok(ServerSpec {
-            name: name.to_owned(),
-            program: sibling_binary(binary)?,
-            args: Vec::new(),
-        })
+    /// The command that runs `subject` as an echo server.
+    pub fn new(subject: Subject) -> io::Result<ServerSpec> {
+        match subject {
+            Subject::Model(model) => Ok(ServerSpec {
+                name: model.name().to_owned(),
+                program: std::env::current_exe()?,
+                args: ["serve", "--model", model.name(), "--proto", "echo", "--summary", "json"]
+                    .map(String::from)
+                    .to_vec(),
+            }),
+            Subject::Peer(peer) => Ok(ServerSpec {
+                name: peer.name().to_owned(),
+                program: sibling_binary(peer.binary())?,
+                args: Vec::new(),
+            }),
+        }
     }
 
     pub fn start(&self, lab: &Lab) -> io::Result<ServerProc> {
@@ -56,25 +147,86 @@ impl ServerSpec {
     }
 }
 
-/// The peers, by the names the tables use.
-pub const TOKIO: &str = "tokio";
-pub const FLOOR: &str = "floor";
-
-#[derive(Clone, Debug)]
+/// `iomux bench echo` parameters; their defaults are the flags' defaults.
+#[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
-    pub servers: Vec<ServerSpec>,
+    /// Servers: serve models and peers (default: every model, then tokio, mio and floor).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    #[serde(with = "crate::units::names")]
+    pub servers: Vec<Subject>,
+    /// Connection counts.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
     pub conns: Vec<usize>,
+    /// Message sizes in bytes.
+    #[arg(long, value_delimiter = ',', default_value = "64,4096")]
     pub sizes: Vec<usize>,
+    /// Pipeline depths.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
     pub pipelines: Vec<usize>,
+    /// Measured seconds per point.
+    #[arg(long, value_parser = parse_seconds, default_value = "0.3", value_name = "SECS")]
+    #[serde(with = "crate::units::secs")]
     pub duration: Duration,
+    /// Warm-up seconds per point.
+    #[arg(long, value_parser = parse_seconds, default_value = "0.1", value_name = "SECS")]
+    #[serde(with = "crate::units::secs")]
     pub warmup: Duration,
+    /// Runs per point (the median is reported; every run is recorded).
+    #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Where to count syscalls per message under strace: off, at one probe point, or at every point.
+    #[arg(long, value_enum, default_value = "probe")]
     pub syscalls: SyscallCount,
+    /// Also count each server's user-space instructions per message under callgrind (slow).
+    #[arg(long)]
     pub callgrind: bool,
 }
 
+impl Default for Params {
+    fn default() -> Self {
+        super::defaults()
+    }
+}
+
+impl Params {
+    fn subjects(&self) -> Vec<Subject> {
+        if self.servers.is_empty() {
+            Subject::all().to_vec()
+        } else {
+            self.servers.clone()
+        }
+    }
+
+    /// The matrix of (connections, size, pipeline), in table order.
+    fn matrix(&self) -> Vec<(usize, usize, usize)> {
+        self.conns
+            .iter()
+            .flat_map(|&c| {
+                self.sizes
+                    .iter()
+                    .flat_map(move |&s| self.pipelines.iter().map(move |&d| (c, s, d)))
+            })
+            .collect()
+    }
+
+    /// What a `--quick` run measures instead: the same points with few connections, briefly,
+    /// without the counting passes.
+    fn quick(&self) -> Params {
+        Params {
+            conns: self.conns.iter().map(|&c| c.min(quick::MAX_CONNS)).collect(),
+            duration: quick::DURATION,
+            warmup: quick::WARMUP,
+            repeat: 1,
+            syscalls: SyscallCount::Off,
+            callgrind: false,
+            ..self.clone()
+        }
+    }
+}
+
 /// Where `bench echo` counts syscalls per message (under strace, in passes of their own).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SyscallCount {
     /// Not at all.
     Off,
@@ -96,8 +248,26 @@ pub struct Measured {
     pub mismatches: u64,
 }
 
+impl Measured {
+    /// As a point's metrics.
+    pub fn into_point(self, point: Point) -> Point {
+        point
+            .metric("msgs_per_s", self.msgs_per_s)
+            .metric("server_cpu_us_per_msg", self.cpu_us_per_msg)
+            .metric("p50_us", self.p50_us)
+            .metric("p99_us", self.p99_us)
+            .metric("load_cpu_us_per_msg", self.load_cpu_us_per_msg)
+            .metric("errors", self.errors as f64)
+            .metric("mismatches", self.mismatches as f64)
+    }
+}
+
 /// Runs `config` against `server` `repeat` times and returns the medians.
-pub fn measure(server: &ServerProc, config: &load::Config, repeat: usize) -> io::Result<Measured> {
+pub fn measure_server(
+    server: &ServerProc,
+    config: &load::Config,
+    repeat: usize,
+) -> io::Result<Measured> {
     let mut runs = Vec::new();
     for _ in 0..repeat.max(1) {
         let progress = Arc::new(AtomicU64::new(0));
@@ -134,41 +304,38 @@ fn merge(runs: &[Measured]) -> Measured {
     }
 }
 
-pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
-    lab.say(&format!(
-        "echo: {} servers; conns {:?} x size {:?} x pipeline {:?}; {:.1} s measured after {:.1} s warm-up, median of {}",
-        p.servers.len(),
-        p.conns,
-        p.sizes,
-        p.pipelines,
-        p.duration.as_secs_f64(),
-        p.warmup.as_secs_f64(),
-        p.repeat
-    ));
+/// Measures every server at every point, in a rotating order, and records the points.
+pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
+    let p = &if lab.quick {
+        declared.quick()
+    } else {
+        declared.clone()
+    };
     let budget = super::fd_budget()?;
-    let points: Vec<(usize, usize, usize)> = p
-        .conns
-        .iter()
-        .flat_map(|&c| {
-            p.sizes
-                .iter()
-                .flat_map(move |&s| p.pipelines.iter().map(move |&d| (c, s, d)))
-        })
-        .collect();
+    let points = p.matrix();
     if let Some(&(c, _, _)) = points.iter().find(|(c, _, _)| *c as u64 + 64 > budget) {
         return Err(io::Error::other(format!("{c} connections need more descriptors than RLIMIT_NOFILE ({budget}) allows; lower --conns")));
     }
+    let specs = p
+        .subjects()
+        .into_iter()
+        .map(ServerSpec::new)
+        .collect::<io::Result<Vec<_>>>()?;
     // All servers run at once (idle ones cost nothing), so each point can visit them in turn,
     // a different order every repeat: drift on a noisy machine then spreads over all servers
     // instead of landing on whichever happened to run during it.
-    let servers = p
-        .servers
+    let servers = specs
         .iter()
         .map(|spec| spec.start(lab))
         .collect::<io::Result<Vec<_>>>()?;
-    // results[server][point]
-    let mut results: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
-    for &(conns, size, pipeline) in &points {
+    let record = |name: &str, (conns, size, pipeline): (usize, usize, usize)| {
+        Point::new(NAME, name)
+            .param("conns", conns)
+            .param("size", size)
+            .param("pipeline", pipeline)
+    };
+    for &point in &points {
+        let (conns, size, pipeline) = point;
         let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
         for rep in 0..p.repeat.max(1) {
             for k in 0..servers.len() {
@@ -181,134 +348,188 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
                     p.duration,
                     p.warmup,
                 );
-                runs[si].push(measure(&servers[si], &config, 1)?);
+                runs[si].push(measure_server(&servers[si], &config, 1)?);
             }
         }
-        for (si, spec) in p.servers.iter().enumerate() {
-            let m = merge(&runs[si]);
-            lab.record(&json!({
-                "experiment": "echo", "server": spec.name, "conns": conns, "size": size, "pipeline": pipeline, "repeat": p.repeat,
-                "msgs_per_s": m.msgs_per_s, "server_cpu_us_per_msg": m.cpu_us_per_msg, "p50_us": m.p50_us, "p99_us": m.p99_us,
-                "load_cpu_us_per_msg": m.load_cpu_us_per_msg, "errors": m.errors, "mismatches": m.mismatches,
-                "server_cpu_us_per_msg_runs": runs[si].iter().map(|r| r.cpu_us_per_msg).collect::<Vec<_>>(),
-            }))?;
-            results[si].push(m);
+        for (si, spec) in specs.iter().enumerate() {
+            if p.repeat > 1 {
+                for (rep, m) in runs[si].iter().enumerate() {
+                    lab.point(m.clone().into_point(record(&spec.name, point).repeat(rep)))?;
+                }
+            }
+            lab.point(merge(&runs[si]).into_point(record(&spec.name, point)))?;
         }
     }
     for server in servers {
         drop(server.stop());
     }
-    // syscalls[server][point], when counted at every point.
-    let mut syscalls: Vec<Vec<Option<f64>>> = vec![Vec::new(); p.servers.len()];
-    let every = p.syscalls == SyscallCount::Every && tool_available(lab, Counter::Syscalls);
-    if every {
+    if p.syscalls == SyscallCount::Every && tool_available(lab, Counter::Syscalls) {
         for &point in &points {
-            for (si, (total, messages)) in count_at(lab, p, Counter::Syscalls, point)?
-                .into_iter()
-                .enumerate()
-            {
-                syscalls[si].push(total.map(|t| t as f64 / messages as f64));
-            }
+            count_at(lab, &specs, Counter::Syscalls, point, p.duration)?;
         }
     }
-    let index = |name: &str| p.servers.iter().position(|s| s.name == name);
-    let (tokio, floor) = (index(TOKIO), index(FLOOR));
-    for (pi, &(conns, size, pipeline)) in points.iter().enumerate() {
-        let rows: Vec<Vec<String>> = p
-            .servers
+    if p.syscalls == SyscallCount::Probe && tool_available(lab, Counter::Syscalls) {
+        count_at(lab, &specs, Counter::Syscalls, probe_point(p), p.duration)?;
+    }
+    if p.callgrind && tool_available(lab, Counter::Instructions) {
+        count_at(lab, &specs, Counter::Instructions, probe_point(p), p.duration)?;
+    }
+    Ok(())
+}
+
+/// The tables (one per point, the ratios to tokio over all points, the counting passes) and
+/// the chart, from the recorded points.
+pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::Result<()> {
+    let subjects = declared.subjects();
+    let names: Vec<&str> = subjects.iter().map(|s| s.name()).collect();
+    // The matrix as measured (a --quick run caps the connections).
+    let mut matrix: Vec<(usize, usize, usize)> = Vec::new();
+    for pt in points.iter().filter(|pt| pt.params.get("pass").is_none()) {
+        let key = (
+            pt.at("conns").unwrap_or(0) as usize,
+            pt.at("size").unwrap_or(0) as usize,
+            pt.at("pipeline").unwrap_or(0) as usize,
+        );
+        if !matrix.contains(&key) {
+            matrix.push(key);
+        }
+    }
+    report.say(&format!(
+        "echo: {} servers; conns {:?} x size {:?} x pipeline {:?}; {:.1} s measured after {:.1} s warm-up, median of {}",
+        names.len(),
+        declared.conns,
+        declared.sizes,
+        declared.pipelines,
+        declared.duration.as_secs_f64(),
+        declared.warmup.as_secs_f64(),
+        declared.repeat
+    ));
+    let at = |name: &str, (c, s, d): (usize, usize, usize), pass: Option<&str>| {
+        points.iter().find(|pt| {
+            pt.subject == name
+                && pt.repeat.is_none()
+                && pt.at("conns") == Some(c as u64)
+                && pt.at("size") == Some(s as u64)
+                && pt.at("pipeline") == Some(d as u64)
+                && pt.params.get("pass").and_then(|v| v.as_str()) == pass
+        })
+    };
+    let cpu = |name: &str, point| at(name, point, None).and_then(|pt| pt.get("server_cpu_us_per_msg"));
+    let every = declared.syscalls == SyscallCount::Every;
+    let fmt = |v: Option<f64>, digits: usize| v.map_or("?".to_owned(), |v| format!("{v:.digits$}"));
+    for &point in &matrix {
+        let (conns, size, pipeline) = point;
+        let rows: Vec<Vec<String>> = names
             .iter()
-            .enumerate()
-            .map(|(si, spec)| {
-                let m = &results[si][pi];
-                let ratio = |to: Option<usize>| {
-                    to.map_or("-".into(), |t| {
-                        format!("{:.2}", m.cpu_us_per_msg / results[t][pi].cpu_us_per_msg)
-                    })
+            .filter_map(|&name| {
+                let pt = at(name, point, None)?;
+                let mine = pt.get("server_cpu_us_per_msg");
+                let ratio = |to: &str| match (mine, cpu(to, point)) {
+                    (Some(a), Some(b)) if names.contains(&to) => format!("{:.2}", a / b),
+                    _ => "-".into(),
                 };
+                let (errors, mismatches) = (pt.get("errors").unwrap_or(0.0), pt.get("mismatches").unwrap_or(0.0));
                 let mut row = vec![
-                    spec.name.clone(),
-                    format!("{:.0}", m.msgs_per_s),
-                    format!("{:.2}", m.cpu_us_per_msg),
-                    ratio(tokio),
-                    ratio(floor),
-                    format!("{:.0}", m.p50_us),
-                    format!("{:.0}", m.p99_us),
-                    format!("{:.2}", m.load_cpu_us_per_msg),
-                    if m.errors + m.mismatches > 0 {
-                        format!("{}/{}", m.errors, m.mismatches)
+                    name.to_owned(),
+                    fmt(pt.get("msgs_per_s"), 0),
+                    fmt(mine, 2),
+                    ratio(Peer::Tokio.name()),
+                    ratio(Peer::Floor.name()),
+                    fmt(pt.get("p50_us"), 0),
+                    fmt(pt.get("p99_us"), 0),
+                    fmt(pt.get("load_cpu_us_per_msg"), 2),
+                    if errors + mismatches > 0.0 {
+                        format!("{errors}/{mismatches}")
                     } else {
                         "0".into()
                     },
                 ];
                 if every {
-                    row.push(syscalls[si][pi].map_or("?".into(), |v| format!("{v:.2}")));
+                    row.push(fmt(
+                        at(name, point, Some(Counter::Syscalls.pass())).and_then(|pt| pt.get("per_msg")),
+                        2,
+                    ));
                 }
-                row
+                Some(row)
             })
             .collect();
-        lab.say(&format!("\n{conns} conns, {size} B, pipeline {pipeline}"));
+        report.say(&format!("\n{conns} conns, {size} B, pipeline {pipeline}"));
         let mut headers = vec![
-            "server",
-            "msg/s",
-            "CPU us/msg",
-            "x tokio",
-            "x floor",
-            "p50 us",
-            "p99 us",
-            "load us/msg",
-            "err/mism",
+            "server", "msg/s", "CPU us/msg", "x tokio", "x floor", "p50 us", "p99 us", "load us/msg", "err/mism",
         ];
         if every {
             headers.push("syscalls/msg");
         }
-        lab.say(&table(&headers, &rows));
+        report.say(&table(&headers, &rows));
     }
-    if let Some(t) = tokio {
-        let rows: Vec<Vec<String>> = p
-            .servers
+    if names.contains(&Peer::Tokio.name()) && !matrix.is_empty() {
+        let rows: Vec<Vec<String>> = names
             .iter()
-            .enumerate()
-            .map(|(si, spec)| {
-                let ratios: Vec<f64> = (0..points.len())
-                    .map(|pi| results[si][pi].cpu_us_per_msg / results[t][pi].cpu_us_per_msg)
+            .map(|&name| {
+                let ratios: Vec<f64> = matrix
+                    .iter()
+                    .filter_map(|&pt| Some(cpu(name, pt)? / cpu(Peer::Tokio.name(), pt)?))
                     .collect();
-                let geomean =
-                    (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+                let geomean = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
                 let worst = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                vec![
-                    spec.name.clone(),
-                    format!("{geomean:.2}"),
-                    format!("{worst:.2}"),
-                ]
+                vec![name.to_owned(), format!("{geomean:.2}"), format!("{worst:.2}")]
             })
             .collect();
-        lab.say("\nserver CPU per message relative to tokio, over all points");
-        lab.say(&table(&["server", "geomean", "worst"], &rows));
+        report.say("\nserver CPU per message relative to tokio, over all points");
+        report.say(&table(&["server", "geomean", "worst"], &rows));
     }
-    let groups: Vec<String> = points
+    let groups: Vec<String> = matrix.iter().map(|(c, s, d)| format!("{c}c {s}B p{d}")).collect();
+    let values: Vec<Vec<f64>> = names
         .iter()
-        .map(|(c, s, d)| format!("{c}c {s}B p{d}"))
+        .map(|&name| matrix.iter().map(|&pt| cpu(name, pt).unwrap_or(f64::NAN)).collect())
         .collect();
-    let names: Vec<String> = p.servers.iter().map(|s| s.name.clone()).collect();
-    let values: Vec<Vec<f64>> = results
-        .iter()
-        .map(|row| row.iter().map(|m| m.cpu_us_per_msg).collect())
-        .collect();
-    lab.write_chart(
+    report.write_chart(
         "echo",
         &bar_chart(
             "Server CPU time per message (lower is better)",
             "microseconds of server CPU per message",
             &groups,
-            &names,
+            &names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
             &values,
         ),
     )?;
-    if p.syscalls == SyscallCount::Probe {
-        count_per_message(lab, p, Counter::Syscalls)?;
-    }
-    if p.callgrind {
-        count_per_message(lab, p, Counter::Instructions)?;
+    for counter in [Counter::Syscalls, Counter::Instructions] {
+        if counter == Counter::Syscalls && every {
+            continue; // a column of each table already
+        }
+        let passes: Vec<&Point> = points
+            .iter()
+            .filter(|pt| pt.params.get("pass").and_then(|v| v.as_str()) == Some(counter.pass()))
+            .collect();
+        let Some(first) = passes.first() else {
+            continue;
+        };
+        let per_msg = |name: &str| passes.iter().find(|pt| pt.subject == name).and_then(|pt| pt.get("per_msg"));
+        let tokio = per_msg(Peer::Tokio.name());
+        let rows: Vec<Vec<String>> = passes
+            .iter()
+            .map(|pt| {
+                let each = pt.get("per_msg");
+                vec![
+                    pt.subject.clone(),
+                    fmt(pt.get("total"), 0),
+                    fmt(pt.get("messages"), 0),
+                    fmt(each, 2),
+                    match (each, tokio) {
+                        (Some(e), Some(t)) => format!("{:.2}", e / t),
+                        _ => "-".into(),
+                    },
+                ]
+            })
+            .collect();
+        report.say(&format!(
+            "\n{} per message ({} conns, {} B, pipeline {}; each tool report is in the output folder)",
+            counter.noun(),
+            first.at("conns").unwrap_or(0),
+            first.at("size").unwrap_or(0),
+            first.at("pipeline").unwrap_or(0),
+        ));
+        report.say(&table(&["server", "total", "messages", "per message", "x tokio"], &rows));
     }
     Ok(())
 }
@@ -348,10 +569,11 @@ impl Counter {
         }
     }
 
-    fn experiment(self) -> &'static str {
+    /// The `pass` parameter of its points.
+    fn pass(self) -> &'static str {
         match self {
-            Counter::Syscalls => "echo-syscalls",
-            Counter::Instructions => "echo-callgrind",
+            Counter::Syscalls => "strace",
+            Counter::Instructions => "callgrind",
         }
     }
 
@@ -365,8 +587,8 @@ impl Counter {
     /// The tool's report for one server at one point (`tag` names the point).
     fn file(self, lab: &Lab, server: &str, tag: &str) -> PathBuf {
         match self {
-            Counter::Syscalls => lab.out.join(format!("strace-{server}-{tag}.txt")),
-            Counter::Instructions => lab.out.join(format!("callgrind-{server}-{tag}.out")),
+            Counter::Syscalls => lab.out().join(format!("strace-{server}-{tag}.txt")),
+            Counter::Instructions => lab.out().join(format!("callgrind-{server}-{tag}.out")),
         }
     }
 
@@ -416,15 +638,15 @@ fn tool_available(lab: &mut Lab, counter: Counter) -> bool {
 /// Instructions cover callgrind's whole run, start-up included.
 fn count_at(
     lab: &mut Lab,
-    p: &Params,
+    specs: &[ServerSpec],
     counter: Counter,
     (conns, size, pipeline): (usize, usize, usize),
-) -> io::Result<Vec<(Option<u64>, u64)>> {
+    duration: Duration,
+) -> io::Result<()> {
     // strace needs a moment to attach; the run is lengthened by it.
     const ATTACH: Duration = Duration::from_millis(100);
     let tag = format!("{conns}c-{size}B-p{pipeline}");
-    let mut counts = Vec::new();
-    for spec in &p.servers {
+    for spec in specs {
         let file = counter.file(lab, &spec.name, &tag);
         let progress = Arc::new(AtomicU64::new(0));
         let messages = match counter {
@@ -441,7 +663,7 @@ fn count_at(
                         conns,
                         size,
                         pipeline,
-                        p.duration.max(ATTACH) + ATTACH + edge,
+                        duration.max(ATTACH) + ATTACH + edge,
                         Duration::from_millis(200),
                     )
                 };
@@ -460,10 +682,7 @@ fn count_at(
                     WindowEdge::End => {
                         window[1] = progress.load(Ordering::Relaxed);
                         if let Some(child) = strace.as_mut() {
-                            let _ = Command::new("kill")
-                                .arg("-INT")
-                                .arg(child.id().to_string())
-                                .status();
+                            let _ = iomux_sys::process::kill(child.id(), libc::SIGINT);
                             let _ = child.wait();
                         }
                     }
@@ -496,13 +715,18 @@ fn count_at(
             .ok()
             .and_then(|t| counter.total(&t));
         let messages = messages.max(1);
-        lab.record(&json!({
-            "experiment": counter.experiment(), "server": spec.name, "conns": conns, "size": size, "pipeline": pipeline,
-            "total": total, "messages": messages, "per_msg": total.map(|t| t as f64 / messages as f64),
-        }))?;
-        counts.push((total, messages));
+        lab.point(
+            Point::new(NAME, &spec.name)
+                .param("conns", conns)
+                .param("size", size)
+                .param("pipeline", pipeline)
+                .param("pass", counter.pass())
+                .metric("total", total.map(|t| t as f64))
+                .metric("messages", messages as f64)
+                .metric("per_msg", total.map(|t| t as f64 / messages as f64)),
+        )?;
     }
-    Ok(counts)
+    Ok(())
 }
 
 /// Attaches `strace -f -c` to every thread of `pid`, returning once strace reports it attached.
@@ -547,50 +771,6 @@ fn start_under_callgrind(lab: &Lab, spec: &ServerSpec, file: &Path) -> io::Resul
         args,
     }
     .start(lab)
-}
-
-/// The counter at the probe point, as a table of its own (with the ratio to tokio).
-fn count_per_message(lab: &mut Lab, p: &Params, counter: Counter) -> io::Result<()> {
-    if !tool_available(lab, counter) {
-        return Ok(());
-    }
-    let (conns, size, pipeline) = probe_point(p);
-    let counts = count_at(lab, p, counter, (conns, size, pipeline))?;
-    let per_msg: Vec<Option<f64>> = counts
-        .iter()
-        .map(|(t, m)| t.map(|t| t as f64 / *m as f64))
-        .collect();
-    let tokio = p
-        .servers
-        .iter()
-        .position(|s| s.name == TOKIO)
-        .and_then(|t| per_msg[t]);
-    let rows: Vec<Vec<String>> = p
-        .servers
-        .iter()
-        .zip(counts.iter().zip(&per_msg))
-        .map(|(spec, ((total, messages), each))| {
-            vec![
-                spec.name.clone(),
-                total.map_or("?".into(), |c| c.to_string()),
-                messages.to_string(),
-                each.map_or("?".into(), |v| format!("{v:.2}")),
-                match (each, tokio) {
-                    (Some(e), Some(t)) => format!("{:.2}", e / t),
-                    _ => "-".into(),
-                },
-            ]
-        })
-        .collect();
-    lab.say(&format!(
-        "\n{} per message ({conns} conns, {size} B, pipeline {pipeline}; each tool report is in the output folder)",
-        counter.noun()
-    ));
-    lab.say(&table(
-        &["server", "total", "messages", "per message", "x tokio"],
-        &rows,
-    ));
-    Ok(())
 }
 
 #[cfg(test)]

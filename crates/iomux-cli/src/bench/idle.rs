@@ -3,36 +3,125 @@
 //! The notes' claim: select and poll hand every watched descriptor to the kernel on every wait,
 //! so their cost grows with idle connections that never say anything; epoll's does not. Each
 //! point starts a fresh server, opens the idle connections, then drives the active ones; the
-//! server's own selector counters (from its summary) give the fds passed per wait.
+//! server's own selector counters (from its JSON summary) give the fds passed per wait.
 use std::io;
 use std::time::Duration;
 
-use serde_json::json;
+use iomux::FD_SETSIZE;
+use serde::{Deserialize, Serialize};
 
 use super::chart::{line_chart, Series};
-use super::echo::{measure, ServerSpec};
-use super::{table, Lab};
+use super::echo::{measure_server, ServerSpec, Subject};
+use super::record::Point;
+use super::{quick, table, Lab, Report};
 use crate::load;
+use crate::serve::Model;
+use crate::units::parse_seconds;
 
-#[derive(Clone, Debug)]
+pub const NAME: &str = "idle";
+
+/// `iomux bench idle` parameters; their defaults are the flags' defaults.
+#[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
-    pub models: Vec<String>,
+    /// Models to measure (default: every readiness model).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    #[serde(with = "crate::units::names")]
+    pub models: Vec<Model>,
+    /// Idle connection counts.
+    #[arg(long, value_delimiter = ',', default_value = "0,1000,5000,15000")]
     pub idle: Vec<usize>,
+    /// Active connections.
+    #[arg(long, default_value_t = 10)]
     pub active: usize,
+    /// Measured seconds per point.
+    #[arg(long, value_parser = parse_seconds, default_value = "0.5", value_name = "SECS")]
+    #[serde(with = "crate::units::secs")]
     pub duration: Duration,
+    /// Warm-up seconds per point.
+    #[arg(long, value_parser = parse_seconds, default_value = "0.2", value_name = "SECS")]
+    #[serde(with = "crate::units::secs")]
     pub warmup: Duration,
+    /// Runs per point (the median is reported).
+    #[arg(long, default_value_t = 1)]
     pub repeat: usize,
 }
 
-/// `fds passed per wait` from an `iomux serve` summary.
-fn fds_per_wait(summary: &str) -> Option<f64> {
-    let at = summary.find(" fds passed per wait")?;
-    summary[..at].rsplit(' ').next()?.parse().ok()
+impl Default for Params {
+    fn default() -> Self {
+        super::defaults()
+    }
 }
 
-pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
+impl Params {
+    fn models(&self) -> Vec<Model> {
+        if self.models.is_empty() {
+            Model::all()
+                .iter()
+                .copied()
+                .filter(|m| m.backend().is_some())
+                .collect()
+        } else {
+            self.models.clone()
+        }
+    }
+}
+
+pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
     let budget = super::fd_budget()?;
-    lab.say(&format!(
+    let (duration, warmup, repeat) = if lab.quick {
+        (quick::DURATION, quick::WARMUP, 1)
+    } else {
+        (p.duration, p.warmup, p.repeat)
+    };
+    for model in p.models() {
+        let spec = ServerSpec::new(Subject::Model(model))?;
+        for &idle in &p.idle {
+            let point = Point::new(NAME, model.name())
+                .param("idle", idle)
+                .param("active", p.active);
+            let needed = (idle + p.active) as u64 + 64;
+            if lab.quick && idle > quick::MAX_FDS {
+                lab.point(point.param(
+                    "skipped",
+                    format!("more than {} fds in a --quick run", quick::MAX_FDS),
+                ))?;
+                continue;
+            }
+            if needed > budget {
+                lab.point(point.param(
+                    "skipped",
+                    format!("needs {needed} fds, RLIMIT_NOFILE is {budget}"),
+                ))?;
+                continue;
+            }
+            let server = spec.start(lab)?;
+            // Connections take the numbers after the server's own descriptors: a backend with
+            // an fd-number limit (select) cannot hold them all past it.
+            let highest = server.open_fds() + idle + p.active;
+            if model.backend().and_then(|k| k.fd_limit()).is_some_and(|limit| highest >= limit) {
+                drop(server.stop());
+                lab.point(point.param("skipped", format!("FD_SETSIZE wall ({FD_SETSIZE})")))?;
+                continue;
+            }
+            let config = load::Config {
+                idle,
+                ..load::Config::closed_loop(server.addr, p.active, 64, 1, duration, warmup)
+            };
+            let m = measure_server(&server, &config, repeat)?;
+            let per_wait = server
+                .stop()
+                .and_then(|summary| summary["selector"]["fds_per_wait"].as_f64());
+            lab.point(
+                m.into_point(point)
+                    .metric("fds_passed_per_wait", per_wait),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<()> {
+    report.say(&format!(
         "idle: {} active connections (64 B, pipeline 1) while {:?} idle connections are open; {:.1} s measured, median of {}",
         p.active,
         p.idle,
@@ -41,66 +130,45 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
     ));
     let mut rows = Vec::new();
     let mut series = Vec::new();
-    for model in &p.models {
-        let spec = ServerSpec::model(model, &[])?;
+    for model in p.models() {
         let mut base = None;
-        let mut points = Vec::new();
+        let mut line = Vec::new();
         for &idle in &p.idle {
-            let needed = (idle + p.active) as u64 + 64;
-            if needed > budget {
-                rows.push(vec![
-                    model.clone(),
-                    idle.to_string(),
-                    format!("skipped: needs {needed} fds, RLIMIT_NOFILE is {budget}"),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ]);
+            let Some(pt) = points
+                .iter()
+                .find(|pt| pt.subject == model.name() && pt.at("idle") == Some(idle as u64))
+            else {
                 continue;
-            }
-            // The server holds 11 descriptors of its own (stdio, listener, the signal socket pair and
-            // a clone per signal, two eventfds), and conns take the next numbers.
-            if model == "select" && idle + p.active + 11 >= iomux::FD_SETSIZE {
-                rows.push(vec![
-                    model.clone(),
-                    idle.to_string(),
-                    "FD_SETSIZE wall".into(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ]);
-                continue;
-            }
-            let server = spec.start(lab)?;
-            let config = load::Config {
-                idle,
-                ..load::Config::closed_loop(server.addr, p.active, 64, 1, p.duration, p.warmup)
             };
-            let m = measure(&server, &config, p.repeat)?;
-            let summary = server.stop();
-            let per_wait = fds_per_wait(&summary);
-            let base = *base.get_or_insert(m.msgs_per_s);
-            points.push((idle.max(1) as f64, m.msgs_per_s / base));
-            lab.record(&json!({
-                "experiment": "idle", "model": model, "idle": idle, "active": p.active, "msgs_per_s": m.msgs_per_s,
-                "relative_to_no_idle": m.msgs_per_s / base, "server_cpu_us_per_msg": m.cpu_us_per_msg, "p99_us": m.p99_us,
-                "fds_passed_per_wait": per_wait, "errors": m.errors, "mismatches": m.mismatches,
-            }))?;
-            rows.push(vec![
-                model.clone(),
-                idle.to_string(),
-                format!("{:.0}", m.msgs_per_s),
-                format!("{:.2}", m.msgs_per_s / base),
-                format!("{:.2}", m.cpu_us_per_msg),
-                per_wait.map_or("-".into(), |v| format!("{v:.0}")),
-            ]);
+            let mut row = vec![model.name().to_owned(), idle.to_string()];
+            match pt.get("msgs_per_s") {
+                Some(rate) => {
+                    let base = *base.get_or_insert(rate);
+                    line.push((idle.max(1) as f64, rate / base));
+                    row.extend([
+                        format!("{rate:.0}"),
+                        format!("{:.2}", rate / base),
+                        pt.get("server_cpu_us_per_msg")
+                            .map_or("?".into(), |v| format!("{v:.2}")),
+                        pt.get("fds_passed_per_wait")
+                            .map_or("-".into(), |v| format!("{v:.0}")),
+                    ]);
+                }
+                None => row.push(
+                    pt.params
+                        .get("skipped")
+                        .and_then(|v| v.as_str())
+                        .map_or("skipped".into(), |why| format!("skipped: {why}")),
+                ),
+            }
+            rows.push(row);
         }
         series.push(Series {
-            name: model.clone(),
-            points,
+            name: model.name().to_owned(),
+            points: line,
         });
     }
-    lab.say(&table(
+    report.say(&table(
         &[
             "model",
             "idle conns",
@@ -111,7 +179,7 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
         ],
         &rows,
     ));
-    lab.write_chart(
+    report.write_chart(
         "idle",
         &line_chart(
             "Active throughput as idle connections grow (1.0 = none idle)",
@@ -121,16 +189,5 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
             true,
             false,
         ),
-    )?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reads_fds_per_wait_from_a_summary() {
-        let s = "served 3 connections (0 refused); 1 bytes in, 1 bytes out; selector: 10 waits, 1002.0 fds passed per wait, 1.0 events per wait, 0 ctl calls, 0.1 s waiting";
-        assert_eq!(super::fds_per_wait(s), Some(1002.0));
-        assert_eq!(super::fds_per_wait("served 0 connections"), None);
-    }
+    )
 }

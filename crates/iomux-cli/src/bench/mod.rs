@@ -2,81 +2,302 @@
 //!
 //! Each experiment starts the servers it measures (the `iomux serve` models, and for `echo` the
 //! reference peers), pins server and load generator to different CPUs when there are two or
-//! more, drives them with the in-process load generator, and prints tables with ratios. Into
-//! `--out` (default: a new folder under `bench-results/`) it writes `results.jsonl` (one JSON
-//! object per measured point), `summary.txt` (the tables) and SVG charts.
+//! more, drives them with the in-process load generator, and prints tables with ratios.
+//!
+//! What it measures is data first ([`record`]): a `Run` record and one `Point` record per
+//! subject and point, sent through a [`record::Sink`] (the first engine: `results.jsonl` under
+//! `--out`, default a new folder under `bench-results/`). The tables (`summary.txt`) and the
+//! SVG/PNG charts are rendered from those records by each experiment's `render`, so
+//! `iomux bench show DIR` renders a stored run again.
+//!
+//! Each experiment's parameters are one `Params` type beside it, which is both its command
+//! line (`clap::Args`, with the defaults) and its `Default` (parsed from an empty command line,
+//! so `bench all` and the subcommand cannot disagree).
 //!
 //! The figure that does not depend on which side was the bottleneck is **server CPU time per
 //! message**: the server's CPU time during the measured window (summed over its threads from
 //! `/proc/PID/task/*/schedstat`, nanosecond resolution) divided by the messages completed.
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Write};
+use std::fs;
+use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use serde::de::DeserializeOwned;
+
 pub mod busy;
 pub mod chart;
 pub mod echo;
 pub mod idle;
+pub mod record;
 pub mod wait;
 
-/// Where results go, and the record of what was printed.
-pub struct Lab {
-    pub out: PathBuf,
-    summary: String,
-    jsonl: File,
-    pub pinning: Pinning,
+use record::{ExperimentParams, JsonlSink, Point, Run, Sink, Testbed};
+
+/// `iomux bench ...`
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// select/poll/epoll wait cost vs number of fds: the libevent bench.c chain, per backend.
+    Wait {
+        #[command(flatten)]
+        params: wait::Params,
+        #[command(flatten)]
+        lab: LabArgs,
+    },
+    /// Every serve model and the tokio, mio and bare-epoll peers under the same echo load.
+    Echo {
+        #[command(flatten)]
+        params: echo::Params,
+        #[command(flatten)]
+        lab: LabArgs,
+    },
+    /// Active throughput while thousands of idle connections are open, per readiness model.
+    Idle {
+        #[command(flatten)]
+        params: idle::Params,
+        #[command(flatten)]
+        lab: LabArgs,
+    },
+    /// The busy-polling model vs epoll with idle clients and a trickle of messages.
+    Busy {
+        #[command(flatten)]
+        params: busy::Params,
+        #[command(flatten)]
+        lab: LabArgs,
+    },
+    /// All four experiments, each with exactly its subcommand's defaults (about two minutes on 2 cores).
+    All {
+        #[command(flatten)]
+        lab: LabArgs,
+    },
+    /// Render a stored run's tables and charts again from its results.jsonl.
+    Show {
+        /// The run's folder (the one holding results.jsonl).
+        dir: PathBuf,
+    },
 }
 
-impl Lab {
-    pub fn new(out: Option<PathBuf>, experiment: &str) -> io::Result<Lab> {
-        let out = out.unwrap_or_else(|| {
-            PathBuf::from("bench-results").join(format!("{}-{experiment}", timestamp()))
-        });
-        fs::create_dir_all(&out).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot create {}: {e}", out.display()))
-        })?;
-        let jsonl = File::options()
-            .create(true)
-            .append(true)
-            .open(out.join("results.jsonl"))?;
-        let pinning = Pinning::detect();
-        // The load generator runs on this thread and the threads it starts (they inherit this).
-        pinning.pin_load_thread();
-        let mut lab = Lab {
-            out,
-            summary: String::new(),
-            jsonl,
-            pinning,
+/// Options of the lab itself, shared by every experiment.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LabArgs {
+    /// Folder for results.jsonl, summary.txt and the charts (default: a new one under bench-results/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A smoke run: the same parameters, but every point measured briefly (tens of ms), at most
+    /// 300 descriptors and 20 connections, no strace or callgrind passes. For checking that the
+    /// lab works, not for figures (the run record says so).
+    #[arg(long)]
+    pub quick: bool,
+    /// Print the run record (testbed, each experiment's parameters) as JSON and measure nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Runs a `bench` subcommand; returns the folder the results went to.
+pub fn main(command: BenchCommand) -> io::Result<Option<PathBuf>> {
+    let (lab_args, experiments): (LabArgs, Vec<Experiment>) = match command {
+        BenchCommand::Wait { params, lab } => (lab, vec![Experiment::Wait(params)]),
+        BenchCommand::Echo { params, lab } => (lab, vec![Experiment::Echo(params)]),
+        BenchCommand::Idle { params, lab } => (lab, vec![Experiment::Idle(params)]),
+        BenchCommand::Busy { params, lab } => (lab, vec![Experiment::Busy(params)]),
+        BenchCommand::All { lab } => (
+            lab,
+            vec![
+                Experiment::Wait(Default::default()),
+                Experiment::Echo(Default::default()),
+                Experiment::Idle(Default::default()),
+                Experiment::Busy(Default::default()),
+            ],
+        ),
+        BenchCommand::Show { dir } => {
+            show(&dir)?;
+            return Ok(None);
+        }
+    };
+    let name = match experiments.as_slice() {
+        [one] => one.name(),
+        _ => "all",
+    };
+    let mut lab = Lab::new(&lab_args, name, &experiments)?;
+    if lab_args.dry_run {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&lab.run).map_err(io::Error::other)?
+        );
+        return Ok(None);
+    }
+    for (i, experiment) in experiments.iter().enumerate() {
+        if i > 0 {
+            lab.report.say("");
+        }
+        experiment.measure(&mut lab)?;
+        let points: Vec<Point> = lab
+            .points
+            .iter()
+            .filter(|p| p.experiment == experiment.name())
+            .cloned()
+            .collect();
+        experiment.render(&mut lab.report, &points)?;
+    }
+    lab.finish().map(Some)
+}
+
+/// One experiment with its parameters.
+pub enum Experiment {
+    Wait(wait::Params),
+    Echo(echo::Params),
+    Idle(idle::Params),
+    Busy(busy::Params),
+}
+
+impl Experiment {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Experiment::Wait(_) => wait::NAME,
+            Experiment::Echo(_) => echo::NAME,
+            Experiment::Idle(_) => idle::NAME,
+            Experiment::Busy(_) => busy::NAME,
+        }
+    }
+
+    fn params_json(&self) -> serde_json::Value {
+        let value = match self {
+            Experiment::Wait(p) => serde_json::to_value(p),
+            Experiment::Echo(p) => serde_json::to_value(p),
+            Experiment::Idle(p) => serde_json::to_value(p),
+            Experiment::Busy(p) => serde_json::to_value(p),
         };
-        lab.say(&format!(
-            "iomux bench {experiment}: {}; results in {}",
-            lab.pinning.describe(),
-            lab.out.display()
+        value.expect("parameters serialize")
+    }
+
+    /// The experiment a run record names, with its recorded parameters.
+    fn from_record(record: &ExperimentParams) -> io::Result<Experiment> {
+        fn params<T: DeserializeOwned>(record: &ExperimentParams) -> io::Result<T> {
+            serde_json::from_value(record.params.clone()).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the {} parameters cannot be read: {e}", record.experiment),
+                )
+            })
+        }
+        Ok(match record.experiment.as_str() {
+            wait::NAME => Experiment::Wait(params(record)?),
+            echo::NAME => Experiment::Echo(params(record)?),
+            idle::NAME => Experiment::Idle(params(record)?),
+            busy::NAME => Experiment::Busy(params(record)?),
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unknown experiment {other:?} in the run record"),
+                ))
+            }
+        })
+    }
+
+    fn measure(&self, lab: &mut Lab) -> io::Result<()> {
+        match self {
+            Experiment::Wait(p) => wait::measure(lab, p),
+            Experiment::Echo(p) => echo::measure(lab, p),
+            Experiment::Idle(p) => idle::measure(lab, p),
+            Experiment::Busy(p) => busy::measure(lab, p),
+        }
+    }
+
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
+        match self {
+            Experiment::Wait(p) => wait::render(report, p, points),
+            Experiment::Echo(p) => echo::render(report, p, points),
+            Experiment::Idle(p) => idle::render(report, p, points),
+            Experiment::Busy(p) => busy::render(report, p, points),
+        }
+    }
+}
+
+/// A `Params` type's defaults: its command line with no flags. The one source of them.
+pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults").no_binary_name(true));
+    let matches = command
+        .try_get_matches_from(std::iter::empty::<String>())
+        .expect("every parameter has a default");
+    T::from_arg_matches(&matches).expect("defaults parse")
+}
+
+/// `iomux bench show DIR`: the stored run's tables and charts, rendered again.
+fn show(dir: &Path) -> io::Result<()> {
+    let (runs, points) = record::read_jsonl(&dir.join("results.jsonl"))?;
+    if runs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} holds no run record", dir.join("results.jsonl").display()),
         ));
-        Ok(lab)
+    }
+    let mut report = Report::new(dir.to_path_buf());
+    for run in &runs {
+        report.say(&describe_run(run));
+        for (i, record) in run.experiments.iter().enumerate() {
+            if i > 0 {
+                report.say("");
+            }
+            let experiment = Experiment::from_record(record)?;
+            let mine: Vec<Point> = points
+                .iter()
+                .filter(|p| p.experiment == record.experiment)
+                .cloned()
+                .collect();
+            experiment.render(&mut report, &mine)?;
+        }
+    }
+    Ok(())
+}
+
+fn describe_run(run: &Run) -> String {
+    let t = &run.testbed;
+    let pinning = match (t.server_cpu, t.load_cpu) {
+        (Some(s), Some(l)) => format!("server pinned to CPU {s}, load generator to CPU {l}"),
+        _ => "one CPU: server and load generator share it (ratios are squeezed)".into(),
+    };
+    format!(
+        "iomux bench run {}: iomux {} ({}); {} ({} cores{}), Linux {}, RLIMIT_NOFILE {}; {pinning}{}",
+        run.id,
+        run.iomux_version,
+        run.git_commit,
+        t.cpu_model,
+        t.cores,
+        if t.virtualized { ", virtualised" } else { "" },
+        t.kernel,
+        t.nofile_limit,
+        if run.quick { "; --quick: a smoke run, not figures" } else { "" }
+    )
+}
+
+/// Where rendered tables and charts go: printed, kept for `summary.txt`, charts into a folder.
+pub struct Report {
+    pub dir: PathBuf,
+    text: String,
+}
+
+impl Report {
+    fn new(dir: PathBuf) -> Report {
+        Report {
+            dir,
+            text: String::new(),
+        }
     }
 
     /// Prints a line and keeps it for `summary.txt`.
     pub fn say(&mut self, line: &str) {
         println!("{line}");
-        self.summary.push_str(line);
-        self.summary.push('\n');
+        self.text.push_str(line);
+        self.text.push('\n');
     }
 
-    /// Appends one measured point to `results.jsonl`.
-    pub fn record(&mut self, value: &serde_json::Value) -> io::Result<()> {
-        writeln!(self.jsonl, "{value}")
-    }
-
-    /// Writes a chart into the output folder as `NAME.svg` and, rendered, `NAME.png`.
+    /// Writes a chart into the folder as `NAME.svg` and, rendered, `NAME.png`.
     pub fn write_chart(&mut self, name: &str, svg: &str) -> io::Result<()> {
-        fs::write(self.out.join(format!("{name}.svg")), svg)?;
+        fs::write(self.dir.join(format!("{name}.svg")), svg)?;
         match chart::to_png(svg) {
-            Ok(png) => fs::write(self.out.join(format!("{name}.png")), png),
+            Ok(png) => fs::write(self.dir.join(format!("{name}.png")), png),
             Err(e) => {
                 self.say(&format!(
                     "({name}.png not written: {e}; the SVG has the same chart)"
@@ -85,12 +306,114 @@ impl Lab {
             }
         }
     }
+}
 
-    pub fn finish(self) -> io::Result<PathBuf> {
-        let mut existing = fs::read_to_string(self.out.join("summary.txt")).unwrap_or_default();
-        existing.push_str(&self.summary);
-        fs::write(self.out.join("summary.txt"), existing)?;
-        Ok(self.out)
+/// A lab run in progress: where results go, the run record, the points so far.
+pub struct Lab {
+    pub report: Report,
+    pub pinning: Pinning,
+    pub quick: bool,
+    run: Run,
+    sink: Box<dyn Sink>,
+    points: Vec<Point>,
+}
+
+impl Lab {
+    fn new(args: &LabArgs, name: &str, experiments: &[Experiment]) -> io::Result<Lab> {
+        let stamp = timestamp();
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("bench-results").join(format!("{stamp}-{name}")));
+        let pinning = Pinning::detect();
+        let run = Run {
+            id: format!("{stamp}-{}", std::process::id()),
+            started: record::now_unix(),
+            finished: None,
+            iomux_version: env!("CARGO_PKG_VERSION").to_owned(),
+            git_commit: option_env!("IOMUX_GIT_COMMIT").unwrap_or("unknown").to_owned(),
+            command_line: std::env::args().collect(),
+            testbed: Testbed::detect(pinning.server, pinning.load),
+            quick: args.quick,
+            experiments: experiments
+                .iter()
+                .map(|e| ExperimentParams {
+                    experiment: e.name().to_owned(),
+                    params: e.params_json(),
+                })
+                .collect(),
+        };
+        if args.dry_run {
+            return Ok(Lab {
+                report: Report::new(out),
+                pinning,
+                quick: args.quick,
+                run,
+                sink: Box::new(NoSink),
+                points: Vec::new(),
+            });
+        }
+        fs::create_dir_all(&out).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot create {}: {e}", out.display()))
+        })?;
+        let mut sink = JsonlSink::create(&out.join("results.jsonl"))?;
+        sink.run(&run)?;
+        // The load generator runs on this thread and the threads it starts (they inherit this).
+        pinning.pin_load_thread();
+        let mut lab = Lab {
+            report: Report::new(out),
+            pinning,
+            quick: args.quick,
+            run,
+            sink: Box::new(sink),
+            points: Vec::new(),
+        };
+        let line = format!(
+            "{}; results in {}",
+            describe_run(&lab.run),
+            lab.report.dir.display()
+        );
+        lab.report.say(&line);
+        Ok(lab)
+    }
+
+    /// Records one measured point (written at once) and keeps it for rendering.
+    pub fn point(&mut self, point: Point) -> io::Result<()> {
+        self.sink.point(&point)?;
+        self.points.push(point);
+        Ok(())
+    }
+
+    /// Prints a line and keeps it for `summary.txt` (progress notes that are not results).
+    pub fn say(&mut self, line: &str) {
+        self.report.say(line);
+    }
+
+    /// The output folder.
+    pub fn out(&self) -> &Path {
+        &self.report.dir
+    }
+
+    fn finish(mut self) -> io::Result<PathBuf> {
+        self.run.finished = Some(record::now_unix());
+        self.sink.run(&self.run)?;
+        let dir = self.report.dir.clone();
+        let mut existing = fs::read_to_string(dir.join("summary.txt")).unwrap_or_default();
+        existing.push_str(&self.report.text);
+        fs::write(dir.join("summary.txt"), existing)?;
+        Ok(dir)
+    }
+}
+
+/// The sink of a dry run: nothing is measured, so nothing is written.
+struct NoSink;
+
+impl Sink for NoSink {
+    fn run(&mut self, _: &Run) -> io::Result<()> {
+        Ok(())
+    }
+    fn point(&mut self, _: &Point) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -138,13 +461,6 @@ impl Pinning {
                 server: None,
                 load: None,
             }
-        }
-    }
-
-    fn describe(&self) -> String {
-        match (self.server, self.load) {
-            (Some(s), Some(l)) => format!("server pinned to CPU {s}, load generator to CPU {l}"),
-            _ => "one CPU: server and load generator share it (ratios are squeezed)".into(),
         }
     }
 
@@ -210,16 +526,19 @@ impl ServerProc {
         process_cpu(self.pid())
     }
 
-    /// SIGTERM, wait, and return what it printed after `listening on` (its summary).
-    pub fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status();
+    /// The descriptors the server holds now (before any client: its own).
+    pub fn open_fds(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
+    }
+
+    /// SIGTERM, wait, and return its summary (`iomux serve --summary json` prints one JSON
+    /// object; the peers print nothing, which is `None`).
+    pub fn stop(mut self) -> Option<serde_json::Value> {
+        let _ = iomux_sys::process::kill(self.pid(), libc::SIGTERM);
         let mut rest = String::new();
         let _ = std::io::Read::read_to_string(&mut self.stdout, &mut rest);
         let _ = self.child.wait();
-        rest
+        serde_json::from_str(rest.trim()).ok()
     }
 }
 
@@ -316,4 +635,17 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// The descriptors this process may use, after raising the soft limit to the hard one.
 pub fn fd_budget() -> io::Result<u64> {
     iomux_sys::process::raise_nofile_limit()
+}
+
+/// The limits of a `--quick` run.
+pub mod quick {
+    use std::time::Duration;
+    /// Measured time per point.
+    pub const DURATION: Duration = Duration::from_millis(40);
+    /// Warm-up per point.
+    pub const WARMUP: Duration = Duration::from_millis(20);
+    /// At most this many descriptors per point.
+    pub const MAX_FDS: usize = 300;
+    /// At most this many connections per point.
+    pub const MAX_CONNS: usize = 20;
 }

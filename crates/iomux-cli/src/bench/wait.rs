@@ -11,97 +11,147 @@ use std::time::{Duration, Instant};
 
 use iomux::{BackendKind, Error, Events, Interest, Selector};
 use iomux_sys::eventfd::EventFd;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::chart::{line_chart, Series};
-use super::{median, table, Lab};
+use super::record::Point;
+use super::{median, quick, table, Lab, Report};
 
-#[derive(Clone, Debug)]
+pub const NAME: &str = "wait";
+
+/// `iomux bench wait` parameters; their defaults are the flags' defaults.
+#[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
+    /// Numbers of registered descriptors to try (one eventfd each).
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,5000,10000,15000")]
     pub fds: Vec<usize>,
+    /// Descriptors made ready at the start of each round (libevent's default: 1, a pure chain).
+    #[arg(long, default_value_t = 1)]
     pub active: usize,
+    /// Chained writes per round.
+    #[arg(long, default_value_t = 100)]
     pub writes: usize,
+    /// Timed rounds per point (the median is reported).
+    #[arg(long, default_value_t = 25)]
     pub rounds: usize,
+    /// Backends to measure (default: every backend this machine supports).
+    #[arg(long, value_delimiter = ',')]
+    #[serde(with = "crate::units::names")]
     pub backends: Vec<BackendKind>,
 }
 
 impl Default for Params {
     fn default() -> Self {
-        Params {
-            fds: vec![100, 1_000, 5_000, 10_000, 15_000],
-            active: 100,
-            writes: 100,
-            rounds: 25,
-            backends: BackendKind::ALL.to_vec(),
+        super::defaults()
+    }
+}
+
+impl Params {
+    fn backends(&self) -> Vec<BackendKind> {
+        if self.backends.is_empty() {
+            BackendKind::supported()
+        } else {
+            self.backends.clone()
         }
     }
 }
 
-/// One backend at one N.
-struct Point {
-    round_us: f64,
-    waits_per_round: f64,
-    fds_per_wait: f64,
-    wait_us: f64,
-}
-
-pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
+/// Measures every backend at every N and records a point for each.
+pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
     let budget = super::fd_budget()?;
     let (_, hard) = iomux_sys::process::nofile_limit()?;
-    lab.say(&format!(
-        "wait: the libevent bench.c chain, {} active, {} writes per round, median of {} rounds; one eventfd per item; RLIMIT_NOFILE {budget}",
-        p.active, p.writes, p.rounds
+    let rounds = if lab.quick { 2 } else { p.rounds };
+    for &n in &p.fds {
+        let point = |kind: BackendKind| {
+            Point::new(NAME, kind.name())
+                .param("fds", n)
+                .param("active", p.active)
+                .param("writes", p.writes)
+                .param("rounds", rounds)
+        };
+        let skip = if lab.quick && n > quick::MAX_FDS {
+            Some(format!("skipped: more than {} fds in a --quick run", quick::MAX_FDS))
+        } else if n as u64 + 64 > budget {
+            Some(format!("skipped: needs about {} fds; RLIMIT_NOFILE is {budget} (hard limit {hard}; raise it with ulimit -Hn)", n + 64))
+        } else {
+            None
+        };
+        if let Some(why) = skip {
+            for kind in p.backends() {
+                lab.point(point(kind).param("skipped", why.as_str()))?;
+            }
+            continue;
+        }
+        let items = (0..n)
+            .map(|_| EventFd::semaphore())
+            .collect::<io::Result<Vec<_>>>()?;
+        for kind in p.backends() {
+            match measure_one(kind, &items, p, rounds) {
+                Ok(m) => lab.point(
+                    point(kind)
+                        .metric("round_us", m.round_us)
+                        .metric("waits_per_round", m.waits_per_round)
+                        .metric("fds_passed_per_wait", m.fds_per_wait)
+                        .metric("wait_us", m.wait_us),
+                )?,
+                Err(Error::FdTooLarge { limit, .. }) => lab.point(
+                    point(kind).param("skipped", format!("FD_SETSIZE wall ({limit})")),
+                )?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The table and the chart, from the recorded points.
+pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<()> {
+    let rounds = points.iter().find_map(|pt| pt.at("rounds")).unwrap_or(p.rounds as u64);
+    report.say(&format!(
+        "wait: the libevent bench.c chain, {} active, {} writes per round, median of {rounds} rounds; one eventfd per item",
+        p.active, p.writes
     ));
+    let backends = p.backends();
     let mut rows = Vec::new();
-    let mut series: Vec<Series> = p
-        .backends
+    let mut series: Vec<Series> = backends
         .iter()
         .map(|k| Series {
             name: k.name().into(),
             points: Vec::new(),
         })
         .collect();
-    let mut at_smallest: Vec<Option<f64>> = vec![None; p.backends.len()];
+    let mut at_smallest: Vec<Option<f64>> = vec![None; backends.len()];
     for &n in &p.fds {
-        if n as u64 + 64 > budget {
-            lab.say(&format!(
-                "  N={n} skipped: it needs about {} descriptors and RLIMIT_NOFILE is {budget} (hard limit {hard}); raise the hard limit (ulimit -Hn) to go there",
-                n + 64
-            ));
-            continue;
-        }
-        let items = (0..n)
-            .map(|_| EventFd::semaphore())
-            .collect::<io::Result<Vec<_>>>()?;
         let mut row = vec![n.to_string()];
-        for (b, &kind) in p.backends.iter().enumerate() {
-            match measure(kind, &items, p) {
-                Ok(point) => {
-                    let base = *at_smallest[b].get_or_insert(point.round_us);
-                    row.push(format!(
-                        "{:.1} us ({:.2}x), {:.0} fds",
-                        point.round_us,
-                        point.round_us / base,
-                        point.fds_per_wait
-                    ));
-                    series[b].points.push((n as f64, point.round_us));
-                    lab.record(&json!({
-                        "experiment": "wait", "backend": kind.name(), "fds": n, "active": p.active, "writes": p.writes,
-                        "round_us": point.round_us, "waits_per_round": point.waits_per_round,
-                        "fds_passed_per_wait": point.fds_per_wait, "wait_us": point.wait_us,
-                    }))?;
-                }
-                Err(Error::FdTooLarge { .. }) => row.push("FD_SETSIZE wall".into()),
-                Err(e) => return Err(e.into()),
-            }
+        for (b, kind) in backends.iter().enumerate() {
+            let found = points
+                .iter()
+                .find(|pt| pt.subject == kind.name() && pt.at("fds") == Some(n as u64));
+            let cell = match found {
+                None => "-".to_owned(),
+                Some(pt) => match (pt.get("round_us"), pt.params.get("skipped")) {
+                    (Some(round_us), _) => {
+                        let base = *at_smallest[b].get_or_insert(round_us);
+                        series[b].points.push((n as f64, round_us));
+                        format!(
+                            "{round_us:.1} us ({:.2}x), {:.0} fds",
+                            round_us / base,
+                            pt.get("fds_passed_per_wait").unwrap_or(f64::NAN)
+                        )
+                    }
+                    (None, Some(why)) => why.as_str().unwrap_or("skipped").to_owned(),
+                    (None, None) => "?".to_owned(),
+                },
+            };
+            row.push(cell);
         }
         rows.push(row);
     }
     let mut headers = vec!["N fds"];
-    headers.extend(p.backends.iter().map(|k| k.name()));
-    lab.say("cells: microseconds per round (its ratio to the smallest N), and fds handed to the kernel per wait");
-    lab.say(&table(&headers, &rows));
-    lab.write_chart(
+    headers.extend(backends.iter().map(|k| k.name()));
+    report.say("cells: microseconds per round (its ratio to the smallest N), and fds handed to the kernel per wait");
+    report.say(&table(&headers, &rows));
+    report.write_chart(
         "wait",
         &line_chart(
             "Time per round vs registered fds (bench.c chain)",
@@ -111,11 +161,23 @@ pub fn run(lab: &mut Lab, p: &Params) -> io::Result<()> {
             true,
             true,
         ),
-    )?;
-    Ok(())
+    )
 }
 
-fn measure(kind: BackendKind, items: &[EventFd], p: &Params) -> iomux::Result<Point> {
+/// One backend at one N.
+struct Measured {
+    round_us: f64,
+    waits_per_round: f64,
+    fds_per_wait: f64,
+    wait_us: f64,
+}
+
+fn measure_one(
+    kind: BackendKind,
+    items: &[EventFd],
+    p: &Params,
+    rounds: usize,
+) -> iomux::Result<Measured> {
     let n = items.len();
     let mut selector: Selector<usize> = Selector::with_backend(kind)?;
     for (i, item) in items.iter().enumerate() {
@@ -124,12 +186,12 @@ fn measure(kind: BackendKind, items: &[EventFd], p: &Params) -> iomux::Result<Po
     let active = p.active.clamp(1, n);
     let space = (n / active).max(1);
     let mut events = Events::with_capacity(1024);
-    let mut times = Vec::with_capacity(p.rounds);
-    let mut waits = Vec::with_capacity(p.rounds);
-    let mut wait_us = Vec::with_capacity(p.rounds);
-    let mut fds = Vec::with_capacity(p.rounds);
+    let mut times = Vec::with_capacity(rounds);
+    let mut waits = Vec::with_capacity(rounds);
+    let mut wait_us = Vec::with_capacity(rounds);
+    let mut fds = Vec::with_capacity(rounds);
     // One untimed round warms caches and (for epoll) the ready list's memory.
-    for round in 0..=p.rounds {
+    for round in 0..=rounds {
         selector.reset_stats();
         let started = Instant::now();
         for a in 0..active {
@@ -166,7 +228,7 @@ fn measure(kind: BackendKind, items: &[EventFd], p: &Params) -> iomux::Result<Po
             fds.push(s.fds_per_wait());
         }
     }
-    Ok(Point {
+    Ok(Measured {
         round_us: median(times),
         waits_per_round: median(waits),
         fds_per_wait: median(fds),

@@ -6,18 +6,20 @@
 //! runtimes.
 use std::net::SocketAddr;
 
-/// The `--addr` argument (default `127.0.0.1:0`).
-pub fn addr_from_args() -> SocketAddr {
-    let args: Vec<String> = std::env::args().collect();
-    let value = args
-        .iter()
-        .position(|a| a == "--addr")
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str);
-    value.unwrap_or("127.0.0.1:0").parse().unwrap_or_else(|e| {
-        eprintln!("bad --addr: {e}");
-        std::process::exit(2)
-    })
+/// Parses the command line (`--addr`, default `127.0.0.1:0`; `--help` describes the peer
+/// as `about`) and returns the address to listen on.
+pub fn addr_from_args(about: &'static str) -> SocketAddr {
+    let matches = clap::Command::new(env!("CARGO_BIN_NAME"))
+        .about(about)
+        .arg(
+            clap::Arg::new("addr")
+                .long("addr")
+                .default_value("127.0.0.1:0")
+                .value_parser(clap::value_parser!(SocketAddr))
+                .help("Address to listen on (port 0 picks a free port)"),
+        )
+        .get_matches();
+    *matches.get_one("addr").expect("has a default")
 }
 
 /// Announces the bound address the way `iomux serve` does.

@@ -13,7 +13,7 @@ use std::os::fd::AsRawFd;
 use iomux_sys::epoll::{Epoll, EpollEvent, EPOLLIN, EPOLLOUT};
 
 fn main() -> std::io::Result<()> {
-    let listener = TcpListener::bind(common::addr_from_args())?;
+    let listener = TcpListener::bind(common::addr_from_args("The floor: a bare level-triggered epoll echo server, for iomux bench echo to compare with."))?;
     listener.set_nonblocking(true)?;
     common::announce(listener.local_addr()?);
     let epoll = Epoll::new()?;

@@ -11,13 +11,22 @@ use std::time::{Duration, Instant};
 
 use iomux_sys::epoll::{Epoll, EpollEvent, EPOLLIN};
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_owned())
+/// The plain verifying echo client that `iomux load` is compared with.
+#[derive(clap::Parser)]
+#[command(name = "peer-load-epoll")]
+struct Args {
+    /// The echo server's address.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    addr: SocketAddr,
+    /// Connections, each with one message in flight.
+    #[arg(long, default_value_t = 100)]
+    conns: usize,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 2.0)]
+    duration: f64,
 }
 
 struct Conn {
@@ -27,18 +36,13 @@ struct Conn {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr: SocketAddr = arg("--addr", "127.0.0.1:9000")
-        .parse()
-        .map_err(std::io::Error::other)?;
-    let conns: usize = arg("--conns", "100")
-        .parse()
-        .map_err(std::io::Error::other)?;
-    let size: usize = arg("--size", "64").parse().map_err(std::io::Error::other)?;
-    let duration = Duration::from_secs_f64(
-        arg("--duration", "2")
-            .parse()
-            .map_err(std::io::Error::other)?,
-    );
+    let Args {
+        addr,
+        conns,
+        size,
+        duration,
+    } = clap::Parser::parse();
+    let duration = Duration::try_from_secs_f64(duration).map_err(std::io::Error::other)?;
     let epoll = Epoll::new()?;
     let mut all = Vec::with_capacity(conns);
     for i in 0..conns {

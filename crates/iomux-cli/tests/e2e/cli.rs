@@ -114,7 +114,6 @@ fn errors_are_one_clear_line() {
         &iomux(&["serve", "--model", "kqueue", "--proto", "echo"]),
         "kqueue",
     );
-    assert_one_line_error(&iomux(&["serve", "--model", "epoll"]), "--proto");
     let out = Command::new(BIN)
         .env("IOMUX_BACKEND", "kqueue")
         .args([
@@ -220,3 +219,22 @@ fn client_reads_a_pipe_and_exits_zero_at_eof() {
         ">>: HELLO_SB\n>>: >>: WORLD_SB\n>>: \n"
     );
 }
+
+/// `iomux serve` with no flags is an epoll echo server (here on port 0 rather than the default
+/// 9000, which another program may hold), and `--summary json` prints one JSON object.
+#[test]
+fn serve_without_flags_is_an_epoll_echo_server() {
+    let server = Server::start_args(&["--summary", "json"]);
+    assert_eq!(exchange(server.addr, b"defaults").unwrap(), b"defaults");
+    let (status, rest) = server.stop();
+    assert!(status.success());
+    let summary: serde_json::Value = serde_json::from_str(rest.trim())
+        .unwrap_or_else(|e| panic!("--summary json printed {rest:?}: {e}"));
+    assert_eq!(summary["model"], "epoll");
+    assert_eq!(summary["backend"], "epoll");
+    assert_eq!(summary["accepted"], 1);
+    assert_eq!(summary["bytes_in"], 8);
+    assert_eq!(summary["bytes_out"], 8);
+    assert!(summary["selector"]["wait_calls"].as_u64().unwrap() > 0);
+}
+

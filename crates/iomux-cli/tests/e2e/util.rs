@@ -40,7 +40,18 @@ impl Server {
         Self::start_with(cmd, model, proto, extra)
     }
 
-    fn start_with(mut cmd: Command, model: &str, proto: &str, extra: &[&str]) -> Server {
+    /// Starts `iomux serve ARGS... --addr 127.0.0.1:0` (no `--model` or `--proto` of its own).
+    pub fn start_args(args: &[&str]) -> Server {
+        Self::launch(Command::new(BIN), args)
+    }
+
+    fn start_with(cmd: Command, model: &str, proto: &str, extra: &[&str]) -> Server {
+        let mut args = vec!["--model", model, "--proto", proto];
+        args.extend_from_slice(extra);
+        Self::launch(cmd, &args)
+    }
+
+    fn launch(mut cmd: Command, args: &[&str]) -> Server {
         let stderr_path = std::env::temp_dir().join(format!(
             "iomux-e2e-{}-{}.stderr",
             std::process::id(),
@@ -48,16 +59,9 @@ impl Server {
         ));
         let stderr = File::create(&stderr_path).unwrap();
         let mut child = cmd
-            .args([
-                "serve",
-                "--model",
-                model,
-                "--proto",
-                proto,
-                "--addr",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
+            .arg("serve")
+            .args(args)
+            .args(["--addr", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -1,0 +1,28 @@
+//! Records the git commit the binary is built from, for the lab's run records.
+use std::process::Command;
+
+fn main() {
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let dirty = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .ok()
+        .is_some_and(|o| o.status.success() && !o.stdout.is_empty());
+    if let Some(commit) = commit {
+        let suffix = if dirty { "-dirty" } else { "" };
+        println!("cargo:rustc-env=IOMUX_GIT_COMMIT={commit}{suffix}");
+    }
+    // Rebuild when HEAD moves (a commit, a checkout).
+    for path in ["../../.git/HEAD", "../../.git/index"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+}
