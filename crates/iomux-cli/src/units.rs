@@ -57,7 +57,11 @@ mod tests {
             super::parse_seconds("0.25"),
             Ok(std::time::Duration::from_millis(250))
         );
-        assert!(super::parse_seconds("-1").unwrap_err().contains("non-negative"));
-        assert!(super::parse_seconds("soon").unwrap_err().contains("not a number"));
+        assert!(super::parse_seconds("-1")
+            .unwrap_err()
+            .contains("non-negative"));
+        assert!(super::parse_seconds("soon")
+            .unwrap_err()
+            .contains("not a number"));
     }
 }

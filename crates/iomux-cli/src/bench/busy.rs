@@ -19,7 +19,12 @@ pub const NAME: &str = "busy";
 #[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
     /// Models to measure.
-    #[arg(long, value_delimiter = ',', value_enum, default_value = "nonblocking,epoll")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "nonblocking,epoll"
+    )]
     #[serde(with = "crate::units::names")]
     pub models: Vec<Model>,
     /// Idle clients.
@@ -104,7 +109,14 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
         })
         .collect();
     report.say(&table(
-        &["model", "msg/s", "CPU us/msg", "CPU use", "p50 us", "p99 us"],
+        &[
+            "model",
+            "msg/s",
+            "CPU us/msg",
+            "CPU use",
+            "p50 us",
+            "p99 us",
+        ],
         &rows,
     ));
     let names: Vec<String> = mine.iter().map(|pt| pt.subject.clone()).collect();

@@ -105,15 +105,6 @@ impl FromStr for Subject {
     }
 }
 
-impl clap::ValueEnum for Subject {
-    fn value_variants<'a>() -> &'a [Self] {
-        Subject::all()
-    }
-    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        Some(clap::builder::PossibleValue::new(self.name()))
-    }
-}
-
 /// A server to measure: a name and the command that starts it (`--addr` is appended).
 #[derive(Clone, Debug)]
 pub struct ServerSpec {
@@ -129,9 +120,17 @@ impl ServerSpec {
             Subject::Model(model) => Ok(ServerSpec {
                 name: model.name().to_owned(),
                 program: std::env::current_exe()?,
-                args: ["serve", "--model", model.name(), "--proto", "echo", "--summary", "json"]
-                    .map(String::from)
-                    .to_vec(),
+                args: [
+                    "serve",
+                    "--model",
+                    model.name(),
+                    "--proto",
+                    "echo",
+                    "--summary",
+                    "json",
+                ]
+                .map(String::from)
+                .to_vec(),
             }),
             Subject::Peer(peer) => Ok(ServerSpec {
                 name: peer.name().to_owned(),
@@ -150,8 +149,9 @@ impl ServerSpec {
 /// `iomux bench echo` parameters; their defaults are the flags' defaults.
 #[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
-    /// Servers: serve models and peers (default: every model, then tokio, mio and floor).
-    #[arg(long, value_delimiter = ',', value_enum)]
+    /// Servers: serve models (`iomux serve --list-models`) and the peers tokio, mio and floor
+    /// (default: every model, then every peer).
+    #[arg(long, value_delimiter = ',')]
     #[serde(with = "crate::units::names")]
     pub servers: Vec<Subject>,
     /// Connection counts.
@@ -213,7 +213,11 @@ impl Params {
     /// without the counting passes.
     fn quick(&self) -> Params {
         Params {
-            conns: self.conns.iter().map(|&c| c.min(quick::MAX_CONNS)).collect(),
+            conns: self
+                .conns
+                .iter()
+                .map(|&c| c.min(quick::MAX_CONNS))
+                .collect(),
             duration: quick::DURATION,
             warmup: quick::WARMUP,
             repeat: 1,
@@ -372,7 +376,13 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
         count_at(lab, &specs, Counter::Syscalls, probe_point(p), p.duration)?;
     }
     if p.callgrind && tool_available(lab, Counter::Instructions) {
-        count_at(lab, &specs, Counter::Instructions, probe_point(p), p.duration)?;
+        count_at(
+            lab,
+            &specs,
+            Counter::Instructions,
+            probe_point(p),
+            p.duration,
+        )?;
     }
     Ok(())
 }
@@ -414,7 +424,8 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
                 && pt.params.get("pass").and_then(|v| v.as_str()) == pass
         })
     };
-    let cpu = |name: &str, point| at(name, point, None).and_then(|pt| pt.get("server_cpu_us_per_msg"));
+    let cpu =
+        |name: &str, point| at(name, point, None).and_then(|pt| pt.get("server_cpu_us_per_msg"));
     let every = declared.syscalls == SyscallCount::Every;
     let fmt = |v: Option<f64>, digits: usize| v.map_or("?".to_owned(), |v| format!("{v:.digits$}"));
     for &point in &matrix {
@@ -428,7 +439,10 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
                     (Some(a), Some(b)) if names.contains(&to) => format!("{:.2}", a / b),
                     _ => "-".into(),
                 };
-                let (errors, mismatches) = (pt.get("errors").unwrap_or(0.0), pt.get("mismatches").unwrap_or(0.0));
+                let (errors, mismatches) = (
+                    pt.get("errors").unwrap_or(0.0),
+                    pt.get("mismatches").unwrap_or(0.0),
+                );
                 let mut row = vec![
                     name.to_owned(),
                     fmt(pt.get("msgs_per_s"), 0),
@@ -446,7 +460,8 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
                 ];
                 if every {
                     row.push(fmt(
-                        at(name, point, Some(Counter::Syscalls.pass())).and_then(|pt| pt.get("per_msg")),
+                        at(name, point, Some(Counter::Syscalls.pass()))
+                            .and_then(|pt| pt.get("per_msg")),
                         2,
                     ));
                 }
@@ -455,7 +470,15 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
             .collect();
         report.say(&format!("\n{conns} conns, {size} B, pipeline {pipeline}"));
         let mut headers = vec![
-            "server", "msg/s", "CPU us/msg", "x tokio", "x floor", "p50 us", "p99 us", "load us/msg", "err/mism",
+            "server",
+            "msg/s",
+            "CPU us/msg",
+            "x tokio",
+            "x floor",
+            "p50 us",
+            "p99 us",
+            "load us/msg",
+            "err/mism",
         ];
         if every {
             headers.push("syscalls/msg");
@@ -470,18 +493,31 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
                     .iter()
                     .filter_map(|&pt| Some(cpu(name, pt)? / cpu(Peer::Tokio.name(), pt)?))
                     .collect();
-                let geomean = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+                let geomean =
+                    (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
                 let worst = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                vec![name.to_owned(), format!("{geomean:.2}"), format!("{worst:.2}")]
+                vec![
+                    name.to_owned(),
+                    format!("{geomean:.2}"),
+                    format!("{worst:.2}"),
+                ]
             })
             .collect();
         report.say("\nserver CPU per message relative to tokio, over all points");
         report.say(&table(&["server", "geomean", "worst"], &rows));
     }
-    let groups: Vec<String> = matrix.iter().map(|(c, s, d)| format!("{c}c {s}B p{d}")).collect();
+    let groups: Vec<String> = matrix
+        .iter()
+        .map(|(c, s, d)| format!("{c}c {s}B p{d}"))
+        .collect();
     let values: Vec<Vec<f64>> = names
         .iter()
-        .map(|&name| matrix.iter().map(|&pt| cpu(name, pt).unwrap_or(f64::NAN)).collect())
+        .map(|&name| {
+            matrix
+                .iter()
+                .map(|&pt| cpu(name, pt).unwrap_or(f64::NAN))
+                .collect()
+        })
         .collect();
     report.write_chart(
         "echo",
@@ -504,7 +540,12 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
         let Some(first) = passes.first() else {
             continue;
         };
-        let per_msg = |name: &str| passes.iter().find(|pt| pt.subject == name).and_then(|pt| pt.get("per_msg"));
+        let per_msg = |name: &str| {
+            passes
+                .iter()
+                .find(|pt| pt.subject == name)
+                .and_then(|pt| pt.get("per_msg"))
+        };
         let tokio = per_msg(Peer::Tokio.name());
         let rows: Vec<Vec<String>> = passes
             .iter()
@@ -529,7 +570,10 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
             first.at("size").unwrap_or(0),
             first.at("pipeline").unwrap_or(0),
         ));
-        report.say(&table(&["server", "total", "messages", "per message", "x tokio"], &rows));
+        report.say(&table(
+            &["server", "total", "messages", "per message", "x tokio"],
+            &rows,
+        ));
     }
     Ok(())
 }

@@ -98,7 +98,11 @@ pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
             // Connections take the numbers after the server's own descriptors: a backend with
             // an fd-number limit (select) cannot hold them all past it.
             let highest = server.open_fds() + idle + p.active;
-            if model.backend().and_then(|k| k.fd_limit()).is_some_and(|limit| highest >= limit) {
+            if model
+                .backend()
+                .and_then(|k| k.fd_limit())
+                .is_some_and(|limit| highest >= limit)
+            {
                 drop(server.stop());
                 lab.point(point.param("skipped", format!("FD_SETSIZE wall ({FD_SETSIZE})")))?;
                 continue;
@@ -111,10 +115,7 @@ pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
             let per_wait = server
                 .stop()
                 .and_then(|summary| summary["selector"]["fds_per_wait"].as_f64());
-            lab.point(
-                m.into_point(point)
-                    .metric("fds_passed_per_wait", per_wait),
-            )?;
+            lab.point(m.into_point(point).metric("fds_passed_per_wait", per_wait))?;
         }
     }
     Ok(())

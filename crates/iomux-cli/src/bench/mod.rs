@@ -19,7 +19,7 @@
 //! `/proc/PID/task/*/schedstat`, nanosecond resolution) divided by the messages completed.
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -230,7 +230,10 @@ fn show(dir: &Path) -> io::Result<()> {
     if runs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{} holds no run record", dir.join("results.jsonl").display()),
+            format!(
+                "{} holds no run record",
+                dir.join("results.jsonl").display()
+            ),
         ));
     }
     let mut report = Report::new(dir.to_path_buf());
@@ -288,7 +291,8 @@ impl Report {
 
     /// Prints a line and keeps it for `summary.txt`.
     pub fn say(&mut self, line: &str) {
-        println!("{line}");
+        // A closed stdout (`| head`) must not end the run: the line is still kept.
+        let _ = writeln!(io::stdout(), "{line}");
         self.text.push_str(line);
         self.text.push('\n');
     }
@@ -331,7 +335,9 @@ impl Lab {
             started: record::now_unix(),
             finished: None,
             iomux_version: env!("CARGO_PKG_VERSION").to_owned(),
-            git_commit: option_env!("IOMUX_GIT_COMMIT").unwrap_or("unknown").to_owned(),
+            git_commit: option_env!("IOMUX_GIT_COMMIT")
+                .unwrap_or("unknown")
+                .to_owned(),
             command_line: std::env::args().collect(),
             testbed: Testbed::detect(pinning.server, pinning.load),
             quick: args.quick,

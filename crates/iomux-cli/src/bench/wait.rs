@@ -23,7 +23,11 @@ pub const NAME: &str = "wait";
 #[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
     /// Numbers of registered descriptors to try (one eventfd each).
-    #[arg(long, value_delimiter = ',', default_value = "100,1000,5000,10000,15000")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "100,1000,5000,10000,15000"
+    )]
     pub fds: Vec<usize>,
     /// Descriptors made ready at the start of each round (libevent's default: 1, a pure chain).
     #[arg(long, default_value_t = 1)]
@@ -70,7 +74,10 @@ pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
                 .param("rounds", rounds)
         };
         let skip = if lab.quick && n > quick::MAX_FDS {
-            Some(format!("skipped: more than {} fds in a --quick run", quick::MAX_FDS))
+            Some(format!(
+                "skipped: more than {} fds in a --quick run",
+                quick::MAX_FDS
+            ))
         } else if n as u64 + 64 > budget {
             Some(format!("skipped: needs about {} fds; RLIMIT_NOFILE is {budget} (hard limit {hard}; raise it with ulimit -Hn)", n + 64))
         } else {
@@ -94,9 +101,9 @@ pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
                         .metric("fds_passed_per_wait", m.fds_per_wait)
                         .metric("wait_us", m.wait_us),
                 )?,
-                Err(Error::FdTooLarge { limit, .. }) => lab.point(
-                    point(kind).param("skipped", format!("FD_SETSIZE wall ({limit})")),
-                )?,
+                Err(Error::FdTooLarge { limit, .. }) => {
+                    lab.point(point(kind).param("skipped", format!("FD_SETSIZE wall ({limit})")))?
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -106,7 +113,10 @@ pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
 
 /// The table and the chart, from the recorded points.
 pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<()> {
-    let rounds = points.iter().find_map(|pt| pt.at("rounds")).unwrap_or(p.rounds as u64);
+    let rounds = points
+        .iter()
+        .find_map(|pt| pt.at("rounds"))
+        .unwrap_or(p.rounds as u64);
     report.say(&format!(
         "wait: the libevent bench.c chain, {} active, {} writes per round, median of {rounds} rounds; one eventfd per item",
         p.active, p.writes

@@ -17,7 +17,9 @@ struct Conn {
 }
 
 fn main() -> std::io::Result<()> {
-    let mut listener = TcpListener::bind(common::addr_from_args("An echo server on mio, for iomux bench echo to compare with."))?;
+    let mut listener = TcpListener::bind(common::addr_from_args(
+        "An echo server on mio, for iomux bench echo to compare with.",
+    ))?;
     common::announce(listener.local_addr()?);
     let mut poll = Poll::new()?;
     poll.registry()

@@ -6,7 +6,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 fn main() -> std::io::Result<()> {
-    let addr = common::addr_from_args("An echo server on tokio's current-thread runtime, for iomux bench echo to compare with.");
+    let addr = common::addr_from_args(
+        "An echo server on tokio's current-thread runtime, for iomux bench echo to compare with.",
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;

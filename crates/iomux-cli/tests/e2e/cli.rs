@@ -237,4 +237,3 @@ fn serve_without_flags_is_an_epoll_echo_server() {
     assert_eq!(summary["bytes_out"], 8);
     assert!(summary["selector"]["wait_calls"].as_u64().unwrap() > 0);
 }
-
