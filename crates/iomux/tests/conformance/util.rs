@@ -20,6 +20,23 @@ pub fn exclusive_fds() -> RwLockWriteGuard<'static, ()> {
     FDS.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether the backend runs on this machine. If not, says why on stderr and returns false
+/// (the test is skipped), or fails when `IOMUX_REQUIRE_BACKENDS` is set.
+pub fn available(kind: iomux::BackendKind) -> bool {
+    match kind.probe() {
+        Ok(()) => true,
+        Err(why) => {
+            let required = std::env::var_os("IOMUX_REQUIRE_BACKENDS").is_some_and(|v| v != "0");
+            assert!(
+                !required,
+                "the {kind} backend is required (IOMUX_REQUIRE_BACKENDS) but unavailable: {why}"
+            );
+            eprintln!("SKIPPED: the {kind} backend is not available here: {why}");
+            false
+        }
+    }
+}
+
 /// A generous bound for "should arrive soon" waits; never reached when things work.
 pub const SOON: Duration = Duration::from_secs(5);
 

@@ -1,0 +1,177 @@
+//! The connection core (`iomux::conn`): its rules, byte by byte, without a server.
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+use iomux::conn::{Connection, Protocol};
+use iomux::{Interest, OutBuffer};
+use proptest::prelude::*;
+
+/// Echoes every byte.
+struct Echo;
+impl Protocol for Echo {
+    fn on_bytes(&mut self, input: &[u8], out: &mut OutBuffer) {
+        out.push(input);
+    }
+}
+
+/// Answers each complete line with its length; a line may span any number of reads. Stops
+/// reading after a line `quit`, and answers `bye` to the end of stream.
+#[derive(Default)]
+struct LineLengths {
+    line: Vec<u8>,
+    quit: bool,
+}
+impl Protocol for LineLengths {
+    fn on_bytes(&mut self, input: &[u8], out: &mut OutBuffer) {
+        for &b in input {
+            if b == b'\n' {
+                out.push(format!("{}\n", self.line.len()).as_bytes());
+                self.quit |= self.line == b"quit";
+                self.line.clear();
+            } else {
+                self.line.push(b);
+            }
+        }
+    }
+    fn on_end(&mut self, out: &mut OutBuffer) {
+        out.push(b"bye\n");
+    }
+    fn wants_read(&self) -> bool {
+        !self.quit
+    }
+}
+
+fn answer_of(chunks: &[Vec<u8>]) -> Vec<u8> {
+    let mut conn = Connection::new(LineLengths::default(), usize::MAX, Instant::now());
+    for chunk in chunks {
+        conn.receive(chunk, Instant::now());
+    }
+    conn.owed().to_vec()
+}
+
+proptest! {
+    /// Framing across reads: however the stream is split, the answers are the same.
+    #[test]
+    fn any_split_of_the_stream_gives_the_same_answers(
+        lines in prop::collection::vec("[a-z]{0,20}", 0..20),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..10),
+    ) {
+        let stream: Vec<u8> = lines.iter().flat_map(|l| format!("{l}\n").into_bytes()).collect();
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut from = 0;
+        for p in points.into_iter().chain([stream.len()]) {
+            chunks.push(stream[from..p].to_vec());
+            from = p;
+        }
+        prop_assert_eq!(answer_of(&chunks), answer_of(&[stream]));
+    }
+
+    /// Partial writes: whatever the peer's socket takes, bytes in = bytes out + owed, in order.
+    #[test]
+    fn partial_writes_keep_every_byte_in_order(sizes in prop::collection::vec(1usize..70_000, 1..8)) {
+        let (server, client) = UnixStream::pair().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut conn = Connection::new(Echo, usize::MAX, Instant::now());
+        let mut sent = Vec::new();
+        let mut moved = 0;
+        for (i, size) in sizes.iter().enumerate() {
+            let chunk = vec![i as u8; *size];
+            sent.extend_from_slice(&chunk);
+            conn.receive(&chunk, Instant::now());
+            let t = conn.write_owed(&server, Instant::now());
+            prop_assert!(t.error.is_none());
+            moved += t.bytes_out as usize;
+            prop_assert_eq!(moved + conn.owed().len(), sent.len());
+        }
+        // The peer reads everything; the owed rest follows as the socket takes it.
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0; sent.len()];
+            (&client).read_exact(&mut got).unwrap();
+            (got, sent)
+        });
+        while !conn.owed().is_empty() {
+            let t = conn.write_owed(&server, Instant::now());
+            prop_assert!(t.error.is_none());
+        }
+        let (got, sent) = reader.join().unwrap();
+        prop_assert!(got == sent, "bytes reordered or lost");
+    }
+}
+
+#[test]
+fn backpressure_stops_reading_past_the_limit_until_drained() {
+    let mut conn = Connection::new(Echo, 10, Instant::now());
+    assert_eq!(conn.interest(), Some(Interest::READ));
+    conn.receive(b"0123456789", Instant::now());
+    assert!(conn.wants_read(), "at the limit, not past it");
+    assert_eq!(conn.interest(), Some(Interest::BOTH));
+    conn.receive(b"x", Instant::now());
+    assert!(!conn.wants_read());
+    assert_eq!(conn.interest(), Some(Interest::WRITE));
+    conn.sent(11, Instant::now());
+    assert_eq!(conn.interest(), Some(Interest::READ));
+}
+
+#[test]
+fn half_close_delivers_what_is_owed_then_finishes() {
+    let mut conn = Connection::new(LineLengths::default(), usize::MAX, Instant::now());
+    conn.receive(b"abc\n", Instant::now());
+    conn.receive_end();
+    assert_eq!(
+        conn.owed(),
+        b"3\nbye\n",
+        "the end of stream is answered too"
+    );
+    assert_eq!(conn.interest(), Some(Interest::WRITE));
+    assert!(!conn.is_finished());
+    conn.sent(6, Instant::now());
+    assert!(conn.is_finished());
+    assert_eq!(conn.interest(), None);
+}
+
+#[test]
+fn draining_stops_reading_and_finishes_once_delivered() {
+    let mut conn = Connection::new(Echo, usize::MAX, Instant::now());
+    conn.receive(b"owed", Instant::now());
+    conn.start_draining();
+    assert_eq!(conn.interest(), Some(Interest::WRITE));
+    conn.sent(4, Instant::now());
+    assert_eq!(conn.interest(), None);
+}
+
+#[test]
+fn a_protocol_that_stops_reading_finishes_after_its_answer() {
+    let mut conn = Connection::new(LineLengths::default(), usize::MAX, Instant::now());
+    conn.receive(b"quit\nignored", Instant::now());
+    assert!(!conn.wants_read());
+    assert_eq!(conn.interest(), Some(Interest::WRITE));
+    conn.sent(2, Instant::now());
+    assert_eq!(conn.interest(), None);
+}
+
+#[test]
+fn read_available_answers_counts_and_reports_resets() {
+    let (server, mut client) = UnixStream::pair().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let mut conn = Connection::new(Echo, usize::MAX, Instant::now());
+    let mut buf = [0u8; 4];
+    client.write_all(b"hello, world").unwrap();
+    let t = conn.read_available(&server, &mut buf, Instant::now(), false);
+    assert!(t.error.is_none());
+    assert_eq!(
+        (t.bytes_in, t.bytes_out),
+        (12, 12),
+        "full reads go on until a short one"
+    );
+    let mut echoed = [0u8; 12];
+    client.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"hello, world");
+    // The peer goes away: end of stream, and the connection is finished.
+    drop(client);
+    let t = conn.read_available(&server, &mut buf, Instant::now(), true);
+    assert!(t.error.is_none());
+    assert!(conn.is_finished());
+}
