@@ -394,7 +394,7 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
     let names: Vec<&str> = subjects.iter().map(|s| s.name()).collect();
     // The matrix as measured (a --quick run caps the connections).
     let mut matrix: Vec<(usize, usize, usize)> = Vec::new();
-    for pt in points.iter().filter(|pt| pt.params.get("pass").is_none()) {
+    for pt in points.iter().filter(|pt| !pt.params.contains_key("pass")) {
         let key = (
             pt.at("conns").unwrap_or(0) as usize,
             pt.at("size").unwrap_or(0) as usize,
