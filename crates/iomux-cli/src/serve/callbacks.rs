@@ -154,7 +154,7 @@ fn on_client_ready(
     if ctx.draining.get() {
         client.conn.start_draining();
     }
-    let now = Instant::now();
+    let now = lp.now();
     let next = client.on_ready(
         readiness,
         &mut ctx.read_buffer.borrow_mut(),

@@ -78,7 +78,7 @@ impl Server<'_> {
                 let Some((key, readiness)) = self.selector.resolve_mut(event) else {
                     continue;
                 };
-                let fd = key.fd();
+                let (fd, current) = (key.fd(), key.interest());
                 match key.data_mut() {
                     Entry::Listener => self.accept_all(now),
                     Entry::Client(client) => {
@@ -88,7 +88,10 @@ impl Server<'_> {
                             &mut self.counters,
                             now,
                         );
-                        self.apply(fd, next, now);
+                        // Most turns leave the interest as it was: no second key lookup then.
+                        if next != Some(current) {
+                            self.apply(fd, next, now);
+                        }
                     }
                 }
             }

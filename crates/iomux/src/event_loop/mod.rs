@@ -95,6 +95,10 @@ pub struct EventLoop {
     stopped: Arc<AtomicBool>,
     waker: Waker,
     current: Option<RawFd>,
+    /// The running source's interest, so that re-asking for it costs no lookup.
+    current_interest: Option<Interest>,
+    /// When the current round's wait returned.
+    now: Instant,
 }
 
 impl EventLoop {
@@ -116,6 +120,8 @@ impl EventLoop {
             stopped: Arc::new(AtomicBool::new(false)),
             waker,
             current: None,
+            current_interest: None,
+            now: Instant::now(),
         })
     }
 
@@ -153,18 +159,35 @@ impl EventLoop {
 
     /// Changes what a registered source is watched for.
     pub fn modify(&mut self, fd: RawFd, interest: Interest) -> Result<()> {
-        self.selector.set_interest(fd, interest)
+        let running = self.current == Some(fd);
+        if running && self.current_interest == Some(interest) {
+            return Ok(()); // the common case in a callback: nothing changes
+        }
+        self.selector.set_interest(fd, interest)?;
+        if running {
+            self.current_interest = Some(interest);
+        }
+        Ok(())
     }
 
     /// Stops watching `fd` and drops its source and callback (closing the source). From inside
     /// that source's own callback, the drop happens when the callback returns.
     pub fn unregister(&mut self, fd: RawFd) -> Result<()> {
+        if self.current == Some(fd) {
+            self.current_interest = None;
+        }
         self.selector.unregister(fd).map(drop)
     }
 
     /// The fds of every registered source, in fd order.
     pub fn registered_fds(&self) -> Vec<RawFd> {
         self.selector.keys().map(|k| k.fd()).collect()
+    }
+
+    /// When the current round's wait returned: one clock read per round, which callbacks can
+    /// use as "now" (for activity stamps) instead of reading the clock each.
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     /// The fd whose callback is running, if any.
@@ -244,6 +267,7 @@ impl EventLoop {
         // put back after the round, so its memory is reused by every round.
         let mut events = std::mem::take(&mut self.events);
         let waited = self.selector.select(&mut events, timeout);
+        self.now = Instant::now();
         let mut ran = 0;
         if waited.is_ok() {
             for i in 0..events.len() {
@@ -279,12 +303,15 @@ impl EventLoop {
         let Some((key, readiness)) = self.selector.resolve_mut(event) else {
             return false;
         };
+        let interest = key.interest();
         let Some(mut callback) = key.data_mut().callback.take() else {
             return false;
         };
         self.current = Some(event.fd());
+        self.current_interest = Some(interest);
         callback(self, readiness);
         self.current = None;
+        self.current_interest = None;
         // Put the callback back unless it unregistered its source (then dropping it closes it).
         if let Some(key) = self.selector.registration_of_mut(event) {
             let slot = &mut key.data_mut().callback;
