@@ -21,5 +21,6 @@ pub mod poll;
 pub mod process;
 pub mod select;
 pub mod socket;
+pub mod uring;
 
 mod time;

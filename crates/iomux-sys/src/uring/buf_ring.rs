@@ -1,0 +1,191 @@
+//! A provided-buffer ring (`IORING_REGISTER_PBUF_RING`, Linux 5.19): a ring of buffer
+//! descriptions that the kernel takes buffers from when a receive completes, so a multishot
+//! receive needs no buffer per socket. The io-uring crate has no safe type for it; this is one.
+//!
+//! Layout: one anonymous mapping holds the ring (`entries` descriptions of 16 bytes, its tail
+//! aliased on the `resv` field of the first one, as the kernel ABI says) followed by the
+//! buffers themselves (`entries` × `buf_size` bytes). The mapping is page-aligned, as the
+//! kernel requires, and owned by this value.
+//!
+//! Ownership of each buffer moves: the kernel owns a buffer from the moment its description is
+//! published (the tail is stored with `Release`) until a completion names it (`IORING_CQE_F_BUFFER`,
+//! the buffer id in the upper 16 bits of the flags); the program then owns it, reads it, and
+//! gives it back with [`BufRing::recycle`]. A buffer is only read between those two points.
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::types::BufRingEntry;
+
+/// The buffers of one buffer group, and the ring that hands them to the kernel.
+pub(crate) struct BufRing {
+    map: NonNull<u8>,
+    map_len: usize,
+    entries: u16,
+    buf_size: u32,
+    /// The tail as last published (the kernel reads it; the head is the kernel's own).
+    tail: u16,
+}
+
+// SAFETY: the mapping is owned by this value alone; moving it to another thread moves that
+// ownership. The kernel side is tied to the io_uring instance, not to a thread.
+unsafe impl Send for BufRing {}
+
+impl BufRing {
+    /// Maps a ring of `entries` buffers of `buf_size` bytes and publishes them all.
+    /// `entries` must be a power of two, at most 32,768.
+    pub(crate) fn new(entries: u16, buf_size: u32) -> io::Result<BufRing> {
+        if entries == 0 || !entries.is_power_of_two() || entries > 32768 || buf_size == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a buffer ring needs a power-of-two count of buffers up to 32768 and a non-zero size (got {entries} × {buf_size} bytes)"),
+            ));
+        }
+        let ring_bytes = usize::from(entries) * std::mem::size_of::<BufRingEntry>();
+        let map_len = ring_bytes + usize::from(entries) * buf_size as usize;
+        // SAFETY: an anonymous private mapping at an address the kernel chooses; no existing
+        // memory is touched. The result is checked against MAP_FAILED below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let map = NonNull::new(ptr.cast::<u8>()).expect("mmap never returns null on success");
+        let mut ring = BufRing {
+            map,
+            map_len,
+            entries,
+            buf_size,
+            tail: 0,
+        };
+        for bid in 0..entries {
+            ring.push(bid);
+        }
+        ring.publish();
+        Ok(ring)
+    }
+
+    /// The address of the ring, for registration.
+    pub(crate) fn ring_addr(&self) -> u64 {
+        self.map.as_ptr() as u64
+    }
+
+    /// How many buffers the ring has.
+    pub(crate) fn entries(&self) -> u16 {
+        self.entries
+    }
+
+    /// The size of each buffer.
+    pub(crate) fn buf_size(&self) -> u32 {
+        self.buf_size
+    }
+
+    fn ring_bytes(&self) -> usize {
+        usize::from(self.entries) * std::mem::size_of::<BufRingEntry>()
+    }
+
+    fn buffer_ptr(&self, bid: u16) -> *mut u8 {
+        debug_assert!(bid < self.entries);
+        // SAFETY: bid < entries, so the offset stays inside the mapping (ring, then buffers).
+        unsafe {
+            self.map
+                .as_ptr()
+                .add(self.ring_bytes() + usize::from(bid) * self.buf_size as usize)
+        }
+    }
+
+    /// Writes buffer `bid`'s description at the tail (not yet visible to the kernel).
+    fn push(&mut self, bid: u16) {
+        let slot = usize::from(self.tail & (self.entries - 1));
+        let addr = self.buffer_ptr(bid) as u64;
+        let entries = self.map.as_ptr().cast::<BufRingEntry>();
+        // SAFETY: slot < entries, so the entry is inside the ring part of our mapping. The
+        // kernel does not read this slot now: it only reads slots between its head and the
+        // published tail, and the ring never holds more than `entries` buffers, so the slot at
+        // the tail is free. Only addr, len and bid are written; the tail (resv of entry 0) is
+        // only ever written atomically in `publish`.
+        unsafe {
+            let entry = &mut *entries.add(slot);
+            entry.set_addr(addr);
+            entry.set_len(self.buf_size);
+            entry.set_bid(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes the descriptions written so far visible to the kernel.
+    fn publish(&self) {
+        // SAFETY: the mapping starts with the first entry, initialized in `new`, and is
+        // page-aligned (mmap), so `tail` yields the address of its resv field: a u16 aligned to
+        // 2 inside our mapping, which the kernel reads concurrently; AtomicU16 has the same
+        // layout as u16, and every access from our side is through this atomic.
+        unsafe {
+            let tail = BufRingEntry::tail(self.map.as_ptr().cast::<BufRingEntry>());
+            AtomicU16::from_ptr(tail.cast_mut()).store(self.tail, Ordering::Release);
+        }
+    }
+
+    /// The first `len` bytes of buffer `bid`, which a completion has just handed to the
+    /// program. Panics on an id or length the ring never had (a kernel contract violation).
+    pub(crate) fn filled(&self, bid: u16, len: usize) -> &[u8] {
+        assert!(bid < self.entries, "buffer id {bid} out of range");
+        assert!(len <= self.buf_size as usize, "completion longer than its buffer");
+        // SAFETY: the completion that named `bid` transferred the buffer to us; the kernel
+        // writes to it only after `recycle(bid)` republishes it, which needs `&mut self` and
+        // so cannot happen while this shared borrow lives. The range is inside the mapping.
+        unsafe { std::slice::from_raw_parts(self.buffer_ptr(bid), len) }
+    }
+
+    /// Gives buffer `bid` back to the kernel.
+    pub(crate) fn recycle(&mut self, bid: u16) {
+        assert!(bid < self.entries, "buffer id {bid} out of range");
+        self.push(bid);
+        self.publish();
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: map/map_len describe the mapping made in `new`, used by nothing else now:
+        // the ring that could write into it was unregistered or destroyed first (see Ring's
+        // field order and Drop).
+        unsafe {
+            libc::munmap(self.map.as_ptr().cast(), self.map_len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_counts_the_kernel_would_refuse() {
+        assert!(BufRing::new(3, 64).is_err());
+        assert!(BufRing::new(0, 64).is_err());
+        assert!(BufRing::new(4, 0).is_err());
+    }
+
+    #[test]
+    fn buffers_are_laid_out_after_the_ring_and_recycled_at_the_tail() {
+        let mut ring = BufRing::new(4, 100).unwrap();
+        assert_eq!(ring.entries(), 4);
+        assert_eq!(ring.buf_size(), 100);
+        assert_eq!(ring.tail, 4);
+        assert_eq!(
+            ring.buffer_ptr(1) as usize - ring.buffer_ptr(0) as usize,
+            100
+        );
+        assert_eq!(ring.filled(2, 10), &[0u8; 10]);
+        ring.recycle(2);
+        assert_eq!(ring.tail, 5);
+    }
+}

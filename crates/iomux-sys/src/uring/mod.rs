@@ -1,0 +1,565 @@
+//! `io_uring(7)`: a submission ring the program fills and a completion ring the kernel fills,
+//! both shared memory, entered with one `io_uring_enter` per batch.
+//!
+//! The io-uring crate maps the rings and builds the entries; what it leaves `unsafe` is the one
+//! thing that can go wrong, memory an operation points to dying before the operation ends.
+//! [`Ring`] closes that gap with a safe API: its operations either point to no program memory
+//! (poll, accept, cancel, close), or to memory the ring itself owns until the final completion:
+//! a send's buffer (an owned `Vec`, handed back in the completion) and the provided-buffer
+//! rings of multishot receives (owned by the ring, see `buf_ring.rs`).
+//!
+//! What makes this interface odd, in one place:
+//! - A completion for an operation can arrive long after the program stopped caring: a
+//!   socket closed with a receive in flight, its fd number reused at once by a new connection.
+//!   Operations hold a reference to the *file*, not the number, so closing the fd neither ends
+//!   them nor frees the socket; [`Ring::cancel_and_close`] cancels every operation on the fd
+//!   and then closes it, in order, inside the kernel. Callers tag operations with a generation
+//!   in `user_data` and drop completions of a generation that is gone.
+//! - Multishot operations (poll, accept, receive) post many completions; the last one lacks
+//!   `IORING_CQE_F_MORE`, and only then must the operation be re-armed.
+//! - The completion ring can overflow: the kernel keeps the overflow (`IORING_FEAT_NODROP`)
+//!   and hands it over at the next `io_uring_enter` with `GETEVENTS`, which every wait here is.
+//! - `SINGLE_ISSUER|DEFER_TASKRUN` (6.1) makes completions cheaper but is refused by older
+//!   kernels, and binds the ring to the thread that created it: [`Ring::new`] tries the setups
+//!   it is given in order and records the refusals.
+use std::io;
+use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+mod buf_ring;
+use buf_ring::BufRing;
+
+/// `user_data` values with this bit set are the ring's own (operations that own a buffer);
+/// callers' tags must leave it clear.
+pub const RESERVED_USER_DATA: u64 = 1 << 63;
+
+/// Ring setup flags beyond the defaults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Setup {
+    /// `IORING_SETUP_SINGLE_ISSUER` (6.0): only the creating thread submits.
+    pub single_issuer: bool,
+    /// `IORING_SETUP_DEFER_TASKRUN` (6.1, needs `single_issuer`): completion work runs only
+    /// when the program waits, in one batch.
+    pub defer_taskrun: bool,
+    /// `IORING_SETUP_COOP_TASKRUN` (5.19): no interrupt to run completion work.
+    pub coop_taskrun: bool,
+}
+
+impl Setup {
+    /// No extra flags: works wherever io_uring does.
+    pub const PLAIN: Setup = Setup {
+        single_issuer: false,
+        defer_taskrun: false,
+        coop_taskrun: false,
+    };
+    /// The fastest setup for a ring used by one thread, then the fallbacks, in order.
+    pub const FASTEST_FIRST: [Setup; 3] = [
+        Setup {
+            single_issuer: true,
+            defer_taskrun: true,
+            coop_taskrun: false,
+        },
+        Setup {
+            single_issuer: false,
+            defer_taskrun: false,
+            coop_taskrun: true,
+        },
+        Setup::PLAIN,
+    ];
+}
+
+impl std::fmt::Display for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names = Vec::new();
+        if self.single_issuer {
+            names.push("SINGLE_ISSUER");
+        }
+        if self.defer_taskrun {
+            names.push("DEFER_TASKRUN");
+        }
+        if self.coop_taskrun {
+            names.push("COOP_TASKRUN");
+        }
+        if names.is_empty() {
+            f.write_str("no setup flags")
+        } else {
+            f.write_str(&names.join("|"))
+        }
+    }
+}
+
+/// How to build a [`Ring`].
+#[derive(Clone, Debug)]
+pub struct RingOptions {
+    /// Submission queue entries (a power of two; the kernel rounds up).
+    pub entries: u32,
+    /// Completion queue entries; `None`: the kernel's default, twice `entries`.
+    pub cq_entries: Option<u32>,
+    /// The setups to try, in order; the first the kernel accepts is used.
+    pub setups: Vec<Setup>,
+}
+
+impl Default for RingOptions {
+    fn default() -> Self {
+        RingOptions {
+            entries: 256,
+            cq_entries: None,
+            setups: vec![Setup::PLAIN],
+        }
+    }
+}
+
+/// What a ring has cost so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingCounters {
+    /// Submission queue entries handed to the kernel.
+    pub submissions: u64,
+    /// Completion queue entries taken.
+    pub completions: u64,
+    /// `io_uring_enter` calls.
+    pub enters: u64,
+}
+
+/// One completion.
+#[derive(Debug)]
+pub struct Completion {
+    /// The tag given to the operation.
+    pub user_data: u64,
+    /// The operation's result: a count or value, or a negated errno.
+    pub result: i32,
+    /// `IORING_CQE_F_*` flags.
+    pub flags: u32,
+    /// A send's buffer, handed back (see [`Ring::send`]).
+    pub sent_buffer: Option<Vec<u8>>,
+}
+
+impl Completion {
+    /// Whether the (multishot) operation goes on posting completions; if not, it has ended
+    /// and must be re-armed to continue.
+    pub fn more(&self) -> bool {
+        cqueue::more(self.flags)
+    }
+    /// The provided buffer a receive filled, if it took one.
+    pub fn buffer_id(&self) -> Option<u16> {
+        cqueue::buffer_select(self.flags)
+    }
+    /// The result as an `io::Result`.
+    pub fn io_result(&self) -> io::Result<u32> {
+        if self.result < 0 {
+            Err(io::Error::from_raw_os_error(-self.result))
+        } else {
+            Ok(self.result as u32)
+        }
+    }
+}
+
+/// A provided-buffer group registered with a [`Ring`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufGroup(u16);
+
+/// An io_uring instance with a safe set of operations. See the [module docs](self).
+pub struct Ring {
+    // Field order is drop order: the ring (and with it the kernel's use of the buffer rings)
+    // goes before the buffer rings' memory.
+    ring: IoUring,
+    buf_rings: Vec<BufRing>,
+    /// Buffers owned by operations in flight, indexed by the low bits of their `user_data`.
+    owned: Vec<Option<(u64, Vec<u8>)>>,
+    free_owned: Vec<u32>,
+    /// Operations submitted or queued whose last completion has not been taken.
+    in_flight: usize,
+    setup: Setup,
+    refused: Vec<(Setup, io::Error)>,
+    counters: RingCounters,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("setup", &self.setup)
+            .field("in_flight", &self.in_flight)
+            .finish()
+    }
+}
+
+fn build(options: &RingOptions, setup: Setup) -> io::Result<IoUring> {
+    let mut builder = IoUring::builder();
+    if let Some(cq) = options.cq_entries {
+        builder.setup_cqsize(cq);
+    }
+    if setup.single_issuer {
+        builder.setup_single_issuer();
+    }
+    if setup.defer_taskrun {
+        builder.setup_defer_taskrun();
+    }
+    if setup.coop_taskrun {
+        builder.setup_coop_taskrun();
+    }
+    builder.build(options.entries)
+}
+
+/// Why io_uring cannot be used on this machine, in one line, or `Ok` if a plain ring opens
+/// and has what iomux needs (`IORING_FEAT_EXT_ARG` for timed waits, 5.11).
+pub fn probe() -> Result<(), String> {
+    let ring = match IoUring::new(2) {
+        Ok(ring) => ring,
+        Err(e) => {
+            let why = match std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
+                Ok(v) if v.trim() != "0" => format!(
+                    " (/proc/sys/kernel/io_uring_disabled is {}: the administrator turned it off)",
+                    v.trim()
+                ),
+                _ if e.raw_os_error() == Some(libc::ENOSYS) => {
+                    " (the kernel has no io_uring, or a seccomp filter hides it)".to_owned()
+                }
+                _ if e.raw_os_error() == Some(libc::EPERM) => {
+                    " (refused: a seccomp filter or a container policy)".to_owned()
+                }
+                _ => String::new(),
+            };
+            return Err(format!("io_uring_setup failed: {e}{why}"));
+        }
+    };
+    if !ring.params().is_feature_ext_arg() {
+        return Err("this kernel's io_uring lacks IORING_FEAT_EXT_ARG (Linux 5.11)".to_owned());
+    }
+    Ok(())
+}
+
+/// Whether the running kernel is at least `major.minor` (from `uname -r`).
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
+        return false;
+    };
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    let (Some(a), Some(b)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    (a, b) >= (major, minor)
+}
+
+impl Ring {
+    /// A ring with the first of `options.setups` the kernel accepts. Fails with every
+    /// refusal named when none is accepted.
+    pub fn new(options: &RingOptions) -> io::Result<Ring> {
+        let mut refused = Vec::new();
+        for &setup in &options.setups {
+            match build(options, setup) {
+                Ok(ring) => {
+                    return Ok(Ring {
+                        ring,
+                        buf_rings: Vec::new(),
+                        owned: Vec::new(),
+                        free_owned: Vec::new(),
+                        in_flight: 0,
+                        setup,
+                        refused,
+                        counters: RingCounters::default(),
+                    })
+                }
+                Err(e) => refused.push((setup, e)),
+            }
+        }
+        let tried: Vec<String> = refused.iter().map(|(s, e)| format!("{s}: {e}")).collect();
+        let kind = refused
+            .last()
+            .map_or(io::ErrorKind::InvalidInput, |(_, e)| e.kind());
+        Err(io::Error::new(
+            kind,
+            format!("io_uring_setup refused every setup tried ({})", tried.join("; ")),
+        ))
+    }
+
+    /// The setup the kernel accepted.
+    pub fn setup(&self) -> Setup {
+        self.setup
+    }
+
+    /// The setups tried before it, with the kernel's reasons.
+    pub fn refused(&self) -> &[(Setup, io::Error)] {
+        &self.refused
+    }
+
+    /// The size of the completion queue.
+    pub fn cq_entries(&self) -> u32 {
+        self.ring.params().cq_entries()
+    }
+
+    /// What the ring has cost so far.
+    pub fn counters(&self) -> RingCounters {
+        self.counters
+    }
+
+    /// Operations queued or submitted whose last completion has not been taken yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    fn push(&mut self, entry: squeue::Entry) -> io::Result<()> {
+        if self.ring.submission().is_full() {
+            self.submit()?;
+        }
+        // SAFETY: every entry built in this module points to no program memory, or to memory
+        // the ring owns until the operation's last completion (owned send buffers in
+        // `self.owned`, provided buffers in `self.buf_rings`); see the module docs.
+        unsafe { self.ring.submission().push(&entry) }
+            .map_err(|_| io::Error::other("io_uring submission queue full after a submit"))?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn check_tag(user_data: u64) -> io::Result<()> {
+        if user_data & RESERVED_USER_DATA != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "user_data with the reserved top bit set",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `IORING_OP_POLL_ADD`: a completion with the poll mask (`POLLIN`, ...) when `fd` is
+    /// ready for `events`; `multishot`: one per wake-up, until one lacks `F_MORE`.
+    pub fn poll_add(
+        &mut self,
+        fd: RawFd,
+        events: u32,
+        multishot: bool,
+        user_data: u64,
+    ) -> io::Result<()> {
+        Self::check_tag(user_data)?;
+        let entry = opcode::PollAdd::new(types::Fd(fd), events)
+            .multi(multishot)
+            .build()
+            .user_data(user_data);
+        self.push(entry)
+    }
+
+    /// `IORING_OP_POLL_REMOVE` of the poll tagged `target`.
+    pub fn poll_remove(&mut self, target: u64, user_data: u64) -> io::Result<()> {
+        Self::check_tag(user_data)?;
+        self.push(opcode::PollRemove::new(target).build().user_data(user_data))
+    }
+
+    /// Multishot `IORING_OP_ACCEPT` (5.19): a completion per new connection, the result its
+    /// fd (close-on-exec); an error (`EMFILE`) ends it.
+    pub fn accept_multi(&mut self, listener: RawFd, user_data: u64) -> io::Result<()> {
+        Self::check_tag(user_data)?;
+        let entry = opcode::AcceptMulti::new(types::Fd(listener))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(user_data);
+        self.push(entry)
+    }
+
+    /// Registers a provided-buffer ring of `count` buffers of `size` bytes (5.19).
+    pub fn add_buffer_group(&mut self, count: u16, size: u32) -> io::Result<BufGroup> {
+        let id = u16::try_from(self.buf_rings.len())
+            .map_err(|_| io::Error::other("too many buffer groups"))?;
+        let buf_ring = BufRing::new(count, size)?;
+        // SAFETY: the ring memory is a page-aligned mapping of `count` entries owned by
+        // `buf_ring`, which is stored in `self.buf_rings` and so lives as long as the ring
+        // (dropped after it, by field order).
+        unsafe {
+            self.ring.submitter().register_buf_ring_with_flags(
+                buf_ring.ring_addr(),
+                buf_ring.entries(),
+                id,
+                0,
+            )
+        }?;
+        self.buf_rings.push(buf_ring);
+        Ok(BufGroup(id))
+    }
+
+    /// Multishot `IORING_OP_RECV` (6.0) into buffers of `group`: a completion per arrival,
+    /// naming the buffer filled (read it with [`take_buffer`](Self::take_buffer)); result 0
+    /// is end of stream; `ENOBUFS` when the group ran dry ends it.
+    pub fn recv_multi(&mut self, fd: RawFd, group: BufGroup, user_data: u64) -> io::Result<()> {
+        Self::check_tag(user_data)?;
+        let entry = opcode::RecvMulti::new(types::Fd(fd), group.0)
+            .build()
+            .user_data(user_data);
+        self.push(entry)
+    }
+
+    /// Hands the bytes a receive completion put in a provided buffer to `f`, then gives the
+    /// buffer back to the kernel. Must be called for every completion that carries a buffer,
+    /// even one the program ignores, or the group runs dry. `None` if it carries none.
+    pub fn take_buffer<R>(
+        &mut self,
+        group: BufGroup,
+        completion: &Completion,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Option<R> {
+        let bid = completion.buffer_id()?;
+        let len = usize::try_from(completion.result).unwrap_or(0);
+        let ring = &mut self.buf_rings[usize::from(group.0)];
+        let out = f(ring.filled(bid, len));
+        ring.recycle(bid);
+        Some(out)
+    }
+
+    /// `IORING_OP_SEND` of the whole of `buf` (with `MSG_NOSIGNAL`: a reset peer is an
+    /// `EPIPE` result, not a signal). The ring owns `buf` until the completion, which hands
+    /// it back in [`Completion::sent_buffer`]. The result may be short: send the rest then.
+    pub fn send(&mut self, fd: RawFd, buf: Vec<u8>, user_data: u64) -> io::Result<()> {
+        Self::check_tag(user_data)?;
+        let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        let index = match self.free_owned.pop() {
+            Some(i) => i,
+            None => {
+                self.owned.push(None);
+                (self.owned.len() - 1) as u32
+            }
+        };
+        // The Vec's heap memory does not move when the Vec itself moves into the table.
+        let ptr = buf.as_ptr();
+        self.owned[index as usize] = Some((user_data, buf));
+        let entry = opcode::Send::new(types::Fd(fd), ptr, len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(RESERVED_USER_DATA | u64::from(index));
+        if let Err(e) = self.push(entry) {
+            self.owned[index as usize] = None;
+            self.free_owned.push(index);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Cancels every operation on `fd` and then closes it, in that order, inside the kernel
+    /// (a hard link: the close runs whatever the cancel found). Until the close has run the
+    /// fd number stays taken, so no new connection can get it while old completions are on
+    /// their way. Both post a completion tagged `user_data`.
+    pub fn cancel_and_close(&mut self, fd: OwnedFd, user_data: u64) -> io::Result<()> {
+        Self::check_tag(user_data)?;
+        // Two entries must go in together: make room for both first.
+        let free = {
+            let sq = self.ring.submission();
+            sq.capacity() - sq.len()
+        };
+        if free < 2 {
+            self.submit()?;
+        }
+        let raw = fd.into_raw_fd();
+        let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(raw)).all())
+            .build()
+            .flags(squeue::Flags::IO_HARDLINK)
+            .user_data(user_data);
+        self.push(cancel)?;
+        self.push(opcode::Close::new(types::Fd(raw)).build().user_data(user_data))
+    }
+
+    /// Submits what is queued, without waiting.
+    pub fn submit(&mut self) -> io::Result<usize> {
+        let queued = self.ring.submission().len();
+        self.counters.enters += 1;
+        let n = self.ring.submitter().submit()?;
+        self.counters.submissions += queued as u64;
+        Ok(n)
+    }
+
+    /// Submits what is queued and waits until at least one completion is ready (none if some
+    /// are ready already) or `timeout` passes: one `io_uring_enter`. A timeout is not an
+    /// error; `EINTR` is (`ErrorKind::Interrupted`), for the caller to retry.
+    pub fn submit_and_wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let want = usize::from(self.ring.completion().is_empty());
+        let queued = self.ring.submission().len();
+        self.counters.enters += 1;
+        let result = match timeout {
+            None => self.ring.submitter().submit_and_wait(want),
+            Some(t) => {
+                let ts = types::Timespec::from(t);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(want, &args)
+            }
+        };
+        match result {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
+            // The submissions were consumed even when the wait was interrupted; EBUSY means
+            // the completion queue is full and must be drained first: not an error here.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+            Err(e) => {
+                self.counters.submissions += queued as u64 - self.ring.submission().len() as u64;
+                return Err(e);
+            }
+        }
+        self.counters.submissions += queued as u64 - self.ring.submission().len() as u64;
+        Ok(())
+    }
+
+    /// Takes the next ready completion, if any.
+    pub fn next_completion(&mut self) -> Option<Completion> {
+        let cqe = self.ring.completion().next()?;
+        self.counters.completions += 1;
+        let flags = cqe.flags();
+        if !cqueue::more(flags) {
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
+        let mut completion = Completion {
+            user_data: cqe.user_data(),
+            result: cqe.result(),
+            flags,
+            sent_buffer: None,
+        };
+        if completion.user_data & RESERVED_USER_DATA != 0 {
+            let index = (completion.user_data & !RESERVED_USER_DATA) as usize;
+            if let Some((user_data, buf)) = self.owned.get_mut(index).and_then(Option::take) {
+                self.free_owned.push(index as u32);
+                completion.user_data = user_data;
+                completion.sent_buffer = Some(buf);
+            }
+        }
+        Some(completion)
+    }
+
+    /// Whether a completion is ready to be taken without entering the kernel.
+    pub fn has_completions(&mut self) -> bool {
+        !self.ring.completion().is_empty()
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // Operations in flight may still write into buffers this ring owns: cancel them all
+        // and wait (briefly) for their last completions before the memory goes.
+        if self.in_flight == 0 {
+            return;
+        }
+        let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+            .build()
+            .user_data(0);
+        if self.push(cancel).is_ok() {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while self.in_flight > 0 && Instant::now() < deadline {
+                if let Err(e) = self.submit_and_wait(Some(Duration::from_millis(100))) {
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        break;
+                    }
+                }
+                while self.next_completion().is_some() {}
+            }
+        }
+        if self.in_flight > 0 {
+            // Something would not end: leak the memory it might still write to rather than
+            // free it under the kernel's feet.
+            for ring in self.buf_rings.drain(..) {
+                std::mem::forget(ring);
+            }
+            for (_, buf) in self.owned.iter_mut().flatten() {
+                std::mem::forget(std::mem::take(buf));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

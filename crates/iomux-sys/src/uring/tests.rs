@@ -1,0 +1,166 @@
+//! The ring's safe operations against a real kernel, each pitfall provoked on purpose.
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use super::*;
+
+fn ring() -> Ring {
+    Ring::new(&RingOptions::default()).expect("io_uring is available on the test machines")
+}
+
+/// Waits until a completion arrives and returns every one that is ready.
+fn reap(ring: &mut Ring) -> Vec<Completion> {
+    let mut all = Vec::new();
+    for _ in 0..50 {
+        ring.submit_and_wait(Some(Duration::from_millis(100)))
+            .unwrap();
+        while let Some(c) = ring.next_completion() {
+            all.push(c);
+        }
+        if !all.is_empty() {
+            break;
+        }
+    }
+    all
+}
+
+#[test]
+fn a_setup_the_kernel_refuses_falls_back_to_the_next_and_says_why() {
+    // DEFER_TASKRUN without SINGLE_ISSUER is refused (EINVAL) by every kernel that has it.
+    let refused = Setup {
+        single_issuer: false,
+        defer_taskrun: true,
+        coop_taskrun: false,
+    };
+    let ring = Ring::new(&RingOptions {
+        setups: vec![refused, Setup::PLAIN],
+        ..RingOptions::default()
+    })
+    .unwrap();
+    assert_eq!(ring.setup(), Setup::PLAIN);
+    assert_eq!(ring.refused().len(), 1);
+    assert_eq!(ring.refused()[0].0, refused);
+    assert_eq!(ring.refused()[0].1.raw_os_error(), Some(libc::EINVAL));
+    let err = Ring::new(&RingOptions {
+        setups: vec![refused],
+        ..RingOptions::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("DEFER_TASKRUN"), "{err}");
+}
+
+#[test]
+fn poll_add_reports_readiness_and_a_timeout_is_not_an_error() {
+    let mut ring = ring();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    ring.poll_add(a.as_raw_fd(), libc::POLLIN as u32, false, 7)
+        .unwrap();
+    ring.submit_and_wait(Some(Duration::from_millis(10)))
+        .unwrap();
+    assert!(ring.next_completion().is_none());
+    b.write_all(b"x").unwrap();
+    let done = reap(&mut ring);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].user_data, 7);
+    assert!(done[0].result as i16 & libc::POLLIN != 0);
+    assert_eq!(ring.in_flight(), 0);
+    let c = ring.counters();
+    assert_eq!((c.submissions, c.completions), (1, 1));
+    assert!(c.enters >= 2);
+}
+
+#[test]
+fn a_send_hands_its_buffer_back_with_the_callers_tag() {
+    let mut ring = ring();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    ring.send(a.as_raw_fd(), b"hello".to_vec(), 42).unwrap();
+    let done = reap(&mut ring);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].user_data, 42);
+    assert_eq!(done[0].result, 5);
+    assert_eq!(done[0].sent_buffer.as_deref(), Some(&b"hello"[..]));
+    let mut got = [0u8; 5];
+    b.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello");
+    assert!(ring.send(a.as_raw_fd(), vec![1], RESERVED_USER_DATA).is_err());
+}
+
+#[test]
+fn an_exhausted_buffer_group_ends_the_multishot_recv_and_loses_nothing() {
+    let mut ring = ring();
+    let group = ring.add_buffer_group(1, 4).unwrap();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    b.write_all(b"0123456789").unwrap();
+    ring.recv_multi(a.as_raw_fd(), group, 1).unwrap();
+    let mut received = Vec::new();
+    let mut saw_enobufs = false;
+    let mut rounds = 0;
+    while received.len() < 10 {
+        rounds += 1;
+        assert!(rounds < 100, "got only {received:?}");
+        // Reap one batch before recycling, so the single buffer really runs dry.
+        let batch = reap(&mut ring);
+        for c in &batch {
+            if c.result == -libc::ENOBUFS {
+                saw_enobufs = true;
+            } else {
+                ring.take_buffer(group, c, |bytes| received.extend_from_slice(bytes));
+            }
+            if !c.more() {
+                ring.recv_multi(a.as_raw_fd(), group, 1).unwrap();
+            }
+        }
+    }
+    assert_eq!(received, b"0123456789");
+    assert!(saw_enobufs, "one buffer of 4 bytes cannot take 10 bytes in one go");
+}
+
+#[test]
+fn cancel_and_close_ends_operations_before_the_number_is_free_again() {
+    let mut ring = ring();
+    let group = ring.add_buffer_group(4, 64).unwrap();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let fd = a.as_raw_fd();
+    ring.recv_multi(fd, group, 1).unwrap();
+    ring.submit().unwrap();
+    ring.cancel_and_close(OwnedFd::from(a), 2).unwrap();
+    let mut tags = Vec::new();
+    while tags.len() < 3 {
+        for c in reap(&mut ring) {
+            tags.push((c.user_data, c.result));
+        }
+    }
+    tags.sort();
+    assert_eq!(tags, [(1, -libc::ECANCELED), (2, 0), (2, 1)]);
+    assert!(!crate::fd::is_open(fd), "the ring closed it");
+    assert_eq!(ring.in_flight(), 0);
+}
+
+#[test]
+fn completions_beyond_a_tiny_completion_queue_are_kept_by_the_kernel() {
+    let mut ring = Ring::new(&RingOptions {
+        entries: 4,
+        cq_entries: Some(4),
+        setups: vec![Setup::PLAIN],
+    })
+    .unwrap();
+    let pairs: Vec<_> = (0..32).map(|_| UnixStream::pair().unwrap()).collect();
+    for (i, (a, _)) in pairs.iter().enumerate() {
+        ring.poll_add(a.as_raw_fd(), libc::POLLOUT as u32, false, i as u64)
+            .unwrap();
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..50 {
+        ring.submit_and_wait(Some(Duration::from_millis(20)))
+            .unwrap();
+        while let Some(c) = ring.next_completion() {
+            seen.insert(c.user_data);
+        }
+        if seen.len() == 32 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 32, "every completion arrives, overflow or not");
+}
