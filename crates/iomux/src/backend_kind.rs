@@ -15,8 +15,8 @@ pub const BACKEND_ENV: &str = "IOMUX_BACKEND";
 /// | `poll` | `ppoll(2)` | bookkeeping only | copy of the whole `pollfd` array in and out, scan of every entry | `RLIMIT_NOFILE` |
 /// | `epoll` | `epoll_wait(2)`, level-triggered | one `epoll_ctl` per change | only the ready fds are copied out | `RLIMIT_NOFILE` |
 /// | `epoll-et` | `epoll_wait(2)`, edge-triggered | one `epoll_ctl` per change | as `epoll`; each fd reported once per new readiness | `RLIMIT_NOFILE` |
-///
-/// `io-uring` will join as its own variant in its own file.
+/// | `io-uring` | `io_uring_enter(2)`, one-shot `POLL_ADD`s re-armed after delivery (level-triggered) | an entry queued per change, submitted with the next wait | the completions are read from shared memory; re-arms ride in the same syscall | `RLIMIT_NOFILE` |
+/// | `io-uring-et` | `io_uring_enter(2)`, multishot `POLL_ADD`s (edge-triggered) | as `io-uring` | as `io-uring`, without re-arms | `RLIMIT_NOFILE` |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BackendKind {
@@ -29,15 +29,21 @@ pub enum BackendKind {
     /// `epoll(7)`, edge-triggered: a ready fd is reported once per change (new data, new buffer
     /// space); the caller must read or write until `WouldBlock` before waiting for it again.
     EpollEdge,
+    /// `io_uring(7)` polls, level-triggered: one-shot polls re-armed after each report (Linux 5.11+).
+    IoUring,
+    /// `io_uring(7)` multishot polls, edge-triggered: one report per wake-up (Linux 5.13+).
+    IoUringEdge,
 }
 
 impl BackendKind {
     /// Every backend iomux knows, in the order of the table above.
-    pub const ALL: [BackendKind; 4] = [
+    pub const ALL: [BackendKind; 6] = [
         BackendKind::Select,
         BackendKind::Poll,
         BackendKind::Epoll,
         BackendKind::EpollEdge,
+        BackendKind::IoUring,
+        BackendKind::IoUringEdge,
     ];
 
     /// The name used by `IOMUX_BACKEND` and the command line.
@@ -47,6 +53,8 @@ impl BackendKind {
             BackendKind::Poll => "poll",
             BackendKind::Epoll => "epoll",
             BackendKind::EpollEdge => "epoll-et",
+            BackendKind::IoUring => "io-uring",
+            BackendKind::IoUringEdge => "io-uring-et",
         }
     }
 
@@ -67,6 +75,14 @@ impl BackendKind {
             BackendKind::Epoll | BackendKind::EpollEdge => iomux_sys::epoll::Epoll::new()
                 .map(drop)
                 .map_err(|e| format!("epoll_create1 failed: {e}")),
+            BackendKind::IoUring => iomux_sys::uring::probe(),
+            BackendKind::IoUringEdge => iomux_sys::uring::probe().and_then(|()| {
+                if iomux_sys::uring::kernel_at_least(5, 13) {
+                    Ok(())
+                } else {
+                    Err("multishot polls need Linux 5.13".to_owned())
+                }
+            }),
         }
     }
 
@@ -105,7 +121,7 @@ impl BackendKind {
 
     /// Whether readiness is reported once per change rather than while it lasts.
     pub const fn is_edge_triggered(self) -> bool {
-        matches!(self, BackendKind::EpollEdge)
+        matches!(self, BackendKind::EpollEdge | BackendKind::IoUringEdge)
     }
 
     /// Whether errors and hang-ups are reported as such (everything but select, which reports

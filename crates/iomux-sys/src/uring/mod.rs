@@ -378,6 +378,12 @@ impl Ring {
         Ok(BufGroup(id))
     }
 
+    /// How many buffers a group has, and their size.
+    pub fn buffer_group_shape(&self, group: BufGroup) -> (u16, u32) {
+        let ring = &self.buf_rings[usize::from(group.0)];
+        (ring.entries(), ring.buf_size())
+    }
+
     /// Multishot `IORING_OP_RECV` (6.0) into buffers of `group`: a completion per arrival,
     /// naming the buffer filled (read it with [`take_buffer`](Self::take_buffer)); result 0
     /// is end of stream; `ENOBUFS` when the group ran dry ends it.
@@ -472,6 +478,9 @@ impl Ring {
     pub fn submit_and_wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         let want = usize::from(self.ring.completion().is_empty());
         let queued = self.ring.submission().len();
+        if want == 0 && queued == 0 {
+            return Ok(()); // completions are waiting and nothing is queued: no syscall needed
+        }
         self.counters.enters += 1;
         let result = match timeout {
             None => self.ring.submitter().submit_and_wait(want),

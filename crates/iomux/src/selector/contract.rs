@@ -89,15 +89,24 @@ impl<'a> IntoIterator for &'a Events {
 /// with [`Selector::reset_stats`](super::Selector::reset_stats). These are the numbers the lab prints beside its timings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Wait syscalls made (`select`, `ppoll`, `epoll_wait`), retries after `EINTR` included.
+    /// Waits made (`select`, `ppoll`, `epoll_wait`, `io_uring_enter`), retries after `EINTR`
+    /// included.
     pub wait_calls: u64,
     /// Events handed to the caller (after dropping waker events).
     pub events_returned: u64,
     /// Descriptors handed to the kernel by the wait calls, summed: the whole registered set on
     /// every select and poll call, nothing for epoll (its set lives in the kernel).
     pub fds_passed: u64,
-    /// Registration syscalls (`epoll_ctl`); select and poll register without a syscall.
+    /// Registration changes that cost the kernel work: `epoll_ctl` syscalls, or io_uring
+    /// poll requests queued (submitted with the next wait, no syscall of their own). Select
+    /// and poll register by bookkeeping alone.
     pub ctl_calls: u64,
+    /// io_uring only: submission queue entries handed to the kernel (polls, re-arms, removals).
+    pub submissions: u64,
+    /// io_uring only: completion queue entries taken.
+    pub completions: u64,
+    /// io_uring only: `io_uring_enter` calls (one per wait at most).
+    pub enter_calls: u64,
     /// Time spent inside the wait syscalls.
     pub wait_time: Duration,
 }
@@ -109,6 +118,9 @@ impl AddAssign for Stats {
         self.events_returned += other.events_returned;
         self.fds_passed += other.fds_passed;
         self.ctl_calls += other.ctl_calls;
+        self.submissions += other.submissions;
+        self.completions += other.completions;
+        self.enter_calls += other.enter_calls;
         self.wait_time += other.wait_time;
     }
 }

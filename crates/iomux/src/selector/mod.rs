@@ -39,7 +39,9 @@ use crate::interest::{Interest, Readiness};
 mod contract;
 mod epoll;
 mod poll;
+mod poll_bits;
 mod select;
+mod uring;
 mod waker;
 
 use self::contract::{token, token_generation, Backend, WAKER_GENERATION};
@@ -452,6 +454,7 @@ enum AnyBackend {
     Select(select::SelectBackend),
     Poll(poll::PollBackend),
     Epoll(epoll::EpollBackend),
+    Uring(uring::UringBackend),
 }
 
 impl AnyBackend {
@@ -465,6 +468,12 @@ impl AnyBackend {
             BackendKind::EpollEdge => {
                 AnyBackend::Epoll(epoll::EpollBackend::new(epoll::Trigger::Edge)?)
             }
+            BackendKind::IoUring => {
+                AnyBackend::Uring(uring::UringBackend::new(uring::Trigger::Level)?)
+            }
+            BackendKind::IoUringEdge => {
+                AnyBackend::Uring(uring::UringBackend::new(uring::Trigger::Edge)?)
+            }
         })
     }
 
@@ -473,6 +482,7 @@ impl AnyBackend {
             AnyBackend::Select(b) => b,
             AnyBackend::Poll(b) => b,
             AnyBackend::Epoll(b) => b,
+            AnyBackend::Uring(b) => b,
         }
     }
 }

@@ -15,47 +15,15 @@ use std::time::Duration;
 use iomux_sys::poll::{self as sys, PollFd};
 
 use super::contract::{event, Backend, Event, Stats};
+use super::poll_bits::{poll_events, to_readiness};
 use crate::error::{Error, Result};
-use crate::interest::{Interest, Readiness};
+use crate::interest::Interest;
 
 pub(crate) struct PollBackend {
     fds: Vec<PollFd>,
     tokens: Vec<u64>,
     /// Position in `fds` of each registered fd, indexed by fd.
     position: Vec<Option<usize>>,
-}
-
-fn poll_events(interest: Interest) -> libc::c_short {
-    let mut events = 0;
-    if interest.is_readable() {
-        // POLLRDHUP only with READ: on a write-only registration it would fire on every call
-        // while the peer's half-close lasts, a busy loop for a writer waiting for buffer space.
-        events |= sys::POLLIN | sys::POLLRDHUP;
-    }
-    if interest.is_writable() {
-        events |= sys::POLLOUT;
-    }
-    events
-}
-
-fn to_readiness(revents: libc::c_short) -> Readiness {
-    let mut bits = 0;
-    if revents & (sys::POLLIN | sys::POLLPRI) != 0 {
-        bits |= Readiness::READABLE;
-    }
-    if revents & sys::POLLOUT != 0 {
-        bits |= Readiness::WRITABLE;
-    }
-    if revents & (sys::POLLERR | sys::POLLNVAL) != 0 {
-        bits |= Readiness::ERROR;
-    }
-    if revents & sys::POLLHUP != 0 {
-        bits |= Readiness::HANGUP;
-    }
-    if revents & sys::POLLRDHUP != 0 {
-        bits |= Readiness::READ_CLOSED;
-    }
-    Readiness::from_bits(bits)
 }
 
 impl PollBackend {

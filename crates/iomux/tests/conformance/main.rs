@@ -2,7 +2,7 @@
 //!
 //! Each body is a function taking the [`BackendKind`] under test. The `conformance!` macro below
 //! instantiates each listed body once per backend, as `select::name`, `poll::name`,
-//! `epoll::name` and `epoll_et::name` (CPython's `BaseSelectorTestCase` subclasses, as a macro).
+//! `epoll::name`, `epoll_et::name`, `io_uring::name` and `io_uring_et::name` (CPython's `BaseSelectorTestCase` subclasses, as a macro).
 //! Bodies listed under `exclusive` open many descriptors or depend on fd numbers, so they run
 //! alone (a process-wide write lock), keeping the other bodies' fds small for select.
 //!
@@ -38,6 +38,8 @@ macro_rules! conformance {
         conformance!(@backend poll, Poll, [$($shared),*], [$($exclusive),*]);
         conformance!(@backend epoll, Epoll, [$($shared),*], [$($exclusive),*]);
         conformance!(@backend epoll_et, EpollEdge, [$($shared),*], [$($exclusive),*]);
+        conformance!(@backend io_uring, IoUring, [$($shared),*], [$($exclusive),*]);
+        conformance!(@backend io_uring_et, IoUringEdge, [$($shared),*], [$($exclusive),*]);
     };
     (@backend $module:ident, $kind:ident, [$($shared:ident),*], [$($exclusive:ident),*]) => {
         mod $module {

@@ -1,0 +1,277 @@
+//! io_uring(7) as a readiness backend: each registration is an `IORING_OP_POLL_ADD` in flight,
+//! and a wait is one `io_uring_enter` that submits what changed and collects the completions.
+//!
+//! Why this mechanism is odd:
+//! - Registration is asynchronous: register, modify and unregister only *queue* entries (a
+//!   poll, a poll removal); the next wait submits them all in the same syscall that waits. So
+//!   a change costs no syscall of its own (unlike `epoll_ctl`), but a bad descriptor would only
+//!   surface in a completion: register checks the fd with `fcntl` first, to fail at once as
+//!   the other backends do.
+//! - A poll holds a reference to the *file*: closing the fd does not end it, and the socket
+//!   would stay open (the peer sees no FIN) until the poll is removed. So unregister submits
+//!   its removal at once (one `io_uring_enter`, where epoll makes one `epoll_ctl`); register
+//!   and modify wait for the next wait. Unregister before closing, as with epoll.
+//! - Completions can outlive their registration (a poll completes while its removal is on
+//!   the way): each poll's `user_data` carries the fd and a per-registration sequence number,
+//!   and a completion whose sequence is not the fd's current one is dropped.
+//! - Multishot polls report *wake-ups*, not states: one completion each time the socket's wait
+//!   queue is woken (new data, new buffer space), none for data that is still unread. That is
+//!   edge-triggered, so `io-uring-et` uses them, re-armed only when a completion arrives
+//!   without `IORING_CQE_F_MORE` (the kernel ended it, on overflow or error). Level-triggered
+//!   `io-uring` cannot: it arms one-shot polls and re-arms each one after it is delivered, at
+//!   the start of the next wait; a fresh poll checks the current state, so a socket that is
+//!   still ready is reported again, as level-triggering demands. The re-arms ride in the
+//!   wait's own `io_uring_enter`.
+//! - The poll mask is poll(2)'s, so the translation is `poll_bits.rs`, shared with `poll.rs`.
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use iomux_sys::uring::{Ring, RingCounters, RingOptions};
+
+use super::contract::{event, Backend, Event, Stats};
+use super::poll_bits::{poll_events, to_readiness};
+use crate::error::{Error, Result};
+use crate::interest::{Interest, Readiness};
+
+/// When a registration is reported (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// One-shot polls, re-armed after each delivery.
+    Level,
+    /// Multishot polls.
+    Edge,
+}
+
+/// The `user_data` of the removals, whose completions mean nothing to us. Poll tags stay
+/// below it: the sequence number has 30 bits.
+const REMOVAL: u64 = 1 << 62;
+const SEQUENCE_MASK: u32 = (1 << 30) - 1;
+
+fn poll_tag(fd: RawFd, sequence: u32) -> u64 {
+    (u64::from(sequence) << 32) | u64::from(fd as u32)
+}
+
+struct Registration {
+    /// The selector's token, handed back with each event.
+    token: u64,
+    /// The poll mask asked for.
+    events: u32,
+    /// Which poll of this fd is the current one.
+    sequence: u32,
+    /// A poll is in flight (or queued) for it.
+    armed: bool,
+}
+
+pub(crate) struct UringBackend {
+    ring: Ring,
+    trigger: Trigger,
+    registrations: Vec<Option<Registration>>,
+    next_sequence: u32,
+    /// Registrations whose poll ended and must be armed again at the next wait.
+    rearm: Vec<RawFd>,
+    /// The ring's counters when the last wait's share was added to the stats.
+    counted: RingCounters,
+}
+
+impl UringBackend {
+    pub(crate) fn new(trigger: Trigger) -> Result<Self> {
+        // A selector may be moved between threads, so the ring is not bound to one (no
+        // SINGLE_ISSUER). No COOP_TASKRUN or DEFER_TASKRUN either: a removal must finish (and
+        // drop the poll's hold on the file) inside the syscall that submits it, see unregister.
+        let options = RingOptions {
+            entries: 1024,
+            cq_entries: None,
+            setups: vec![iomux_sys::uring::Setup::PLAIN],
+        };
+        Ok(UringBackend {
+            ring: Ring::new(&options)?,
+            trigger,
+            registrations: Vec::new(),
+            next_sequence: 0,
+            rearm: Vec::new(),
+            counted: RingCounters::default(),
+        })
+    }
+
+    fn registration_mut(&mut self, fd: RawFd) -> Option<&mut Registration> {
+        self.registrations
+            .get_mut(usize::try_from(fd).ok()?)
+            .and_then(Option::as_mut)
+    }
+
+    fn take_sequence(&mut self) -> u32 {
+        let sequence = self.next_sequence;
+        self.next_sequence = (self.next_sequence + 1) & SEQUENCE_MASK;
+        sequence
+    }
+
+    fn arm(&mut self, fd: RawFd, events: u32, sequence: u32) -> io::Result<()> {
+        let multishot = self.trigger == Trigger::Edge;
+        self.ring
+            .poll_add(fd, events, multishot, poll_tag(fd, sequence))
+    }
+
+    /// Queues the removal of the registration's poll, if one is in flight.
+    fn disarm(&mut self, fd: RawFd, sequence: u32, armed: bool) -> io::Result<()> {
+        if armed {
+            self.ring.poll_remove(poll_tag(fd, sequence), REMOVAL)?;
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, stats: &mut Stats) {
+        let now = self.ring.counters();
+        stats.submissions += now.submissions - self.counted.submissions;
+        stats.completions += now.completions - self.counted.completions;
+        stats.enter_calls += now.enters - self.counted.enters;
+        self.counted = now;
+    }
+
+    /// Turns one completion into an event, or `None` when it is stale or means nothing.
+    fn deliver(&mut self, completion: iomux_sys::uring::Completion) -> Option<Event> {
+        if completion.user_data == REMOVAL {
+            return None;
+        }
+        let fd = completion.user_data as u32 as RawFd;
+        let sequence = (completion.user_data >> 32) as u32;
+        let more = completion.more();
+        let trigger = self.trigger;
+        let registration = self.registration_mut(fd)?;
+        if registration.sequence != sequence {
+            return None; // a poll of an earlier registration, modified or removed since
+        }
+        let readiness = match completion.result {
+            r if r >= 0 => to_readiness(r as u32 as u16 as libc::c_short),
+            r if r == -libc::ECANCELED => return None,
+            // The poll failed (the fd was closed before the poll was submitted, say): report
+            // an error, which the caller's next read or write will explain. Not re-armed.
+            _ => {
+                registration.armed = false;
+                return Some(event(registration.token, Readiness::from_bits(Readiness::ERROR)));
+            }
+        };
+        let token = registration.token;
+        if trigger == Trigger::Level || !more {
+            registration.armed = false;
+            self.rearm.push(fd);
+        }
+        Some(event(token, readiness))
+    }
+}
+
+impl Backend for UringBackend {
+    fn register(
+        &mut self,
+        fd: RawFd,
+        interest: Interest,
+        token: u64,
+        stats: &mut Stats,
+    ) -> Result<()> {
+        if !iomux_sys::fd::is_open(fd) {
+            return Err(Error::InvalidFd { fd });
+        }
+        stats.ctl_calls += 1;
+        let events = poll_events(interest) as u16 as u32;
+        let sequence = self.take_sequence();
+        self.arm(fd, events, sequence)?;
+        let index = fd as usize;
+        if self.registrations.len() <= index {
+            self.registrations.resize_with(index + 1, || None);
+        }
+        self.registrations[index] = Some(Registration {
+            token,
+            events,
+            sequence,
+            armed: true,
+        });
+        Ok(())
+    }
+
+    fn modify(
+        &mut self,
+        fd: RawFd,
+        interest: Interest,
+        token: u64,
+        stats: &mut Stats,
+    ) -> Result<()> {
+        let (old_sequence, armed) = {
+            let r = self
+                .registration_mut(fd)
+                .ok_or(Error::NotRegistered { fd })?;
+            (r.sequence, r.armed)
+        };
+        stats.ctl_calls += 1;
+        let events = poll_events(interest) as u16 as u32;
+        let sequence = self.take_sequence();
+        self.disarm(fd, old_sequence, armed)?;
+        self.arm(fd, events, sequence)?;
+        let r = self.registration_mut(fd).expect("checked above");
+        *r = Registration {
+            token,
+            events,
+            sequence,
+            armed: true,
+        };
+        Ok(())
+    }
+
+    fn unregister(&mut self, fd: RawFd, stats: &mut Stats) -> Result<()> {
+        let (sequence, armed) = {
+            let r = self
+                .registration_mut(fd)
+                .ok_or(Error::NotRegistered { fd })?;
+            (r.sequence, r.armed)
+        };
+        stats.ctl_calls += 1;
+        self.disarm(fd, sequence, armed)?;
+        self.registrations[fd as usize] = None;
+        if armed {
+            // Submitted now, not with the next wait: the poll holds the file, and a caller
+            // that closes the fd next expects the socket closed (the peer sees its FIN now).
+            self.ring.submit()?;
+            self.count(stats);
+        }
+        Ok(())
+    }
+
+    fn wait(
+        &mut self,
+        out: &mut Vec<Event>,
+        max: usize,
+        timeout: Option<Duration>,
+        stats: &mut Stats,
+    ) -> io::Result<()> {
+        let rearm = std::mem::take(&mut self.rearm);
+        for (i, &fd) in rearm.iter().enumerate() {
+            let Some(r) = self.registration_mut(fd) else {
+                continue;
+            };
+            if r.armed {
+                continue; // modified since: the new poll is queued already
+            }
+            let (events, sequence) = (r.events, r.sequence);
+            if let Err(e) = self.arm(fd, events, sequence) {
+                // Keep the ones not armed yet for the next wait.
+                self.rearm.extend_from_slice(&rearm[i..]);
+                self.count(stats);
+                return Err(e);
+            }
+            self.registration_mut(fd).expect("checked above").armed = true;
+        }
+        let mut rearm = rearm;
+        rearm.clear();
+        self.rearm = rearm;
+        let result = self.ring.submit_and_wait(timeout);
+        while out.len() < max {
+            let Some(completion) = self.ring.next_completion() else {
+                break;
+            };
+            if let Some(event) = self.deliver(completion) {
+                out.push(event);
+            }
+        }
+        self.count(stats);
+        result
+    }
+}
