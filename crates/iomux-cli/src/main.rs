@@ -116,6 +116,8 @@ enum Command {
         /// Print every model this binary offers, one per line, and exit.
         #[arg(long, exclusive = true)]
         list_models: bool,
+        #[command(flatten)]
+        ring: serve::uring::RingConfig,
     },
     /// The notes' interactive client: prompt `>>: `, send each non-empty line, print the reply.
     ///
@@ -163,6 +165,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             grace,
             summary,
             list_models,
+            ring,
         } => {
             if list_models {
                 for model in Model::all() {
@@ -186,6 +189,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     .transpose()?,
                 buffer_limit: max_buffer,
                 grace: seconds("--grace", grace)?,
+                ring,
             };
             let done = serve::run(config).map_err(|e| e.to_string())?;
             match summary {

@@ -55,28 +55,49 @@ impl Acceptor {
             }
             match iomux_sys::socket::accept_nonblocking(listener) {
                 Ok(stream) => {
-                    self.warned = false;
+                    self.succeeded();
                     // Small answers go out at once; a failure here only costs latency.
                     let _ = stream.set_nodelay(true);
                     return Accepted::Conn(stream);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::Drained,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if iomux_sys::socket::is_transient_accept_error(&e) => {}
                 Err(e) => {
-                    if !self.warned {
-                        self.warned = true;
-                        let why = if iomux_sys::socket::is_fd_exhaustion(&e) {
-                            "out of descriptors"
-                        } else {
-                            "accept keeps failing"
-                        };
-                        warn!("accept: {e}: {why}; pausing accepts (retrying every {ACCEPT_RETRY:?} and whenever a connection closes); existing clients are still served");
+                    if let Some(outcome) = self.failed(&e, now) {
+                        return outcome;
                     }
-                    return self.pause(now);
                 }
             }
         }
+    }
+
+    /// An accept succeeded (by `accept4` or a completion): the episode of trouble is over.
+    pub fn succeeded(&mut self) {
+        self.warned = false;
+    }
+
+    /// An accept failed with `e` (from `accept4`, or a multishot accept's completion):
+    /// `None` means try again at once (`EINTR`, an error of that one connection); otherwise
+    /// accepting pauses, and the first failure of an episode is reported.
+    pub fn failed(&mut self, e: &io::Error, now: Instant) -> Option<Accepted> {
+        if e.kind() == io::ErrorKind::Interrupted || iomux_sys::socket::is_transient_accept_error(e)
+        {
+            return None;
+        }
+        if !self.warned {
+            self.warned = true;
+            let why = if iomux_sys::socket::is_fd_exhaustion(e) {
+                "out of descriptors"
+            } else {
+                "accept keeps failing"
+            };
+            warn!("accept: {e}: {why}; pausing accepts (retrying every {ACCEPT_RETRY:?} and whenever a connection closes); existing clients are still served");
+        }
+        Some(self.pause(now))
+    }
+
+    /// Pauses because `--max-conns` is reached.
+    pub fn pause_full(&mut self, now: Instant) {
+        self.pause(now);
     }
 
     fn pause(&mut self, now: Instant) -> Accepted {

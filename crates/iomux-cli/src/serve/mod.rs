@@ -38,6 +38,7 @@ pub mod conn;
 mod model;
 mod readiness;
 pub mod shutdown;
+pub mod uring;
 
 pub use self::model::Model;
 use self::shutdown::{ConnLimit, Shutdown};
@@ -63,6 +64,8 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     pub buffer_limit: usize,
     pub grace: Duration,
+    /// The completion model's ring (`--model uring` only).
+    pub ring: uring::RingConfig,
 }
 
 /// What a server did, summed over its threads.
@@ -73,7 +76,9 @@ pub struct Counters {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub loop_iterations: u64,
-    /// The selector's counters (readiness models).
+    /// Multishot receives ended because the provided-buffer ring ran dry (completion model).
+    pub out_of_buffers: u64,
+    /// The selector's counters (readiness models), or the ring's (completion model).
     pub selector: iomux::Stats,
 }
 
@@ -84,6 +89,7 @@ impl Counters {
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
         self.loop_iterations += other.loop_iterations;
+        self.out_of_buffers += other.out_of_buffers;
         self.selector += other.selector;
     }
 
@@ -113,6 +119,8 @@ pub struct Summary {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub loop_iterations: u64,
+    /// Multishot receives ended by an empty provided-buffer ring (`uring` model; 0 elsewhere).
+    pub out_of_buffers: u64,
     /// CPU seconds (user + system) the whole process used while serving.
     pub cpu_s: f64,
     pub selector: Option<SelectorSummary>,
@@ -125,6 +133,10 @@ pub struct SelectorSummary {
     pub events_returned: u64,
     pub fds_passed: u64,
     pub ctl_calls: u64,
+    /// io_uring: entries submitted, completions taken, `io_uring_enter` calls.
+    pub submissions: u64,
+    pub completions: u64,
+    pub enter_calls: u64,
     pub wait_s: f64,
     pub fds_per_wait: f64,
     pub events_per_wait: f64,
@@ -137,6 +149,16 @@ impl std::fmt::Display for Summary {
             "served {} connections ({} refused); {} bytes in, {} bytes out",
             self.accepted, self.refused, self.bytes_in, self.bytes_out
         )?;
+        if self.model == Model::Uring.name() {
+            if let Some(sel) = &self.selector {
+                write!(
+                    f,
+                    "; io_uring: {} turns, {} io_uring_enter calls, {} submissions, {} completions, {} receives out of buffers",
+                    sel.wait_calls, sel.enter_calls, sel.submissions, sel.completions, self.out_of_buffers
+                )?;
+            }
+            return Ok(());
+        }
         if let Some(sel) = &self.selector {
             write!(
                 f,
@@ -182,6 +204,12 @@ fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
+/// How often the loops look for idle connections: often enough to close one within a quarter
+/// of `--idle-timeout` past its time.
+fn sweep_period(idle: Duration) -> Duration {
+    (idle / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
+}
+
 fn with_context(e: io::Error, context: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{context}: {e}"))
 }
@@ -213,8 +241,23 @@ pub fn run(config: Config) -> io::Result<Summary> {
         Model::Readiness(kind) => Some(kind),
         // A bad IOMUX_BACKEND fails now, with its one-line error.
         Model::Callbacks => Some(BackendKind::default_choice().map_err(iomux::Error::from)?),
-        Model::Blocking | Model::Nonblocking => None,
+        Model::Blocking | Model::Nonblocking | Model::Uring => None,
     };
+    if let Err(why) = config.model.probe() {
+        let working: Vec<_> = Model::all()
+            .iter()
+            .filter(|m| m.probe().is_ok())
+            .map(|m| m.name())
+            .collect();
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "--model {} cannot run here: {why}; models that work here: {}",
+                config.model.name(),
+                working.join(", ")
+            ),
+        ));
+    }
     // Use every descriptor the hard limit allows; failing to raise it is not fatal.
     if let Err(e) = iomux_sys::process::raise_nofile_limit() {
         warn!("could not raise RLIMIT_NOFILE: {e}");
@@ -256,6 +299,7 @@ pub fn run(config: Config) -> io::Result<Summary> {
                         Model::Nonblocking => busy::serve(listener, &shared),
                         Model::Callbacks => callbacks::serve(listener, &shared),
                         Model::Readiness(kind) => readiness::serve(listener, kind, &shared),
+                        Model::Uring => uring::serve(listener, &shared),
                     };
                     // A thread that fails takes the whole server down, cleanly.
                     if result.is_err() {
@@ -317,12 +361,16 @@ pub fn run(config: Config) -> io::Result<Summary> {
         bytes_in: total.bytes_in,
         bytes_out: total.bytes_out,
         loop_iterations: total.loop_iterations,
+        out_of_buffers: total.out_of_buffers,
         cpu_s: cpu.as_secs_f64(),
         selector: (sel.wait_calls > 0).then(|| SelectorSummary {
             wait_calls: sel.wait_calls,
             events_returned: sel.events_returned,
             fds_passed: sel.fds_passed,
             ctl_calls: sel.ctl_calls,
+            submissions: sel.submissions,
+            completions: sel.completions,
+            enter_calls: sel.enter_calls,
             wait_s: sel.wait_time.as_secs_f64(),
             fds_per_wait: per_wait(sel.fds_passed),
             events_per_wait: per_wait(sel.events_returned),

@@ -1,6 +1,6 @@
 //! [`Model`]: the I/O models `iomux serve` offers. The readiness models are one per selector
 //! backend, taken from [`BackendKind::ALL`], so a new backend is a new model here, in the lab
-//! and in the tests without any list being edited.
+//! and in the tests without any list being edited. The completion model (`uring`) is one more.
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -18,6 +18,8 @@ pub enum Model {
     Readiness(BackendKind),
     /// The notes' selectors server: the callback event loop (IOMUX_BACKEND picks its backend).
     Callbacks,
+    /// The asynchronous model: io_uring completions, the kernel does the reads and writes.
+    Uring,
 }
 
 impl Model {
@@ -28,6 +30,7 @@ impl Model {
             let mut all = vec![Model::Blocking, Model::Nonblocking];
             all.extend(BackendKind::ALL.into_iter().map(Model::Readiness));
             all.push(Model::Callbacks);
+            all.push(Model::Uring);
             all
         })
     }
@@ -39,6 +42,7 @@ impl Model {
             Model::Nonblocking => "nonblocking",
             Model::Readiness(kind) => kind.name(),
             Model::Callbacks => "callbacks",
+            Model::Uring => "uring",
         }
     }
 
@@ -55,6 +59,7 @@ impl Model {
                 "the notes' selectors server: the callback event loop (IOMUX_BACKEND picks its backend)"
                     .into()
             }
+            Model::Uring => "the asynchronous model: io_uring completions (multishot accept and receive into a provided-buffer ring, one io_uring_enter per turn)".into(),
         }
     }
 
@@ -68,7 +73,22 @@ impl Model {
 
     /// Whether `--threads N` applies (several independent loops sharing the port).
     pub fn runs_several_loops(self) -> bool {
-        matches!(self, Model::Readiness(_))
+        matches!(self, Model::Readiness(_) | Model::Uring)
+    }
+
+    /// Why this machine cannot run the model, if it cannot (a backend the kernel lacks).
+    pub fn probe(self) -> Result<(), String> {
+        match self {
+            Model::Readiness(kind) => kind.probe(),
+            Model::Uring => iomux_sys::uring::probe().and_then(|()| {
+                if iomux_sys::uring::kernel_at_least(6, 0) {
+                    Ok(())
+                } else {
+                    Err("multishot receive into a provided-buffer ring needs Linux 6.0".into())
+                }
+            }),
+            Model::Blocking | Model::Nonblocking | Model::Callbacks => Ok(()),
+        }
     }
 }
 

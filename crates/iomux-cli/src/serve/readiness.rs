@@ -8,7 +8,7 @@
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use iomux::{BackendKind, Events, Interest, Selector};
 use tracing::{debug, warn};
@@ -52,16 +52,12 @@ pub fn serve(listener: TcpListener, backend: BackendKind, shared: &Shared) -> io
         next_idle_sweep: shared
             .config
             .idle_timeout
-            .map(|t| Instant::now() + sweep_period(t)),
+            .map(|t| Instant::now() + super::sweep_period(t)),
         drain: None,
     };
     server.run()?;
     server.counters.selector = server.selector.stats();
     Ok(server.counters)
-}
-
-fn sweep_period(idle: Duration) -> Duration {
-    (idle / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
 }
 
 impl Server<'_> {
@@ -202,7 +198,7 @@ impl Server<'_> {
         let Some(idle) = self.shared.config.idle_timeout else {
             return;
         };
-        self.next_idle_sweep = Some(now + sweep_period(idle));
+        self.next_idle_sweep = Some(now + super::sweep_period(idle));
         let expired: Vec<RawFd> = self
             .selector
             .keys()

@@ -23,7 +23,7 @@
 //!   kernels, and binds the ring to the thread that created it: [`Ring::new`] tries the setups
 //!   it is given in order and records the refusals.
 use std::io;
-use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -133,6 +133,8 @@ pub struct Completion {
     pub flags: u32,
     /// A send's buffer, handed back (see [`Ring::send`]).
     pub sent_buffer: Option<Vec<u8>>,
+    /// The connection an accept completion brought, owned (see [`Ring::accept_multi`]).
+    pub accepted: Option<OwnedFd>,
 }
 
 impl Completion {
@@ -168,6 +170,8 @@ pub struct Ring {
     /// Buffers owned by operations in flight, indexed by the low bits of their `user_data`.
     owned: Vec<Option<(u64, Vec<u8>)>>,
     free_owned: Vec<u32>,
+    /// The tags of the multishot accepts in flight: their results are new descriptors.
+    accept_tags: Vec<u64>,
     /// Operations submitted or queued whose last completion has not been taken.
     in_flight: usize,
     setup: Setup,
@@ -257,6 +261,7 @@ impl Ring {
                         buf_rings: Vec::new(),
                         owned: Vec::new(),
                         free_owned: Vec::new(),
+                        accept_tags: Vec::new(),
                         in_flight: 0,
                         setup,
                         refused,
@@ -347,12 +352,25 @@ impl Ring {
         self.push(opcode::PollRemove::new(target).build().user_data(user_data))
     }
 
-    /// Multishot `IORING_OP_ACCEPT` (5.19): a completion per new connection, the result its
-    /// fd (close-on-exec); an error (`EMFILE`) ends it.
+    /// Multishot `IORING_OP_ACCEPT` (5.19): a completion per new connection, which owns it
+    /// ([`Completion::accepted`], close-on-exec); an error (`EMFILE`) ends it. Its tag must
+    /// be one no other operation in flight uses.
     pub fn accept_multi(&mut self, listener: RawFd, user_data: u64) -> io::Result<()> {
         Self::check_tag(user_data)?;
         let entry = opcode::AcceptMulti::new(types::Fd(listener))
             .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(user_data);
+        self.push(entry)?;
+        self.accept_tags.push(user_data);
+        Ok(())
+    }
+
+    /// `IORING_OP_ASYNC_CANCEL` of the operation(s) tagged `target`; the cancelled ones
+    /// complete with `ECANCELED`.
+    pub fn cancel(&mut self, target: u64, user_data: u64) -> io::Result<()> {
+        Self::check_tag(user_data)?;
+        let entry = opcode::AsyncCancel2::new(types::CancelBuilder::user_data(target).all())
             .build()
             .user_data(user_data);
         self.push(entry)
@@ -518,7 +536,18 @@ impl Ring {
             result: cqe.result(),
             flags,
             sent_buffer: None,
+            accepted: None,
         };
+        if let Some(at) = self.accept_tags.iter().position(|&t| t == completion.user_data) {
+            if completion.result >= 0 {
+                // SAFETY: an accept's non-negative result is a descriptor the kernel has just
+                // installed in our table for this completion alone; it is taken here, once.
+                completion.accepted = Some(unsafe { OwnedFd::from_raw_fd(completion.result) });
+            }
+            if !cqueue::more(flags) {
+                self.accept_tags.swap_remove(at);
+            }
+        }
         if completion.user_data & RESERVED_USER_DATA != 0 {
             let index = (completion.user_data & !RESERVED_USER_DATA) as usize;
             if let Some((user_data, buf)) = self.owned.get_mut(index).and_then(Option::take) {

@@ -1,0 +1,568 @@
+//! The completion model (`--model uring`): the notes' "asynchronous I/O", where the kernel does
+//! the reads and writes and the program only hears that they are done.
+//!
+//! One io_uring per loop thread. Every operation is queued in the ring's submission queue and
+//! the loop makes one `io_uring_enter` per turn, which submits everything queued and waits for
+//! completions, so the syscalls per message fall from about two (readiness: a wait and a read
+//! or write, batched over the ready sockets) to a fraction.
+//! - Accepting is one multishot accept: a completion per connection. It ends on an error
+//!   (`EMFILE` when out of descriptors): the accept rules of [`super::accept`] then pause it,
+//!   and it is re-armed when the pause ends, never at once (that would spin).
+//! - Receiving is one multishot receive per connection into a provided-buffer ring shared by the
+//!   loop's connections, so an idle connection holds no buffer. When the ring runs dry
+//!   (`ENOBUFS`) the receive ends and is re-armed once buffers are back; the bytes wait in the
+//!   socket meanwhile. Past `--max-buffer` owed bytes the receive is cancelled and not re-armed
+//!   until the peer has read: the same backpressure as every model.
+//! - Sending: at most one send in flight per connection, so bytes are never reordered. The
+//!   owed bytes are copied into the send's own buffer (they may grow while it is in flight); a
+//!   short send leaves the rest owed for the next one.
+//! - Closing cancels the connection's operations and closes the fd inside the kernel, in that
+//!   order, so the fd number is not reused while completions of the old connection are on
+//!   their way; each `user_data` also carries the connection's generation, and completions of
+//!   a generation that is gone are dropped (their provided buffers given back).
+//!
+//! The protocol rules (partial writes, half-close, draining, idle time) are the library's
+//! connection core, [`iomux::conn::Connection`], driven through its sans-I/O face.
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Instant;
+
+use iomux::conn::Connection;
+use iomux_sys::eventfd::EventFd;
+use iomux_sys::uring::{BufGroup, Completion, Ring, RingOptions, Setup};
+use tracing::{debug, info};
+
+use super::accept::Acceptor;
+use super::shutdown::Drain;
+use super::{Counters, Shared};
+use crate::proto::Answer;
+
+/// The ring's knobs, for `--model uring`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RingConfig {
+    /// io_uring: submission queue entries per loop (the completion queue gets twice as many).
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub ring_entries: u32,
+    /// io_uring: provided receive buffers per loop (a power of two, at most 32768).
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub ring_buffers: u16,
+    /// io_uring: the size of each provided receive buffer.
+    #[arg(long, default_value_t = 4096, value_name = "BYTES")]
+    pub ring_buffer_size: u32,
+    /// io_uring: ring setup flags; `auto` tries SINGLE_ISSUER|DEFER_TASKRUN, then
+    /// COOP_TASKRUN, then none, taking the first the kernel accepts.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub ring_setup: RingSetup,
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        RingConfig {
+            ring_entries: 4096,
+            ring_buffers: 1024,
+            ring_buffer_size: 4096,
+            ring_setup: RingSetup::Auto,
+        }
+    }
+}
+
+/// Which io_uring setup flags to ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RingSetup {
+    /// The fastest the kernel accepts.
+    Auto,
+    /// SINGLE_ISSUER|DEFER_TASKRUN only (Linux 6.1).
+    DeferTaskrun,
+    /// COOP_TASKRUN only (Linux 5.19).
+    CoopTaskrun,
+    /// No setup flags.
+    Plain,
+}
+
+impl RingSetup {
+    fn setups(self) -> Vec<Setup> {
+        let [defer, coop, plain] = Setup::FASTEST_FIRST;
+        match self {
+            RingSetup::Auto => Setup::FASTEST_FIRST.to_vec(),
+            RingSetup::DeferTaskrun => vec![defer],
+            RingSetup::CoopTaskrun => vec![coop],
+            RingSetup::Plain => vec![plain],
+        }
+    }
+}
+
+/// What an operation was, in the top bits of its `user_data` (below the ring's reserved bit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Accept = 0,
+    Recv = 1,
+    Send = 2,
+    /// Cancellations and closes: their completions mean nothing to the loop.
+    Close = 3,
+    Wake = 4,
+}
+
+const OP_SHIFT: u32 = 59;
+const GENERATION_MASK: u32 = (1 << 27) - 1;
+
+/// `user_data`: the op in bits 59..62, the connection's generation in bits 32..58, its slot
+/// in bits 0..31.
+fn tag(op: Op, slot: u32, generation: u32) -> u64 {
+    ((op as u64) << OP_SHIFT) | (u64::from(generation & GENERATION_MASK) << 32) | u64::from(slot)
+}
+
+fn untag(user_data: u64) -> (Option<Op>, u32, u32) {
+    let op = match (user_data >> OP_SHIFT) & 0xf {
+        0 => Some(Op::Accept),
+        1 => Some(Op::Recv),
+        2 => Some(Op::Send),
+        3 => Some(Op::Close),
+        4 => Some(Op::Wake),
+        _ => None,
+    };
+    (
+        op,
+        user_data as u32,
+        (user_data >> 32) as u32 & GENERATION_MASK,
+    )
+}
+
+struct Client {
+    socket: OwnedFd,
+    conn: Connection<Answer>,
+    generation: u32,
+    /// A multishot receive is in flight.
+    receiving: bool,
+    /// Its cancellation was queued (backpressure or draining).
+    cancelling_receive: bool,
+    /// A send is in flight (at most one).
+    sending: bool,
+    /// The send buffer, when no send has it: reused, so steady state allocates nothing.
+    spare: Vec<u8>,
+    /// A receive or send failed: close once nothing is in flight.
+    failed: bool,
+}
+
+struct Server<'a> {
+    shared: &'a Shared,
+    ring: Ring,
+    group: BufGroup,
+    wake: Arc<EventFd>,
+    listener: Option<TcpListener>,
+    accepting: bool,
+    acceptor: Acceptor,
+    clients: Vec<Option<Client>>,
+    free_slots: Vec<u32>,
+    open: usize,
+    next_generation: u32,
+    /// Connections accepted while `--max-conns` was full: served when places free up.
+    parked: std::collections::VecDeque<OwnedFd>,
+    /// Slots with news this turn, driven once at the end of it.
+    touched: Vec<u32>,
+    counters: Counters,
+    next_idle_sweep: Option<Instant>,
+    drain: Option<Drain>,
+}
+
+pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
+    let config = &shared.config.ring;
+    let ring = Ring::new(&RingOptions {
+        entries: config.ring_entries,
+        cq_entries: None,
+        setups: config.ring_setup.setups(),
+    })
+    .map_err(|e| io::Error::new(e.kind(), format!("--model uring: {e}")))?;
+    for (setup, why) in ring.refused() {
+        info!("io_uring refused {setup} ({why}); trying the next setup");
+    }
+    debug!(setup = %ring.setup(), cq = ring.cq_entries(), "io_uring ready");
+    let mut ring = ring;
+    let group = ring
+        .add_buffer_group(config.ring_buffers, config.ring_buffer_size)
+        .map_err(|e| io::Error::new(e.kind(), format!("--model uring: buffer ring: {e}")))?;
+    let wake = Arc::new(EventFd::new()?);
+    let notify = wake.clone();
+    shared.shutdown.on_request(move || {
+        let _ = notify.signal();
+    });
+    let mut server = Server {
+        shared,
+        ring,
+        group,
+        wake,
+        listener: Some(listener),
+        accepting: false,
+        acceptor: Acceptor::default(),
+        clients: Vec::new(),
+        free_slots: Vec::new(),
+        open: 0,
+        next_generation: 0,
+        parked: std::collections::VecDeque::new(),
+        touched: Vec::new(),
+        counters: Counters::default(),
+        next_idle_sweep: shared
+            .config
+            .idle_timeout
+            .map(|t| Instant::now() + super::sweep_period(t)),
+        drain: None,
+    };
+    server.arm_wake()?;
+    server.listen(Instant::now())?;
+    server.run()?;
+    let c = server.ring.counters();
+    server.counters.selector = iomux::Stats {
+        wait_calls: server.counters.loop_iterations,
+        enter_calls: c.enters,
+        submissions: c.submissions,
+        completions: c.completions,
+        ..iomux::Stats::default()
+    };
+    Ok(server.counters)
+}
+
+impl Server<'_> {
+    fn run(&mut self) -> io::Result<()> {
+        loop {
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            match self.ring.submit_and_wait(timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            self.counters.loop_iterations += 1;
+            while let Some(completion) = self.ring.next_completion() {
+                self.complete(completion, now)?;
+            }
+            let mut touched = std::mem::take(&mut self.touched);
+            for slot in touched.drain(..) {
+                self.drive(slot, now)?;
+            }
+            self.touched = touched;
+
+            if self.shared.shutdown.is_requested() && self.drain.is_none() {
+                self.start_draining(now)?;
+            }
+            if let Some(drain) = self.drain {
+                if drain.is_over(now, self.open) {
+                    return Ok(());
+                }
+                continue;
+            }
+            if self.acceptor.resume_due(now) {
+                self.listen(now)?;
+            }
+            if self.next_idle_sweep.is_some_and(|t| now >= t) {
+                self.sweep_idle(now)?;
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.acceptor.retry_at(),
+            self.next_idle_sweep,
+            self.drain.map(|d| d.deadline()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn arm_wake(&mut self) -> io::Result<()> {
+        self.ring.poll_add(
+            self.wake.as_raw_fd(),
+            libc::POLLIN as u32,
+            true,
+            tag(Op::Wake, 0, 0),
+        )
+    }
+
+    /// Serves parked connections while places are free, then (re)arms the multishot accept
+    /// unless it is armed already or `--max-conns` is full.
+    fn listen(&mut self, now: Instant) -> io::Result<()> {
+        while !self.shared.limit.is_full() {
+            let Some(socket) = self.parked.pop_front() else {
+                break;
+            };
+            self.open_client(socket, now)?;
+        }
+        let Some(listener) = &self.listener else {
+            return Ok(());
+        };
+        if self.accepting || self.acceptor.is_paused() {
+            return Ok(());
+        }
+        if self.shared.limit.is_full() {
+            self.acceptor.pause_full(now);
+            return Ok(());
+        }
+        self.ring
+            .accept_multi(listener.as_raw_fd(), tag(Op::Accept, 0, 0))?;
+        self.accepting = true;
+        Ok(())
+    }
+
+    fn complete(&mut self, completion: Completion, now: Instant) -> io::Result<()> {
+        let (op, slot, generation) = untag(completion.user_data);
+        match op {
+            Some(Op::Accept) => self.accepted(completion, now),
+            Some(Op::Recv) => {
+                self.received(slot, generation, &completion, now);
+                Ok(())
+            }
+            Some(Op::Send) => {
+                self.sent(slot, generation, completion, now);
+                Ok(())
+            }
+            Some(Op::Wake) => {
+                let _ = self.wake.drain();
+                if !completion.more() {
+                    self.arm_wake()?;
+                }
+                Ok(())
+            }
+            Some(Op::Close) | None => Ok(()),
+        }
+    }
+
+    fn accepted(&mut self, mut completion: Completion, now: Instant) -> io::Result<()> {
+        if !completion.more() {
+            self.accepting = false;
+        }
+        match completion.io_result() {
+            Ok(_) => {
+                self.acceptor.succeeded();
+                let Some(socket) = completion.accepted.take() else {
+                    return Ok(());
+                };
+                if self.drain.is_some() || self.listener.is_none() {
+                    return Ok(()); // shutting down: dropped, which closes it
+                }
+                if self.shared.limit.is_full() {
+                    self.parked.push_back(socket);
+                    self.stop_accepting(now);
+                } else {
+                    self.open_client(socket, now)?;
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
+            Err(e) => {
+                if self.acceptor.failed(&e, now).is_none() && !self.accepting {
+                    self.listen(now)?; // a transient error ended it: re-arm at once
+                }
+            }
+        }
+        if !self.accepting && !self.acceptor.is_paused() && self.drain.is_none() {
+            self.listen(now)?;
+        }
+        Ok(())
+    }
+
+    /// Cancels the multishot accept (`--max-conns` reached): new clients wait in the backlog.
+    fn stop_accepting(&mut self, now: Instant) {
+        self.acceptor.pause_full(now);
+        if self.accepting {
+            let _ = self
+                .ring
+                .cancel(tag(Op::Accept, 0, 0), tag(Op::Close, 0, 0));
+        }
+    }
+
+    fn open_client(&mut self, socket: OwnedFd, now: Instant) -> io::Result<()> {
+        // Small answers go out at once; a failure here only costs latency.
+        let _ = socket2::SockRef::from(&socket).set_nodelay(true);
+        let slot = match self.free_slots.pop() {
+            Some(slot) => slot,
+            None => {
+                self.clients.push(None);
+                (self.clients.len() - 1) as u32
+            }
+        };
+        let generation = self.next_generation;
+        self.next_generation = (self.next_generation + 1) & GENERATION_MASK;
+        let config = &self.shared.config;
+        self.clients[slot as usize] = Some(Client {
+            socket,
+            conn: Connection::new(config.proto.clone(), config.buffer_limit, now),
+            generation,
+            receiving: false,
+            cancelling_receive: false,
+            sending: false,
+            spare: Vec::new(),
+            failed: false,
+        });
+        self.open += 1;
+        self.counters.accepted += 1;
+        self.shared.limit.opened();
+        debug!(slot, "connection opened");
+        self.drive(slot, now)
+    }
+
+    fn client_mut(&mut self, slot: u32, generation: u32) -> Option<&mut Client> {
+        self.clients
+            .get_mut(slot as usize)
+            .and_then(Option::as_mut)
+            .filter(|c| c.generation == generation)
+    }
+
+    fn received(&mut self, slot: u32, generation: u32, completion: &Completion, now: Instant) {
+        let group = self.group;
+        let Some(client) = self
+            .clients
+            .get_mut(slot as usize)
+            .and_then(Option::as_mut)
+            .filter(|c| c.generation == generation)
+        else {
+            // A completion of a connection that is gone: give its buffer back, nothing else.
+            self.ring.take_buffer(group, completion, |_| ());
+            return;
+        };
+        if !completion.more() {
+            client.receiving = false;
+            client.cancelling_receive = false;
+        }
+        match completion.result {
+            n if n > 0 => {
+                let conn = &mut client.conn;
+                self.ring
+                    .take_buffer(group, completion, |bytes| conn.receive(bytes, now));
+                self.counters.bytes_in += n as u64;
+            }
+            0 => client.conn.receive_end(),
+            // The buffer ring ran dry: the bytes wait in the socket; re-armed by drive once
+            // buffers are back (they are: each is returned right after its bytes are handed on).
+            e if e == -libc::ENOBUFS => self.counters.out_of_buffers += 1,
+            e if e == -libc::ECANCELED => {}
+            e => {
+                debug!(slot, "receive failed: {}", io::Error::from_raw_os_error(-e));
+                client.failed = true;
+            }
+        }
+        self.touched.push(slot);
+    }
+
+    fn sent(&mut self, slot: u32, generation: u32, completion: Completion, now: Instant) {
+        let Some(client) = self.client_mut(slot, generation) else {
+            return; // the connection is gone; its buffer is simply dropped
+        };
+        client.sending = false;
+        if let Some(buf) = completion.sent_buffer {
+            client.spare = buf;
+        }
+        match completion.result {
+            n if n >= 0 => {
+                client.conn.sent(n as usize, now);
+                self.counters.bytes_out += n as u64;
+            }
+            e => {
+                debug!(slot, "send failed: {}", io::Error::from_raw_os_error(-e));
+                client.failed = true;
+            }
+        }
+        self.touched.push(slot);
+    }
+
+    /// Does what a connection needs now: send what is owed, receive or stop receiving, or
+    /// close. Called once per turn for each connection with news.
+    fn drive(&mut self, slot: u32, now: Instant) -> io::Result<()> {
+        let group = self.group;
+        let Some(client) = self.clients.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        let fd = client.socket.as_raw_fd();
+        let generation = client.generation;
+        if client.failed || client.conn.is_finished() {
+            if client.failed || !client.sending {
+                self.close(slot, now)?;
+            }
+            return Ok(());
+        }
+        if !client.sending && !client.conn.owed().is_empty() {
+            let mut buf = std::mem::take(&mut client.spare);
+            buf.clear();
+            buf.extend_from_slice(client.conn.owed());
+            client.sending = true;
+            self.ring.send(fd, buf, tag(Op::Send, slot, generation))?;
+        }
+        let client = self.clients[slot as usize].as_mut().expect("present above");
+        if client.conn.wants_read() {
+            if !client.receiving {
+                client.receiving = true;
+                self.ring
+                    .recv_multi(fd, group, tag(Op::Recv, slot, generation))?;
+            }
+        } else if client.receiving && !client.cancelling_receive {
+            // Backpressure or draining: stop the multishot receive. What it delivers before
+            // the cancellation lands is still handed to the protocol.
+            client.cancelling_receive = true;
+            self.ring.cancel(
+                tag(Op::Recv, slot, generation),
+                tag(Op::Close, slot, generation),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, slot: u32, now: Instant) -> io::Result<()> {
+        let Some(client) = self.clients.get_mut(slot as usize).and_then(Option::take) else {
+            return Ok(());
+        };
+        self.free_slots.push(slot);
+        self.open -= 1;
+        self.shared.limit.closed();
+        self.acceptor.on_close(now);
+        debug!(slot, "connection closed");
+        // The kernel cancels what is in flight, then closes: see the module docs.
+        self.ring.cancel_and_close(
+            client.socket,
+            tag(Op::Close, slot, client.generation),
+        )
+    }
+
+    fn sweep_idle(&mut self, now: Instant) -> io::Result<()> {
+        let Some(idle) = self.shared.config.idle_timeout else {
+            return Ok(());
+        };
+        self.next_idle_sweep = Some(now + super::sweep_period(idle));
+        let expired: Vec<u32> = self
+            .clients
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, c)| {
+                let c = c.as_ref()?;
+                (now.duration_since(c.conn.last_active()) >= idle).then_some(slot as u32)
+            })
+            .collect();
+        for slot in expired {
+            debug!(slot, "idle timeout");
+            self.close(slot, now)?;
+        }
+        Ok(())
+    }
+
+    fn start_draining(&mut self, now: Instant) -> io::Result<()> {
+        self.drain = Some(Drain::start(now, self.shared.config.grace));
+        self.acceptor.stop();
+        self.next_idle_sweep = None;
+        self.parked.clear();
+        if let Some(listener) = self.listener.take() {
+            self.ring
+                .cancel_and_close(OwnedFd::from(listener), tag(Op::Close, 0, 0))?;
+            self.accepting = false;
+            // Submitted now: clients must find the port closed at once.
+            self.ring.submit()?;
+        }
+        for slot in 0..self.clients.len() as u32 {
+            if let Some(client) = self.clients[slot as usize].as_mut() {
+                client.conn.start_draining();
+                self.drive(slot, now)?;
+            }
+        }
+        Ok(())
+    }
+}
