@@ -8,7 +8,7 @@
 ///
 /// In a test file, `per_model!(a, b);` (where `fn a(model: &str)` and `fn b(model: &str)` are
 /// bodies of that file) expands to one module per model — `blocking`, `nonblocking`, `select`,
-/// `poll`, `epoll`, `epoll_et`, `callbacks` — each holding `#[test] fn a()` calling
+/// `poll`, `epoll`, `epoll_et`, `io_uring`, `io_uring_et`, `callbacks`, `uring` — each holding `#[test] fn a()` calling
 /// `super::a("epoll-et")` (or that module's model), so a test is named `file::epoll_et::a` and
 /// one failing model hides no other. `per_model!(@names)` is the array of the models' names as
 /// `--model` spells them.
@@ -33,7 +33,10 @@ macro_rules! per_model {
             poll = "poll",
             epoll = "epoll",
             epoll_et = "epoll-et",
+            io_uring = "io-uring",
+            io_uring_et = "io-uring-et",
             callbacks = "callbacks",
+            uring = "uring",
         }
     };
     (@names_of $($module:ident = $model:literal,)+) => {
@@ -60,4 +63,5 @@ mod load;
 mod matrix;
 mod seed;
 mod ugly;
+mod uring;
 mod util;

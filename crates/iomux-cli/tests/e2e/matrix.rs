@@ -80,7 +80,7 @@ fn run_clients(addr: SocketAddr, proto: &'static str, seed: u64) {
     );
 }
 
-fn model_serves_every_protocol(model: &str, extra: &[&str]) {
+pub fn model_serves_every_protocol(model: &str, extra: &[&str]) {
     on_backend_serves_every_protocol(None, model, extra);
 }
 
@@ -104,8 +104,8 @@ fn on_backend_serves_every_protocol(backend: Option<&str>, model: &str, extra: &
 /// pick for it.
 fn serves_200_clients_every_protocol(model: &str) {
     if model == "callbacks" {
-        for backend in ["select", "poll", "epoll", "epoll-et"] {
-            on_backend_serves_every_protocol(Some(backend), model, &[]);
+        for backend in iomux::BackendKind::ALL {
+            on_backend_serves_every_protocol(Some(backend.name()), model, &[]);
         }
     } else {
         model_serves_every_protocol(model, &[]);
@@ -116,4 +116,5 @@ fn serves_200_clients_every_protocol(model: &str) {
 fn epoll_with_two_threads_serves_every_protocol() {
     model_serves_every_protocol("epoll", &["--threads", "2"]);
     model_serves_every_protocol("poll", &["--threads", "3"]);
+    model_serves_every_protocol("uring", &["--threads", "2"]);
 }

@@ -1,0 +1,119 @@
+//! The completion model's own pitfalls, each provoked on purpose: the ones other io_uring
+//! servers have hit. (The behaviours every model shares run against it through `per_model!`.)
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::matrix::model_serves_every_protocol;
+use crate::util::*;
+
+fn summary_number(summary: &str, after: &str) -> u64 {
+    let value: serde_json::Value = serde_json::from_str(summary.trim()).expect(summary);
+    value[after]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {after} in {summary}"))
+}
+
+/// A provided-buffer ring of one 16-byte buffer: every multishot receive ends with ENOBUFS
+/// almost at once. Nothing is lost; the receive is re-armed once the buffer is back.
+#[test]
+fn an_exhausted_buffer_ring_loses_nothing_and_resumes() {
+    let server = Server::start(
+        "uring",
+        "echo",
+        &["--ring-buffers", "1", "--ring-buffer-size", "16", "--summary", "json"],
+    );
+    let payload = Rng::new(11).bytes(256 * 1024);
+    let reply = exchange(server.addr, &payload).unwrap();
+    assert!(reply == payload, "got {} of {} bytes", reply.len(), payload.len());
+    let (status, summary) = server.stop();
+    assert!(status.success());
+    assert!(
+        summary_number(&summary, "out_of_buffers") > 0,
+        "the ring never ran dry, so this test proved nothing: {summary}"
+    );
+}
+
+/// A completion queue of 8 entries under 200 concurrent clients: completions overflow, the
+/// kernel keeps them, and every client gets its exact answer.
+#[test]
+fn a_completion_queue_far_smaller_than_the_clients_loses_nothing() {
+    model_serves_every_protocol("uring", &["--ring-entries", "4"]);
+}
+
+/// Connections reset while their receive and send are in flight, and new connections
+/// accepted at once into the same fd numbers: no byte of an old connection reaches a new one.
+#[test]
+fn closed_connections_completions_never_reach_the_next_owner_of_the_fd() {
+    let server = Server::start("uring", "echo", &[]);
+    for round in 0..200u32 {
+        let mut doomed = server.connect();
+        let junk = vec![0xEEu8; 64 * 1024];
+        let _ = doomed.write_all(&junk);
+        // Reset (not FIN) with data unread in both directions.
+        socket2::SockRef::from(&doomed)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(doomed);
+        let mut fresh = server.connect();
+        let mine = format!("round {round} payload").into_bytes();
+        assert_eq!(round_trip(&mut fresh, &mine), mine, "round {round}");
+    }
+    let (status, _) = server.stop();
+    assert!(status.success());
+}
+
+/// A reader that takes its echo slowly, in small bites: sends queue up (one in flight, the
+/// rest owed, partial sends resumed) and every byte arrives in order.
+#[test]
+fn a_slow_reader_gets_every_byte_in_order() {
+    let server = Server::start("uring", "echo", &[]);
+    let payload = Rng::new(5).bytes(3 << 20);
+    let mut c = server.connect();
+    let mut writer = c.try_clone().unwrap();
+    let sent = payload.clone();
+    let t = std::thread::spawn(move || writer.write_all(&sent).unwrap());
+    let mut got = Vec::with_capacity(payload.len());
+    let mut bite = [0u8; 997];
+    while got.len() < payload.len() {
+        let n = c.read(&mut bite).unwrap();
+        assert!(n > 0, "closed after {} bytes", got.len());
+        got.extend_from_slice(&bite[..n]);
+        if got.len() % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    t.join().unwrap();
+    assert!(got == payload, "echo differs");
+}
+
+/// Multishot accept under `ulimit -n 64`: it ends with EMFILE; the server pauses (no spin),
+/// serves who it has, and accepts again when descriptors come free.
+#[test]
+fn multishot_accept_at_ulimit_64_pauses_and_recovers() {
+    let server = Server::start_with_fd_limit(64, "uring", "echo", &[]);
+    let mut clients: Vec<TcpStream> = (0..120).map(|_| server.connect()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(round_trip(&mut clients[0], b"first"), b"first");
+    let before = server.cpu_ticks();
+    std::thread::sleep(Duration::from_millis(1000));
+    let burnt = server.cpu_ticks() - before;
+    assert!(burnt < 30, "{burnt} ticks of CPU in 1 s while out of fds: spinning");
+    assert!(server.stderr().contains("Too many open files"), "{}", server.stderr());
+    let mut last = clients.pop().unwrap();
+    clients.truncate(10);
+    assert_eq!(round_trip(&mut last, b"last"), b"last", "accepts did not resume");
+}
+
+/// Each ring setup the command line offers works on this kernel, and names itself when
+/// refused (the fallback itself is tested in iomux-sys with a setup every kernel refuses).
+#[test]
+fn every_ring_setup_serves() {
+    for setup in ["plain", "coop-taskrun", "defer-taskrun", "auto"] {
+        let server = Server::start("uring", "echo", &["--ring-setup", setup]);
+        let mut c = server.connect();
+        assert_eq!(round_trip(&mut c, setup.as_bytes()), setup.as_bytes(), "{setup}");
+        let (status, _) = server.stop();
+        assert!(status.success(), "{setup}");
+    }
+}
