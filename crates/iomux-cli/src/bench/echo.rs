@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::chart::bar_chart;
+use super::CpuSample;
 use super::record::Point;
 use super::{median, quick, sibling_binary, table, Lab, Report, ServerProc};
 use crate::load::{self, WindowEdge};
@@ -35,16 +36,19 @@ pub enum Peer {
     Mio,
     /// The floor: a bare level-triggered epoll loop with no abstraction.
     Floor,
+    /// monoio, a published io_uring runtime: the completion model's peer.
+    Monoio,
 }
 
 impl Peer {
-    pub const ALL: [Peer; 3] = [Peer::Tokio, Peer::Mio, Peer::Floor];
+    pub const ALL: [Peer; 4] = [Peer::Tokio, Peer::Mio, Peer::Floor, Peer::Monoio];
 
     pub fn name(self) -> &'static str {
         match self {
             Peer::Tokio => "tokio",
             Peer::Mio => "mio",
             Peer::Floor => "floor",
+            Peer::Monoio => "monoio",
         }
     }
 
@@ -53,6 +57,7 @@ impl Peer {
             Peer::Tokio => "peer-tokio",
             Peer::Mio => "peer-mio",
             Peer::Floor => "peer-epoll",
+            Peer::Monoio => "peer-monoio",
         }
     }
 }
@@ -149,7 +154,7 @@ impl ServerSpec {
 /// `iomux bench echo` parameters; their defaults are the flags' defaults.
 #[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
-    /// Servers: serve models (`iomux serve --list-models`) and the peers tokio, mio and floor
+    /// Servers: serve models (`iomux serve --list-models`) and the peers tokio, mio, floor and monoio
     /// (default: every model, then every peer).
     #[arg(long, value_delimiter = ',')]
     #[serde(with = "crate::units::names")]
@@ -158,7 +163,7 @@ pub struct Params {
     #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
     pub conns: Vec<usize>,
     /// Message sizes in bytes.
-    #[arg(long, value_delimiter = ',', default_value = "64,4096")]
+    #[arg(long, value_delimiter = ',', default_value = "64,4096,16384")]
     pub sizes: Vec<usize>,
     /// Pipeline depths.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
@@ -245,6 +250,8 @@ pub enum SyscallCount {
 pub struct Measured {
     pub msgs_per_s: f64,
     pub cpu_us_per_msg: f64,
+    pub user_us_per_msg: f64,
+    pub system_us_per_msg: f64,
     pub p50_us: f64,
     pub p99_us: f64,
     pub load_cpu_us_per_msg: f64,
@@ -258,6 +265,8 @@ impl Measured {
         point
             .metric("msgs_per_s", self.msgs_per_s)
             .metric("server_cpu_us_per_msg", self.cpu_us_per_msg)
+            .metric("server_user_us_per_msg", self.user_us_per_msg)
+            .metric("server_system_us_per_msg", self.system_us_per_msg)
             .metric("p50_us", self.p50_us)
             .metric("p99_us", self.p99_us)
             .metric("load_cpu_us_per_msg", self.load_cpu_us_per_msg)
@@ -275,14 +284,18 @@ pub fn measure_server(
     let mut runs = Vec::new();
     for _ in 0..repeat.max(1) {
         let progress = Arc::new(AtomicU64::new(0));
-        let mut cpu = [Duration::ZERO; 2];
+        let mut cpu = [CpuSample::default(); 2];
         let report = load::run_observed(config, &progress, &mut |edge| {
-            cpu[usize::from(edge == WindowEdge::End)] = server.cpu_time();
+            cpu[usize::from(edge == WindowEdge::End)] = server.cpu_sample();
         })?;
         let messages = report.messages.max(1) as f64;
+        let (user, system) = cpu[1].since(&cpu[0]);
+        let per_msg = |d: Duration| d.as_secs_f64() * 1e6 / messages;
         runs.push(Measured {
             msgs_per_s: report.msgs_per_s,
-            cpu_us_per_msg: (cpu[1].saturating_sub(cpu[0])).as_secs_f64() * 1e6 / messages,
+            cpu_us_per_msg: per_msg(user + system),
+            user_us_per_msg: per_msg(user),
+            system_us_per_msg: per_msg(system),
             p50_us: report.p50_us,
             p99_us: report.p99_us,
             load_cpu_us_per_msg: report.load_cpu_s * 1e6
@@ -300,6 +313,8 @@ fn merge(runs: &[Measured]) -> Measured {
     Measured {
         msgs_per_s: pick(|m| m.msgs_per_s),
         cpu_us_per_msg: pick(|m| m.cpu_us_per_msg),
+        user_us_per_msg: pick(|m| m.user_us_per_msg),
+        system_us_per_msg: pick(|m| m.system_us_per_msg),
         p50_us: pick(|m| m.p50_us),
         p99_us: pick(|m| m.p99_us),
         load_cpu_us_per_msg: pick(|m| m.load_cpu_us_per_msg),
@@ -447,6 +462,11 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
                     name.to_owned(),
                     fmt(pt.get("msgs_per_s"), 0),
                     fmt(mine, 2),
+                    format!(
+                        "{}/{}",
+                        fmt(pt.get("server_user_us_per_msg"), 2),
+                        fmt(pt.get("server_system_us_per_msg"), 2)
+                    ),
                     ratio(Peer::Tokio.name()),
                     ratio(Peer::Floor.name()),
                     fmt(pt.get("p50_us"), 0),
@@ -473,6 +493,7 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
             "server",
             "msg/s",
             "CPU us/msg",
+            "usr/sys us",
             "x tokio",
             "x floor",
             "p50 us",

@@ -527,9 +527,9 @@ impl ServerProc {
         self.child.id()
     }
 
-    /// CPU time used so far by all of the server's threads.
-    pub fn cpu_time(&self) -> Duration {
-        process_cpu(self.pid())
+    /// CPU time used so far by all of the server's threads, with the user/system split.
+    pub fn cpu_sample(&self) -> CpuSample {
+        CpuSample::of(self.pid())
     }
 
     /// The descriptors the server holds now (before any client: its own).
@@ -556,6 +556,48 @@ impl Drop for ServerProc {
 }
 
 /// Sum of the on-CPU time of every thread of `pid`, from `/proc/PID/task/*/schedstat`.
+/// A process's CPU time at one moment: the total from the scheduler (nanoseconds, exact) and
+/// the user and system clock ticks (1/100 s) that split it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuSample {
+    pub total: Duration,
+    pub user_ticks: u64,
+    pub system_ticks: u64,
+}
+
+impl CpuSample {
+    pub fn of(pid: u32) -> CpuSample {
+        let (user_ticks, system_ticks) = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                // utime and stime: fields 14 and 15, the 12th and 13th after the name.
+                let after = &stat[stat.rfind(')')? + 2..];
+                let mut fields = after.split_whitespace().skip(11);
+                Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+            })
+            .unwrap_or((0, 0));
+        CpuSample {
+            total: process_cpu(pid),
+            user_ticks,
+            system_ticks,
+        }
+    }
+
+    /// The CPU time from `earlier` to this sample, split into (user, system): the exact total
+    /// divided as the ticks were (a tick is 10 ms, so short windows split roughly).
+    pub fn since(&self, earlier: &CpuSample) -> (Duration, Duration) {
+        let total = self.total.saturating_sub(earlier.total);
+        let user = self.user_ticks.saturating_sub(earlier.user_ticks);
+        let system = self.system_ticks.saturating_sub(earlier.system_ticks);
+        if user + system == 0 {
+            return (total, Duration::ZERO);
+        }
+        let user_share = user as f64 / (user + system) as f64;
+        let user_time = total.mul_f64(user_share);
+        (user_time, total - user_time)
+    }
+}
+
 pub fn process_cpu(pid: u32) -> Duration {
     let mut total = 0u64;
     if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {

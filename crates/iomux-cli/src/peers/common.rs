@@ -1,5 +1,5 @@
 //! Shared by the reference echo servers of `iomux bench echo`, each a binary of this package:
-//! `peer-tokio`, `peer-mio` and `peer-epoll`. Like `iomux serve`, each takes `--addr IP:PORT` (port 0 picks a free port),
+//! `peer-tokio`, `peer-mio`, `peer-epoll` and `peer-monoio`. Like `iomux serve`, each takes `--addr IP:PORT` (port 0 picks a free port),
 //! prints `listening on IP:PORT` when ready, and echoes every byte until killed.
 //!
 //! They exist to be measured against; the iomux library never depends on them or on their
