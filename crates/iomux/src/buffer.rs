@@ -88,6 +88,18 @@ impl OutBuffer {
         }
     }
 
+    /// Takes every waiting byte out, as a `Vec` the caller now owns (to hand to a send that
+    /// completes later), leaving the buffer empty on `spare`'s storage (cleared): no byte is
+    /// copied unless some were written already.
+    pub fn take(&mut self, mut spare: Vec<u8>) -> Vec<u8> {
+        if self.start > 0 {
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+        spare.clear();
+        std::mem::replace(&mut self.data, spare)
+    }
+
     /// Writes waiting bytes to `w` until none are left or `w` would block. `Interrupted` is
     /// retried; any other error is returned (the bytes stay buffered). A write of 0 bytes is
     /// reported as `WriteZero`.

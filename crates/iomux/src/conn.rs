@@ -100,6 +100,8 @@ impl Transfer {
 pub struct Connection<P> {
     protocol: P,
     out: OutBuffer,
+    /// Owed bytes a driver took out with `take_owed` and has not reported sent.
+    taken: usize,
     peer_done: bool,
     draining: bool,
     last_active: Instant,
@@ -111,6 +113,7 @@ impl<P: Protocol> Connection<P> {
         Connection {
             protocol,
             out: OutBuffer::with_limit(buffer_limit),
+            taken: 0,
             peer_done: false,
             draining: false,
             last_active: now,
@@ -135,12 +138,24 @@ impl<P: Protocol> Connection<P> {
     /// Whether the connection should read now: the peer has not ended, the server is not
     /// shutting down, the protocol wants input, and the buffer is not over its limit.
     pub fn wants_read(&self) -> bool {
-        !self.peer_done && !self.draining && !self.out.is_over_limit() && self.protocol.wants_read()
+        !self.peer_done && !self.draining && !self.is_over_limit() && self.protocol.wants_read()
+    }
+
+    /// More than the buffer limit is owed, counting bytes taken out and not yet sent.
+    fn is_over_limit(&self) -> bool {
+        self.out.len() + self.taken > self.out.limit()
+    }
+
+    /// Bytes owed in all: buffered, or taken out by the driver and not yet reported sent.
+    pub fn owed_len(&self) -> usize {
+        self.out.len() + self.taken
     }
 
     /// Whether everything is done: nothing more will be read, and nothing is owed. Close it.
     pub fn is_finished(&self) -> bool {
-        self.out.is_empty() && (self.peer_done || self.draining || !self.protocol.wants_read())
+        self.out.is_empty()
+            && self.taken == 0
+            && (self.peer_done || self.draining || !self.protocol.wants_read())
     }
 
     /// What to wait for next; `None` means the connection is finished and should be closed.
@@ -178,15 +193,27 @@ impl<P: Protocol> Connection<P> {
         }
     }
 
-    /// The bytes owed to the peer, oldest first.
+    /// The bytes owed to the peer and still buffered, oldest first (after any taken out).
     pub fn owed(&self) -> &[u8] {
         self.out.as_slice()
     }
 
-    /// The first `n` owed bytes were delivered.
+    /// Takes every buffered owed byte out, for a driver whose send completes later and needs
+    /// the bytes to stay put meanwhile (io_uring): no copy, the buffer continues on `spare`'s
+    /// storage. The bytes still count as owed (for backpressure and
+    /// [`is_finished`](Self::is_finished)) until [`sent`](Self::sent) reports them delivered.
+    pub fn take_owed(&mut self, spare: Vec<u8>) -> Vec<u8> {
+        let taken = self.out.take(spare);
+        self.taken += taken.len();
+        taken
+    }
+
+    /// The first `n` owed bytes were delivered: those taken out first, then buffered ones.
     pub fn sent(&mut self, n: usize, now: Instant) {
         if n > 0 {
-            self.out.consume(n);
+            let from_taken = n.min(self.taken);
+            self.taken -= from_taken;
+            self.out.consume(n - from_taken);
             self.last_active = now;
         }
     }

@@ -115,6 +115,61 @@ fn backpressure_stops_reading_past_the_limit_until_drained() {
     assert_eq!(conn.interest(), Some(Interest::READ));
 }
 
+proptest! {
+    /// The completion driver's path: owed bytes taken out for a send, partial sends, more
+    /// answers buffered meanwhile. The bytes delivered are the stream, in order, and the
+    /// taken bytes count toward backpressure and finishing until reported sent.
+    #[test]
+    fn taken_bytes_sent_in_parts_keep_order_and_count_as_owed(
+        chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..300), 1..10),
+        takes in prop::collection::vec(1usize..200, 1..40),
+    ) {
+        let mut conn = Connection::new(Echo, 512, Instant::now());
+        let stream: Vec<u8> = chunks.concat();
+        let mut delivered = Vec::new();
+        let mut in_flight: Option<(Vec<u8>, usize)> = None;
+        let mut spare = Vec::new();
+        let mut pending = chunks.into_iter();
+        let mut takes = takes.into_iter().cycle();
+        loop {
+            if let Some(chunk) = pending.next() {
+                conn.receive(&chunk, Instant::now());
+            }
+            prop_assert_eq!(conn.wants_read(), conn.owed_len() <= 512);
+            if in_flight.is_none() && !conn.owed().is_empty() {
+                in_flight = Some((conn.take_owed(std::mem::take(&mut spare)), 0));
+            }
+            if let Some((buf, offset)) = in_flight.take() {
+                let n = takes.next().unwrap().min(buf.len() - offset);
+                delivered.extend_from_slice(&buf[offset..offset + n]);
+                conn.sent(n, Instant::now());
+                if offset + n < buf.len() {
+                    in_flight = Some((buf, offset + n));
+                } else {
+                    spare = buf;
+                }
+            }
+            if in_flight.is_none() && conn.owed_len() == 0 && pending.len() == 0 {
+                break;
+            }
+        }
+        prop_assert!(delivered == stream, "bytes reordered or lost");
+    }
+}
+
+#[test]
+fn taken_bytes_keep_a_draining_connection_open_until_sent() {
+    let mut conn = Connection::new(Echo, usize::MAX, Instant::now());
+    conn.receive(b"abc", Instant::now());
+    conn.start_draining();
+    let taken = conn.take_owed(Vec::new());
+    assert_eq!(taken, b"abc");
+    assert!(conn.owed().is_empty());
+    assert!(!conn.is_finished(), "3 bytes are still on their way");
+    conn.sent(3, Instant::now());
+    assert!(conn.is_finished());
+}
+
 #[test]
 fn half_close_delivers_what_is_owed_then_finishes() {
     let mut conn = Connection::new(LineLengths::default(), usize::MAX, Instant::now());

@@ -14,8 +14,9 @@
 //!   socket meanwhile. Past `--max-buffer` owed bytes the receive is cancelled and not re-armed
 //!   until the peer has read: the same backpressure as every model.
 //! - Sending: at most one send in flight per connection, so bytes are never reordered. The
-//!   owed bytes are copied into the send's own buffer (they may grow while it is in flight); a
-//!   short send leaves the rest owed for the next one.
+//!   owed bytes move into the send (`Connection::take_owed` swaps the connection's buffer for
+//!   the connection's spare one: no copy), and new answers buffer meanwhile; a short send
+//!   re-sends the rest of the same buffer before anything newer.
 //! - Closing cancels the connection's operations and closes the fd inside the kernel, in that
 //!   order, so the fd number is not reused while completions of the old connection are on
 //!   their way; each `user_data` also carries the connection's generation, and completions of
@@ -137,8 +138,9 @@ struct Client {
     receiving: bool,
     /// Its cancellation was queued (backpressure or draining).
     cancelling_receive: bool,
-    /// A send is in flight (at most one).
+    /// A send is in flight (at most one), of its buffer from this offset.
     sending: bool,
+    send_offset: usize,
     /// The send buffer, when no send has it: reused, so steady state allocates nothing.
     spare: Vec<u8>,
     /// A receive or send failed: close once nothing is in flight.
@@ -393,6 +395,7 @@ impl Server<'_> {
             receiving: false,
             cancelling_receive: false,
             sending: false,
+            send_offset: 0,
             spare: Vec::new(),
             failed: false,
         });
@@ -403,20 +406,9 @@ impl Server<'_> {
         self.drive(slot, now)
     }
 
-    fn client_mut(&mut self, slot: u32, generation: u32) -> Option<&mut Client> {
-        self.clients
-            .get_mut(slot as usize)
-            .and_then(Option::as_mut)
-            .filter(|c| c.generation == generation)
-    }
-
     fn received(&mut self, slot: u32, generation: u32, completion: &Completion, now: Instant) {
         let group = self.group;
-        let Some(client) = self
-            .clients
-            .get_mut(slot as usize)
-            .and_then(Option::as_mut)
-            .filter(|c| c.generation == generation)
+        let Some(client) = live_client(&mut self.clients, slot, generation)
         else {
             // A completion of a connection that is gone: give its buffer back, nothing else.
             self.ring.take_buffer(group, completion, |_| ());
@@ -447,17 +439,31 @@ impl Server<'_> {
     }
 
     fn sent(&mut self, slot: u32, generation: u32, completion: Completion, now: Instant) {
-        let Some(client) = self.client_mut(slot, generation) else {
+        let Some(client) = live_client(&mut self.clients, slot, generation)
+        else {
             return; // the connection is gone; its buffer is simply dropped
         };
         client.sending = false;
-        if let Some(buf) = completion.sent_buffer {
-            client.spare = buf;
-        }
+        let buf = completion.sent_buffer.unwrap_or_default();
         match completion.result {
             n if n >= 0 => {
-                client.conn.sent(n as usize, now);
+                let n = n as usize;
+                client.conn.sent(n, now);
                 self.counters.bytes_out += n as u64;
+                let offset = client.send_offset + n;
+                if offset < buf.len() {
+                    // A short send: the rest of this buffer goes first, before anything newer.
+                    let fd = client.socket.as_raw_fd();
+                    client.sending = true;
+                    client.send_offset = offset;
+                    if let Err(e) = self.ring.send(fd, buf, offset, tag(Op::Send, slot, generation)) {
+                        debug!(slot, "cannot queue a send: {e}");
+                        client.sending = false;
+                        client.failed = true;
+                    }
+                } else {
+                    client.spare = buf;
+                }
             }
             e => {
                 debug!(slot, "send failed: {}", io::Error::from_raw_os_error(-e));
@@ -483,11 +489,12 @@ impl Server<'_> {
             return Ok(());
         }
         if !client.sending && !client.conn.owed().is_empty() {
-            let mut buf = std::mem::take(&mut client.spare);
-            buf.clear();
-            buf.extend_from_slice(client.conn.owed());
+            // The owed bytes move into the send (no copy); the connection goes on buffering
+            // on the spare storage.
+            let buf = client.conn.take_owed(std::mem::take(&mut client.spare));
             client.sending = true;
-            self.ring.send(fd, buf, tag(Op::Send, slot, generation))?;
+            client.send_offset = 0;
+            self.ring.send(fd, buf, 0, tag(Op::Send, slot, generation))?;
         }
         let client = self.clients[slot as usize].as_mut().expect("present above");
         if client.conn.wants_read() {
@@ -565,4 +572,12 @@ impl Server<'_> {
         }
         Ok(())
     }
+}
+
+/// The connection in `slot` if it is still the one of `generation` (not closed, not replaced).
+fn live_client(clients: &mut [Option<Client>], slot: u32, generation: u32) -> Option<&mut Client> {
+    clients
+        .get_mut(slot as usize)
+        .and_then(Option::as_mut)
+        .filter(|c| c.generation == generation)
 }

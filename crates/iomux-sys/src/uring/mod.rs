@@ -430,12 +430,21 @@ impl Ring {
         Some(out)
     }
 
-    /// `IORING_OP_SEND` of the whole of `buf` (with `MSG_NOSIGNAL`: a reset peer is an
-    /// `EPIPE` result, not a signal). The ring owns `buf` until the completion, which hands
-    /// it back in [`Completion::sent_buffer`]. The result may be short: send the rest then.
-    pub fn send(&mut self, fd: RawFd, buf: Vec<u8>, user_data: u64) -> io::Result<()> {
+    /// `IORING_OP_SEND` of `buf[offset..]` (with `MSG_NOSIGNAL`: a reset peer is an `EPIPE`
+    /// result, not a signal). The ring owns `buf` until the completion, which hands it back in
+    /// [`Completion::sent_buffer`]. The result may be short: send the rest then.
+    pub fn send(
+        &mut self,
+        fd: RawFd,
+        buf: Vec<u8>,
+        offset: usize,
+        user_data: u64,
+    ) -> io::Result<()> {
         Self::check_tag(user_data)?;
-        let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        if offset > buf.len() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "send offset past the end"));
+        }
+        let len = u32::try_from(buf.len() - offset).unwrap_or(u32::MAX);
         let index = match self.free_owned.pop() {
             Some(i) => i,
             None => {
@@ -444,7 +453,7 @@ impl Ring {
             }
         };
         // The Vec's heap memory does not move when the Vec itself moves into the table.
-        let ptr = buf.as_ptr();
+        let ptr = buf[offset..].as_ptr();
         self.owned[index as usize] = Some((user_data, buf));
         let entry = opcode::Send::new(types::Fd(fd), ptr, len)
             .flags(libc::MSG_NOSIGNAL)

@@ -68,23 +68,24 @@ fn poll_add_reports_readiness_and_a_timeout_is_not_an_error() {
     assert_eq!(ring.in_flight(), 0);
     let c = ring.counters();
     assert_eq!((c.submissions, c.completions), (1, 1));
-    assert!(c.enters >= 2);
+    assert!(c.enters >= 1, "a ready completion needs no enter of its own");
 }
 
 #[test]
 fn a_send_hands_its_buffer_back_with_the_callers_tag() {
     let mut ring = ring();
     let (a, mut b) = UnixStream::pair().unwrap();
-    ring.send(a.as_raw_fd(), b"hello".to_vec(), 42).unwrap();
+    ring.send(a.as_raw_fd(), b"xxhello".to_vec(), 2, 42).unwrap();
     let done = reap(&mut ring);
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].user_data, 42);
     assert_eq!(done[0].result, 5);
-    assert_eq!(done[0].sent_buffer.as_deref(), Some(&b"hello"[..]));
+    assert_eq!(done[0].sent_buffer.as_deref(), Some(&b"xxhello"[..]));
     let mut got = [0u8; 5];
     b.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"hello");
-    assert!(ring.send(a.as_raw_fd(), vec![1], RESERVED_USER_DATA).is_err());
+    assert!(ring.send(a.as_raw_fd(), vec![1], 0, RESERVED_USER_DATA).is_err());
+    assert!(ring.send(a.as_raw_fd(), vec![1], 2, 1).is_err());
 }
 
 #[test]
