@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::chart::bar_chart;
-use super::CpuSample;
 use super::record::Point;
+use super::CpuSample;
 use super::{median, quick, sibling_binary, table, Lab, Report, ServerProc};
 use crate::load::{self, WindowEdge};
 use crate::serve::Model;

@@ -408,8 +408,7 @@ impl Server<'_> {
 
     fn received(&mut self, slot: u32, generation: u32, completion: &Completion, now: Instant) {
         let group = self.group;
-        let Some(client) = live_client(&mut self.clients, slot, generation)
-        else {
+        let Some(client) = live_client(&mut self.clients, slot, generation) else {
             // A completion of a connection that is gone: give its buffer back, nothing else.
             self.ring.take_buffer(group, completion, |_| ());
             return;
@@ -439,8 +438,7 @@ impl Server<'_> {
     }
 
     fn sent(&mut self, slot: u32, generation: u32, completion: Completion, now: Instant) {
-        let Some(client) = live_client(&mut self.clients, slot, generation)
-        else {
+        let Some(client) = live_client(&mut self.clients, slot, generation) else {
             return; // the connection is gone; its buffer is simply dropped
         };
         client.sending = false;
@@ -456,7 +454,10 @@ impl Server<'_> {
                     let fd = client.socket.as_raw_fd();
                     client.sending = true;
                     client.send_offset = offset;
-                    if let Err(e) = self.ring.send(fd, buf, offset, tag(Op::Send, slot, generation)) {
+                    if let Err(e) = self
+                        .ring
+                        .send(fd, buf, offset, tag(Op::Send, slot, generation))
+                    {
                         debug!(slot, "cannot queue a send: {e}");
                         client.sending = false;
                         client.failed = true;
@@ -494,7 +495,8 @@ impl Server<'_> {
             let buf = client.conn.take_owed(std::mem::take(&mut client.spare));
             client.sending = true;
             client.send_offset = 0;
-            self.ring.send(fd, buf, 0, tag(Op::Send, slot, generation))?;
+            self.ring
+                .send(fd, buf, 0, tag(Op::Send, slot, generation))?;
         }
         let client = self.clients[slot as usize].as_mut().expect("present above");
         if client.conn.wants_read() {
@@ -525,10 +527,8 @@ impl Server<'_> {
         self.acceptor.on_close(now);
         debug!(slot, "connection closed");
         // The kernel cancels what is in flight, then closes: see the module docs.
-        self.ring.cancel_and_close(
-            client.socket,
-            tag(Op::Close, slot, client.generation),
-        )
+        self.ring
+            .cancel_and_close(client.socket, tag(Op::Close, slot, client.generation))
     }
 
     fn sweep_idle(&mut self, now: Instant) -> io::Result<()> {

@@ -21,11 +21,23 @@ fn an_exhausted_buffer_ring_loses_nothing_and_resumes() {
     let server = Server::start(
         "uring",
         "echo",
-        &["--ring-buffers", "1", "--ring-buffer-size", "16", "--summary", "json"],
+        &[
+            "--ring-buffers",
+            "1",
+            "--ring-buffer-size",
+            "16",
+            "--summary",
+            "json",
+        ],
     );
     let payload = Rng::new(11).bytes(256 * 1024);
     let reply = exchange(server.addr, &payload).unwrap();
-    assert!(reply == payload, "got {} of {} bytes", reply.len(), payload.len());
+    assert!(
+        reply == payload,
+        "got {} of {} bytes",
+        reply.len(),
+        payload.len()
+    );
     let (status, summary) = server.stop();
     assert!(status.success());
     assert!(
@@ -98,11 +110,22 @@ fn multishot_accept_at_ulimit_64_pauses_and_recovers() {
     let before = server.cpu_ticks();
     std::thread::sleep(Duration::from_millis(1000));
     let burnt = server.cpu_ticks() - before;
-    assert!(burnt < 30, "{burnt} ticks of CPU in 1 s while out of fds: spinning");
-    assert!(server.stderr().contains("Too many open files"), "{}", server.stderr());
+    assert!(
+        burnt < 30,
+        "{burnt} ticks of CPU in 1 s while out of fds: spinning"
+    );
+    assert!(
+        server.stderr().contains("Too many open files"),
+        "{}",
+        server.stderr()
+    );
     let mut last = clients.pop().unwrap();
     clients.truncate(10);
-    assert_eq!(round_trip(&mut last, b"last"), b"last", "accepts did not resume");
+    assert_eq!(
+        round_trip(&mut last, b"last"),
+        b"last",
+        "accepts did not resume"
+    );
 }
 
 /// Each ring setup the command line offers works on this kernel, and names itself when
@@ -112,7 +135,11 @@ fn every_ring_setup_serves() {
     for setup in ["plain", "coop-taskrun", "defer-taskrun", "auto"] {
         let server = Server::start("uring", "echo", &["--ring-setup", setup]);
         let mut c = server.connect();
-        assert_eq!(round_trip(&mut c, setup.as_bytes()), setup.as_bytes(), "{setup}");
+        assert_eq!(
+            round_trip(&mut c, setup.as_bytes()),
+            setup.as_bytes(),
+            "{setup}"
+        );
         let (status, _) = server.stop();
         assert!(status.success(), "{setup}");
     }

@@ -17,6 +17,13 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::types::BufRingEntry;
 
+/// `IOU_PBUF_RING_INC` (Linux 6.12, include/uapi/linux/io_uring.h): the kernel consumes each
+/// buffer incrementally, so many small receives share one large buffer.
+pub(crate) const PBUF_RING_INC: u16 = 2;
+/// `IORING_CQE_F_BUF_MORE`: under incremental consumption, the kernel keeps the buffer for
+/// more data; it is not the program's to give back yet.
+pub(crate) const CQE_F_BUF_MORE: u32 = 16;
+
 /// The buffers of one buffer group, and the ring that hands them to the kernel.
 pub(crate) struct BufRing {
     map: NonNull<u8>,
@@ -25,6 +32,10 @@ pub(crate) struct BufRing {
     buf_size: u32,
     /// The tail as last published (the kernel reads it; the head is the kernel's own).
     tail: u16,
+    /// Registered with incremental consumption: then `consumed[bid]` is where the next
+    /// completion's bytes start in buffer `bid`.
+    incremental: bool,
+    consumed: Vec<u32>,
 }
 
 // SAFETY: the mapping is owned by this value alone; moving it to another thread moves that
@@ -65,6 +76,8 @@ impl BufRing {
             entries,
             buf_size,
             tail: 0,
+            incremental: false,
+            consumed: vec![0; usize::from(entries)],
         };
         for bid in 0..entries {
             ring.push(bid);
@@ -133,22 +146,51 @@ impl BufRing {
         }
     }
 
-    /// The first `len` bytes of buffer `bid`, which a completion has just handed to the
-    /// program. Panics on an id or length the ring never had (a kernel contract violation).
-    pub(crate) fn filled(&self, bid: u16, len: usize) -> &[u8] {
-        assert!(bid < self.entries, "buffer id {bid} out of range");
-        assert!(len <= self.buf_size as usize, "completion longer than its buffer");
-        // SAFETY: the completion that named `bid` transferred the buffer to us; the kernel
-        // writes to it only after `recycle(bid)` republishes it, which needs `&mut self` and
-        // so cannot happen while this shared borrow lives. The range is inside the mapping.
-        unsafe { std::slice::from_raw_parts(self.buffer_ptr(bid), len) }
+    /// Records that the kernel accepted incremental consumption for this ring.
+    pub(crate) fn set_incremental(&mut self) {
+        self.incremental = true;
     }
 
-    /// Gives buffer `bid` back to the kernel.
-    pub(crate) fn recycle(&mut self, bid: u16) {
+    /// Whether the kernel consumes the buffers incrementally.
+    pub(crate) fn is_incremental(&self) -> bool {
+        self.incremental
+    }
+
+    /// Hands the `len` bytes a completion put in buffer `bid` to `f`, then gives the buffer
+    /// back to the kernel unless the kernel keeps it for more (`buf_more`, incremental mode).
+    /// Panics on an id or length the ring never had (a kernel contract violation).
+    pub(crate) fn consume<R>(
+        &mut self,
+        bid: u16,
+        len: usize,
+        buf_more: bool,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> R {
         assert!(bid < self.entries, "buffer id {bid} out of range");
-        self.push(bid);
-        self.publish();
+        let start = if self.incremental {
+            self.consumed[usize::from(bid)] as usize
+        } else {
+            0
+        };
+        assert!(
+            start + len <= self.buf_size as usize,
+            "completion past the end of its buffer"
+        );
+        // SAFETY: the completion that named `bid` handed bytes start..start+len of the
+        // buffer to us: the kernel wrote them before posting it, and writes to this range
+        // again only after `recycle(bid)` republishes the buffer (in incremental mode it
+        // writes only past start+len until then). Recycling needs `&mut self`, after this
+        // borrow ends. The range is inside the mapping (checked above).
+        let bytes = unsafe { std::slice::from_raw_parts(self.buffer_ptr(bid).add(start), len) };
+        let out = f(bytes);
+        if self.incremental && buf_more {
+            self.consumed[usize::from(bid)] = (start + len) as u32;
+        } else {
+            self.consumed[usize::from(bid)] = 0;
+            self.push(bid);
+            self.publish();
+        }
+        out
     }
 }
 
@@ -184,8 +226,16 @@ mod tests {
             ring.buffer_ptr(1) as usize - ring.buffer_ptr(0) as usize,
             100
         );
-        assert_eq!(ring.filled(2, 10), &[0u8; 10]);
-        ring.recycle(2);
-        assert_eq!(ring.tail, 5);
+        assert_eq!(ring.consume(2, 10, false, |b| b.to_vec()), [0u8; 10]);
+        assert_eq!(ring.tail, 5, "given back at once");
+        ring.set_incremental();
+        ring.consume(1, 10, true, |_| ());
+        assert_eq!((ring.tail, ring.consumed[1]), (5, 10), "kept by the kernel");
+        ring.consume(1, 20, false, |_| ());
+        assert_eq!(
+            (ring.tail, ring.consumed[1]),
+            (6, 0),
+            "consumed to the end, given back"
+        );
     }
 }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 mod buf_ring;
-use buf_ring::BufRing;
+use buf_ring::{BufRing, CQE_F_BUF_MORE, PBUF_RING_INC};
 
 /// `user_data` values with this bit set are the ring's own (operations that own a buffer);
 /// callers' tags must leave it clear.
@@ -277,7 +277,10 @@ impl Ring {
             .map_or(io::ErrorKind::InvalidInput, |(_, e)| e.kind());
         Err(io::Error::new(
             kind,
-            format!("io_uring_setup refused every setup tried ({})", tried.join("; ")),
+            format!(
+                "io_uring_setup refused every setup tried ({})",
+                tried.join("; ")
+            ),
         ))
     }
 
@@ -376,24 +379,41 @@ impl Ring {
         self.push(entry)
     }
 
-    /// Registers a provided-buffer ring of `count` buffers of `size` bytes (5.19).
+    /// Registers a provided-buffer ring of `count` buffers of `size` bytes (5.19), consumed
+    /// incrementally where the kernel can (6.12: many small receives share a buffer, so large
+    /// buffers cost no more memory than small ones), else one buffer per receive.
     pub fn add_buffer_group(&mut self, count: u16, size: u32) -> io::Result<BufGroup> {
         let id = u16::try_from(self.buf_rings.len())
             .map_err(|_| io::Error::other("too many buffer groups"))?;
-        let buf_ring = BufRing::new(count, size)?;
-        // SAFETY: the ring memory is a page-aligned mapping of `count` entries owned by
-        // `buf_ring`, which is stored in `self.buf_rings` and so lives as long as the ring
-        // (dropped after it, by field order).
-        unsafe {
-            self.ring.submitter().register_buf_ring_with_flags(
-                buf_ring.ring_addr(),
-                buf_ring.entries(),
-                id,
-                0,
-            )
-        }?;
+        let mut buf_ring = BufRing::new(count, size)?;
+        let mut result = Err(io::Error::from_raw_os_error(libc::EINVAL));
+        for flags in [PBUF_RING_INC, 0] {
+            // SAFETY: the ring memory is a page-aligned mapping of `count` entries owned by
+            // `buf_ring`, which is stored in `self.buf_rings` and so lives as long as the
+            // ring (dropped after it, by field order).
+            result = unsafe {
+                self.ring.submitter().register_buf_ring_with_flags(
+                    buf_ring.ring_addr(),
+                    buf_ring.entries(),
+                    id,
+                    flags,
+                )
+            };
+            if result.is_ok() {
+                if flags == PBUF_RING_INC {
+                    buf_ring.set_incremental();
+                }
+                break;
+            }
+        }
+        result?;
         self.buf_rings.push(buf_ring);
         Ok(BufGroup(id))
+    }
+
+    /// Whether the kernel consumes the group's buffers incrementally (Linux 6.12).
+    pub fn is_incremental(&self, group: BufGroup) -> bool {
+        self.buf_rings[usize::from(group.0)].is_incremental()
     }
 
     /// How many buffers a group has, and their size.
@@ -424,10 +444,8 @@ impl Ring {
     ) -> Option<R> {
         let bid = completion.buffer_id()?;
         let len = usize::try_from(completion.result).unwrap_or(0);
-        let ring = &mut self.buf_rings[usize::from(group.0)];
-        let out = f(ring.filled(bid, len));
-        ring.recycle(bid);
-        Some(out)
+        let buf_more = completion.flags & CQE_F_BUF_MORE != 0;
+        Some(self.buf_rings[usize::from(group.0)].consume(bid, len, buf_more, f))
     }
 
     /// `IORING_OP_SEND` of `buf[offset..]` (with `MSG_NOSIGNAL`: a reset peer is an `EPIPE`
@@ -442,7 +460,10 @@ impl Ring {
     ) -> io::Result<()> {
         Self::check_tag(user_data)?;
         if offset > buf.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "send offset past the end"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "send offset past the end",
+            ));
         }
         let len = u32::try_from(buf.len() - offset).unwrap_or(u32::MAX);
         let index = match self.free_owned.pop() {
@@ -487,7 +508,11 @@ impl Ring {
             .flags(squeue::Flags::IO_HARDLINK)
             .user_data(user_data);
         self.push(cancel)?;
-        self.push(opcode::Close::new(types::Fd(raw)).build().user_data(user_data))
+        self.push(
+            opcode::Close::new(types::Fd(raw))
+                .build()
+                .user_data(user_data),
+        )
     }
 
     /// Submits what is queued, without waiting.
@@ -547,7 +572,11 @@ impl Ring {
             sent_buffer: None,
             accepted: None,
         };
-        if let Some(at) = self.accept_tags.iter().position(|&t| t == completion.user_data) {
+        if let Some(at) = self
+            .accept_tags
+            .iter()
+            .position(|&t| t == completion.user_data)
+        {
             if completion.result >= 0 {
                 // SAFETY: an accept's non-negative result is a descriptor the kernel has just
                 // installed in our table for this completion alone; it is taken here, once.

@@ -68,14 +68,18 @@ fn poll_add_reports_readiness_and_a_timeout_is_not_an_error() {
     assert_eq!(ring.in_flight(), 0);
     let c = ring.counters();
     assert_eq!((c.submissions, c.completions), (1, 1));
-    assert!(c.enters >= 1, "a ready completion needs no enter of its own");
+    assert!(
+        c.enters >= 1,
+        "a ready completion needs no enter of its own"
+    );
 }
 
 #[test]
 fn a_send_hands_its_buffer_back_with_the_callers_tag() {
     let mut ring = ring();
     let (a, mut b) = UnixStream::pair().unwrap();
-    ring.send(a.as_raw_fd(), b"xxhello".to_vec(), 2, 42).unwrap();
+    ring.send(a.as_raw_fd(), b"xxhello".to_vec(), 2, 42)
+        .unwrap();
     let done = reap(&mut ring);
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].user_data, 42);
@@ -84,7 +88,9 @@ fn a_send_hands_its_buffer_back_with_the_callers_tag() {
     let mut got = [0u8; 5];
     b.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"hello");
-    assert!(ring.send(a.as_raw_fd(), vec![1], 0, RESERVED_USER_DATA).is_err());
+    assert!(ring
+        .send(a.as_raw_fd(), vec![1], 0, RESERVED_USER_DATA)
+        .is_err());
     assert!(ring.send(a.as_raw_fd(), vec![1], 2, 1).is_err());
 }
 
@@ -115,7 +121,10 @@ fn an_exhausted_buffer_group_ends_the_multishot_recv_and_loses_nothing() {
         }
     }
     assert_eq!(received, b"0123456789");
-    assert!(saw_enobufs, "one buffer of 4 bytes cannot take 10 bytes in one go");
+    assert!(
+        saw_enobufs,
+        "one buffer of 4 bytes cannot take 10 bytes in one go"
+    );
 }
 
 #[test]
@@ -164,4 +173,50 @@ fn completions_beyond_a_tiny_completion_queue_are_kept_by_the_kernel() {
         }
     }
     assert_eq!(seen.len(), 32, "every completion arrives, overflow or not");
+}
+
+#[test]
+fn many_connections_share_large_buffers_and_each_stream_stays_whole() {
+    let mut ring = ring();
+    let group = ring.add_buffer_group(2, 64 * 1024).unwrap();
+    let pairs: Vec<_> = (0..8).map(|_| UnixStream::pair().unwrap()).collect();
+    for (i, (a, _)) in pairs.iter().enumerate() {
+        ring.recv_multi(a.as_raw_fd(), group, i as u64).unwrap();
+    }
+    let mut expected = vec![Vec::new(); pairs.len()];
+    let mut received = vec![Vec::new(); pairs.len()];
+    for round in 0..50u8 {
+        for (i, (_, b)) in pairs.iter().enumerate() {
+            let msg = vec![
+                round.wrapping_mul(7).wrapping_add(i as u8);
+                1 + (round as usize * 13 + i) % 200
+            ];
+            (&*b).write_all(&msg).unwrap();
+            expected[i].extend_from_slice(&msg);
+        }
+        for c in reap(&mut ring) {
+            let i = c.user_data as usize;
+            if c.result > 0 {
+                ring.take_buffer(group, &c, |bytes| received[i].extend_from_slice(bytes));
+            }
+            if !c.more() {
+                ring.recv_multi(pairs[i].0.as_raw_fd(), group, i as u64)
+                    .unwrap();
+            }
+        }
+    }
+    while received != expected {
+        let batch = reap(&mut ring);
+        assert!(!batch.is_empty(), "bytes missing");
+        for c in batch {
+            let i = c.user_data as usize;
+            if c.result > 0 {
+                ring.take_buffer(group, &c, |bytes| received[i].extend_from_slice(bytes));
+            }
+            if !c.more() {
+                ring.recv_multi(pairs[i].0.as_raw_fd(), group, i as u64)
+                    .unwrap();
+            }
+        }
+    }
 }

@@ -148,7 +148,10 @@ impl UringBackend {
             // an error, which the caller's next read or write will explain. Not re-armed.
             _ => {
                 registration.armed = false;
-                return Some(event(registration.token, Readiness::from_bits(Readiness::ERROR)));
+                return Some(event(
+                    registration.token,
+                    Readiness::from_bits(Readiness::ERROR),
+                ));
             }
         };
         let token = registration.token;
