@@ -19,6 +19,7 @@ pub mod eventfd;
 pub mod fd;
 pub mod poll;
 pub mod process;
+pub mod seccomp;
 pub mod select;
 pub mod socket;
 pub mod uring;

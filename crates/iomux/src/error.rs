@@ -79,7 +79,16 @@ impl fmt::Display for Error {
             ),
             Error::UnknownBackend(e) => write!(f, "{e}"),
             Error::Unsupported { backend, reason } => {
-                write!(f, "the {} backend is not available here: {reason}", backend.name())
+                let working: Vec<&str> = BackendKind::supported()
+                    .into_iter()
+                    .map(BackendKind::name)
+                    .collect();
+                write!(
+                    f,
+                    "the {} backend is not available here: {reason}; backends that work here: {}",
+                    backend.name(),
+                    working.join(", ")
+                )
             }
             Error::Io(e) => write!(f, "{e}"),
         }

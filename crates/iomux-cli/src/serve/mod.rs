@@ -243,6 +243,18 @@ pub fn run(config: Config) -> io::Result<Summary> {
         Model::Callbacks => Some(BackendKind::default_choice().map_err(iomux::Error::from)?),
         Model::Blocking | Model::Nonblocking | Model::Uring => None,
     };
+    if let (Model::Callbacks, Some(kind)) = (config.model, backend) {
+        if let Err(reason) = kind.probe() {
+            let e = iomux::Error::Unsupported {
+                backend: kind,
+                reason,
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{} ({}={kind})", e, iomux::BACKEND_ENV),
+            ));
+        }
+    }
     if let Err(why) = config.model.probe() {
         let working: Vec<_> = Model::all()
             .iter()

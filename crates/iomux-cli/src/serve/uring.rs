@@ -46,27 +46,18 @@ pub struct RingConfig {
     /// io_uring: submission queue entries per loop (the completion queue gets twice as many).
     #[arg(long, default_value_t = 4096, value_name = "N")]
     pub ring_entries: u32,
-    /// io_uring: provided receive buffers per loop (a power of two, at most 32768).
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    /// io_uring: provided receive buffers per loop (a power of two, at most 32768), shared
+    /// by the loop's connections.
+    #[arg(long, default_value_t = 256, value_name = "N")]
     pub ring_buffers: u16,
-    /// io_uring: the size of each provided receive buffer.
-    #[arg(long, default_value_t = 4096, value_name = "BYTES")]
+    /// io_uring: the size of each provided receive buffer. On Linux 6.12+ the kernel fills
+    /// them incrementally, so small receives share a buffer.
+    #[arg(long, default_value_t = 16384, value_name = "BYTES")]
     pub ring_buffer_size: u32,
     /// io_uring: ring setup flags; `auto` tries SINGLE_ISSUER|DEFER_TASKRUN, then
     /// COOP_TASKRUN, then none, taking the first the kernel accepts.
     #[arg(long, value_enum, default_value = "auto")]
     pub ring_setup: RingSetup,
-}
-
-impl Default for RingConfig {
-    fn default() -> Self {
-        RingConfig {
-            ring_entries: 4096,
-            ring_buffers: 1024,
-            ring_buffer_size: 4096,
-            ring_setup: RingSetup::Auto,
-        }
-    }
 }
 
 /// Which io_uring setup flags to ask for.

@@ -144,3 +144,39 @@ fn every_ring_setup_serves() {
         assert!(status.success(), "{setup}");
     }
 }
+
+/// io_uring refused as a locked-down container refuses it (seccomp, EPERM): each way of
+/// asking for it fails with one clear line that says what was tried and what works instead;
+/// no panic, and the models that do not need it still run.
+#[test]
+fn io_uring_refused_by_seccomp_gives_one_clear_line() {
+    let run = |args: &[&str], backend: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_iomux"));
+        cmd.args(args).args(["--addr", "127.0.0.1:0"]);
+        if let Some(b) = backend {
+            cmd.env("IOMUX_BACKEND", b);
+        }
+        iomux_sys::seccomp::forbid_io_uring(&mut cmd);
+        cmd.output().unwrap()
+    };
+    for (args, backend, names) in [
+        (&["serve", "--model", "uring"][..], None, "models that work here"),
+        (&["serve", "--model", "io-uring-et"][..], None, "models that work here"),
+        (&["serve", "--model", "callbacks"][..], Some("io-uring"), "backends that work here"),
+    ] {
+        let out = run(args, backend);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: not one line: {stderr}");
+        for part in ["io_uring_setup failed", "seccomp", names, "epoll"] {
+            assert!(lines[0].contains(part), "{args:?}: {part:?} missing: {stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // The readiness models do not need io_uring: epoll serves under the same filter.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_iomux"));
+    cmd.args(["serve", "--list-models"]);
+    iomux_sys::seccomp::forbid_io_uring(&mut cmd);
+    assert!(cmd.output().unwrap().status.success());
+}

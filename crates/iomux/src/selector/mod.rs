@@ -163,11 +163,19 @@ impl<T> Selector<T> {
         Self::with_backend(BackendKind::default_choice()?)
     }
 
-    /// A selector on the given backend.
+    /// A selector on the given backend. A backend this kernel cannot run (io_uring disabled
+    /// by sysctl or seccomp, say) is [`Error::Unsupported`], naming why and what works.
     pub fn with_backend(kind: BackendKind) -> Result<Self> {
+        let backend = AnyBackend::new(kind).map_err(|e| match kind.probe() {
+            Err(reason) => Error::Unsupported {
+                backend: kind,
+                reason,
+            },
+            Ok(()) => e,
+        })?;
         Ok(Selector {
             kind,
-            backend: AnyBackend::new(kind)?,
+            backend,
             slots: Vec::new(),
             len: 0,
             next_generation: WAKER_GENERATION + 1,
