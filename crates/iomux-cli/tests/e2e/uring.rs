@@ -176,7 +176,19 @@ fn io_uring_refused_by_seccomp_gives_one_clear_line() {
     }
     // The readiness models do not need io_uring: epoll serves under the same filter.
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_iomux"));
-    cmd.args(["serve", "--list-models"]);
+    cmd.args(["serve", "--model", "epoll", "--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
     iomux_sys::seccomp::forbid_io_uring(&mut cmd);
-    assert!(cmd.output().unwrap().status.success());
+    let mut child = cmd.spawn().unwrap();
+    // The reader stays open until the server has exited: it prints its summary there.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let addr = line.trim().strip_prefix("listening on ").expect(&line);
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(round_trip(&mut c, b"no io_uring needed"), b"no io_uring needed");
+    iomux_sys::process::kill(child.id(), libc::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
 }
