@@ -23,7 +23,7 @@ pub const NAME: &str = "idle";
 /// `iomux bench idle` parameters; their defaults are the flags' defaults.
 #[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
-    /// Models to measure (default: every readiness model).
+    /// Models to measure (default: every readiness model and the completion model).
     #[arg(long, value_delimiter = ',', value_enum)]
     #[serde(with = "crate::units::names")]
     pub models: Vec<Model>,
@@ -58,7 +58,7 @@ impl Params {
             Model::all()
                 .iter()
                 .copied()
-                .filter(|m| m.backend().is_some())
+                .filter(|m| m.multiplexes())
                 .collect()
         } else {
             self.models.clone()

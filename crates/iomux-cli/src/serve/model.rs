@@ -71,9 +71,15 @@ impl Model {
         }
     }
 
+    /// Whether one thread serves many sockets through a kernel interface that watches them
+    /// all (a readiness backend, or io_uring completions): the models `bench idle` compares.
+    pub fn multiplexes(self) -> bool {
+        matches!(self, Model::Readiness(_) | Model::Uring)
+    }
+
     /// Whether `--threads N` applies (several independent loops sharing the port).
     pub fn runs_several_loops(self) -> bool {
-        matches!(self, Model::Readiness(_) | Model::Uring)
+        self.multiplexes()
     }
 
     /// Why this machine cannot run the model, if it cannot (a backend the kernel lacks).

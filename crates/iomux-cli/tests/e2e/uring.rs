@@ -160,17 +160,33 @@ fn io_uring_refused_by_seccomp_gives_one_clear_line() {
         cmd.output().unwrap()
     };
     for (args, backend, names) in [
-        (&["serve", "--model", "uring"][..], None, "models that work here"),
-        (&["serve", "--model", "io-uring-et"][..], None, "models that work here"),
-        (&["serve", "--model", "callbacks"][..], Some("io-uring"), "backends that work here"),
+        (
+            &["serve", "--model", "uring"][..],
+            None,
+            "models that work here",
+        ),
+        (
+            &["serve", "--model", "io-uring-et"][..],
+            None,
+            "models that work here",
+        ),
+        (
+            &["serve", "--model", "callbacks"][..],
+            Some("io-uring"),
+            "backends that work here",
+        ),
     ] {
         let out = run(args, backend);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?}: {stderr}");
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{args:?}: not one line: {stderr}");
+        eprintln!("{args:?}: {}", lines[0]);
         for part in ["io_uring_setup failed", "seccomp", names, "epoll"] {
-            assert!(lines[0].contains(part), "{args:?}: {part:?} missing: {stderr}");
+            assert!(
+                lines[0].contains(part),
+                "{args:?}: {part:?} missing: {stderr}"
+            );
         }
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
@@ -188,7 +204,10 @@ fn io_uring_refused_by_seccomp_gives_one_clear_line() {
     let addr = line.trim().strip_prefix("listening on ").expect(&line);
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    assert_eq!(round_trip(&mut c, b"no io_uring needed"), b"no io_uring needed");
+    assert_eq!(
+        round_trip(&mut c, b"no io_uring needed"),
+        b"no io_uring needed"
+    );
     iomux_sys::process::kill(child.id(), libc::SIGTERM).unwrap();
     assert!(child.wait().unwrap().success());
 }

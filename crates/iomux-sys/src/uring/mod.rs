@@ -524,6 +524,28 @@ impl Ring {
         Ok(n)
     }
 
+    /// Submits what is queued and runs the completion work the kernel has deferred
+    /// (`IORING_ENTER_GETEVENTS` with nothing to wait for). Under `COOP_TASKRUN` or
+    /// `DEFER_TASKRUN` a cancellation finishes, and drops its operation's hold on the file,
+    /// only when that work runs: after this call it has.
+    pub fn submit_and_settle(&mut self) -> io::Result<()> {
+        let queued = self.ring.submission().len();
+        self.counters.enters += 1;
+        // SAFETY: io_uring_enter on our own ring with no argument pointer (None): the kernel
+        // reads only the submission entries, which `push` filled under its SAFETY rules.
+        let result = unsafe {
+            self.ring.submitter().enter::<libc::sigset_t>(
+                queued as u32,
+                0,
+                io_uring::EnterFlags::GETEVENTS.bits(),
+                None,
+            )
+        };
+        let left = self.ring.submission().len();
+        self.counters.submissions += queued.saturating_sub(left) as u64;
+        result.map(drop)
+    }
+
     /// Submits what is queued and waits until at least one completion is ready (none if some
     /// are ready already) or `timeout` passes: one `io_uring_enter`. A timeout is not an
     /// error; `EINTR` is (`ErrorKind::Interrupted`), for the caller to retry.
