@@ -78,6 +78,8 @@ pub struct Counters {
     pub loop_iterations: u64,
     /// Multishot receives ended because the provided-buffer ring ran dry (completion model).
     pub out_of_buffers: u64,
+    /// Waits that found the completion queue overflowed (completion model).
+    pub cq_overflows: u64,
     /// The selector's counters (readiness models), or the ring's (completion model).
     pub selector: iomux::Stats,
 }
@@ -90,6 +92,7 @@ impl Counters {
         self.bytes_out += other.bytes_out;
         self.loop_iterations += other.loop_iterations;
         self.out_of_buffers += other.out_of_buffers;
+        self.cq_overflows += other.cq_overflows;
         self.selector += other.selector;
     }
 
@@ -121,6 +124,8 @@ pub struct Summary {
     pub loop_iterations: u64,
     /// Multishot receives ended by an empty provided-buffer ring (`uring` model; 0 elsewhere).
     pub out_of_buffers: u64,
+    /// Waits that found the completion queue overflowed (`uring` model; 0 elsewhere).
+    pub cq_overflows: u64,
     /// CPU seconds (user + system) the whole process used while serving.
     pub cpu_s: f64,
     pub selector: Option<SelectorSummary>,
@@ -153,8 +158,8 @@ impl std::fmt::Display for Summary {
             if let Some(sel) = &self.selector {
                 write!(
                     f,
-                    "; io_uring: {} turns, {} io_uring_enter calls, {} submissions, {} completions, {} receives out of buffers",
-                    sel.wait_calls, sel.enter_calls, sel.submissions, sel.completions, self.out_of_buffers
+                    "; io_uring: {} turns, {} io_uring_enter calls, {} submissions, {} completions, {} receives out of buffers, {} completion queue overflows",
+                    sel.wait_calls, sel.enter_calls, sel.submissions, sel.completions, self.out_of_buffers, self.cq_overflows
                 )?;
             }
             return Ok(());
@@ -374,6 +379,7 @@ pub fn run(config: Config) -> io::Result<Summary> {
         bytes_out: total.bytes_out,
         loop_iterations: total.loop_iterations,
         out_of_buffers: total.out_of_buffers,
+        cq_overflows: total.cq_overflows,
         cpu_s: cpu.as_secs_f64(),
         selector: (sel.wait_calls > 0).then(|| SelectorSummary {
             wait_calls: sel.wait_calls,

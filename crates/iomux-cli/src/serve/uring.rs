@@ -205,6 +205,7 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
     server.listen(Instant::now())?;
     server.run()?;
     let c = server.ring.counters();
+    server.counters.cq_overflows = c.cq_overflows;
     server.counters.selector = iomux::Stats {
         wait_calls: server.counters.loop_iterations,
         enter_calls: c.enters,

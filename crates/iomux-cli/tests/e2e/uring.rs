@@ -51,6 +51,23 @@ fn an_exhausted_buffer_ring_loses_nothing_and_resumes() {
 #[test]
 fn a_completion_queue_far_smaller_than_the_clients_loses_nothing() {
     model_serves_every_protocol("uring", &["--ring-entries", "4"]);
+    // And it did overflow (else this test proved nothing): 200 clients at once.
+    let server = Server::start("uring", "echo", &["--ring-entries", "4", "--summary", "json"]);
+    let clients: Vec<_> = (0..200)
+        .map(|i| {
+            let addr = server.addr;
+            std::thread::spawn(move || {
+                let payload = Rng::new(i).bytes(20_000);
+                assert!(exchange(addr, &payload).unwrap() == payload);
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let (status, summary) = server.stop();
+    assert!(status.success());
+    assert!(summary_number(&summary, "cq_overflows") > 0, "{summary}");
 }
 
 /// Connections reset while their receive and send are in flight, and new connections

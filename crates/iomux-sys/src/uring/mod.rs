@@ -120,6 +120,9 @@ pub struct RingCounters {
     pub completions: u64,
     /// `io_uring_enter` calls.
     pub enters: u64,
+    /// Waits that found the completion queue had overflowed (the kernel held completions back
+    /// and handed them over in that wait).
+    pub cq_overflows: u64,
 }
 
 /// One completion.
@@ -552,6 +555,9 @@ impl Ring {
     pub fn submit_and_wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         let want = usize::from(self.ring.completion().is_empty());
         let queued = self.ring.submission().len();
+        if self.ring.submission().cq_overflow() {
+            self.counters.cq_overflows += 1;
+        }
         if want == 0 && queued == 0 {
             return Ok(()); // completions are waiting and nothing is queued: no syscall needed
         }
