@@ -52,7 +52,11 @@ fn an_exhausted_buffer_ring_loses_nothing_and_resumes() {
 fn a_completion_queue_far_smaller_than_the_clients_loses_nothing() {
     model_serves_every_protocol("uring", &["--ring-entries", "4"]);
     // And it did overflow (else this test proved nothing): 200 clients at once.
-    let server = Server::start("uring", "echo", &["--ring-entries", "4", "--summary", "json"]);
+    let server = Server::start(
+        "uring",
+        "echo",
+        &["--ring-entries", "4", "--summary", "json"],
+    );
     let clients: Vec<_> = (0..200)
         .map(|i| {
             let addr = server.addr;
