@@ -352,12 +352,6 @@ impl Ring {
         self.push(entry)
     }
 
-    /// `IORING_OP_POLL_REMOVE` of the poll tagged `target`.
-    pub fn poll_remove(&mut self, target: u64, user_data: u64) -> io::Result<()> {
-        Self::check_tag(user_data)?;
-        self.push(opcode::PollRemove::new(target).build().user_data(user_data))
-    }
-
     /// Multishot `IORING_OP_ACCEPT` (5.19): a completion per new connection, which owns it
     /// ([`Completion::accepted`], close-on-exec); an error (`EMFILE`) ends it. Its tag must
     /// be one no other operation in flight uses.
@@ -373,7 +367,9 @@ impl Ring {
     }
 
     /// `IORING_OP_ASYNC_CANCEL` of the operation(s) tagged `target`; the cancelled ones
-    /// complete with `ECANCELED`.
+    /// complete with `ECANCELED`. This is also how a poll is ended: `IORING_OP_POLL_REMOVE`
+    /// fails with `EALREADY` on a poll whose wake-up is being handled, and the poll lives on,
+    /// so this API does not offer it.
     pub fn cancel(&mut self, target: u64, user_data: u64) -> io::Result<()> {
         Self::check_tag(user_data)?;
         let entry = opcode::AsyncCancel2::new(types::CancelBuilder::user_data(target).all())

@@ -14,6 +14,9 @@
 //! - Completions can outlive their registration (a poll completes while its removal is on
 //!   the way): each poll's `user_data` carries the fd and a per-registration sequence number,
 //!   and a completion whose sequence is not the fd's current one is dropped.
+//! - Ending a poll takes a cancellation (`IORING_OP_ASYNC_CANCEL`), never `POLL_REMOVE`: a
+//!   removal that finds the poll busy fails with `EALREADY`, and the poll lives on (found by
+//!   the e2e tests: a closed socket kept open by a leftover multishot poll, its FIN never sent).
 //! - Multishot polls report *wake-ups*, not states: one completion each time the socket's wait
 //!   queue is woken (new data, new buffer space), none for data that is still unread. That is
 //!   edge-triggered, so `io-uring-et` uses them, re-armed only when a completion arrives
@@ -43,7 +46,7 @@ pub(crate) enum Trigger {
     Edge,
 }
 
-/// The `user_data` of the removals, whose completions mean nothing to us. Poll tags stay
+/// The `user_data` of the cancellations, whose completions mean nothing to us. Poll tags stay
 /// below it: the sequence number has 30 bits.
 const REMOVAL: u64 = 1 << 62;
 const SEQUENCE_MASK: u32 = (1 << 30) - 1;
@@ -114,10 +117,15 @@ impl UringBackend {
             .poll_add(fd, events, multishot, poll_tag(fd, sequence))
     }
 
-    /// Queues the removal of the registration's poll, if one is in flight.
+    /// Queues the cancellation of the registration's poll, if one is in flight.
+    ///
+    /// A cancellation, not `IORING_OP_POLL_REMOVE`: a removal that finds the poll busy (its
+    /// wake-up being handled) fails with `EALREADY` and leaves a multishot poll alive, still
+    /// posting completions and holding the file open after the caller closed it. A
+    /// cancellation marks a busy poll, which then ends.
     fn disarm(&mut self, fd: RawFd, sequence: u32, armed: bool) -> io::Result<()> {
         if armed {
-            self.ring.poll_remove(poll_tag(fd, sequence), REMOVAL)?;
+            self.ring.cancel(poll_tag(fd, sequence), REMOVAL)?;
         }
         Ok(())
     }

@@ -77,6 +77,7 @@ conformance! {
         modify_or_unregister_unknown_fd_is_refused,
         keys_iterate_in_fd_order,
         drop_releases_everything,
+        modified_while_woken_then_closed_really_closes,
         // readiness.rs
         socket_becomes_readable_when_data_arrives,
         fresh_socket_is_writable,

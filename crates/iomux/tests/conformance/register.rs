@@ -1,4 +1,5 @@
 //! register / modify / unregister and their errors.
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 
 use iomux::{BackendKind, Error, Interest, Selector};
@@ -149,5 +150,34 @@ pub fn drop_releases_everything(kind: BackendKind) {
         Rc::strong_count(&data),
         1,
         "the key's data is dropped with the selector"
+    );
+}
+
+/// A registration modified many times while the peer keeps waking it, then unregistered and
+/// closed: the socket really closes (the peer reads its end of stream). On io_uring a poll
+/// removed while its wake-up was being handled used to live on and hold the file open.
+pub fn modified_while_woken_then_closed_really_closes(kind: BackendKind) {
+    let (mut client, server) = tcp_pair();
+    let mut sel = Selector::with_backend(kind).unwrap();
+    sel.register(&server, Interest::READ, ()).unwrap();
+    for i in 0..200 {
+        client.write_all(b"x").unwrap();
+        let interest = if i % 2 == 0 {
+            Interest::BOTH
+        } else {
+            Interest::READ
+        };
+        sel.set_interest(&server, interest).unwrap();
+        select_ready(&mut sel, Some(std::time::Duration::ZERO));
+    }
+    sel.unregister(&server).unwrap();
+    drop(server);
+    client.set_nonblocking(false).unwrap();
+    client.set_read_timeout(Some(SOON)).unwrap();
+    let mut rest = Vec::new();
+    let end = client.read_to_end(&mut rest);
+    assert!(
+        matches!(end, Ok(_)) || matches!(&end, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the closed socket was kept open: {end:?}"
     );
 }
