@@ -251,7 +251,8 @@ fn sigterm_delivers_what_is_owed_then_exits_zero(model: &str) {
         got == payload[..got.len()],
         "{model}: delivered bytes differ"
     );
-    let (status, summary) = server.stop();
+    // Not stop(): a second SIGTERM while it still drains would mean "exit now" (status 130).
+    let (status, summary) = server.wait_exit();
     assert!(status.success(), "{model}: {status}");
     assert!(
         summary.starts_with("served 1 connections"),

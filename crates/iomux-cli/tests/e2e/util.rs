@@ -102,8 +102,14 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits; returns the exit status and the rest of stdout.
-    pub fn stop(mut self) -> (ExitStatus, String) {
+    pub fn stop(self) -> (ExitStatus, String) {
         self.signal("TERM");
+        self.wait_exit()
+    }
+
+    /// Waits for the server to exit on its own (after a signal sent earlier: a second one
+    /// would mean "exit now"); returns the exit status and the rest of stdout.
+    pub fn wait_exit(mut self) -> (ExitStatus, String) {
         let status = self.child.wait().unwrap();
         let mut rest = String::new();
         self.stdout.read_to_string(&mut rest).unwrap();

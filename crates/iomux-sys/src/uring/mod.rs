@@ -34,6 +34,9 @@ use buf_ring::{BufRing, CQE_F_BUF_MORE, PBUF_RING_INC};
 /// `user_data` values with this bit set are the ring's own (operations that own a buffer);
 /// callers' tags must leave it clear.
 pub const RESERVED_USER_DATA: u64 = 1 << 63;
+/// The tag of the ring's own operations that own nothing (the cancellation on drop): reserved,
+/// and beyond any index of an owned buffer.
+const RING_OWN: u64 = RESERVED_USER_DATA | u32::MAX as u64;
 
 /// Ring setup flags beyond the defaults.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -596,6 +599,16 @@ impl Ring {
             sent_buffer: None,
             accepted: None,
         };
+        if completion.user_data & RESERVED_USER_DATA != 0 {
+            // The ring's own: a send handing its buffer back, or RING_OWN (nothing to do).
+            let index = (completion.user_data & !RESERVED_USER_DATA) as usize;
+            if let Some((user_data, buf)) = self.owned.get_mut(index).and_then(Option::take) {
+                self.free_owned.push(index as u32);
+                completion.user_data = user_data;
+                completion.sent_buffer = Some(buf);
+            }
+            return Some(completion);
+        }
         if let Some(at) = self
             .accept_tags
             .iter()
@@ -608,14 +621,6 @@ impl Ring {
             }
             if !cqueue::more(flags) {
                 self.accept_tags.swap_remove(at);
-            }
-        }
-        if completion.user_data & RESERVED_USER_DATA != 0 {
-            let index = (completion.user_data & !RESERVED_USER_DATA) as usize;
-            if let Some((user_data, buf)) = self.owned.get_mut(index).and_then(Option::take) {
-                self.free_owned.push(index as u32);
-                completion.user_data = user_data;
-                completion.sent_buffer = Some(buf);
             }
         }
         Some(completion)
@@ -634,9 +639,11 @@ impl Drop for Ring {
         if self.in_flight == 0 {
             return;
         }
+        // Tagged as the ring's own: a caller's tag here could be taken for an accept (whose
+        // result, the count cancelled, would then be "owned" as a descriptor).
         let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::any())
             .build()
-            .user_data(0);
+            .user_data(RING_OWN);
         if self.push(cancel).is_ok() {
             let deadline = Instant::now() + Duration::from_secs(1);
             while self.in_flight > 0 && Instant::now() < deadline {

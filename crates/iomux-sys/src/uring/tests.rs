@@ -220,3 +220,24 @@ fn many_connections_share_large_buffers_and_each_stream_stays_whole() {
         }
     }
 }
+
+#[test]
+fn dropping_a_ring_with_an_accept_in_flight_takes_no_descriptor_it_does_not_own() {
+    // The drop cancels the accept; that cancellation's result (the count cancelled: 1) must
+    // not be taken for an accepted descriptor, which would close this process's stdout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stdout_before = std::fs::read_link("/proc/self/fd/1").unwrap();
+    for _ in 0..20 {
+        let mut ring = ring();
+        // Tag 0, the tag a caller is most likely to give its accept.
+        ring.accept_multi(listener.as_raw_fd(), 0).unwrap();
+        ring.submit().unwrap();
+        drop(ring);
+    }
+    let stdout_after = std::fs::read_link("/proc/self/fd/1");
+    assert_eq!(
+        stdout_after.ok(),
+        Some(stdout_before),
+        "fd 1 was closed (or replaced)"
+    );
+}
