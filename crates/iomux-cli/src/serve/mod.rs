@@ -215,6 +215,24 @@ fn sweep_period(idle: Duration) -> Duration {
     (idle / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
 }
 
+/// How long a single-threaded loop may wait: until the accept pause ends, the next idle sweep,
+/// or the end of the shutdown grace period, whichever comes first (`None`: no deadline).
+fn time_to_next_deadline(
+    acceptor: &accept::Acceptor,
+    next_idle_sweep: Option<std::time::Instant>,
+    drain: Option<&shutdown::Drain>,
+) -> Option<Duration> {
+    [
+        acceptor.retry_at(),
+        next_idle_sweep,
+        drain.map(|d| d.deadline()),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map(|d| d.saturating_duration_since(std::time::Instant::now()))
+}
+
 fn with_context(e: io::Error, context: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{context}: {e}"))
 }

@@ -64,9 +64,11 @@ impl Server<'_> {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = self
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = super::time_to_next_deadline(
+                &self.acceptor,
+                self.next_idle_sweep,
+                self.drain.as_ref(),
+            );
             self.selector.select(&mut events, timeout)?;
             let now = Instant::now();
             self.counters.loop_iterations += 1;
@@ -108,17 +110,6 @@ impl Server<'_> {
                 self.sweep_idle(now);
             }
         }
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        [
-            self.acceptor.retry_at(),
-            self.next_idle_sweep,
-            self.drain.map(|d| d.deadline()),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
     }
 
     /// Accepts until the backlog is empty (required on edge-triggered epoll) or accepting

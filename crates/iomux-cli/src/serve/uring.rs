@@ -219,9 +219,11 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
 impl Server<'_> {
     fn run(&mut self) -> io::Result<()> {
         loop {
-            let timeout = self
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = super::time_to_next_deadline(
+                &self.acceptor,
+                self.next_idle_sweep,
+                self.drain.as_ref(),
+            );
             match self.ring.submit_and_wait(timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -254,17 +256,6 @@ impl Server<'_> {
                 self.sweep_idle(now)?;
             }
         }
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        [
-            self.acceptor.retry_at(),
-            self.next_idle_sweep,
-            self.drain.map(|d| d.deadline()),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
     }
 
     fn arm_wake(&mut self) -> io::Result<()> {

@@ -194,29 +194,33 @@ fn many_connections_share_large_buffers_and_each_stream_stays_whole() {
             (&*b).write_all(&msg).unwrap();
             expected[i].extend_from_slice(&msg);
         }
-        for c in reap(&mut ring) {
-            let i = c.user_data as usize;
-            if c.result > 0 {
-                ring.take_buffer(group, &c, |bytes| received[i].extend_from_slice(bytes));
-            }
-            if !c.more() {
-                ring.recv_multi(pairs[i].0.as_raw_fd(), group, i as u64)
-                    .unwrap();
-            }
-        }
+        let batch = reap(&mut ring);
+        receive_into(&mut ring, group, &pairs, batch, &mut received);
     }
     while received != expected {
         let batch = reap(&mut ring);
         assert!(!batch.is_empty(), "bytes missing");
-        for c in batch {
-            let i = c.user_data as usize;
-            if c.result > 0 {
-                ring.take_buffer(group, &c, |bytes| received[i].extend_from_slice(bytes));
-            }
-            if !c.more() {
-                ring.recv_multi(pairs[i].0.as_raw_fd(), group, i as u64)
-                    .unwrap();
-            }
+        receive_into(&mut ring, group, &pairs, batch, &mut received);
+    }
+}
+
+/// Appends each receive completion's bytes to its connection's stream (the tag is the
+/// connection's index) and re-arms receives that ended.
+fn receive_into(
+    ring: &mut Ring,
+    group: BufGroup,
+    pairs: &[(UnixStream, UnixStream)],
+    batch: Vec<Completion>,
+    received: &mut [Vec<u8>],
+) {
+    for c in batch {
+        let i = c.user_data as usize;
+        if c.result > 0 {
+            ring.take_buffer(group, &c, |bytes| received[i].extend_from_slice(bytes));
+        }
+        if !c.more() {
+            ring.recv_multi(pairs[i].0.as_raw_fd(), group, i as u64)
+                .unwrap();
         }
     }
 }

@@ -105,6 +105,14 @@ impl UringBackend {
             .and_then(Option::as_mut)
     }
 
+    /// The sequence of the registration's poll, and whether it is in flight.
+    fn current_poll(&mut self, fd: RawFd) -> Result<(u32, bool)> {
+        let r = self
+            .registration_mut(fd)
+            .ok_or(Error::NotRegistered { fd })?;
+        Ok((r.sequence, r.armed))
+    }
+
     fn take_sequence(&mut self) -> u32 {
         let sequence = self.next_sequence;
         self.next_sequence = (self.next_sequence + 1) & SEQUENCE_MASK;
@@ -208,12 +216,7 @@ impl Backend for UringBackend {
         token: u64,
         stats: &mut Stats,
     ) -> Result<()> {
-        let (old_sequence, armed) = {
-            let r = self
-                .registration_mut(fd)
-                .ok_or(Error::NotRegistered { fd })?;
-            (r.sequence, r.armed)
-        };
+        let (old_sequence, armed) = self.current_poll(fd)?;
         stats.ctl_calls += 1;
         let events = poll_events(interest) as u16 as u32;
         let sequence = self.take_sequence();
@@ -230,12 +233,7 @@ impl Backend for UringBackend {
     }
 
     fn unregister(&mut self, fd: RawFd, stats: &mut Stats) -> Result<()> {
-        let (sequence, armed) = {
-            let r = self
-                .registration_mut(fd)
-                .ok_or(Error::NotRegistered { fd })?;
-            (r.sequence, r.armed)
-        };
+        let (sequence, armed) = self.current_poll(fd)?;
         stats.ctl_calls += 1;
         self.disarm(fd, sequence, armed)?;
         self.registrations[fd as usize] = None;
