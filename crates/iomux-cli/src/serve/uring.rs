@@ -26,7 +26,7 @@
 //! connection core, [`iomux::conn::Connection`], driven through its sans-I/O face.
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,6 +54,10 @@ pub struct RingConfig {
     /// them incrementally, so small receives share a buffer.
     #[arg(long, default_value_t = 16384, value_name = "BYTES")]
     pub ring_buffer_size: u32,
+    /// io_uring: send answers of at least this many bytes with zero-copy sends (SEND_ZC); off
+    /// by default: on loopback it measured slower at every size tried (see BENCHMARKS.md).
+    #[arg(long, value_name = "BYTES")]
+    pub ring_zero_copy_above: Option<usize>,
     /// io_uring: ring setup flags; `auto` tries SINGLE_ISSUER|DEFER_TASKRUN, then
     /// COOP_TASKRUN, then none, taking the first the kernel accepts.
     #[arg(long, value_enum, default_value = "auto")]
@@ -421,37 +425,46 @@ impl Server<'_> {
     }
 
     fn sent(&mut self, slot: u32, generation: u32, completion: Completion, now: Instant) {
+        let zero_copy_above = self.shared.config.ring.ring_zero_copy_above;
         let Some(client) = live_client(&mut self.clients, slot, generation) else {
             return; // the connection is gone; its buffer is simply dropped
         };
-        client.sending = false;
-        let buf = completion.sent_buffer.unwrap_or_default();
-        match completion.result {
-            n if n >= 0 => {
-                let n = n as usize;
-                client.conn.sent(n, now);
-                self.counters.bytes_out += n as u64;
-                let offset = client.send_offset + n;
-                if offset < buf.len() {
-                    // A short send: the rest of this buffer goes first, before anything newer.
-                    let fd = client.socket.as_raw_fd();
-                    client.sending = true;
-                    client.send_offset = offset;
-                    if let Err(e) = self
-                        .ring
-                        .send(fd, buf, offset, tag(Op::Send, slot, generation))
-                    {
-                        debug!(slot, "cannot queue a send: {e}");
-                        client.sending = false;
-                        client.failed = true;
-                    }
-                } else {
-                    client.spare = buf;
+        if !completion.is_notification() {
+            match completion.result {
+                n if n >= 0 => {
+                    client.conn.sent(n as usize, now);
+                    client.send_offset += n as usize;
+                    self.counters.bytes_out += n as u64;
+                }
+                e => {
+                    debug!(slot, "send failed: {}", io::Error::from_raw_os_error(-e));
+                    client.failed = true;
                 }
             }
-            e => {
-                debug!(slot, "send failed: {}", io::Error::from_raw_os_error(-e));
-                client.failed = true;
+        }
+        // The buffer comes back with the send's last completion: its result, or for a
+        // zero-copy send the notification that the kernel is done reading it.
+        if let Some(buf) = completion.sent_buffer {
+            client.sending = false;
+            if client.failed || client.send_offset >= buf.len() {
+                client.spare = buf;
+            } else {
+                // A short send: the rest of this buffer goes first, before anything newer.
+                let fd = client.socket.as_raw_fd();
+                let offset = client.send_offset;
+                client.sending = true;
+                if let Err(e) = send(
+                    &mut self.ring,
+                    fd,
+                    buf,
+                    offset,
+                    zero_copy_above,
+                    tag(Op::Send, slot, generation),
+                ) {
+                    debug!(slot, "cannot queue a send: {e}");
+                    client.sending = false;
+                    client.failed = true;
+                }
             }
         }
         self.touched.push(slot);
@@ -478,8 +491,15 @@ impl Server<'_> {
             let buf = client.conn.take_owed(std::mem::take(&mut client.spare));
             client.sending = true;
             client.send_offset = 0;
-            self.ring
-                .send(fd, buf, 0, tag(Op::Send, slot, generation))?;
+            let zero_copy_above = self.shared.config.ring.ring_zero_copy_above;
+            send(
+                &mut self.ring,
+                fd,
+                buf,
+                0,
+                zero_copy_above,
+                tag(Op::Send, slot, generation),
+            )?;
         }
         let client = self.clients[slot as usize].as_mut().expect("present above");
         if client.conn.wants_read() {
@@ -563,4 +583,21 @@ fn live_client(clients: &mut [Option<Client>], slot: u32, generation: u32) -> Op
         .get_mut(slot as usize)
         .and_then(Option::as_mut)
         .filter(|c| c.generation == generation)
+}
+
+/// Sends `buf[offset..]`, without a copy in the kernel (`SEND_ZC`) when it is at least
+/// `zero_copy_above` bytes (`--ring-zero-copy-above`).
+fn send(
+    ring: &mut Ring,
+    fd: RawFd,
+    buf: Vec<u8>,
+    offset: usize,
+    zero_copy_above: Option<usize>,
+    user_data: u64,
+) -> io::Result<()> {
+    if zero_copy_above.is_some_and(|min| buf.len() - offset >= min) {
+        ring.send_zero_copy(fd, buf, offset, user_data)
+    } else {
+        ring.send(fd, buf, offset, user_data)
+    }
 }

@@ -232,3 +232,15 @@ fn io_uring_refused_by_seccomp_gives_one_clear_line() {
     iomux_sys::process::kill(child.id(), libc::SIGTERM).unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// Every answer sent with zero-copy sends (`--ring-zero-copy-above 1`): the buffer stays with
+/// the kernel until its notification, short sends resume from it, and every client of every
+/// protocol gets its exact answer.
+#[test]
+fn zero_copy_sends_deliver_every_byte_in_order() {
+    model_serves_every_protocol("uring", &["--ring-zero-copy-above", "1"]);
+    let server = Server::start("uring", "echo", &["--ring-zero-copy-above", "1"]);
+    let payload = Rng::new(17).bytes(4 << 20);
+    let reply = exchange(server.addr, &payload).unwrap();
+    assert!(reply == payload, "got {} of {} bytes", reply.len(), payload.len());
+}

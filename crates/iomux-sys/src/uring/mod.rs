@@ -149,6 +149,11 @@ impl Completion {
     pub fn more(&self) -> bool {
         cqueue::more(self.flags)
     }
+    /// Whether this is a zero-copy send's notification (the kernel is done with the buffer,
+    /// handed back here), not its result.
+    pub fn is_notification(&self) -> bool {
+        cqueue::notif(self.flags)
+    }
     /// The provided buffer a receive filled, if it took one.
     pub fn buffer_id(&self) -> Option<u16> {
         cqueue::buffer_select(self.flags)
@@ -460,6 +465,31 @@ impl Ring {
         offset: usize,
         user_data: u64,
     ) -> io::Result<()> {
+        self.send_owned(fd, buf, offset, user_data, false)
+    }
+
+    /// `IORING_OP_SEND_ZC` (6.0): like [`send`](Self::send), but the kernel sends from `buf`
+    /// itself instead of copying it. Two completions: the result (with `F_MORE`, and no
+    /// buffer: the kernel still reads it), then a notification ([`Completion::is_notification`])
+    /// when it is done with the memory, which hands `buf` back.
+    pub fn send_zero_copy(
+        &mut self,
+        fd: RawFd,
+        buf: Vec<u8>,
+        offset: usize,
+        user_data: u64,
+    ) -> io::Result<()> {
+        self.send_owned(fd, buf, offset, user_data, true)
+    }
+
+    fn send_owned(
+        &mut self,
+        fd: RawFd,
+        buf: Vec<u8>,
+        offset: usize,
+        user_data: u64,
+        zero_copy: bool,
+    ) -> io::Result<()> {
         Self::check_tag(user_data)?;
         if offset > buf.len() {
             return Err(io::Error::new(
@@ -478,10 +508,18 @@ impl Ring {
         // The Vec's heap memory does not move when the Vec itself moves into the table.
         let ptr = buf[offset..].as_ptr();
         self.owned[index as usize] = Some((user_data, buf));
-        let entry = opcode::Send::new(types::Fd(fd), ptr, len)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(RESERVED_USER_DATA | u64::from(index));
+        let tag = RESERVED_USER_DATA | u64::from(index);
+        let entry = if zero_copy {
+            opcode::SendZc::new(types::Fd(fd), ptr, len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+                .user_data(tag)
+        } else {
+            opcode::Send::new(types::Fd(fd), ptr, len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+                .user_data(tag)
+        };
         if let Err(e) = self.push(entry) {
             self.owned[index as usize] = None;
             self.free_owned.push(index);
@@ -602,7 +640,15 @@ impl Ring {
         if completion.user_data & RESERVED_USER_DATA != 0 {
             // The ring's own: a send handing its buffer back, or RING_OWN (nothing to do).
             let index = (completion.user_data & !RESERVED_USER_DATA) as usize;
-            if let Some((user_data, buf)) = self.owned.get_mut(index).and_then(Option::take) {
+            let Some(slot) = self.owned.get_mut(index) else {
+                return Some(completion); // RING_OWN
+            };
+            if cqueue::more(flags) {
+                // A zero-copy send's result: the kernel still reads the buffer.
+                if let Some((user_data, _)) = slot {
+                    completion.user_data = *user_data;
+                }
+            } else if let Some((user_data, buf)) = slot.take() {
                 self.free_owned.push(index as u32);
                 completion.user_data = user_data;
                 completion.sent_buffer = Some(buf);

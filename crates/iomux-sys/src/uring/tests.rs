@@ -245,3 +245,40 @@ fn dropping_a_ring_with_an_accept_in_flight_takes_no_descriptor_it_does_not_own(
         "fd 1 was closed (or replaced)"
     );
 }
+
+#[test]
+fn a_zero_copy_send_reports_its_result_then_hands_the_buffer_back() {
+    let mut ring = ring();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut b, _) = listener.accept().unwrap();
+    let payload: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    ring.send_zero_copy(a.as_raw_fd(), payload.clone(), 0, 9)
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut got = vec![0u8; 100_000];
+        b.read_exact(&mut got).map(|_| got)
+    });
+    let (mut result, mut returned) = (None, None);
+    while returned.is_none() {
+        for c in reap(&mut ring) {
+            assert_eq!(c.user_data, 9);
+            if c.is_notification() {
+                returned = c.sent_buffer;
+            } else {
+                assert!(
+                    c.sent_buffer.is_none() || !c.more(),
+                    "buffer back before the kernel is done"
+                );
+                result = Some(c.result);
+                if !c.more() {
+                    returned = c.sent_buffer; // no notification follows (the send failed)
+                }
+            }
+        }
+    }
+    assert_eq!(result, Some(100_000));
+    assert_eq!(returned.as_deref(), Some(&payload[..]));
+    assert_eq!(reader.join().unwrap().unwrap(), payload);
+    assert_eq!(ring.in_flight(), 0);
+}
