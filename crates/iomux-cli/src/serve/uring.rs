@@ -48,11 +48,11 @@ pub struct RingConfig {
     pub ring_entries: u32,
     /// io_uring: provided receive buffers per loop (a power of two, at most 32768), shared
     /// by the loop's connections.
-    #[arg(long, default_value_t = 256, value_name = "N")]
+    #[arg(long, default_value_t = 32, value_name = "N")]
     pub ring_buffers: u16,
     /// io_uring: the size of each provided receive buffer. On Linux 6.12+ the kernel fills
     /// them incrementally, so small receives share a buffer.
-    #[arg(long, default_value_t = 16384, value_name = "BYTES")]
+    #[arg(long, default_value_t = 65536, value_name = "BYTES")]
     pub ring_buffer_size: u32,
     /// io_uring: send answers of at least this many bytes with zero-copy sends (SEND_ZC); off
     /// by default: on loopback it measured slower at every size tried (see BENCHMARKS.md).

@@ -242,5 +242,10 @@ fn zero_copy_sends_deliver_every_byte_in_order() {
     let server = Server::start("uring", "echo", &["--ring-zero-copy-above", "1"]);
     let payload = Rng::new(17).bytes(4 << 20);
     let reply = exchange(server.addr, &payload).unwrap();
-    assert!(reply == payload, "got {} of {} bytes", reply.len(), payload.len());
+    assert!(
+        reply == payload,
+        "got {} of {} bytes",
+        reply.len(),
+        payload.len()
+    );
 }
