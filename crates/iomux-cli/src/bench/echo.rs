@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use iomux::BackendKind;
 use serde::{Deserialize, Serialize};
 
 use super::chart::bar_chart;
@@ -85,6 +86,19 @@ impl Subject {
             Subject::Peer(p) => p.name(),
         }
     }
+
+    /// Whether the server waits in `io_uring_enter`: valgrind (3.19 and older) cannot run
+    /// those, since a thread blocked there keeps valgrind's lock and the others never run.
+    pub fn uses_io_uring(self) -> bool {
+        match self {
+            Subject::Model(Model::Uring) => true,
+            Subject::Model(Model::Readiness(kind)) => {
+                matches!(kind, BackendKind::IoUring | BackendKind::IoUringEdge)
+            }
+            Subject::Model(_) => false,
+            Subject::Peer(peer) => peer == Peer::Monoio,
+        }
+    }
 }
 
 impl fmt::Display for Subject {
@@ -114,6 +128,8 @@ impl FromStr for Subject {
 #[derive(Clone, Debug)]
 pub struct ServerSpec {
     pub name: String,
+    /// It waits in `io_uring_enter` (see [`Subject::uses_io_uring`]).
+    pub io_uring: bool,
     pub program: PathBuf,
     pub args: Vec<String>,
 }
@@ -124,6 +140,7 @@ impl ServerSpec {
         match subject {
             Subject::Model(model) => Ok(ServerSpec {
                 name: model.name().to_owned(),
+                io_uring: subject.uses_io_uring(),
                 program: std::env::current_exe()?,
                 args: [
                     "serve",
@@ -139,6 +156,7 @@ impl ServerSpec {
             }),
             Subject::Peer(peer) => Ok(ServerSpec {
                 name: peer.name().to_owned(),
+                io_uring: subject.uses_io_uring(),
                 program: sibling_binary(peer.binary())?,
                 args: Vec::new(),
             }),
@@ -572,6 +590,15 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
             .iter()
             .map(|pt| {
                 let each = pt.get("per_msg");
+                if let Some(why) = pt.params.get("skipped").and_then(|v| v.as_str()) {
+                    return vec![
+                        pt.subject.clone(),
+                        format!("skipped: {why}"),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                    ];
+                }
                 vec![
                     pt.subject.clone(),
                     fmt(pt.get("total"), 0),
@@ -712,6 +739,20 @@ fn count_at(
     const ATTACH: Duration = Duration::from_millis(100);
     let tag = format!("{conns}c-{size}B-p{pipeline}");
     for spec in specs {
+        if counter == Counter::Instructions && spec.io_uring {
+            lab.point(
+                Point::new(NAME, &spec.name)
+                    .param("conns", conns)
+                    .param("size", size)
+                    .param("pipeline", pipeline)
+                    .param("pass", counter.pass())
+                    .param(
+                        "skipped",
+                        "valgrind cannot run a server that blocks in io_uring_enter",
+                    ),
+            )?;
+            continue;
+        }
         let file = counter.file(lab, &spec.name, &tag);
         let progress = Arc::new(AtomicU64::new(0));
         let messages = match counter {
@@ -832,6 +873,7 @@ fn start_under_callgrind(lab: &Lab, spec: &ServerSpec, file: &Path) -> io::Resul
     args.extend(spec.args.iter().cloned());
     ServerSpec {
         name: spec.name.clone(),
+        io_uring: spec.io_uring,
         program: PathBuf::from("valgrind"),
         args,
     }
