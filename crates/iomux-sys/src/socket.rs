@@ -53,3 +53,109 @@ pub fn is_transient_accept_error(err: &io::Error) -> bool {
         )
     )
 }
+
+/// A connected stream socket whose reads and writes are the bare syscalls (`recvfrom`,
+/// `sendto` with `MSG_NOSIGNAL`), made through `syscall(2)` rather than libc's `recv`/`send`.
+///
+/// Why: in a multi-threaded process (a server with a signal thread is one), every libc socket
+/// call is a cancellation point that brackets the syscall with
+/// `__pthread_enable_asynccancel`/`__pthread_disable_asynccancel`: measured by callgrind at
+/// about 60 user-space instructions per echoed message, an eighth of the epoll model's total.
+/// iomux never cancels threads, so it needs none of that. `MSG_NOSIGNAL` also makes a write to
+/// a reset peer an `EPIPE` error rather than a `SIGPIPE`.
+#[derive(Debug)]
+pub struct DirectStream(TcpStream);
+
+impl DirectStream {
+    /// Wraps a connected (non-blocking, for the readiness models) stream.
+    pub fn new(stream: TcpStream) -> Self {
+        DirectStream(stream)
+    }
+
+    /// The standard library's view of the same socket.
+    pub fn stream(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl AsRawFd for DirectStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+impl io::Read for &DirectStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: the socket is open for the life of self; buf is a valid, exclusively borrowed
+        // buffer of buf.len() bytes for the kernel to write; null address pointers ask for no
+        // source address, which recvfrom allows on a connected socket.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_recvfrom,
+                self.0.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+                0,
+                ptr::null_mut::<libc::sockaddr>(),
+                ptr::null_mut::<libc::socklen_t>(),
+            )
+        };
+        cvt(n as isize).map(|n| n as usize)
+    }
+}
+
+impl io::Write for &DirectStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: the socket is open for the life of self; buf is a valid buffer of buf.len()
+        // bytes that the kernel only reads; a null address is right for a connected socket.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_sendto,
+                self.0.as_raw_fd(),
+                buf.as_ptr(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+                ptr::null::<libc::sockaddr>(),
+                0,
+            )
+        };
+        cvt(n as isize).map(|n| n as usize)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::DirectStream;
+
+    #[test]
+    fn reads_and_writes_like_the_stream_and_a_reset_peer_is_an_error_not_a_signal() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let server = DirectStream::new(listener.accept().unwrap().0);
+        client.write_all(b"ping").unwrap();
+        let mut got = [0u8; 4];
+        (&server).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+        (&server).write_all(b"pong").unwrap();
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"pong");
+        drop(client);
+        server.stream().set_nonblocking(true).unwrap();
+        let err = (0..100)
+            .find_map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                (&server).write(&[0u8; 1024]).err()
+            })
+            .expect("writes to a closed peer fail");
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)),
+            "{err}"
+        );
+    }
+}

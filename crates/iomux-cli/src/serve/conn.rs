@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use iomux::conn::Connection;
 use iomux::{Interest, Readiness};
+use iomux_sys::socket::DirectStream;
 use tracing::debug;
 
 use super::{Counters, Shared};
@@ -14,9 +15,10 @@ use crate::proto::Answer;
 /// How much one read takes at most (one buffer per server thread, shared by its clients).
 pub const READ_BUFFER: usize = 64 * 1024;
 
-/// A client connection of a non-blocking model.
+/// A client connection of a non-blocking model. Its socket makes bare syscalls
+/// ([`DirectStream`]: no libc cancellation points around each read and write).
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: DirectStream,
     pub conn: Connection<Answer>,
 }
 
@@ -29,7 +31,7 @@ impl AsRawFd for Client {
 impl Client {
     pub fn new(stream: TcpStream, shared: &Shared, now: Instant) -> Client {
         Client {
-            stream,
+            stream: DirectStream::new(stream),
             conn: Connection::new(shared.config.proto.clone(), shared.config.buffer_limit, now),
         }
     }
