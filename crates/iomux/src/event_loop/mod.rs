@@ -157,7 +157,9 @@ impl EventLoop {
         Ok(fd)
     }
 
-    /// Changes what a registered source is watched for.
+    /// Changes what a registered source is watched for. (Inlined: callbacks call it once per
+    /// dispatch, and the unchanged-interest test is cheaper than the call.)
+    #[inline]
     pub fn modify(&mut self, fd: RawFd, interest: Interest) -> Result<()> {
         let running = self.current == Some(fd);
         if running && self.current_interest == Some(interest) {
