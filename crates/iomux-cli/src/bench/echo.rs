@@ -738,19 +738,20 @@ fn count_at(
     // strace needs a moment to attach; the run is lengthened by it.
     const ATTACH: Duration = Duration::from_millis(100);
     let tag = format!("{conns}c-{size}B-p{pipeline}");
+    // The point a pass records for one server.
+    let pass_point = |name: &str| {
+        Point::new(NAME, name)
+            .param("conns", conns)
+            .param("size", size)
+            .param("pipeline", pipeline)
+            .param("pass", counter.pass())
+    };
     for spec in specs {
         if counter == Counter::Instructions && spec.io_uring {
-            lab.point(
-                Point::new(NAME, &spec.name)
-                    .param("conns", conns)
-                    .param("size", size)
-                    .param("pipeline", pipeline)
-                    .param("pass", counter.pass())
-                    .param(
-                        "skipped",
-                        "valgrind cannot run a server that blocks in io_uring_enter",
-                    ),
-            )?;
+            lab.point(pass_point(&spec.name).param(
+                "skipped",
+                "valgrind cannot run a server that blocks in io_uring_enter",
+            ))?;
             continue;
         }
         let file = counter.file(lab, &spec.name, &tag);
@@ -822,11 +823,7 @@ fn count_at(
             .and_then(|t| counter.total(&t));
         let messages = messages.max(1);
         lab.point(
-            Point::new(NAME, &spec.name)
-                .param("conns", conns)
-                .param("size", size)
-                .param("pipeline", pipeline)
-                .param("pass", counter.pass())
+            pass_point(&spec.name)
                 .metric("total", total.map(|t| t as f64))
                 .metric("messages", messages as f64)
                 .metric("per_msg", total.map(|t| t as f64 / messages as f64)),

@@ -215,6 +215,14 @@ fn sweep_period(idle: Duration) -> Duration {
     (idle / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
 }
 
+/// When a loop first looks for idle connections (`None` without `--idle-timeout`).
+fn first_idle_sweep(shared: &Shared) -> Option<std::time::Instant> {
+    shared
+        .config
+        .idle_timeout
+        .map(|t| std::time::Instant::now() + sweep_period(t))
+}
+
 /// How long a single-threaded loop may wait: until the accept pause ends, the next idle sweep,
 /// or the end of the shutdown grace period, whichever comes first (`None`: no deadline).
 fn time_to_next_deadline(

@@ -49,10 +49,7 @@ pub fn serve(listener: TcpListener, backend: BackendKind, shared: &Shared) -> io
         acceptor: Acceptor::default(),
         read_buffer: vec![0; READ_BUFFER],
         counters: Counters::default(),
-        next_idle_sweep: shared
-            .config
-            .idle_timeout
-            .map(|t| Instant::now() + super::sweep_period(t)),
+        next_idle_sweep: super::first_idle_sweep(shared),
         drain: None,
     };
     server.run()?;

@@ -199,10 +199,7 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
         parked: std::collections::VecDeque::new(),
         touched: Vec::new(),
         counters: Counters::default(),
-        next_idle_sweep: shared
-            .config
-            .idle_timeout
-            .map(|t| Instant::now() + super::sweep_period(t)),
+        next_idle_sweep: super::first_idle_sweep(shared),
         drain: None,
     };
     server.arm_wake()?;
