@@ -136,6 +136,11 @@ struct Client {
     /// A send is in flight (at most one), of its buffer from this offset.
     sending: bool,
     send_offset: usize,
+    /// A buffer a short send handed back: its bytes from `send_offset` go next, before
+    /// anything newer.
+    unsent: Option<Vec<u8>>,
+    /// Queued in `Server::touched` for this turn.
+    touched: bool,
     /// The send buffer, when no send has it: reused, so steady state allocates nothing.
     spare: Vec<u8>,
     /// A receive or send failed: close once nothing is in flight.
@@ -337,11 +342,8 @@ impl Server<'_> {
                 }
             }
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
-            Err(e) => {
-                if self.acceptor.failed(&e, now).is_none() && !self.accepting {
-                    self.listen(now)?; // a transient error ended it: re-arm at once
-                }
-            }
+            // A transient error re-arms at once below; any other pauses accepting first.
+            Err(e) => drop(self.acceptor.failed(&e, now)),
         }
         if !self.accepting && !self.acceptor.is_paused() && self.drain.is_none() {
             self.listen(now)?;
@@ -380,6 +382,8 @@ impl Server<'_> {
             cancelling_receive: false,
             sending: false,
             send_offset: 0,
+            unsent: None,
+            touched: false,
             spare: Vec::new(),
             failed: false,
         });
@@ -418,11 +422,10 @@ impl Server<'_> {
                 client.failed = true;
             }
         }
-        self.touched.push(slot);
+        touch(&mut self.touched, client, slot);
     }
 
     fn sent(&mut self, slot: u32, generation: u32, completion: Completion, now: Instant) {
-        let zero_copy_above = self.shared.config.ring.ring_zero_copy_above;
         let Some(client) = live_client(&mut self.clients, slot, generation) else {
             return; // the connection is gone; its buffer is simply dropped
         };
@@ -446,25 +449,10 @@ impl Server<'_> {
             if client.failed || client.send_offset >= buf.len() {
                 client.spare = buf;
             } else {
-                // A short send: the rest of this buffer goes first, before anything newer.
-                let fd = client.socket.as_raw_fd();
-                let offset = client.send_offset;
-                client.sending = true;
-                if let Err(e) = send(
-                    &mut self.ring,
-                    fd,
-                    buf,
-                    offset,
-                    zero_copy_above,
-                    tag(Op::Send, slot, generation),
-                ) {
-                    debug!(slot, "cannot queue a send: {e}");
-                    client.sending = false;
-                    client.failed = true;
-                }
+                client.unsent = Some(buf); // a short send: `drive` sends the rest first
             }
         }
-        self.touched.push(slot);
+        touch(&mut self.touched, client, slot);
     }
 
     /// Does what a connection needs now: send what is owed, receive or stop receiving, or
@@ -474,6 +462,7 @@ impl Server<'_> {
         let Some(client) = self.clients.get_mut(slot as usize).and_then(Option::as_mut) else {
             return Ok(());
         };
+        client.touched = false;
         let fd = client.socket.as_raw_fd();
         let generation = client.generation;
         if client.failed || client.conn.is_finished() {
@@ -482,18 +471,27 @@ impl Server<'_> {
             }
             return Ok(());
         }
-        if !client.sending && !client.conn.owed().is_empty() {
+        let next_send = if client.sending {
+            None
+        } else if let Some(buf) = client.unsent.take() {
+            Some(buf)
+        } else if !client.conn.owed().is_empty() {
             // The owed bytes move into the send (no copy); the connection goes on buffering
             // on the spare storage.
-            let buf = client.conn.take_owed(std::mem::take(&mut client.spare));
-            client.sending = true;
             client.send_offset = 0;
+            Some(client.conn.take_owed(std::mem::take(&mut client.spare)))
+        } else {
+            None
+        };
+        if let Some(buf) = next_send {
+            client.sending = true;
+            let offset = client.send_offset;
             let zero_copy_above = self.shared.config.ring.ring_zero_copy_above;
             send(
                 &mut self.ring,
                 fd,
                 buf,
-                0,
+                offset,
                 zero_copy_above,
                 tag(Op::Send, slot, generation),
             )?;
@@ -571,6 +569,15 @@ impl Server<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Queues the connection for `drive` at the end of this turn, once however many completions
+/// it had.
+fn touch(touched: &mut Vec<u32>, client: &mut Client, slot: u32) {
+    if !client.touched {
+        client.touched = true;
+        touched.push(slot);
     }
 }
 

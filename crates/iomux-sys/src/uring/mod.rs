@@ -559,9 +559,9 @@ impl Ring {
     pub fn submit(&mut self) -> io::Result<usize> {
         let queued = self.ring.submission().len();
         self.counters.enters += 1;
-        let n = self.ring.submitter().submit()?;
-        self.counters.submissions += queued as u64;
-        Ok(n)
+        let result = self.ring.submitter().submit();
+        self.count_submitted(queued);
+        result
     }
 
     /// Submits what is queued and runs the completion work the kernel has deferred
@@ -581,8 +581,7 @@ impl Ring {
                 None,
             )
         };
-        let left = self.ring.submission().len();
-        self.counters.submissions += queued.saturating_sub(left) as u64;
+        self.count_submitted(queued);
         result.map(drop)
     }
 
@@ -607,19 +606,19 @@ impl Ring {
                 self.ring.submitter().submit_with_args(want, &args)
             }
         };
+        self.count_submitted(queued);
         match result {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
-            // The submissions were consumed even when the wait was interrupted; EBUSY means
-            // the completion queue is full and must be drained first: not an error here.
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
-            Err(e) => {
-                self.counters.submissions += queued as u64 - self.ring.submission().len() as u64;
-                return Err(e);
-            }
+            // ETIME: the timeout passed. EBUSY: the completion queue is full and must be
+            // drained first. Neither is an error here (the submissions were taken either way).
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EBUSY)) => Ok(()),
+            other => other.map(drop),
         }
-        self.counters.submissions += queued as u64 - self.ring.submission().len() as u64;
-        Ok(())
+    }
+
+    /// Counts the entries the kernel took out of the `queued` that were waiting.
+    fn count_submitted(&mut self, queued: usize) {
+        let left = self.ring.submission().len();
+        self.counters.submissions += queued.saturating_sub(left) as u64;
     }
 
     /// Takes the next ready completion, if any.

@@ -254,7 +254,7 @@ impl Backend for UringBackend {
         timeout: Option<Duration>,
         stats: &mut Stats,
     ) -> io::Result<()> {
-        let rearm = std::mem::take(&mut self.rearm);
+        let mut rearm = std::mem::take(&mut self.rearm);
         for (i, &fd) in rearm.iter().enumerate() {
             let Some(r) = self.registration_mut(fd) else {
                 continue;
@@ -271,8 +271,7 @@ impl Backend for UringBackend {
             }
             self.registration_mut(fd).expect("checked above").armed = true;
         }
-        let mut rearm = rearm;
-        rearm.clear();
+        rearm.clear(); // kept for its capacity
         self.rearm = rearm;
         let result = self.ring.submit_and_wait(timeout);
         while out.len() < max {
