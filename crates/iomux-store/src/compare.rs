@@ -1,0 +1,460 @@
+//! Verdicts on stored runs, as pure functions of their records: `runs compare` (each point's
+//! ratio B/A, judged improvement, regression or noise) and `runs history` (one point's metric
+//! over runs, with its change points marked).
+//!
+//! How a change is judged real, first rule that applies:
+//! 1. **exact** — correctness counts (errors, mismatches): any change.
+//! 2. **history** — the store holds at least [`MIN_HISTORY`] earlier runs of the point on the
+//!    same testbed: a change is real beyond the upper fence (Q3 + 1.5·IQR) of the past
+//!    run-to-run changes, as rustc-perf judges significance.
+//! 3. **repeats** — both runs repeated the point: real when the repeats' ranges do not overlap
+//!    (and the change passes the metric's floor).
+//! 4. **default** — neither: the metric's default noise band (15% for timings on a machine
+//!    that drifts 15–20% between minutes; 3% for counts).
+//!
+//! Runs on different testbeds are never compared in absolute figures: each subject is taken
+//! relative to its experiment's reference subject in the same run (e.g. epoll/tokio), and
+//! those ratios are compared.
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::metric::{self, Better, MetricInfo};
+use crate::record::{Point, PointKey, RunRecords};
+
+/// How many earlier runs of a point the history rule needs.
+pub const MIN_HISTORY: usize = 5;
+
+/// A comparison's judgement of one metric at one point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Regression,
+    Improvement,
+    /// Real, for a metric with no better direction.
+    Changed,
+    Noise,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Regression => "regression",
+            Verdict::Improvement => "improvement",
+            Verdict::Changed => "changed",
+            Verdict::Noise => "noise",
+        }
+    }
+}
+
+/// One metric at one point in both runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub point: String,
+    pub experiment: String,
+    pub subject: String,
+    pub metric: String,
+    pub a: f64,
+    pub b: f64,
+    /// `b / a` (infinite when `a` is zero and `b` is not).
+    pub ratio: f64,
+    pub verdict: Verdict,
+    /// Which rule decided, in words.
+    pub rule: String,
+}
+
+/// How figures were compared.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum Mode {
+    /// Same testbed: the figures themselves.
+    Absolute,
+    /// Different testbeds: each subject over its experiment's reference subject.
+    Relative { references: BTreeMap<String, String> },
+}
+
+/// `runs compare A B`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub a: String,
+    pub b: String,
+    pub mode: Mode,
+    /// Regressions first (largest first), then improvements, changes, noise.
+    pub rows: Vec<Row>,
+    /// Points measured in only one of the runs.
+    pub only_in_a: Vec<String>,
+    pub only_in_b: Vec<String>,
+    /// How many earlier runs the history rule could draw on.
+    pub history_runs: usize,
+}
+
+impl Comparison {
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.rows.iter().filter(|r| r.verdict == verdict).count()
+    }
+}
+
+/// One metric of one point in one run: its median and its repeats (by repeat index).
+#[derive(Clone, Debug, Default)]
+struct Sample {
+    median: Option<f64>,
+    repeats: Vec<(usize, f64)>,
+}
+
+/// A run's samples: point key text → (key, metric → sample).
+type Samples = HashMap<String, (PointKey, BTreeMap<String, Sample>)>;
+
+fn samples(points: &[Point]) -> Samples {
+    let mut out: Samples = HashMap::new();
+    for point in points {
+        let key = point.key();
+        let entry = out
+            .entry(key.to_string())
+            .or_insert_with(|| (key, BTreeMap::new()));
+        for (name, value) in &point.metrics {
+            let Some(value) = *value else { continue };
+            let sample = entry.1.entry(name.clone()).or_default();
+            match point.repeat {
+                None => sample.median = Some(value),
+                Some(r) => sample.repeats.push((r, value)),
+            }
+        }
+    }
+    // A run measured once records only its median; one with repeats but no median (cut
+    // short) is judged on the median of what it has.
+    for (_, metrics) in out.values_mut() {
+        for sample in metrics.values_mut() {
+            if sample.median.is_none() && !sample.repeats.is_empty() {
+                sample.median = Some(median(sample.repeats.iter().map(|r| r.1).collect()));
+            }
+        }
+    }
+    out
+}
+
+/// Each subject's samples over the reference subject's at the same parameters, repeat by
+/// repeat. Points whose experiment has no reference, or whose reference is missing, drop out.
+fn relative(samples: &Samples, reference: &dyn Fn(&str) -> Option<&'static str>) -> Samples {
+    let mut out: Samples = HashMap::new();
+    for (text, (key, metrics)) in samples {
+        let Some(reference) = reference(&key.experiment) else {
+            continue;
+        };
+        if key.subject == reference {
+            continue;
+        }
+        let reference_key = PointKey {
+            subject: reference.to_owned(),
+            ..key.clone()
+        };
+        let Some((_, base)) = samples.get(&reference_key.to_string()) else {
+            continue;
+        };
+        let mut ratios = BTreeMap::new();
+        for (name, sample) in metrics {
+            let Some(base) = base.get(name) else { continue };
+            let (Some(m), Some(bm)) = (sample.median, base.median) else {
+                continue;
+            };
+            if bm == 0.0 {
+                continue;
+            }
+            let repeats = sample
+                .repeats
+                .iter()
+                .filter_map(|&(i, v)| {
+                    let b = base.repeats.iter().find(|r| r.0 == i)?.1;
+                    (b != 0.0).then(|| (i, v / b))
+                })
+                .collect();
+            ratios.insert(
+                name.clone(),
+                Sample {
+                    median: Some(m / bm),
+                    repeats,
+                },
+            );
+        }
+        out.insert(text.clone(), (key.clone(), ratios));
+    }
+    out
+}
+
+/// Compares run `b` against run `a`. `history` holds earlier runs on `b`'s testbed (used only
+/// when `a` is on the same testbed); `reference` names each experiment's reference subject.
+pub fn compare(
+    a: &RunRecords,
+    b: &RunRecords,
+    history: &[RunRecords],
+    reference: &dyn Fn(&str) -> Option<&'static str>,
+) -> Comparison {
+    let same_testbed = a.run.testbed.fingerprint() == b.run.testbed.fingerprint();
+    let (sa, sb, mode) = if same_testbed {
+        (samples(&a.points), samples(&b.points), Mode::Absolute)
+    } else {
+        let mut experiments: Vec<&str> = a
+            .points
+            .iter()
+            .chain(&b.points)
+            .map(|p| p.experiment.as_str())
+            .collect();
+        experiments.sort();
+        experiments.dedup();
+        let references = experiments
+            .into_iter()
+            .filter_map(|e| Some((e.to_owned(), reference(e)?.to_owned())))
+            .collect();
+        (
+            relative(&samples(&a.points), reference),
+            relative(&samples(&b.points), reference),
+            Mode::Relative { references },
+        )
+    };
+    // The past medians of each point and metric, oldest first (a counts as the latest).
+    let mut past: HashMap<(String, String), Vec<(f64, f64)>> = HashMap::new();
+    let history_runs = if same_testbed { history.len() } else { 0 };
+    if same_testbed {
+        for run in history.iter().chain([a]) {
+            for (text, (_, metrics)) in samples(&run.points) {
+                for (name, sample) in metrics {
+                    if let Some(m) = sample.median {
+                        past.entry((text.clone(), name)).or_default().push((run.run.started, m));
+                    }
+                }
+            }
+        }
+        for series in past.values_mut() {
+            series.sort_by(|x, y| x.0.total_cmp(&y.0));
+        }
+    }
+    let mut rows = Vec::new();
+    let mut only_in_a = Vec::new();
+    for (text, (key, metrics_a)) in &sa {
+        let Some((_, metrics_b)) = sb.get(text) else {
+            only_in_a.push(text.clone());
+            continue;
+        };
+        for (name, sample_a) in metrics_a {
+            let Some(sample_b) = metrics_b.get(name) else {
+                continue;
+            };
+            let (Some(va), Some(vb)) = (sample_a.median, sample_b.median) else {
+                continue;
+            };
+            let series: Option<Vec<f64>> = past
+                .get(&(text.clone(), name.clone()))
+                .map(|s| s.iter().map(|p| p.1).collect());
+            let info = metric::info(name);
+            let (real, rule) = judge(&info, sample_a, sample_b, series.as_deref());
+            let ratio = if va == 0.0 && vb == 0.0 { 1.0 } else { vb / va };
+            rows.push(Row {
+                point: text.clone(),
+                experiment: key.experiment.clone(),
+                subject: key.subject.clone(),
+                metric: name.clone(),
+                a: va,
+                b: vb,
+                ratio,
+                verdict: verdict(info.better, real, vb - va),
+                rule,
+            });
+        }
+    }
+    let mut only_in_b: Vec<String> = sb.keys().filter(|k| !sa.contains_key(*k)).cloned().collect();
+    only_in_a.sort();
+    only_in_b.sort();
+    rows.sort_by(|x, y| {
+        x.verdict
+            .cmp(&y.verdict)
+            .then_with(|| distance(y.ratio).total_cmp(&distance(x.ratio)))
+            .then_with(|| x.point.cmp(&y.point))
+            .then_with(|| x.metric.cmp(&y.metric))
+    });
+    Comparison {
+        a: a.run.id.clone(),
+        b: b.run.id.clone(),
+        mode,
+        rows,
+        only_in_a,
+        only_in_b,
+        history_runs,
+    }
+}
+
+/// How far a ratio is from 1, symmetric in direction (1.25x and 0.8x are as far).
+fn distance(ratio: f64) -> f64 {
+    if ratio > 0.0 {
+        ratio.ln().abs()
+    } else {
+        f64::INFINITY
+    }
+}
+
+fn verdict(better: Better, real: bool, delta: f64) -> Verdict {
+    match (real, better) {
+        (false, _) => Verdict::Noise,
+        (true, Better::Neither) => Verdict::Changed,
+        (true, Better::Lower) if delta > 0.0 => Verdict::Regression,
+        (true, Better::Higher) if delta < 0.0 => Verdict::Regression,
+        (true, _) => Verdict::Improvement,
+    }
+}
+
+/// Whether the change from `a` to `b` is real, and the rule that decided, in words.
+fn judge(info: &MetricInfo, a: &Sample, b: &Sample, past: Option<&[f64]>) -> (bool, String) {
+    let (va, vb) = (a.median.unwrap_or(0.0), b.median.unwrap_or(0.0));
+    if info.exact {
+        return (va != vb, "exact: any change in a correctness count".into());
+    }
+    if va == 0.0 {
+        return (vb != 0.0, "from zero: any change".into());
+    }
+    let change = (vb / va - 1.0).abs();
+    if let Some(series) = past.filter(|s| s.len() >= MIN_HISTORY) {
+        let fence = upper_fence(&run_to_run_changes(series)).max(info.floor);
+        return (
+            change > fence,
+            format!(
+                "history: beyond ±{:.1}% (Q3 + 1.5·IQR of {} past run-to-run changes)",
+                fence * 100.0,
+                series.len() - 1
+            ),
+        );
+    }
+    if a.repeats.len() >= 2 && b.repeats.len() >= 2 {
+        let range = |s: &Sample| {
+            let values = s.repeats.iter().map(|r| r.1);
+            (values.clone().fold(f64::INFINITY, f64::min), values.fold(f64::NEG_INFINITY, f64::max))
+        };
+        let ((a_lo, a_hi), (b_lo, b_hi)) = (range(a), range(b));
+        let apart = a_hi < b_lo || b_hi < a_lo;
+        let shown = format!(
+            "A {} to {}, B {} to {}",
+            short(a_lo),
+            short(a_hi),
+            short(b_lo),
+            short(b_hi)
+        );
+        return if !apart {
+            (false, format!("repeats: ranges overlap ({shown})"))
+        } else if change <= info.floor {
+            (
+                false,
+                format!("repeats: ranges apart ({shown}) but within the {:.1}% floor", info.floor * 100.0),
+            )
+        } else {
+            (true, format!("repeats: ranges apart ({shown})"))
+        };
+    }
+    (
+        change > info.default_noise,
+        format!(
+            "default: ±{:.0}% for this metric (no repeats or history)",
+            info.default_noise * 100.0
+        ),
+    )
+}
+
+/// A number in a few significant digits.
+pub fn short(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude >= 1000.0 {
+        format!("{value:.0}")
+    } else if magnitude >= 10.0 {
+        format!("{value:.1}")
+    } else if magnitude >= 0.1 || magnitude == 0.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.3e}")
+    }
+}
+
+/// `|x[i] / x[i-1] - 1|` for consecutive values (pairs with a zero left out).
+fn run_to_run_changes(series: &[f64]) -> Vec<f64> {
+    series
+        .windows(2)
+        .filter(|w| w[0] != 0.0)
+        .map(|w| (w[1] / w[0] - 1.0).abs())
+        .collect()
+}
+
+/// Q3 + 1.5·IQR of some values (linear interpolation between order statistics).
+pub fn upper_fence(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let q1 = quantile(&sorted, 0.25);
+    let q3 = quantile(&sorted, 0.75);
+    q3 + 1.5 * (q3 - q1)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let position = q * (sorted.len() - 1) as f64;
+    let (low, high) = (position.floor() as usize, position.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// One run's step in a history.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// Relative change from the previous run (`None` for the first).
+    pub change: Option<f64>,
+    /// The change is beyond the series' noise: a change point.
+    pub change_point: bool,
+}
+
+/// Marks the change points of a metric's medians over runs (oldest first): changes beyond the
+/// upper fence of all its run-to-run changes, or beyond the metric's default noise band when
+/// the series is too short to have a fence. Returns the steps and the rule used.
+pub fn change_points(values: &[f64], info: &MetricInfo) -> (Vec<Step>, String) {
+    let changes = run_to_run_changes(values);
+    let (threshold, rule) = if info.exact {
+        (0.0, "exact: any change in a correctness count".to_owned())
+    } else if values.len() >= MIN_HISTORY {
+        let fence = upper_fence(&changes).max(info.floor);
+        (
+            fence,
+            format!(
+                "change points: beyond ±{:.1}% (Q3 + 1.5·IQR of the {} run-to-run changes)",
+                fence * 100.0,
+                changes.len()
+            ),
+        )
+    } else {
+        (
+            info.default_noise,
+            format!(
+                "change points: beyond ±{:.0}% (the metric's default; fewer than {MIN_HISTORY} runs)",
+                info.default_noise * 100.0
+            ),
+        )
+    };
+    let steps = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let change = (i > 0 && values[i - 1] != 0.0).then(|| v / values[i - 1] - 1.0);
+            Step {
+                change,
+                change_point: change.is_some_and(|c| c.abs() > threshold)
+                    || (i > 0 && values[i - 1] == 0.0 && v != 0.0),
+            }
+        })
+        .collect();
+    (steps, rule)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+//! The seam between the store and a database engine: what differs between SQLite and
+//! MySQL/MariaDB, and nothing else. The queries themselves are written once, in
+//! [`crate::sql`], with `?` placeholders both engines accept; an engine contributes only its
+//! connection, its error translation and the few words of SQL where the dialects part
+//! ([`Dialect`]).
+use crate::error::Result;
+
+/// A value bound to a `?` placeholder or read from a result column.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl Value {
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            Value::Int(v) => Some(*v),
+            Value::Real(v) => Some(*v as i64),
+            Value::Text(t) => t.parse().ok(),
+            Value::Null => None,
+        }
+    }
+
+    pub fn real(&self) -> Option<f64> {
+        match self {
+            Value::Int(v) => Some(*v as f64),
+            Value::Real(v) => Some(*v),
+            Value::Text(t) => t.parse().ok(),
+            Value::Null => None,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Value::Text(t) => t.clone(),
+            Value::Int(v) => v.to_string(),
+            Value::Real(v) => v.to_string(),
+            Value::Null => String::new(),
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Value {
+        Value::Int(v)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Value {
+        Value::Real(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Text(v)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// The words of SQL that differ between the engines.
+pub struct Dialect {
+    /// The engine's name in messages and in `runs list --json`.
+    pub name: &'static str,
+    /// An auto-numbered 64-bit primary key column.
+    pub serial_key: &'static str,
+    /// A short indexed string (names, hashes, commits).
+    pub short_text: &'static str,
+    /// A long unindexed string (JSON documents).
+    pub long_text: &'static str,
+    /// What follows `CREATE TABLE (...)`.
+    pub table_options: &'static str,
+    /// `INSERT` that skips rows whose key exists.
+    pub insert_ignore: &'static str,
+}
+
+impl Dialect {
+    /// A statement with the dialect's words put in for `{serial_key}`, `{short_text}`,
+    /// `{long_text}`, `{table_options}` and `{insert_ignore}`.
+    pub fn render(&self, sql: &str) -> String {
+        sql.replace("{serial_key}", self.serial_key)
+            .replace("{short_text}", self.short_text)
+            .replace("{long_text}", self.long_text)
+            .replace("{table_options}", self.table_options)
+            .replace("{insert_ignore}", self.insert_ignore)
+    }
+}
+
+/// One open connection to a database engine.
+pub trait Engine: Send {
+    fn dialect(&self) -> &'static Dialect;
+
+    /// Runs a statement; returns the rows it changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+
+    /// Runs a query; returns its rows.
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>>;
+
+    /// Inserts many rows: `head` is `INSERT ... INTO table (columns) VALUES`, `rows` holds
+    /// `width` values per row. Engines batch as suits them (SQLite: one prepared statement
+    /// per row; MySQL: multi-row statements, one round trip per batch).
+    fn insert_rows(&mut self, head: &str, width: usize, rows: &[Value]) -> Result<()>;
+
+    /// The key the last `INSERT` on this connection gave its row.
+    fn last_insert_id(&mut self) -> Result<i64>;
+
+    /// Starts a transaction that takes the write lock at once (so that two writers queue
+    /// instead of failing at commit).
+    fn begin(&mut self) -> Result<()>;
+    fn commit(&mut self) -> Result<()>;
+    fn rollback(&mut self) -> Result<()>;
+
+    /// Takes (`true`) or gives back (`false`) the lock that serializes schema migrations
+    /// among processes. SQLite's write transaction is that lock already.
+    fn migration_lock(&mut self, take: bool) -> Result<()>;
+
+    /// The names of the tables the database already holds.
+    fn table_names(&mut self) -> Result<Vec<String>>;
+}

@@ -1,0 +1,105 @@
+//! What each metric the lab records means for a comparison: which way is better, and how
+//! large a change is noise when nothing better is known. The one catalogue of metric names;
+//! a test in the CLI checks that every metric a `bench all` run records is in it.
+
+/// Which direction of a metric is an improvement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    Lower,
+    Higher,
+    /// A count that describes the run, not its quality.
+    Neither,
+}
+
+/// One metric's comparison rules.
+#[derive(Clone, Copy, Debug)]
+pub struct MetricInfo {
+    pub name: &'static str,
+    pub better: Better,
+    /// The relative change that counts as real when a run has neither repeats nor history
+    /// (timings drift 15–20% between minutes on a shared machine; counts hardly move).
+    pub default_noise: f64,
+    /// Changes below this are noise whatever the repeats say (repeats of a deterministic
+    /// count can all agree and still differ by a rounding from another run's).
+    pub floor: f64,
+    /// Any change at all is real: correctness counts, whose right value is zero.
+    pub exact: bool,
+    pub about: &'static str,
+}
+
+const fn timing(name: &'static str, better: Better, about: &'static str) -> MetricInfo {
+    MetricInfo {
+        name,
+        better,
+        default_noise: 0.15,
+        floor: 0.02,
+        exact: false,
+        about,
+    }
+}
+
+const fn count(name: &'static str, better: Better, about: &'static str) -> MetricInfo {
+    MetricInfo {
+        name,
+        better,
+        default_noise: 0.03,
+        floor: 0.005,
+        exact: false,
+        about,
+    }
+}
+
+const fn failures(name: &'static str, about: &'static str) -> MetricInfo {
+    MetricInfo {
+        name,
+        better: Better::Lower,
+        default_noise: 0.0,
+        floor: 0.0,
+        exact: true,
+        about,
+    }
+}
+
+/// Every metric the lab records.
+pub const METRICS: &[MetricInfo] = &[
+    timing("msgs_per_s", Better::Higher, "messages echoed per second"),
+    timing("server_cpu_us_per_msg", Better::Lower, "server CPU time per message (µs)"),
+    timing("server_user_us_per_msg", Better::Lower, "server user-mode CPU per message (µs)"),
+    timing("server_system_us_per_msg", Better::Lower, "server kernel CPU per message (µs)"),
+    timing("load_cpu_us_per_msg", Better::Lower, "load generator CPU per message (µs)"),
+    timing("p50_us", Better::Lower, "median latency (µs)"),
+    timing("p99_us", Better::Lower, "99th percentile latency (µs)"),
+    timing("wait_us", Better::Lower, "time per wait call (µs)"),
+    timing("round_us", Better::Lower, "time per round of writes and waits (µs)"),
+    timing("server_cpu_share", Better::Lower, "share of a core the server used"),
+    count("syscalls_per_msg", Better::Lower, "server syscalls per message"),
+    count("per_msg", Better::Lower, "a counting pass's count per message (syscalls or instructions)"),
+    count("fds_passed_per_wait", Better::Lower, "descriptors handed to the kernel per wait"),
+    count("waits_per_round", Better::Lower, "wait calls per round"),
+    count("total", Better::Neither, "a counting pass's whole count"),
+    count("messages", Better::Neither, "messages in a counting pass"),
+    failures("errors", "connections that failed"),
+    failures("mismatches", "echoed bytes that differed from those sent"),
+];
+
+/// The catalogue entry of a metric; unknown metrics get a neutral one.
+pub fn info(name: &str) -> MetricInfo {
+    METRICS
+        .iter()
+        .find(|m| m.name == name)
+        .copied()
+        .unwrap_or(MetricInfo {
+            name: "unknown",
+            better: Better::Neither,
+            default_noise: 0.15,
+            floor: 0.02,
+            exact: false,
+            about: "not in the catalogue",
+        })
+}
+
+/// Whether a metric is in the catalogue.
+pub fn known(name: &str) -> bool {
+    METRICS.iter().any(|m| m.name == name)
+}

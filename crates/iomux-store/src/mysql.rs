@@ -1,0 +1,235 @@
+//! MySQL and MariaDB: one database shared by a team's machines.
+//!
+//! Quirks this file handles:
+//! - The driver by default asks a TCP server for its Unix socket and reconnects through it
+//!   (`prefer_socket`): off, so that the address a user gives is the one used.
+//! - A prepared statement takes at most 65,535 placeholders: multi-row inserts are cut into
+//!   batches below that.
+//! - DDL commits implicitly, so a migration is not one transaction as on SQLite; migrations
+//!   are serialized among processes with `GET_LOCK` instead, and each is idempotent.
+//! - `UPDATE` reports rows *changed*, not rows matched: the store never relies on it to learn
+//!   whether a row exists.
+//! - Driver errors may quote connection options: every message is scrubbed of the password.
+use std::time::Duration;
+
+use mysql::prelude::Queryable;
+
+use crate::engine::{Dialect, Engine, Value};
+use crate::error::{Error, ErrorKind, Result};
+use crate::url::MysqlUrl;
+
+/// How long connecting may take before the server counts as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one statement may wait on the network before the connection counts as lost.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// Rows per multi-row `INSERT` (kept under the 65,535 placeholders of a prepared statement).
+const BATCH_PLACEHOLDERS: usize = 30_000;
+
+static DIALECT: Dialect = Dialect {
+    name: "mysql",
+    serial_key: "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
+    // utf8mb4 keys of up to 191 characters fit every InnoDB row format's index limit.
+    short_text: "VARCHAR(191)",
+    long_text: "MEDIUMTEXT",
+    table_options: " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    insert_ignore: "INSERT IGNORE",
+};
+
+/// A connection to a MySQL/MariaDB database.
+pub struct Mysql {
+    conn: mysql::Conn,
+    url: MysqlUrl,
+    address: String,
+}
+
+impl Mysql {
+    pub fn connect(url: &MysqlUrl) -> Result<Mysql> {
+        let address = match &url.socket {
+            Some(socket) => format!("{} (socket {})", url.host, socket.display()),
+            None => format!("{}:{}", url.host, url.port),
+        };
+        let opts = mysql::OptsBuilder::new()
+            .ip_or_hostname(Some(url.host.clone()))
+            .tcp_port(url.port)
+            .socket(url.socket.as_ref().map(|s| s.display().to_string()))
+            .prefer_socket(false)
+            .user(url.user.clone())
+            .pass(url.password.clone())
+            .db_name(Some(url.database.clone()))
+            .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
+            .read_timeout(Some(IO_TIMEOUT))
+            .write_timeout(Some(IO_TIMEOUT))
+            .stmt_cache_size(64);
+        let mut engine = Mysql {
+            conn: mysql::Conn::new(opts).map_err(|e| connect_error(url, &address, e))?,
+            url: url.clone(),
+            address,
+        };
+        // Doubles are stored and read back exactly; names are compared byte for byte.
+        engine.simple("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")?;
+        Ok(engine)
+    }
+
+    fn simple(&mut self, sql: &str) -> Result<()> {
+        self.conn.query_drop(sql).map_err(|e| self.fail(e))
+    }
+
+    /// An error met on an open connection.
+    fn fail(&self, e: mysql::Error) -> Error {
+        let user = self.url.user.as_deref().unwrap_or("(none)");
+        let error = match &e {
+            mysql::Error::MySqlError(server) => match server.code {
+                1044 | 1142 | 1143 | 1227 | 1370 => Error::new(
+                    ErrorKind::Privilege,
+                    format!("user {user:?} lacks a privilege the store needs on {}/{}: {} (grant SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX, REFERENCES on the database)", self.address, self.url.database, server.message),
+                ),
+                2006 | 2013 | 1927 | 1053 => lost(&self.address, &e),
+                _ => Error::new(ErrorKind::Other, format!("MySQL server {}: {}", self.address, server.message)),
+            },
+            mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
+                lost(&self.address, &e)
+            }
+            _ => Error::new(ErrorKind::Other, format!("MySQL server {}: {e}", self.address)),
+        };
+        error.scrub(self.url.password.as_deref())
+    }
+}
+
+fn lost(address: &str, e: &mysql::Error) -> Error {
+    Error::new(
+        ErrorKind::Lost,
+        format!("lost the connection to the MySQL server {address}: {e}"),
+    )
+}
+
+fn connect_error(url: &MysqlUrl, address: &str, e: mysql::Error) -> Error {
+    let user = url.user.as_deref().unwrap_or("(none)");
+    let error = match &e {
+        mysql::Error::MySqlError(server) => match server.code {
+            1045 | 1698 => Error::new(
+                ErrorKind::Denied,
+                format!("the MySQL server {address} refused user {user:?}: wrong password, or the user may not connect from here ({})", server.message),
+            ),
+            1044 => Error::new(
+                ErrorKind::Privilege,
+                format!("user {user:?} may not use database {:?} on {address}: {}", url.database, server.message),
+            ),
+            1049 => Error::new(
+                ErrorKind::NotFound,
+                format!("the MySQL server {address} has no database {:?}: create it (CREATE DATABASE {}) or name another", url.database, url.database),
+            ),
+            _ => Error::new(ErrorKind::Other, format!("MySQL server {address}: {}", server.message)),
+        },
+        _ => Error::new(
+            ErrorKind::Unreachable,
+            format!("cannot reach a MySQL server at {address}: {e}"),
+        ),
+    };
+    error.scrub(url.password.as_deref())
+}
+
+fn params(values: &[Value]) -> mysql::Params {
+    if values.is_empty() {
+        return mysql::Params::Empty;
+    }
+    mysql::Params::Positional(
+        values
+            .iter()
+            .map(|v| match v {
+                Value::Null => mysql::Value::NULL,
+                Value::Int(i) => mysql::Value::Int(*i),
+                Value::Real(r) => mysql::Value::Double(*r),
+                Value::Text(t) => mysql::Value::Bytes(t.as_bytes().to_vec()),
+            })
+            .collect(),
+    )
+}
+
+fn read(value: mysql::Value) -> Value {
+    match value {
+        mysql::Value::NULL => Value::Null,
+        mysql::Value::Int(i) => Value::Int(i),
+        mysql::Value::UInt(u) => Value::Int(u as i64),
+        mysql::Value::Float(f) => Value::Real(f64::from(f)),
+        mysql::Value::Double(d) => Value::Real(d),
+        mysql::Value::Bytes(b) => Value::Text(String::from_utf8_lossy(&b).into_owned()),
+        other => Value::Text(other.as_sql(true)),
+    }
+}
+
+impl Engine for Mysql {
+    fn dialect(&self) -> &'static Dialect {
+        &DIALECT
+    }
+
+    fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64> {
+        self.conn
+            .exec_drop(sql, params(values))
+            .map_err(|e| self.fail(e))?;
+        Ok(self.conn.affected_rows())
+    }
+
+    fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Vec<Value>>> {
+        let rows: Vec<mysql::Row> = self
+            .conn
+            .exec(sql, params(values))
+            .map_err(|e| self.fail(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.unwrap().into_iter().map(read).collect())
+            .collect())
+    }
+
+    fn insert_rows(&mut self, head: &str, width: usize, rows: &[Value]) -> Result<()> {
+        let per_batch = (BATCH_PLACEHOLDERS / width).max(1);
+        let tuple = format!("({})", vec!["?"; width].join(","));
+        for batch in rows.chunks(per_batch * width) {
+            let count = batch.len() / width;
+            let sql = format!("{head} {}", vec![tuple.as_str(); count].join(","));
+            self.conn
+                .exec_drop(sql, params(batch))
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
+    fn last_insert_id(&mut self) -> Result<i64> {
+        Ok(self.conn.last_insert_id() as i64)
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        self.simple("START TRANSACTION")
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.simple("COMMIT")
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        self.simple("ROLLBACK")
+    }
+
+    fn migration_lock(&mut self, take: bool) -> Result<()> {
+        let sql = if take {
+            "SELECT GET_LOCK('iomux_schema', 60)"
+        } else {
+            "SELECT RELEASE_LOCK('iomux_schema')"
+        };
+        let got = self.query(sql, &[])?;
+        if take && got.first().and_then(|r| r[0].int()) != Some(1) {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!("another iomux held the schema lock on {} for 60 s", self.address),
+            ));
+        }
+        Ok(())
+    }
+
+    fn table_names(&mut self) -> Result<Vec<String>> {
+        let rows = self.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
+            &[],
+        )?;
+        Ok(rows.into_iter().map(|r| r[0].text()).collect())
+    }
+}

@@ -1,0 +1,135 @@
+//! The store's schema, as versioned migrations applied on open (documented table by table in
+//! `schema.md`). Each migration is written once; [`crate::engine::Dialect::render`] puts in
+//! the words the engines spell differently. A database whose schema is newer than this
+//! binary's is refused: writing into tables this binary does not know could lose data.
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The migrations, in order; migration `i` brings the schema to version `i + 1`.
+pub const MIGRATIONS: &[&[&str]] = &[
+    // 1: testbeds, runs, points, metric values.
+    &[
+        "CREATE TABLE iomux_testbeds (
+            id {serial_key},
+            fingerprint {short_text} NOT NULL UNIQUE,
+            host {short_text} NOT NULL,
+            cpu_model {short_text} NOT NULL,
+            cores INTEGER NOT NULL,
+            kernel {short_text} NOT NULL,
+            nofile_limit BIGINT NOT NULL,
+            server_cpu INTEGER NULL,
+            load_cpu INTEGER NULL,
+            virtualized INTEGER NOT NULL
+        ){table_options}",
+        "CREATE TABLE iomux_runs (
+            id {serial_key},
+            run_key {short_text} NOT NULL UNIQUE,
+            testbed_id BIGINT NOT NULL REFERENCES iomux_testbeds (id),
+            started DOUBLE NOT NULL,
+            finished DOUBLE NULL,
+            iomux_version {short_text} NOT NULL,
+            git_commit {short_text} NOT NULL,
+            command_line {long_text} NOT NULL,
+            quick INTEGER NOT NULL,
+            experiments {long_text} NOT NULL
+        ){table_options}",
+        "CREATE INDEX iomux_runs_by_testbed ON iomux_runs (testbed_id, started)",
+        "CREATE INDEX iomux_runs_by_start ON iomux_runs (started)",
+        "CREATE TABLE iomux_points (
+            run_id BIGINT NOT NULL REFERENCES iomux_runs (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            experiment {short_text} NOT NULL,
+            subject {short_text} NOT NULL,
+            params {long_text} NOT NULL,
+            point_key {short_text} NOT NULL,
+            repeat_index INTEGER NULL,
+            PRIMARY KEY (run_id, seq)
+        ){table_options}",
+        "CREATE INDEX iomux_points_by_key ON iomux_points (point_key, run_id)",
+        "CREATE TABLE iomux_metrics (
+            run_id BIGINT NOT NULL,
+            seq INTEGER NOT NULL,
+            name {short_text} NOT NULL,
+            value DOUBLE NULL,
+            PRIMARY KEY (run_id, seq, name),
+            FOREIGN KEY (run_id, seq) REFERENCES iomux_points (run_id, seq) ON DELETE CASCADE
+        ){table_options}",
+    ],
+];
+
+/// The schema version this binary writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`VERSION`], or refuses one that is newer or not a store.
+/// `describe` names the store in messages.
+pub fn migrate(engine: &mut dyn Engine, describe: &str) -> Result<()> {
+    let current = current_version(engine, describe)?;
+    if current == VERSION {
+        return Ok(());
+    }
+    engine.migration_lock(true)?;
+    let outcome = apply(engine, describe);
+    let released = engine.migration_lock(false);
+    outcome.and(released)
+}
+
+fn current_version(engine: &mut dyn Engine, describe: &str) -> Result<i64> {
+    let tables = engine.table_names()?;
+    if !tables.iter().any(|t| t == "iomux_schema") {
+        // A SQLite file holds one program's tables: another program's file is not ours to
+        // add tables to. A MySQL database may be shared: the iomux_ prefix keeps them apart.
+        let foreign: Vec<&String> = tables.iter().filter(|t| !t.starts_with("iomux_")).collect();
+        if engine.dialect().name == "sqlite" && !foreign.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NotAStore,
+                format!("{describe} is a SQLite database of another program (tables {foreign:?}); iomux will not write into it"),
+            ));
+        }
+        return Ok(0);
+    }
+    let version = engine
+        .query("SELECT MAX(version) FROM iomux_schema", &[])?
+        .first()
+        .and_then(|row| row[0].int())
+        .unwrap_or(0);
+    if version > VERSION {
+        return Err(Error::new(
+            ErrorKind::TooNew,
+            format!("{describe} has schema version {version}, newer than this iomux knows ({VERSION}): upgrade iomux, or use another --db"),
+        ));
+    }
+    Ok(version)
+}
+
+/// Applies the missing migrations under the lock (another process may have applied them
+/// since the version was first read).
+fn apply(engine: &mut dyn Engine, describe: &str) -> Result<()> {
+    let dialect = engine.dialect();
+    engine.begin()?;
+    let result = (|| {
+        engine.execute(
+            &dialect.render(
+                "CREATE TABLE IF NOT EXISTS iomux_schema (version INTEGER NOT NULL, applied DOUBLE NOT NULL){table_options}",
+            ),
+            &[],
+        )?;
+        let current = current_version(engine, describe)?;
+        for (index, statements) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            for statement in *statements {
+                engine.execute(&dialect.render(statement), &[])?;
+            }
+            engine.execute(
+                "INSERT INTO iomux_schema (version, applied) VALUES (?, ?)",
+                &[(index as i64 + 1).into(), crate::record::now_unix().into()],
+            )?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => engine.commit(),
+        Err(e) => {
+            let _ = engine.rollback();
+            Err(e)
+        }
+    }
+}

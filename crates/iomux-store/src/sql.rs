@@ -1,0 +1,460 @@
+//! The store's queries, written once for every engine (`?` placeholders, standard SQL; the
+//! few dialect words through [`Dialect::render`](crate::engine::Dialect::render)).
+use std::collections::{BTreeMap, HashMap};
+
+use crate::engine::{Engine, Value};
+use crate::error::{Error, ErrorKind, Result};
+use crate::record::{ExperimentParams, Point, PointKey, Run, RunRecords, Testbed};
+use crate::url::redact_command_line;
+use crate::{HistoryEntry, RunFilter, RunSummary, Store, TestbedUse};
+
+/// The [`Store`] over any engine.
+pub struct SqlStore<E> {
+    engine: E,
+    describe: String,
+}
+
+impl<E: Engine> SqlStore<E> {
+    /// Wraps an open connection, migrating its schema first.
+    pub fn new(mut engine: E, describe: String) -> Result<SqlStore<E>> {
+        crate::schema::migrate(&mut engine, &describe)?;
+        Ok(SqlStore { engine, describe })
+    }
+
+    /// Runs `body` in a write transaction, rolled back if it fails.
+    fn transaction<T>(&mut self, body: impl FnOnce(&mut E) -> Result<T>) -> Result<T> {
+        self.engine.begin()?;
+        match body(&mut self.engine) {
+            Ok(value) => {
+                self.engine.commit()?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.engine.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn run_row_id(&mut self, id: &str) -> Result<i64> {
+        self.engine
+            .query("SELECT id FROM iomux_runs WHERE run_key = ?", &[id.into()])?
+            .first()
+            .and_then(|row| row[0].int())
+            .ok_or_else(|| not_found(id))
+    }
+
+    fn count(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        Ok(self
+            .engine
+            .query(sql, params)?
+            .first()
+            .and_then(|row| row[0].int())
+            .unwrap_or(0) as u64)
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("no run {id:?} in the store (`iomux runs list` shows them)"),
+    )
+}
+
+fn bad_record(what: &str, e: serde_json::Error) -> Error {
+    Error::new(
+        ErrorKind::Other,
+        format!("a stored {what} cannot be read: {e}"),
+    )
+}
+
+/// `iomux_testbeds`' row id for a testbed, inserting it if new.
+fn testbed_row(engine: &mut dyn Engine, testbed: &Testbed) -> Result<i64> {
+    let fingerprint = testbed.fingerprint();
+    let insert = engine.dialect().render(
+        "{insert_ignore} INTO iomux_testbeds (fingerprint, host, cpu_model, cores, kernel, nofile_limit, server_cpu, load_cpu, virtualized) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    engine.execute(
+        &insert,
+        &[
+            fingerprint.as_str().into(),
+            testbed.host.as_str().into(),
+            testbed.cpu_model.as_str().into(),
+            (testbed.cores as i64).into(),
+            testbed.kernel.as_str().into(),
+            (testbed.nofile_limit as i64).into(),
+            testbed.server_cpu.map(|c| c as i64).into(),
+            testbed.load_cpu.map(|c| c as i64).into(),
+            i64::from(testbed.virtualized).into(),
+        ],
+    )?;
+    engine
+        .query(
+            "SELECT id FROM iomux_testbeds WHERE fingerprint = ?",
+            &[fingerprint.into()],
+        )?
+        .first()
+        .and_then(|row| row[0].int())
+        .ok_or_else(|| Error::new(ErrorKind::Other, "the testbed row vanished after insert"))
+}
+
+const RUN_COLUMNS: &str = "r.run_key, r.started, r.finished, r.iomux_version, r.git_commit, r.command_line, r.quick, r.experiments, t.host, t.cpu_model, t.cores, t.kernel, t.nofile_limit, t.server_cpu, t.load_cpu, t.virtualized";
+
+fn run_from_row(row: &[Value]) -> Result<Run> {
+    let command_line: Vec<String> =
+        serde_json::from_str(&row[5].text()).map_err(|e| bad_record("command line", e))?;
+    let experiments: Vec<ExperimentParams> =
+        serde_json::from_str(&row[7].text()).map_err(|e| bad_record("experiment list", e))?;
+    Ok(Run {
+        id: row[0].text(),
+        started: row[1].real().unwrap_or(0.0),
+        finished: row[2].real(),
+        iomux_version: row[3].text(),
+        git_commit: row[4].text(),
+        command_line,
+        quick: row[6].int() == Some(1),
+        experiments,
+        testbed: Testbed {
+            host: row[8].text(),
+            cpu_model: row[9].text(),
+            cores: row[10].int().unwrap_or(0) as usize,
+            kernel: row[11].text(),
+            nofile_limit: row[12].int().unwrap_or(0) as u64,
+            server_cpu: row[13].int().map(|c| c as usize),
+            load_cpu: row[14].int().map(|c| c as usize),
+            virtualized: row[15].int() == Some(1),
+        },
+    })
+}
+
+/// Points rows (`seq, experiment, subject, params, repeat_index`) and metric rows
+/// (`seq, name, value`) put back together, in `seq` order.
+fn assemble(points: Vec<Vec<Value>>, metrics: Vec<Vec<Value>>) -> Result<Vec<Point>> {
+    let mut by_seq: HashMap<i64, usize> = HashMap::with_capacity(points.len());
+    let mut out = Vec::with_capacity(points.len());
+    for row in points {
+        let params: BTreeMap<String, serde_json::Value> =
+            serde_json::from_str(&row[3].text()).map_err(|e| bad_record("point", e))?;
+        by_seq.insert(row[0].int().unwrap_or(-1), out.len());
+        out.push(Point {
+            experiment: row[1].text(),
+            subject: row[2].text(),
+            params,
+            metrics: BTreeMap::new(),
+            repeat: row[4].int().map(|r| r as usize),
+        });
+    }
+    for row in metrics {
+        if let Some(&index) = row[0].int().and_then(|seq| by_seq.get(&seq)) {
+            out[index].metrics.insert(row[1].text(), row[2].real());
+        }
+    }
+    Ok(out)
+}
+
+impl<E: Engine> Store for SqlStore<E> {
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn save_run(&mut self, run: &Run) -> Result<()> {
+        let command_line = serde_json::to_string(&redact_command_line(&run.command_line))
+            .expect("strings serialize");
+        let experiments = serde_json::to_string(&run.experiments).expect("parameters serialize");
+        self.transaction(|engine| {
+            let testbed = testbed_row(engine, &run.testbed)?;
+            let existing = engine.query(
+                "SELECT testbed_id FROM iomux_runs WHERE run_key = ?",
+                &[run.id.as_str().into()],
+            )?;
+            match existing.first().and_then(|row| row[0].int()) {
+                Some(stored) if stored != testbed => Err(Error::new(
+                    ErrorKind::Other,
+                    format!("run {:?} is already stored from another testbed: not overwritten", run.id),
+                )),
+                Some(_) => engine
+                    .execute(
+                        "UPDATE iomux_runs SET finished = ?, git_commit = ?, command_line = ?, experiments = ? WHERE run_key = ?",
+                        &[
+                            run.finished.into(),
+                            run.git_commit.as_str().into(),
+                            command_line.as_str().into(),
+                            experiments.as_str().into(),
+                            run.id.as_str().into(),
+                        ],
+                    )
+                    .map(drop),
+                None => engine
+                    .execute(
+                        "INSERT INTO iomux_runs (run_key, testbed_id, started, finished, iomux_version, git_commit, command_line, quick, experiments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        &[
+                            run.id.as_str().into(),
+                            testbed.into(),
+                            run.started.into(),
+                            run.finished.into(),
+                            run.iomux_version.as_str().into(),
+                            run.git_commit.as_str().into(),
+                            command_line.as_str().into(),
+                            i64::from(run.quick).into(),
+                            experiments.as_str().into(),
+                        ],
+                    )
+                    .map(drop),
+            }
+        })
+    }
+
+    fn save_points(&mut self, run_id: &str, first_seq: usize, points: &[Point]) -> Result<usize> {
+        if points.is_empty() {
+            return Ok(0);
+        }
+        let run = self.run_row_id(run_id)?;
+        let last_seq = (first_seq + points.len()) as i64;
+        let count_sql = "SELECT COUNT(*) FROM iomux_points WHERE run_id = ? AND seq >= ? AND seq < ?";
+        let range = [run.into(), (first_seq as i64).into(), last_seq.into()];
+        let before = self.count(count_sql, &range)?;
+        let mut point_rows = Vec::with_capacity(points.len() * 7);
+        let mut metric_rows = Vec::new();
+        for (i, point) in points.iter().enumerate() {
+            let seq = (first_seq + i) as i64;
+            let key = point.key();
+            point_rows.extend([
+                run.into(),
+                seq.into(),
+                point.experiment.as_str().into(),
+                point.subject.as_str().into(),
+                key.params_json().into(),
+                key.hash().into(),
+                point.repeat.map(|r| r as i64).into(),
+            ]);
+            for (name, value) in &point.metrics {
+                metric_rows.extend([run.into(), seq.into(), name.as_str().into(), (*value).into()]);
+            }
+        }
+        let dialect = self.engine.dialect();
+        let points_head = dialect.render("{insert_ignore} INTO iomux_points (run_id, seq, experiment, subject, params, point_key, repeat_index) VALUES");
+        let metrics_head =
+            dialect.render("{insert_ignore} INTO iomux_metrics (run_id, seq, name, value) VALUES");
+        self.transaction(|engine| {
+            engine.insert_rows(&points_head, 7, &point_rows)?;
+            engine.insert_rows(&metrics_head, 4, &metric_rows)
+        })?;
+        let after = self.count(count_sql, &range)?;
+        Ok((after - before) as usize)
+    }
+
+    fn runs(&mut self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
+        let mut clauses = Vec::new();
+        let mut params: Vec<Value> = Vec::new();
+        if let Some(experiment) = &filter.experiment {
+            clauses.push("r.experiments LIKE ? ESCAPE '!'");
+            params.push(experiment_pattern(experiment).into());
+        }
+        if let Some(testbed) = &filter.testbed {
+            clauses.push("(t.fingerprint LIKE ? ESCAPE '!' OR t.host = ?)");
+            params.push(format!("{}%", like_escape(testbed)).into());
+            params.push(testbed.as_str().into());
+        }
+        if let Some(commit) = &filter.commit {
+            clauses.push("r.git_commit LIKE ? ESCAPE '!'");
+            params.push(format!("{}%", like_escape(commit)).into());
+        }
+        if let Some(since) = filter.since {
+            clauses.push("r.started >= ?");
+            params.push(since.into());
+        }
+        let mut sql = "SELECT r.run_key, r.started, r.finished, r.git_commit, r.quick, r.experiments, t.fingerprint, t.host, (SELECT COUNT(*) FROM iomux_points p WHERE p.run_id = r.id) FROM iomux_runs r JOIN iomux_testbeds t ON t.id = r.testbed_id".to_owned();
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        sql.push_str(" ORDER BY r.started DESC, r.id DESC LIMIT ?");
+        params.push((filter.limit.unwrap_or(1_000_000) as i64).into());
+        let rows = self.engine.query(&sql, &params)?;
+        rows.into_iter()
+            .map(|row| {
+                let experiments: Vec<ExperimentParams> = serde_json::from_str(&row[5].text())
+                    .map_err(|e| bad_record("experiment list", e))?;
+                Ok(RunSummary {
+                    id: row[0].text(),
+                    started: row[1].real().unwrap_or(0.0),
+                    finished: row[2].real(),
+                    git_commit: row[3].text(),
+                    quick: row[4].int() == Some(1),
+                    experiments: experiments.into_iter().map(|e| e.experiment).collect(),
+                    testbed: row[6].text(),
+                    host: row[7].text(),
+                    points: row[8].int().unwrap_or(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    fn find_run(&mut self, reference: &str) -> Result<String> {
+        let latest = reference.strip_prefix("latest").and_then(|rest| match rest {
+            "" => Some(0),
+            _ => rest.strip_prefix('~')?.parse::<i64>().ok(),
+        });
+        if let Some(back) = latest {
+            return self
+                .engine
+                .query(
+                    "SELECT run_key FROM iomux_runs ORDER BY started DESC, id DESC LIMIT 1 OFFSET ?",
+                    &[back.into()],
+                )?
+                .first()
+                .map(|row| row[0].text())
+                .ok_or_else(|| not_found(reference));
+        }
+        let exact = self.engine.query(
+            "SELECT run_key FROM iomux_runs WHERE run_key = ?",
+            &[reference.into()],
+        )?;
+        if let Some(row) = exact.first() {
+            return Ok(row[0].text());
+        }
+        let matches = self.engine.query(
+            "SELECT run_key FROM iomux_runs WHERE run_key LIKE ? ESCAPE '!' ORDER BY run_key LIMIT 3",
+            &[format!("{}%", like_escape(reference)).into()],
+        )?;
+        match matches.as_slice() {
+            [one] => Ok(one[0].text()),
+            [] => Err(not_found(reference)),
+            many => Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{reference:?} names more than one run ({}, ...): give more of the id",
+                    many.iter().map(|r| r[0].text()).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn load_run(&mut self, id: &str) -> Result<RunRecords> {
+        let sql = format!("SELECT {RUN_COLUMNS}, r.id FROM iomux_runs r JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE r.run_key = ?");
+        let rows = self.engine.query(&sql, &[id.into()])?;
+        let row = rows.first().ok_or_else(|| not_found(id))?;
+        let run = run_from_row(row)?;
+        let row_id = row[16].clone();
+        let points = self.engine.query(
+            "SELECT seq, experiment, subject, params, repeat_index FROM iomux_points WHERE run_id = ? ORDER BY seq",
+            std::slice::from_ref(&row_id),
+        )?;
+        let metrics = self.engine.query(
+            "SELECT seq, name, value FROM iomux_metrics WHERE run_id = ?",
+            &[row_id],
+        )?;
+        Ok(RunRecords {
+            run,
+            points: assemble(points, metrics)?,
+        })
+    }
+
+    fn remove_run(&mut self, id: &str) -> Result<()> {
+        let run = self.run_row_id(id)?;
+        self.transaction(|engine| {
+            // Children first: no engine is trusted to cascade (SQLite only does with
+            // foreign_keys on, and a MySQL table could be MyISAM).
+            engine.execute("DELETE FROM iomux_metrics WHERE run_id = ?", &[run.into()])?;
+            engine.execute("DELETE FROM iomux_points WHERE run_id = ?", &[run.into()])?;
+            engine.execute("DELETE FROM iomux_runs WHERE id = ?", &[run.into()])?;
+            Ok(())
+        })
+    }
+
+    fn earlier_runs(
+        &mut self,
+        testbed: &str,
+        experiment: &str,
+        before: f64,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let rows = self.engine.query(
+            "SELECT r.run_key FROM iomux_runs r JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE t.fingerprint = ? AND r.started < ? AND r.experiments LIKE ? ESCAPE '!' ORDER BY r.started DESC LIMIT ?",
+            &[
+                testbed.into(),
+                before.into(),
+                experiment_pattern(experiment).into(),
+                (limit as i64).into(),
+            ],
+        )?;
+        Ok(rows.into_iter().map(|row| row[0].text()).collect())
+    }
+
+    fn point_testbeds(&mut self, key: &PointKey) -> Result<Vec<TestbedUse>> {
+        let rows = self.engine.query(
+            "SELECT t.fingerprint, t.host, COUNT(DISTINCT r.id), MAX(r.started) FROM iomux_points p JOIN iomux_runs r ON r.id = p.run_id JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE p.point_key = ? GROUP BY t.fingerprint, t.host ORDER BY MAX(r.started) DESC",
+            &[key.hash().into()],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|row| TestbedUse {
+                fingerprint: row[0].text(),
+                host: row[1].text(),
+                runs: row[2].int().unwrap_or(0) as u64,
+                last_started: row[3].real().unwrap_or(0.0),
+            })
+            .collect())
+    }
+
+    fn history(&mut self, testbed: &str, key: &PointKey) -> Result<Vec<HistoryEntry>> {
+        let points = self.engine.query(
+            "SELECT r.run_key, r.started, r.git_commit, p.run_id, p.seq, p.experiment, p.subject, p.params, p.repeat_index FROM iomux_points p JOIN iomux_runs r ON r.id = p.run_id JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE p.point_key = ? AND t.fingerprint = ? ORDER BY r.started, p.run_id, p.seq",
+            &[key.hash().into(), testbed.into()],
+        )?;
+        let metrics = self.engine.query(
+            "SELECT m.run_id, m.seq, m.name, m.value FROM iomux_metrics m JOIN iomux_points p ON p.run_id = m.run_id AND p.seq = m.seq JOIN iomux_runs r ON r.id = p.run_id JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE p.point_key = ? AND t.fingerprint = ?",
+            &[key.hash().into(), testbed.into()],
+        )?;
+        let mut values: HashMap<(i64, i64), BTreeMap<String, Option<f64>>> = HashMap::new();
+        for row in metrics {
+            let at = (row[0].int().unwrap_or(-1), row[1].int().unwrap_or(-1));
+            values.entry(at).or_default().insert(row[2].text(), row[3].real());
+        }
+        let mut entries: Vec<HistoryEntry> = Vec::new();
+        for row in points {
+            let params: BTreeMap<String, serde_json::Value> =
+                serde_json::from_str(&row[7].text()).map_err(|e| bad_record("point", e))?;
+            let point = Point {
+                experiment: row[5].text(),
+                subject: row[6].text(),
+                params,
+                metrics: values
+                    .remove(&(row[3].int().unwrap_or(-1), row[4].int().unwrap_or(-1)))
+                    .unwrap_or_default(),
+                repeat: row[8].int().map(|r| r as usize),
+            };
+            // The hash narrowed the search; the key itself decides.
+            if point.key() != *key {
+                continue;
+            }
+            let run = row[0].text();
+            if entries.last().is_none_or(|e| e.run != run) {
+                entries.push(HistoryEntry {
+                    run,
+                    started: row[1].real().unwrap_or(0.0),
+                    git_commit: row[2].text(),
+                    median: None,
+                    repeats: Vec::new(),
+                });
+            }
+            let entry = entries.last_mut().expect("pushed above");
+            match point.repeat {
+                None => entry.median = Some(point),
+                Some(_) => entry.repeats.push(point),
+            }
+        }
+        Ok(entries)
+    }
+}
+
+/// A `LIKE` pattern that finds an experiment in a run's stored experiment list (JSON).
+fn experiment_pattern(experiment: &str) -> String {
+    let quoted = serde_json::Value::from(experiment).to_string();
+    format!("%\"experiment\":{}%", like_escape(&quoted))
+}
+
+/// `text` safe inside a `LIKE` pattern with `ESCAPE '!'`.
+fn like_escape(text: &str) -> String {
+    text.replace('!', "!!").replace('%', "!%").replace('_', "!_")
+}

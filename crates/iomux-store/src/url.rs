@@ -1,0 +1,297 @@
+//! Where a store is: `--db` / `IOMUX_DB` parsed into a [`DbUrl`], and the one rule for keeping
+//! passwords out of output ([`DbUrl`]'s `Display` never shows one; [`redact_command_line`]
+//! takes them out of a recorded command line).
+//!
+//! Accepted forms:
+//! - a file path, `sqlite:PATH` or `sqlite://PATH` (`sqlite:///abs/path`): SQLite;
+//! - `mysql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?socket=PATH]` (`mariadb://` too), with
+//!   `%XX` escapes in the user and password. `?socket=` connects over a Unix socket instead of
+//!   TCP (the host is then only named in messages).
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The MySQL protocol's default port.
+pub const MYSQL_DEFAULT_PORT: u16 = 3306;
+
+/// A parsed store address.
+#[derive(Clone, PartialEq)]
+pub enum DbUrl {
+    Sqlite(PathBuf),
+    Mysql(MysqlUrl),
+}
+
+/// A MySQL/MariaDB server and database.
+#[derive(Clone, PartialEq)]
+pub struct MysqlUrl {
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub host: String,
+    pub port: u16,
+    pub socket: Option<PathBuf>,
+    pub database: String,
+}
+
+impl DbUrl {
+    /// Parses a `--db` value; the error never repeats the password.
+    pub fn parse(text: &str) -> Result<DbUrl> {
+        let bad = |why: &str| {
+            Error::new(
+                ErrorKind::BadUrl,
+                format!(
+                    "{:?} is not a store address: {why} (use a file path, sqlite:PATH, or mysql://USER:PASSWORD@HOST:PORT/DATABASE)",
+                    redact_url_text(text)
+                ),
+            )
+        };
+        if text.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        let Some((scheme, rest)) = text.split_once("://").or_else(|| {
+            text.strip_prefix("sqlite:").map(|rest| ("sqlite", rest))
+        }) else {
+            if text.contains(':') && !text.contains('/') {
+                return Err(bad("no scheme before \"://\""));
+            }
+            return Ok(DbUrl::Sqlite(PathBuf::from(text)));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" | "file" => {
+                if rest.is_empty() {
+                    Err(bad("no file path after sqlite:"))
+                } else {
+                    Ok(DbUrl::Sqlite(PathBuf::from(rest)))
+                }
+            }
+            "mysql" | "mariadb" => parse_mysql(rest).map(DbUrl::Mysql).map_err(|why| bad(&why)),
+            other => Err(Error::new(
+                ErrorKind::BadUrl,
+                format!("unknown store scheme {other:?}: iomux stores runs in sqlite (a file path or sqlite:PATH) or mysql:// / mariadb://"),
+            )),
+        }
+    }
+
+    /// The default store: `$XDG_DATA_HOME/iomux/runs.db`, else `~/.local/share/iomux/runs.db`.
+    pub fn default_sqlite() -> Result<DbUrl> {
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".local/share"))
+            })
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::BadUrl,
+                    "no default store: neither XDG_DATA_HOME nor HOME is set; pass --db PATH",
+                )
+            })?;
+        Ok(DbUrl::Sqlite(data.join("iomux").join("runs.db")))
+    }
+
+    /// The password, if any: what an engine scrubs from driver messages.
+    pub fn password(&self) -> Option<&str> {
+        match self {
+            DbUrl::Mysql(m) => m.password.as_deref(),
+            DbUrl::Sqlite(_) => None,
+        }
+    }
+}
+
+fn parse_mysql(rest: &str) -> std::result::Result<MysqlUrl, String> {
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, database) = rest
+        .split_once('/')
+        .ok_or("no /DATABASE after the host")?;
+    if database.is_empty() || database.contains('/') {
+        return Err("name one database after the host (/DATABASE)".into());
+    }
+    let (credentials, hostport) = match authority.rsplit_once('@') {
+        Some((c, h)) => (Some(c), h),
+        None => (None, authority),
+    };
+    let (user, password) = match credentials {
+        None => (None, None),
+        Some(c) => match c.split_once(':') {
+            Some((u, p)) => (Some(percent_decode(u)?), Some(percent_decode(p)?)),
+            None => (Some(percent_decode(c)?), None),
+        },
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
+            let port = p
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("port {p:?} is not a number from 1 to 65535"))?;
+            (h, port)
+        }
+        _ => (hostport, MYSQL_DEFAULT_PORT),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err("no host".into());
+    }
+    let mut socket = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("socket", path)) if !path.is_empty() => {
+                socket = Some(PathBuf::from(percent_decode(path)?))
+            }
+            _ => return Err(format!("unknown option {pair:?} (known: socket=PATH)")),
+        }
+    }
+    Ok(MysqlUrl {
+        user,
+        password,
+        host: host.to_owned(),
+        port,
+        socket,
+        database: percent_decode(database)?,
+    })
+}
+
+fn percent_decode(text: &str) -> std::result::Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("a % not followed by two hex digits")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "escapes that are not UTF-8".into())
+}
+
+/// Shows the address without its password.
+impl fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbUrl::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            DbUrl::Mysql(m) => {
+                write!(f, "mysql://")?;
+                if let Some(user) = &m.user {
+                    write!(f, "{user}")?;
+                    if m.password.is_some() {
+                        write!(f, ":***")?;
+                    }
+                    write!(f, "@")?;
+                }
+                write!(f, "{}:{}/{}", m.host, m.port, m.database)?;
+                if let Some(socket) = &m.socket {
+                    write!(f, "?socket={}", socket.display())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Never prints the password, even in `{:?}`.
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DbUrl({self})")
+    }
+}
+
+/// `scheme://user:password@...` with the password replaced by `***`; other text unchanged.
+/// Works on text that does not parse, so that even a malformed URL is echoed safely.
+pub fn redact_url_text(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => {
+                format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+            }
+            None => text.to_owned(),
+        },
+        None => text.to_owned(),
+    }
+}
+
+/// A command line fit to record: every argument that holds a URL with a password (`--db URL`,
+/// `--db=URL`, or a bare URL) has the password replaced by `***`.
+pub fn redact_command_line(args: &[String]) -> Vec<String> {
+    args.iter().map(|arg| redact_url_text(arg)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_urls_parse_with_defaults_and_escapes() {
+        let url = DbUrl::parse("mysql://bench:p%40ss:w@db.lan:3307/iomux").unwrap();
+        let DbUrl::Mysql(m) = &url else {
+            panic!("not mysql")
+        };
+        assert_eq!(m.user.as_deref(), Some("bench"));
+        assert_eq!(m.password.as_deref(), Some("p@ss:w"));
+        assert_eq!((m.host.as_str(), m.port), ("db.lan", 3307));
+        assert_eq!(m.database, "iomux");
+        assert_eq!(url.to_string(), "mysql://bench:***@db.lan:3307/iomux");
+        assert!(!format!("{url:?}").contains("p@ss"));
+        let DbUrl::Mysql(m) = DbUrl::parse("mariadb://root@localhost/runs?socket=/tmp/s").unwrap()
+        else {
+            panic!("not mysql")
+        };
+        assert_eq!(m.port, MYSQL_DEFAULT_PORT);
+        assert_eq!(m.socket, Some(PathBuf::from("/tmp/s")));
+    }
+
+    #[test]
+    fn paths_and_sqlite_urls_are_sqlite() {
+        for (text, path) in [
+            ("runs.db", "runs.db"),
+            ("/var/lib/iomux/runs.db", "/var/lib/iomux/runs.db"),
+            ("sqlite:runs.db", "runs.db"),
+            ("sqlite:///abs/runs.db", "/abs/runs.db"),
+        ] {
+            assert_eq!(DbUrl::parse(text).unwrap(), DbUrl::Sqlite(path.into()), "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_urls_name_the_problem_and_never_the_password() {
+        for text in [
+            "postgres://u:hunter2@h/db",
+            "mysql://u:hunter2@h",
+            "mysql://u:hunter2@h:99999/db",
+            "mysql://u:hunter2@:3306/db",
+            "mysql://u:hunter2@h/db?ssl=1",
+            "mysql://u:hunter2%zz@h/db",
+            "",
+        ] {
+            let e = DbUrl::parse(text).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadUrl, "{text}");
+            assert!(!e.message().contains("hunter2"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn command_lines_lose_their_passwords() {
+        let args: Vec<String> = ["iomux", "bench", "--db", "mysql://u:hunter2@h/db", "--db=mysql://u:hunter2@h/d"]
+            .map(String::from)
+            .to_vec();
+        let redacted = redact_command_line(&args).join(" ");
+        assert!(!redacted.contains("hunter2"), "{redacted}");
+        assert!(redacted.contains("mysql://u:***@h/db"));
+    }
+}
