@@ -11,7 +11,9 @@ mod bench;
 mod clients;
 mod load;
 mod proto;
+mod runs;
 mod serve;
+mod store;
 mod units;
 
 use proto::Answer;
@@ -40,6 +42,13 @@ enum Command {
     /// The benchmark lab: measure the models against each other and against tokio, mio and a bare epoll loop.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// The results store: list, show, compare and export the lab's recorded runs.
+    Runs {
+        #[command(flatten)]
+        db: store::DbArg,
+        #[command(subcommand)]
+        command: runs::RunsCommand,
+    },
     /// Drive an echo server with verified load; report throughput and latency percentiles.
     ///
     /// Closed loop by default (--pipeline messages in flight per connection); --rate makes it an
@@ -263,6 +272,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 println!("results in {}", out.display());
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs { db, command } => {
+            let code = runs::main(&db, command).map_err(|e| e.to_string())?;
+            Ok(ExitCode::from(code))
         }
         Command::Client { addr } => {
             clients::interactive(addr).map_err(|e| e.to_string())?;

@@ -3,9 +3,10 @@
 //! over runs, with its change points marked).
 //!
 //! How a change is judged real, first rule that applies:
-//! 1. **exact** — correctness counts (errors, mismatches): any change.
-//! 2. **history** — the store holds at least [`MIN_HISTORY`] earlier runs of the point on the
-//!    same testbed: a change is real beyond the upper fence (Q3 + 1.5·IQR) of the past
+//! 1. **exact** — correctness counts (errors, mismatches): any change. A timing of 0 (below
+//!    the clock's resolution) is not judged; a count from 0 is a change.
+//! 2. **history** — the store holds the point in at least [`MIN_HISTORY`] runs on the same
+//!    testbed before B (A counts): a change is real beyond the upper fence (Q3 + 1.5·IQR) of the past
 //!    run-to-run changes, as rustc-perf judges significance.
 //! 3. **repeats** — both runs repeated the point: real when the repeats' ranges do not overlap
 //!    (and the change passes the metric's floor).
@@ -19,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::metric::{self, Better, MetricInfo};
+use crate::metric::{self, Better, Kind, MetricInfo};
 use crate::record::{Point, PointKey, RunRecords};
 
 /// How many earlier runs of a point the history rule needs.
@@ -29,14 +30,18 @@ pub const MIN_HISTORY: usize = 5;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// A real change for the worse.
     Regression,
+    /// A real change for the better.
     Improvement,
     /// Real, for a metric with no better direction.
     Changed,
+    /// No real change: within the noise.
     Noise,
 }
 
 impl Verdict {
+    /// The verdict in lowercase, as printed and serialized.
     pub fn name(self) -> &'static str {
         match self {
             Verdict::Regression => "regression",
@@ -50,14 +55,21 @@ impl Verdict {
 /// One metric at one point in both runs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
+    /// The point's key, as text ([`PointKey`]'s `Display`).
     pub point: String,
+    /// The point's experiment.
     pub experiment: String,
+    /// The point's subject.
     pub subject: String,
+    /// The metric's name.
     pub metric: String,
+    /// Run A's median (in [`Mode::Relative`], its ratio to the reference subject's).
     pub a: f64,
+    /// Run B's median (in [`Mode::Relative`], its ratio to the reference subject's).
     pub b: f64,
     /// `b / a` (infinite when `a` is zero and `b` is not).
     pub ratio: f64,
+    /// How the change from A to B was judged.
     pub verdict: Verdict,
     /// Which rule decided, in words.
     pub rule: String,
@@ -70,25 +82,33 @@ pub enum Mode {
     /// Same testbed: the figures themselves.
     Absolute,
     /// Different testbeds: each subject over its experiment's reference subject.
-    Relative { references: BTreeMap<String, String> },
+    Relative {
+        /// Each experiment's reference subject, by experiment name.
+        references: BTreeMap<String, String>,
+    },
 }
 
 /// `runs compare A B`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
+    /// Run A's id: the baseline.
     pub a: String,
+    /// Run B's id: the run judged against A.
     pub b: String,
+    /// Whether the figures themselves or ratios to reference subjects were compared.
     pub mode: Mode,
     /// Regressions first (largest first), then improvements, changes, noise.
     pub rows: Vec<Row>,
-    /// Points measured in only one of the runs.
+    /// Points (key text) measured in A but not in B, sorted.
     pub only_in_a: Vec<String>,
+    /// Points (key text) measured in B but not in A, sorted.
     pub only_in_b: Vec<String>,
     /// How many earlier runs the history rule could draw on.
     pub history_runs: usize,
 }
 
 impl Comparison {
+    /// How many rows got `verdict`.
     pub fn count(&self, verdict: Verdict) -> usize {
         self.rows.iter().filter(|r| r.verdict == verdict).count()
     }
@@ -218,7 +238,9 @@ pub fn compare(
             for (text, (_, metrics)) in samples(&run.points) {
                 for (name, sample) in metrics {
                     if let Some(m) = sample.median {
-                        past.entry((text.clone(), name)).or_default().push((run.run.started, m));
+                        past.entry((text.clone(), name))
+                            .or_default()
+                            .push((run.run.started, m));
                     }
                 }
             }
@@ -260,7 +282,11 @@ pub fn compare(
             });
         }
     }
-    let mut only_in_b: Vec<String> = sb.keys().filter(|k| !sa.contains_key(*k)).cloned().collect();
+    let mut only_in_b: Vec<String> = sb
+        .keys()
+        .filter(|k| !sa.contains_key(*k))
+        .cloned()
+        .collect();
     only_in_a.sort();
     only_in_b.sort();
     rows.sort_by(|x, y| {
@@ -303,11 +329,17 @@ fn verdict(better: Better, real: bool, delta: f64) -> Verdict {
 /// Whether the change from `a` to `b` is real, and the rule that decided, in words.
 fn judge(info: &MetricInfo, a: &Sample, b: &Sample, past: Option<&[f64]>) -> (bool, String) {
     let (va, vb) = (a.median.unwrap_or(0.0), b.median.unwrap_or(0.0));
-    if info.exact {
+    if info.kind == Kind::Failures {
         return (va != vb, "exact: any change in a correctness count".into());
     }
+    if va == 0.0 && info.kind == Kind::Timing {
+        return (
+            false,
+            "from zero: a timing of 0 is below the clock's resolution; not judged".into(),
+        );
+    }
     if va == 0.0 {
-        return (vb != 0.0, "from zero: any change".into());
+        return (vb != 0.0, "from zero: any change in a count".into());
     }
     let change = (vb / va - 1.0).abs();
     if let Some(series) = past.filter(|s| s.len() >= MIN_HISTORY) {
@@ -324,7 +356,10 @@ fn judge(info: &MetricInfo, a: &Sample, b: &Sample, past: Option<&[f64]>) -> (bo
     if a.repeats.len() >= 2 && b.repeats.len() >= 2 {
         let range = |s: &Sample| {
             let values = s.repeats.iter().map(|r| r.1);
-            (values.clone().fold(f64::INFINITY, f64::min), values.fold(f64::NEG_INFINITY, f64::max))
+            (
+                values.clone().fold(f64::INFINITY, f64::min),
+                values.fold(f64::NEG_INFINITY, f64::max),
+            )
         };
         let ((a_lo, a_hi), (b_lo, b_hi)) = (range(a), range(b));
         let apart = a_hi < b_lo || b_hi < a_lo;
@@ -340,7 +375,10 @@ fn judge(info: &MetricInfo, a: &Sample, b: &Sample, past: Option<&[f64]>) -> (bo
         } else if change <= info.floor {
             (
                 false,
-                format!("repeats: ranges apart ({shown}) but within the {:.1}% floor", info.floor * 100.0),
+                format!(
+                    "repeats: ranges apart ({shown}) but within the {:.1}% floor",
+                    info.floor * 100.0
+                ),
             )
         } else {
             (true, format!("repeats: ranges apart ({shown})"))
@@ -420,7 +458,7 @@ pub struct Step {
 /// the series is too short to have a fence. Returns the steps and the rule used.
 pub fn change_points(values: &[f64], info: &MetricInfo) -> (Vec<Step>, String) {
     let changes = run_to_run_changes(values);
-    let (threshold, rule) = if info.exact {
+    let (threshold, rule) = if info.kind == Kind::Failures {
         (0.0, "exact: any change in a correctness count".to_owned())
     } else if values.len() >= MIN_HISTORY {
         let fence = upper_fence(&changes).max(info.floor);

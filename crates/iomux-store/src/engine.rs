@@ -8,13 +8,18 @@ use crate::error::Result;
 /// A value bound to a `?` placeholder or read from a result column.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// SQL `NULL`.
     Null,
+    /// An integer.
     Int(i64),
+    /// A floating-point number.
     Real(f64),
+    /// A string.
     Text(String),
 }
 
 impl Value {
+    /// As an integer (a real truncated, text parsed); `None` for `NULL` or unparsable text.
     pub fn int(&self) -> Option<i64> {
         match self {
             Value::Int(v) => Some(*v),
@@ -24,6 +29,7 @@ impl Value {
         }
     }
 
+    /// As a number (text parsed); `None` for `NULL` or unparsable text.
     pub fn real(&self) -> Option<f64> {
         match self {
             Value::Int(v) => Some(*v as f64),
@@ -33,6 +39,7 @@ impl Value {
         }
     }
 
+    /// As text (numbers printed); empty for `NULL`.
     pub fn text(&self) -> String {
         match self {
             Value::Text(t) => t.clone(),
@@ -103,6 +110,7 @@ impl Dialect {
 
 /// One open connection to a database engine.
 pub trait Engine: Send {
+    /// The engine's SQL words.
     fn dialect(&self) -> &'static Dialect;
 
     /// Runs a statement; returns the rows it changed.
@@ -122,7 +130,9 @@ pub trait Engine: Send {
     /// Starts a transaction that takes the write lock at once (so that two writers queue
     /// instead of failing at commit).
     fn begin(&mut self) -> Result<()>;
+    /// Commits the transaction [`begin`](Engine::begin) started.
     fn commit(&mut self) -> Result<()>;
+    /// Undoes the transaction [`begin`](Engine::begin) started.
     fn rollback(&mut self) -> Result<()>;
 
     /// Takes (`true`) or gives back (`false`) the lock that serializes schema migrations

@@ -32,11 +32,13 @@ pub enum ErrorKind {
 /// A store error: its kind and a message for one line of output.
 #[derive(Clone, Debug)]
 pub struct Error {
+    /// What went wrong, for a caller to act on.
     pub kind: ErrorKind,
     message: String,
 }
 
 impl Error {
+    /// An error of `kind` with a one-line `message` for the user.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error {
             kind,
@@ -54,6 +56,7 @@ impl Error {
         self
     }
 
+    /// The one-line message (what `Display` prints).
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -82,7 +82,11 @@ mod tests {
     use crate::record::{Point, Run, Testbed};
 
     fn records() -> RunRecords {
-        let point = || Point::new("echo", "epoll").param("conns", 100).param("size", 64);
+        let point = || {
+            Point::new("echo", "epoll")
+                .param("conns", 100)
+                .param("size", 64)
+        };
         RunRecords {
             run: Run {
                 id: "r1".into(),
@@ -117,8 +121,14 @@ mod tests {
     fn csv_quotes_the_parameters() {
         let csv = csv(&records());
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "run,experiment,subject,params,repeat,metric,value");
-        assert_eq!(lines[1], "r1,echo,epoll,\"conns=100,size=64\",0,msgs_per_s,10");
+        assert_eq!(
+            lines[0],
+            "run,experiment,subject,params,repeat,metric,value"
+        );
+        assert_eq!(
+            lines[1],
+            "r1,echo,epoll,\"conns=100,size=64\",0,msgs_per_s,10"
+        );
         assert_eq!(lines[4], "r1,echo,epoll,\"conns=100,size=64\",,p99_us,");
     }
 }

@@ -46,22 +46,35 @@ pub struct RunFilter {
 /// One line of `runs list`.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RunSummary {
+    /// The run's id ([`Run::id`]).
     pub id: String,
+    /// When it started, in seconds since the Unix epoch.
     pub started: f64,
+    /// When it finished, in seconds since the Unix epoch; `None` if it never recorded an end
+    /// (still running, or interrupted).
     pub finished: Option<f64>,
+    /// The commit its binary was built from.
     pub git_commit: String,
+    /// Run with `--quick`: figures for checking, not for comparing.
     pub quick: bool,
+    /// The names of the experiments it measured, in the order run.
     pub experiments: Vec<String>,
+    /// How many points the store holds for it (repeats and medians alike).
     pub points: u64,
+    /// Its testbed's fingerprint ([`Testbed::fingerprint`]).
     pub testbed: String,
+    /// Its testbed's host name.
     pub host: String,
 }
 
 /// One run's records of one point, for `runs history`.
 #[derive(Clone, Debug)]
 pub struct HistoryEntry {
+    /// The run's id.
     pub run: String,
+    /// When the run started, in seconds since the Unix epoch.
     pub started: f64,
+    /// The commit the run's binary was built from.
     pub git_commit: String,
     /// The median point (`repeat: None`), if the run recorded one.
     pub median: Option<Point>,
@@ -72,9 +85,13 @@ pub struct HistoryEntry {
 /// A testbed that holds a point, for choosing which history to show.
 #[derive(Clone, Debug)]
 pub struct TestbedUse {
+    /// The testbed's fingerprint ([`Testbed::fingerprint`]).
     pub fingerprint: String,
+    /// The testbed's host name.
     pub host: String,
+    /// How many of its runs hold the point.
     pub runs: u64,
+    /// When the newest of those runs started, in seconds since the Unix epoch.
     pub last_started: f64,
 }
 

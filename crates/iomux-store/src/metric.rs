@@ -6,16 +6,32 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Better {
+    /// Smaller is better (times, costs, failures).
     Lower,
+    /// Larger is better (throughput).
     Higher,
     /// A count that describes the run, not its quality.
     Neither,
 }
 
+/// The sorts of figure, which are judged differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A time or a rate from a clock: noisy, and 0 means "below the clock's resolution" (the
+    /// user/system split of a short window is in 10 ms ticks).
+    Timing,
+    /// A count (syscalls, instructions, descriptors per wait): nearly deterministic.
+    Count,
+    /// A correctness count whose right value is 0 (errors, mismatches): any change is real.
+    Failures,
+}
+
 /// One metric's comparison rules.
 #[derive(Clone, Copy, Debug)]
 pub struct MetricInfo {
+    /// The metric's name as recorded in a point (`unknown` for one not in the catalogue).
     pub name: &'static str,
+    /// Which direction is an improvement.
     pub better: Better,
     /// The relative change that counts as real when a run has neither repeats nor history
     /// (timings drift 15–20% between minutes on a shared machine; counts hardly move).
@@ -23,8 +39,9 @@ pub struct MetricInfo {
     /// Changes below this are noise whatever the repeats say (repeats of a deterministic
     /// count can all agree and still differ by a rounding from another run's).
     pub floor: f64,
-    /// Any change at all is real: correctness counts, whose right value is zero.
-    pub exact: bool,
+    /// What sort of figure it is.
+    pub kind: Kind,
+    /// What the metric measures, in a few words (with its unit where it has one).
     pub about: &'static str,
 }
 
@@ -34,7 +51,7 @@ const fn timing(name: &'static str, better: Better, about: &'static str) -> Metr
         better,
         default_noise: 0.15,
         floor: 0.02,
-        exact: false,
+        kind: Kind::Timing,
         about,
     }
 }
@@ -45,7 +62,7 @@ const fn count(name: &'static str, better: Better, about: &'static str) -> Metri
         better,
         default_noise: 0.03,
         floor: 0.005,
-        exact: false,
+        kind: Kind::Count,
         about,
     }
 }
@@ -56,7 +73,7 @@ const fn failures(name: &'static str, about: &'static str) -> MetricInfo {
         better: Better::Lower,
         default_noise: 0.0,
         floor: 0.0,
-        exact: true,
+        kind: Kind::Failures,
         about,
     }
 }
@@ -64,18 +81,54 @@ const fn failures(name: &'static str, about: &'static str) -> MetricInfo {
 /// Every metric the lab records.
 pub const METRICS: &[MetricInfo] = &[
     timing("msgs_per_s", Better::Higher, "messages echoed per second"),
-    timing("server_cpu_us_per_msg", Better::Lower, "server CPU time per message (µs)"),
-    timing("server_user_us_per_msg", Better::Lower, "server user-mode CPU per message (µs)"),
-    timing("server_system_us_per_msg", Better::Lower, "server kernel CPU per message (µs)"),
-    timing("load_cpu_us_per_msg", Better::Lower, "load generator CPU per message (µs)"),
+    timing(
+        "server_cpu_us_per_msg",
+        Better::Lower,
+        "server CPU time per message (µs)",
+    ),
+    timing(
+        "server_user_us_per_msg",
+        Better::Lower,
+        "server user-mode CPU per message (µs)",
+    ),
+    timing(
+        "server_system_us_per_msg",
+        Better::Lower,
+        "server kernel CPU per message (µs)",
+    ),
+    timing(
+        "load_cpu_us_per_msg",
+        Better::Lower,
+        "load generator CPU per message (µs)",
+    ),
     timing("p50_us", Better::Lower, "median latency (µs)"),
     timing("p99_us", Better::Lower, "99th percentile latency (µs)"),
     timing("wait_us", Better::Lower, "time per wait call (µs)"),
-    timing("round_us", Better::Lower, "time per round of writes and waits (µs)"),
-    timing("server_cpu_share", Better::Lower, "share of a core the server used"),
-    count("syscalls_per_msg", Better::Lower, "server syscalls per message"),
-    count("per_msg", Better::Lower, "a counting pass's count per message (syscalls or instructions)"),
-    count("fds_passed_per_wait", Better::Lower, "descriptors handed to the kernel per wait"),
+    timing(
+        "round_us",
+        Better::Lower,
+        "time per round of writes and waits (µs)",
+    ),
+    timing(
+        "server_cpu_share",
+        Better::Lower,
+        "share of a core the server used",
+    ),
+    count(
+        "syscalls_per_msg",
+        Better::Lower,
+        "server syscalls per message",
+    ),
+    count(
+        "per_msg",
+        Better::Lower,
+        "a counting pass's count per message (syscalls or instructions)",
+    ),
+    count(
+        "fds_passed_per_wait",
+        Better::Lower,
+        "descriptors handed to the kernel per wait",
+    ),
     count("waits_per_round", Better::Lower, "wait calls per round"),
     count("total", Better::Neither, "a counting pass's whole count"),
     count("messages", Better::Neither, "messages in a counting pass"),
@@ -94,7 +147,7 @@ pub fn info(name: &str) -> MetricInfo {
             better: Better::Neither,
             default_noise: 0.15,
             floor: 0.02,
-            exact: false,
+            kind: Kind::Timing,
             about: "not in the catalogue",
         })
 }

@@ -43,6 +43,8 @@ pub struct Mysql {
 }
 
 impl Mysql {
+    /// Connects to the database at `url` (waiting at most [`CONNECT_TIMEOUT`]) and makes the
+    /// session's SQL mode strict.
     pub fn connect(url: &MysqlUrl) -> Result<Mysql> {
         let address = match &url.socket {
             Some(socket) => format!("{} (socket {})", url.host, socket.display()),
@@ -219,7 +221,10 @@ impl Engine for Mysql {
         if take && got.first().and_then(|r| r[0].int()) != Some(1) {
             return Err(Error::new(
                 ErrorKind::Busy,
-                format!("another iomux held the schema lock on {} for 60 s", self.address),
+                format!(
+                    "another iomux held the schema lock on {} for 60 s",
+                    self.address
+                ),
             ));
         }
         Ok(())

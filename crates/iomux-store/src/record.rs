@@ -20,11 +20,17 @@ pub struct Run {
     pub id: String,
     /// Seconds since the Unix epoch.
     pub started: f64,
+    /// When it finished, in seconds since the Unix epoch; `None` while it runs (or if it was
+    /// interrupted).
     pub finished: Option<f64>,
+    /// The `iomux` version that ran it (the crate version).
     pub iomux_version: String,
     /// The commit the binary was built from (`unknown` outside a git checkout).
     pub git_commit: String,
+    /// The process's arguments, program name first, with any password redacted
+    /// ([`redact_command_line`](crate::url::redact_command_line)).
     pub command_line: Vec<String>,
+    /// The machine it ran on.
     pub testbed: Testbed,
     /// `--quick`: every point measured briefly and sizes capped, for checking, not figures.
     pub quick: bool,
@@ -35,20 +41,28 @@ pub struct Run {
 /// One experiment's parameters (its `Params`, as JSON).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExperimentParams {
+    /// The experiment's name.
     pub experiment: String,
+    /// Its parameters, as the experiment serializes them.
     pub params: serde_json::Value,
 }
 
 /// The machine a run measured: what a comparison between runs must hold equal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Testbed {
+    /// The host name (`/proc/sys/kernel/hostname`).
     pub host: String,
+    /// The CPU's model name from `/proc/cpuinfo` (`unknown` if it has none).
     pub cpu_model: String,
+    /// How many CPUs the process could run on.
     pub cores: usize,
+    /// The kernel release (`/proc/sys/kernel/osrelease`, as `uname -r` prints it).
     pub kernel: String,
+    /// The hard `RLIMIT_NOFILE`: how far the open-descriptor limit can be raised (0 if unknown).
     pub nofile_limit: u64,
-    /// The CPUs server and load generator were pinned to (`None`: not pinned).
+    /// The CPU the server was pinned to (`None`: not pinned).
     pub server_cpu: Option<usize>,
+    /// The CPU the load generator was pinned to (`None`: not pinned).
     pub load_cpu: Option<usize>,
     /// Running under a hypervisor (the CPU's `hypervisor` flag).
     pub virtualized: bool,
@@ -89,6 +103,7 @@ impl Testbed {
 /// One subject measured at one point.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Point {
+    /// The name of the experiment that measured it.
     pub experiment: String,
     /// What was measured: a model, a backend or a peer, by its name.
     pub subject: String,
@@ -101,6 +116,7 @@ pub struct Point {
 }
 
 impl Point {
+    /// A point of `experiment` for `subject`, with no parameters or metrics yet, not a repeat.
     pub fn new(experiment: &str, subject: &str) -> Point {
         Point {
             experiment: experiment.to_owned(),
@@ -111,16 +127,19 @@ impl Point {
         }
     }
 
+    /// Sets a point parameter (replacing one of the same name).
     pub fn param(mut self, name: &str, value: impl Into<serde_json::Value>) -> Point {
         self.params.insert(name.to_owned(), value.into());
         self
     }
 
+    /// Records a metric; `None` records that it could not be had.
     pub fn metric(mut self, name: &str, value: impl Into<Option<f64>>) -> Point {
         self.metrics.insert(name.to_owned(), value.into());
         self
     }
 
+    /// Marks this as repeat `index` (0-based) rather than the median.
     pub fn repeat(mut self, index: usize) -> Point {
         self.repeat = Some(index);
         self
@@ -150,8 +169,11 @@ impl Point {
 /// parameters in name order; a value that is not a number is a string).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PointKey {
+    /// The experiment's name.
     pub experiment: String,
+    /// The model, backend or peer measured.
     pub subject: String,
+    /// The point's parameters.
     pub params: BTreeMap<String, serde_json::Value>,
 }
 
@@ -197,7 +219,12 @@ impl std::str::FromStr for PointKey {
             return Err(shape());
         }
         let mut params = BTreeMap::new();
-        for pair in parts.next().unwrap_or("").split(',').filter(|p| !p.is_empty()) {
+        for pair in parts
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .filter(|p| !p.is_empty())
+        {
             let (name, value) = pair.split_once('=').ok_or_else(shape)?;
             let value = match serde_json::from_str::<serde_json::Value>(value) {
                 Ok(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v,
@@ -224,7 +251,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Record {
+    /// A run began or finished (`{"run": ...}`).
     Run(Run),
+    /// A point of the latest run was measured (`{"point": ...}`).
     Point(Point),
 }
 
@@ -243,6 +272,7 @@ pub struct JsonlSink {
 }
 
 impl JsonlSink {
+    /// Opens `path` for appending, creating it if missing.
     pub fn create(path: &Path) -> io::Result<JsonlSink> {
         let file = File::options().create(true).append(true).open(path)?;
         Ok(JsonlSink { file })
@@ -265,9 +295,11 @@ impl Sink for JsonlSink {
 }
 
 /// A run and the points measured in it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RunRecords {
+    /// The run.
     pub run: Run,
+    /// Its points, in the order measured.
     pub points: Vec<Point>,
 }
 

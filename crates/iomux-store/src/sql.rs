@@ -210,7 +210,8 @@ impl<E: Engine> Store for SqlStore<E> {
         }
         let run = self.run_row_id(run_id)?;
         let last_seq = (first_seq + points.len()) as i64;
-        let count_sql = "SELECT COUNT(*) FROM iomux_points WHERE run_id = ? AND seq >= ? AND seq < ?";
+        let count_sql =
+            "SELECT COUNT(*) FROM iomux_points WHERE run_id = ? AND seq >= ? AND seq < ?";
         let range = [run.into(), (first_seq as i64).into(), last_seq.into()];
         let before = self.count(count_sql, &range)?;
         let mut point_rows = Vec::with_capacity(points.len() * 7);
@@ -228,7 +229,12 @@ impl<E: Engine> Store for SqlStore<E> {
                 point.repeat.map(|r| r as i64).into(),
             ]);
             for (name, value) in &point.metrics {
-                metric_rows.extend([run.into(), seq.into(), name.as_str().into(), (*value).into()]);
+                metric_rows.extend([
+                    run.into(),
+                    seq.into(),
+                    name.as_str().into(),
+                    (*value).into(),
+                ]);
             }
         }
         let dialect = self.engine.dialect();
@@ -291,10 +297,12 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     fn find_run(&mut self, reference: &str) -> Result<String> {
-        let latest = reference.strip_prefix("latest").and_then(|rest| match rest {
-            "" => Some(0),
-            _ => rest.strip_prefix('~')?.parse::<i64>().ok(),
-        });
+        let latest = reference
+            .strip_prefix("latest")
+            .and_then(|rest| match rest {
+                "" => Some(0),
+                _ => rest.strip_prefix('~')?.parse::<i64>().ok(),
+            });
         if let Some(back) = latest {
             return self
                 .engine
@@ -324,7 +332,10 @@ impl<E: Engine> Store for SqlStore<E> {
                 ErrorKind::NotFound,
                 format!(
                     "{reference:?} names more than one run ({}, ...): give more of the id",
-                    many.iter().map(|r| r[0].text()).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|r| r[0].text())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )),
         }
@@ -409,7 +420,10 @@ impl<E: Engine> Store for SqlStore<E> {
         let mut values: HashMap<(i64, i64), BTreeMap<String, Option<f64>>> = HashMap::new();
         for row in metrics {
             let at = (row[0].int().unwrap_or(-1), row[1].int().unwrap_or(-1));
-            values.entry(at).or_default().insert(row[2].text(), row[3].real());
+            values
+                .entry(at)
+                .or_default()
+                .insert(row[2].text(), row[3].real());
         }
         let mut entries: Vec<HistoryEntry> = Vec::new();
         for row in points {
@@ -456,5 +470,7 @@ fn experiment_pattern(experiment: &str) -> String {
 
 /// `text` safe inside a `LIKE` pattern with `ESCAPE '!'`.
 fn like_escape(text: &str) -> String {
-    text.replace('!', "!!").replace('%', "!%").replace('_', "!_")
+    text.replace('!', "!!")
+        .replace('%', "!%")
+        .replace('_', "!_")
 }

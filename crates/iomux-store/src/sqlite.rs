@@ -42,15 +42,18 @@ impl Sqlite {
             std::fs::create_dir_all(folder).map_err(|e| {
                 Error::new(
                     ErrorKind::ReadOnly,
-                    format!("cannot create the folder {} for the store: {e}", folder.display()),
+                    format!(
+                        "cannot create the folder {} for the store: {e}",
+                        folder.display()
+                    ),
                 )
             })?;
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = rusqlite::Connection::open_with_flags(path, flags)
-            .map_err(|e| translate(path, e))?;
+        let conn =
+            rusqlite::Connection::open_with_flags(path, flags).map_err(|e| translate(path, e))?;
         let store = Sqlite {
             conn,
             path: path.to_owned(),
@@ -125,7 +128,9 @@ fn read(value: ValueRef<'_>) -> Value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(v) => Value::Int(v),
         ValueRef::Real(v) => Value::Real(v),
-        ValueRef::Text(t) | ValueRef::Blob(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            Value::Text(String::from_utf8_lossy(t).into_owned())
+        }
     }
 }
 
@@ -135,7 +140,10 @@ impl Engine for Sqlite {
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let mut statement = self.conn.prepare_cached(sql).map_err(|e| translate(&self.path, e))?;
+        let mut statement = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| translate(&self.path, e))?;
         let changed = statement
             .execute(rusqlite::params_from_iter(params))
             .map_err(|e| translate(&self.path, e))?;
@@ -143,7 +151,10 @@ impl Engine for Sqlite {
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>> {
-        let mut statement = self.conn.prepare_cached(sql).map_err(|e| translate(&self.path, e))?;
+        let mut statement = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| translate(&self.path, e))?;
         let width = statement.column_count();
         let mut rows = statement
             .query(rusqlite::params_from_iter(params))
@@ -162,7 +173,10 @@ impl Engine for Sqlite {
     fn insert_rows(&mut self, head: &str, width: usize, rows: &[Value]) -> Result<()> {
         let placeholders = vec!["?"; width].join(",");
         let sql = format!("{head} ({placeholders})");
-        let mut statement = self.conn.prepare_cached(&sql).map_err(|e| translate(&self.path, e))?;
+        let mut statement = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(|e| translate(&self.path, e))?;
         for row in rows.chunks(width) {
             statement
                 .execute(rusqlite::params_from_iter(row))
@@ -176,7 +190,9 @@ impl Engine for Sqlite {
     }
 
     fn begin(&mut self) -> Result<()> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.fail(e))
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.fail(e))
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -184,7 +200,9 @@ impl Engine for Sqlite {
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.conn.execute_batch("ROLLBACK").map_err(|e| self.fail(e))
+        self.conn
+            .execute_batch("ROLLBACK")
+            .map_err(|e| self.fail(e))
     }
 
     fn migration_lock(&mut self, _take: bool) -> Result<()> {

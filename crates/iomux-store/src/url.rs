@@ -18,18 +18,27 @@ pub const MYSQL_DEFAULT_PORT: u16 = 3306;
 /// A parsed store address.
 #[derive(Clone, PartialEq)]
 pub enum DbUrl {
+    /// An SQLite file at this path.
     Sqlite(PathBuf),
+    /// A database on a MySQL/MariaDB server.
     Mysql(MysqlUrl),
 }
 
 /// A MySQL/MariaDB server and database.
 #[derive(Clone, PartialEq)]
 pub struct MysqlUrl {
+    /// The user name, `%XX`-decoded; `None` if the address names none.
     pub user: Option<String>,
+    /// The password, `%XX`-decoded; `None` if the address gives none. Never displayed.
     pub password: Option<String>,
+    /// The server's host name or IP address (no IPv6 brackets); with `socket`, only a name
+    /// for messages.
     pub host: String,
+    /// The TCP port ([`MYSQL_DEFAULT_PORT`] unless the address gives one).
     pub port: u16,
+    /// A Unix socket to connect through instead of TCP (`?socket=PATH`).
     pub socket: Option<PathBuf>,
+    /// The database's name, `%XX`-decoded.
     pub database: String,
 }
 
@@ -48,9 +57,10 @@ impl DbUrl {
         if text.is_empty() {
             return Err(bad("it is empty"));
         }
-        let Some((scheme, rest)) = text.split_once("://").or_else(|| {
-            text.strip_prefix("sqlite:").map(|rest| ("sqlite", rest))
-        }) else {
+        let Some((scheme, rest)) = text
+            .split_once("://")
+            .or_else(|| text.strip_prefix("sqlite:").map(|rest| ("sqlite", rest)))
+        else {
             if text.contains(':') && !text.contains('/') {
                 return Err(bad("no scheme before \"://\""));
             }
@@ -105,9 +115,7 @@ fn parse_mysql(rest: &str) -> std::result::Result<MysqlUrl, String> {
         Some((r, q)) => (r, Some(q)),
         None => (rest, None),
     };
-    let (authority, database) = rest
-        .split_once('/')
-        .ok_or("no /DATABASE after the host")?;
+    let (authority, database) = rest.split_once('/').ok_or("no /DATABASE after the host")?;
     if database.is_empty() || database.contains('/') {
         return Err("name one database after the host (/DATABASE)".into());
     }
@@ -264,7 +272,11 @@ mod tests {
             ("sqlite:runs.db", "runs.db"),
             ("sqlite:///abs/runs.db", "/abs/runs.db"),
         ] {
-            assert_eq!(DbUrl::parse(text).unwrap(), DbUrl::Sqlite(path.into()), "{text}");
+            assert_eq!(
+                DbUrl::parse(text).unwrap(),
+                DbUrl::Sqlite(path.into()),
+                "{text}"
+            );
         }
     }
 
@@ -287,9 +299,15 @@ mod tests {
 
     #[test]
     fn command_lines_lose_their_passwords() {
-        let args: Vec<String> = ["iomux", "bench", "--db", "mysql://u:hunter2@h/db", "--db=mysql://u:hunter2@h/d"]
-            .map(String::from)
-            .to_vec();
+        let args: Vec<String> = [
+            "iomux",
+            "bench",
+            "--db",
+            "mysql://u:hunter2@h/db",
+            "--db=mysql://u:hunter2@h/d",
+        ]
+        .map(String::from)
+        .to_vec();
         let redacted = redact_command_line(&args).join(" ");
         assert!(!redacted.contains("hunter2"), "{redacted}");
         assert!(redacted.contains("mysql://u:***@h/db"));

@@ -27,6 +27,8 @@ use crate::serve::Model;
 use crate::units::parse_seconds;
 
 pub const NAME: &str = "echo";
+/// The subject the others are compared with across testbeds: tokio, the anchor peer.
+pub const REFERENCE: &str = "tokio";
 
 /// The reference servers `bench echo` compares the models with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,6 +19,8 @@ use crate::serve::Model;
 use crate::units::parse_seconds;
 
 pub const NAME: &str = "idle";
+/// The subject the others are compared with across testbeds.
+pub const REFERENCE: &str = "epoll";
 
 /// `iomux bench idle` parameters; their defaults are the flags' defaults.
 #[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]

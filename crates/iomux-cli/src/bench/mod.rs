@@ -5,10 +5,11 @@
 //! more, drives them with the in-process load generator, and prints tables with ratios.
 //!
 //! What it measures is data first ([`record`]): a `Run` record and one `Point` record per
-//! subject and point, sent through a [`record::Sink`] (the first engine: `results.jsonl` under
-//! `--out`, default a new folder under `bench-results/`). The tables (`summary.txt`) and the
-//! SVG/PNG charts are rendered from those records by each experiment's `render`, so
-//! `iomux bench show DIR` renders a stored run again.
+//! subject and point, sent as each is measured to `results.jsonl` under `--out` (default a new
+//! folder under `bench-results/`) and to the results store (`--db`, default a SQLite file;
+//! `--no-db` skips it). The tables (`summary.txt`) and the SVG/PNG charts are rendered from
+//! those records by each experiment's `render`, so `iomux bench show DIR` and
+//! `iomux runs show RUN` render a stored run again.
 //!
 //! Each experiment's parameters are one `Params` type beside it, which is both its command
 //! line (`clap::Args`, with the defaults) and its `Default` (parsed from an empty command line,
@@ -23,7 +24,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
@@ -31,10 +32,12 @@ pub mod busy;
 pub mod chart;
 pub mod echo;
 pub mod idle;
-pub mod record;
 pub mod wait;
 
-use record::{ExperimentParams, JsonlSink, Point, Run, Sink, Testbed};
+pub use iomux_store::record;
+use record::{ExperimentParams, JsonlSink, Point, Run, RunRecords, Sink, Testbed};
+
+use crate::store::{DbArg, StoreSink};
 
 /// `iomux bench ...`
 #[derive(clap::Subcommand)]
@@ -93,6 +96,11 @@ pub struct LabArgs {
     /// Print the run record (testbed, each experiment's parameters) as JSON and measure nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub store: DbArg,
+    /// Do not record the run into the results store (results.jsonl is written all the same).
+    #[arg(long)]
+    pub no_db: bool,
 }
 
 /// Runs a `bench` subcommand; returns the folder the results went to.
@@ -172,6 +180,26 @@ impl Experiment {
         value.expect("parameters serialize")
     }
 
+    /// The subject an experiment's other subjects are compared with across testbeds (the
+    /// ratios the tables print).
+    pub fn reference(experiment: &str) -> Option<&'static str> {
+        match experiment {
+            echo::NAME => Some(echo::REFERENCE),
+            wait::NAME => Some(wait::REFERENCE),
+            idle::NAME => Some(idle::REFERENCE),
+            busy::NAME => Some(busy::REFERENCE),
+            _ => None,
+        }
+    }
+
+    /// The metric an experiment is about (what `runs history` shows unless told otherwise).
+    pub fn headline(experiment: &str) -> &'static str {
+        match experiment {
+            wait::NAME => "wait_us",
+            _ => "server_cpu_us_per_msg",
+        }
+    }
+
     /// The experiment a run record names, with its recorded parameters.
     fn from_record(record: &ExperimentParams) -> io::Result<Experiment> {
         fn params<T: DeserializeOwned>(record: &ExperimentParams) -> io::Result<T> {
@@ -226,36 +254,41 @@ pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
 
 /// `iomux bench show DIR`: the stored run's tables and charts, rendered again.
 fn show(dir: &Path) -> io::Result<()> {
-    let (runs, points) = record::read_jsonl(&dir.join("results.jsonl"))?;
-    if runs.is_empty() {
+    let path = dir.join("results.jsonl");
+    let jsonl = record::read_jsonl(&path)?;
+    if jsonl.runs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!(
-                "{} holds no run record",
-                dir.join("results.jsonl").display()
-            ),
+            format!("{} holds no run record", path.display()),
         ));
     }
     let mut report = Report::new(dir.to_path_buf());
-    for run in &runs {
-        report.say(&describe_run(run));
-        for (i, record) in run.experiments.iter().enumerate() {
-            if i > 0 {
-                report.say("");
-            }
-            let experiment = Experiment::from_record(record)?;
-            let mine: Vec<Point> = points
-                .iter()
-                .filter(|p| p.experiment == record.experiment)
-                .cloned()
-                .collect();
-            experiment.render(&mut report, &mine)?;
-        }
+    for records in &jsonl.runs {
+        render_run(&mut report, records)?;
     }
     Ok(())
 }
 
-fn describe_run(run: &Run) -> String {
+/// A recorded run's description, tables and charts, rendered from its records.
+pub fn render_run(report: &mut Report, records: &RunRecords) -> io::Result<()> {
+    report.say(&describe_run(&records.run));
+    for (i, experiment) in records.run.experiments.iter().enumerate() {
+        if i > 0 {
+            report.say("");
+        }
+        let mine: Vec<Point> = records
+            .points
+            .iter()
+            .filter(|p| p.experiment == experiment.experiment)
+            .cloned()
+            .collect();
+        Experiment::from_record(experiment)?.render(report, &mine)?;
+    }
+    Ok(())
+}
+
+/// One line on a run: id, build, testbed, pinning.
+pub fn describe_run(run: &Run) -> String {
     let t = &run.testbed;
     let pinning = match (t.server_cpu, t.load_cpu) {
         (Some(s), Some(l)) => format!("server pinned to CPU {s}, load generator to CPU {l}"),
@@ -282,7 +315,8 @@ pub struct Report {
 }
 
 impl Report {
-    fn new(dir: PathBuf) -> Report {
+    /// A report whose charts go into `dir` (created if missing).
+    pub fn new(dir: PathBuf) -> Report {
         Report {
             dir,
             text: String::new(),
@@ -299,6 +333,7 @@ impl Report {
 
     /// Writes a chart into the folder as `NAME.svg` and, rendered, `NAME.png`.
     pub fn write_chart(&mut self, name: &str, svg: &str) -> io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
         fs::write(self.dir.join(format!("{name}.svg")), svg)?;
         match chart::to_png(svg) {
             Ok(png) => fs::write(self.dir.join(format!("{name}.png")), png),
@@ -318,7 +353,8 @@ pub struct Lab {
     pub pinning: Pinning,
     pub quick: bool,
     run: Run,
-    sink: Box<dyn Sink>,
+    jsonl: Box<dyn Sink>,
+    store: Option<StoreSink>,
     points: Vec<Point>,
 }
 
@@ -330,16 +366,24 @@ impl Lab {
             .clone()
             .unwrap_or_else(|| PathBuf::from("bench-results").join(format!("{stamp}-{name}")));
         let pinning = Pinning::detect();
+        let testbed = Testbed::detect(pinning.server, pinning.load);
         let run = Run {
-            id: format!("{stamp}-{}", std::process::id()),
+            // Unique across the machines that share a store: the time, the testbed, the process.
+            id: format!(
+                "{stamp}-{}-{}",
+                &testbed.fingerprint()[..6],
+                std::process::id()
+            ),
             started: record::now_unix(),
             finished: None,
             iomux_version: env!("CARGO_PKG_VERSION").to_owned(),
             git_commit: option_env!("IOMUX_GIT_COMMIT")
                 .unwrap_or("unknown")
                 .to_owned(),
-            command_line: std::env::args().collect(),
-            testbed: Testbed::detect(pinning.server, pinning.load),
+            command_line: iomux_store::url::redact_command_line(
+                &std::env::args().collect::<Vec<_>>(),
+            ),
+            testbed,
             quick: args.quick,
             experiments: experiments
                 .iter()
@@ -355,15 +399,33 @@ impl Lab {
                 pinning,
                 quick: args.quick,
                 run,
-                sink: Box::new(NoSink),
+                jsonl: Box::new(NoSink),
+                store: None,
                 points: Vec::new(),
             });
         }
+        // Opened before anything is measured: a store that cannot be used stops the run here,
+        // with nothing lost.
+        let store = if args.no_db {
+            None
+        } else {
+            let store = args.store.open().map_err(|e| {
+                io::Error::other(format!(
+                    "cannot record into the results store: {e} (--no-db measures without it)"
+                ))
+            })?;
+            Some(store)
+        };
         fs::create_dir_all(&out).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", out.display()))
         })?;
-        let mut sink = JsonlSink::create(&out.join("results.jsonl"))?;
-        sink.run(&run)?;
+        let mut jsonl = JsonlSink::create(&out.join("results.jsonl"))?;
+        jsonl.run(&run)?;
+        let store = store.map(|store| {
+            let mut sink = StoreSink::new(store, &out);
+            let _ = sink.run(&run);
+            sink
+        });
         // The load generator runs on this thread and the threads it starts (they inherit this).
         pinning.pin_load_thread();
         let mut lab = Lab {
@@ -371,7 +433,8 @@ impl Lab {
             pinning,
             quick: args.quick,
             run,
-            sink: Box::new(sink),
+            jsonl: Box::new(jsonl),
+            store,
             points: Vec::new(),
         };
         let line = format!(
@@ -385,7 +448,10 @@ impl Lab {
 
     /// Records one measured point (written at once) and keeps it for rendering.
     pub fn point(&mut self, point: Point) -> io::Result<()> {
-        self.sink.point(&point)?;
+        self.jsonl.point(&point)?;
+        if let Some(store) = &mut self.store {
+            store.point(&point)?;
+        }
         self.points.push(point);
         Ok(())
     }
@@ -402,7 +468,14 @@ impl Lab {
 
     fn finish(mut self) -> io::Result<PathBuf> {
         self.run.finished = Some(record::now_unix());
-        self.sink.run(&self.run)?;
+        self.jsonl.run(&self.run)?;
+        if let Some(store) = &mut self.store {
+            store.run(&self.run)?;
+            if let Some(place) = store.recorded_in() {
+                let line = format!("recorded as run {} in {place}", self.run.id);
+                self.report.say(&line);
+            }
+        }
         let dir = self.report.dir.clone();
         let mut existing = fs::read_to_string(dir.join("summary.txt")).unwrap_or_default();
         existing.push_str(&self.report.text);
@@ -423,28 +496,9 @@ impl Sink for NoSink {
     }
 }
 
-/// `YYYYMMDD-HHMMSS` in UTC, for folder names.
+/// `YYYYMMDD-HHMMSS` in UTC, for folder names and run ids.
 fn timestamp() -> String {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    crate::units::Utc::of(record::now_unix()).stamp()
 }
 
 /// Which CPUs the server and the load generator run on.
@@ -648,21 +702,31 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 
 /// A plain text table with right-aligned columns after the first.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    let right: Vec<bool> = (0..headers.len()).map(|i| i > 0).collect();
+    aligned_table(headers, rows, &right)
+}
+
+/// A plain text table; `right[i]` right-aligns column `i` (numbers), else it is left-aligned.
+pub fn aligned_table(headers: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
+            *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
     let line = |cells: &[String], out: &mut String| {
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i == 0 {
-                let _ = write!(out, "{cell:<w$}");
+            let sep = if i == 0 { "" } else { "  " };
+            if right.get(i).copied().unwrap_or(false) {
+                let _ = write!(out, "{sep}{cell:>w$}");
             } else {
-                let _ = write!(out, "  {cell:>w$}");
+                let _ = write!(out, "{sep}{cell:<w$}");
             }
         }
+        // Left-aligned last columns leave trailing spaces.
+        let trimmed = out.trim_end_matches(' ').len();
+        out.truncate(trimmed);
         out.push('\n');
     };
     line(

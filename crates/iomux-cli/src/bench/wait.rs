@@ -18,6 +18,8 @@ use super::record::Point;
 use super::{median, quick, table, Lab, Report};
 
 pub const NAME: &str = "wait";
+/// The subject the others are compared with across testbeds.
+pub const REFERENCE: &str = "epoll";
 
 /// `iomux bench wait` parameters; their defaults are the flags' defaults.
 #[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]

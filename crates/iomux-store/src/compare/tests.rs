@@ -69,19 +69,42 @@ fn repeats_that_do_not_overlap_are_a_regression_and_overlapping_ones_noise() {
     let c = compare(&a, &slower, &[], &reference);
     let row = only_row(&c, "epoll", cpu);
     assert_eq!(row.verdict, Verdict::Regression, "{row:?}");
-    assert!(row.rule.starts_with("repeats: ranges apart"), "{}", row.rule);
+    assert!(
+        row.rule.starts_with("repeats: ranges apart"),
+        "{}",
+        row.rule
+    );
     assert!((row.ratio - 5.1 / 4.1).abs() < 1e-9);
     let jittery = run("b", 2.0, "m", measured("epoll", cpu, &[3.9, 4.6, 4.3]));
-    assert_eq!(only_row(&compare(&a, &jittery, &[], &reference), "epoll", cpu).verdict, Verdict::Noise);
+    assert_eq!(
+        only_row(&compare(&a, &jittery, &[], &reference), "epoll", cpu).verdict,
+        Verdict::Noise
+    );
     let faster = run("b", 2.0, "m", measured("epoll", cpu, &[3.0, 3.1, 3.2]));
-    assert_eq!(only_row(&compare(&a, &faster, &[], &reference), "epoll", cpu).verdict, Verdict::Improvement);
+    assert_eq!(
+        only_row(&compare(&a, &faster, &[], &reference), "epoll", cpu).verdict,
+        Verdict::Improvement
+    );
 }
 
 #[test]
 fn higher_is_better_for_throughput() {
-    let a = run("a", 1.0, "m", measured("epoll", "msgs_per_s", &[100.0, 101.0, 102.0]));
-    let b = run("b", 2.0, "m", measured("epoll", "msgs_per_s", &[80.0, 81.0, 82.0]));
-    assert_eq!(only_row(&compare(&a, &b, &[], &reference), "epoll", "msgs_per_s").verdict, Verdict::Regression);
+    let a = run(
+        "a",
+        1.0,
+        "m",
+        measured("epoll", "msgs_per_s", &[100.0, 101.0, 102.0]),
+    );
+    let b = run(
+        "b",
+        2.0,
+        "m",
+        measured("epoll", "msgs_per_s", &[80.0, 81.0, 82.0]),
+    );
+    assert_eq!(
+        only_row(&compare(&a, &b, &[], &reference), "epoll", "msgs_per_s").verdict,
+        Verdict::Regression
+    );
 }
 
 #[test]
@@ -91,7 +114,12 @@ fn history_sets_the_noise_band_when_there_is_enough() {
     let history: Vec<RunRecords> = (0..10)
         .map(|i| {
             let v = if i % 2 == 0 { 4.0 } else { 4.04 };
-            run(&format!("h{i}"), i as f64, "m", measured("epoll", cpu, &[v]))
+            run(
+                &format!("h{i}"),
+                i as f64,
+                "m",
+                measured("epoll", cpu, &[v]),
+            )
         })
         .collect();
     let a = run("a", 20.0, "m", measured("epoll", cpu, &[4.0]));
@@ -146,7 +174,12 @@ fn regressions_come_first_and_one_sided_points_are_listed() {
     let mut b_points = measured("epoll", cpu, &[3.0, 3.1, 3.2]);
     b_points.extend(measured("poll", cpu, &[6.0, 6.1, 6.2]));
     b_points.extend(measured("uring", cpu, &[1.0]));
-    let c = compare(&run("a", 1.0, "m", a_points), &run("b", 2.0, "m", b_points), &[], &reference);
+    let c = compare(
+        &run("a", 1.0, "m", a_points),
+        &run("b", 2.0, "m", b_points),
+        &[],
+        &reference,
+    );
     assert_eq!(c.rows[0].verdict, Verdict::Regression);
     assert_eq!(c.rows[0].subject, "poll");
     assert_eq!(c.only_in_a, vec!["echo/select/conns=100".to_owned()]);
@@ -157,7 +190,12 @@ fn regressions_come_first_and_one_sided_points_are_listed() {
 fn a_history_step_is_a_change_point() {
     let values = [4.0, 4.04, 4.0, 4.02, 4.01, 5.0, 5.02, 4.98];
     let (steps, rule) = change_points(&values, &metric::info("server_cpu_us_per_msg"));
-    let marked: Vec<usize> = steps.iter().enumerate().filter(|s| s.1.change_point).map(|s| s.0).collect();
+    let marked: Vec<usize> = steps
+        .iter()
+        .enumerate()
+        .filter(|s| s.1.change_point)
+        .map(|s| s.0)
+        .collect();
     assert_eq!(marked, vec![5], "{rule}");
 }
 

@@ -1,0 +1,310 @@
+//! `runs compare` and `runs history`: the store's records judged by `iomux_store::compare`,
+//! printed as tables (or JSON).
+use std::io;
+
+use iomux_store::compare::{self, short, Comparison, Mode, Verdict};
+use iomux_store::record::{PointKey, Run, RunRecords};
+use iomux_store::{metric, Store};
+
+use super::{print_json, say, short_testbed};
+use crate::bench::{self, Experiment};
+use crate::units::Utc;
+
+/// How many earlier runs of the same testbed `compare` reads for the history rule.
+const HISTORY_RUNS: usize = 20;
+
+/// One run as a line: id, commit, start, testbed.
+fn describe(run: &Run) -> String {
+    format!(
+        "{} (commit {}, {} UTC, testbed {} {})",
+        run.id,
+        run.git_commit,
+        Utc::of(run.started).minutes(),
+        run.testbed.host,
+        short_testbed(&run.testbed.fingerprint())
+    )
+}
+
+/// Compares run `b` with run `a`; prints the verdicts; returns the number of regressions.
+pub fn compare(
+    store: &mut dyn Store,
+    a: &str,
+    b: &str,
+    only_metric: Option<&str>,
+    all: bool,
+    json: bool,
+) -> io::Result<usize> {
+    let (a, b) = (store.find_run(a)?, store.find_run(b)?);
+    let (a, b) = (store.load_run(&a)?, store.load_run(&b)?);
+    let history = earlier_runs(store, &a, &b)?;
+    let mut comparison = compare::compare(&a, &b, &history, &Experiment::reference);
+    if let Some(name) = only_metric {
+        comparison.rows.retain(|r| r.metric == name);
+    }
+    let regressions = comparison.count(Verdict::Regression);
+    if json {
+        print_json(&comparison)?;
+    } else {
+        print_comparison(&a, &b, &comparison, all);
+    }
+    Ok(regressions)
+}
+
+/// Earlier runs on `b`'s testbed of the experiments `b` measured (not `a` or `b`), for the
+/// history rule. Empty when the testbeds differ (history is per testbed).
+fn earlier_runs(
+    store: &mut dyn Store,
+    a: &RunRecords,
+    b: &RunRecords,
+) -> io::Result<Vec<RunRecords>> {
+    let testbed = b.run.testbed.fingerprint();
+    if a.run.testbed.fingerprint() != testbed {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for experiment in &b.run.experiments {
+        for id in store.earlier_runs(
+            &testbed,
+            &experiment.experiment,
+            b.run.started,
+            HISTORY_RUNS,
+        )? {
+            if id != a.run.id && id != b.run.id && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(ids
+        .iter()
+        .map(|id| store.load_run(id))
+        .collect::<iomux_store::Result<Vec<_>>>()?)
+}
+
+fn print_comparison(a: &RunRecords, b: &RunRecords, c: &Comparison, all: bool) {
+    say(&format!("A: {}", describe(&a.run)));
+    say(&format!("B: {}", describe(&b.run)));
+    match &c.mode {
+        Mode::Absolute => say(&format!(
+            "same testbed: the figures themselves are compared; {} earlier runs of it inform the noise bands",
+            c.history_runs
+        )),
+        Mode::Relative { references } => {
+            let refs: Vec<String> = references.iter().map(|(e, s)| format!("{e}: {s}")).collect();
+            say(&format!(
+                "different testbeds (A on {} {}, B on {} {}): absolute figures are not comparable, so each subject is taken relative to its experiment's reference in the same run ({}) and those ratios are compared",
+                a.run.testbed.host,
+                short_testbed(&a.run.testbed.fingerprint()),
+                b.run.testbed.host,
+                short_testbed(&b.run.testbed.fingerprint()),
+                refs.join(", ")
+            ));
+        }
+    }
+    if a.run.quick || b.run.quick {
+        say("note: a --quick run is a smoke run; its figures are not measurements");
+    }
+    say(&format!(
+        "{} regressions, {} improvements, {} changed, {} noise; {} points only in A, {} only in B",
+        c.count(Verdict::Regression),
+        c.count(Verdict::Improvement),
+        c.count(Verdict::Changed),
+        c.count(Verdict::Noise),
+        c.only_in_a.len(),
+        c.only_in_b.len()
+    ));
+    let shown: Vec<Vec<String>> = c
+        .rows
+        .iter()
+        .filter(|r| all || r.verdict != Verdict::Noise)
+        .map(|r| {
+            vec![
+                r.verdict.name().to_owned(),
+                if r.ratio.is_finite() {
+                    format!("{:.3}x", r.ratio)
+                } else {
+                    "from 0".into()
+                },
+                r.point.clone(),
+                r.metric.clone(),
+                short(r.a),
+                short(r.b),
+                r.rule.clone(),
+            ]
+        })
+        .collect();
+    if !shown.is_empty() {
+        say("");
+        say(&bench::aligned_table(
+            &["verdict", "B/A", "point", "metric", "A", "B", "rule"],
+            &shown,
+            &[false, true, false, false, true, true, false],
+        ));
+    }
+    let hidden = c.rows.len() - shown.len();
+    if hidden > 0 {
+        say(&format!(
+            "({hidden} noise rows not shown: --all shows them)"
+        ));
+    }
+}
+
+/// One history row, for `--json`.
+#[derive(serde::Serialize)]
+struct HistoryRow {
+    run: String,
+    started: f64,
+    git_commit: String,
+    median: f64,
+    repeats: Vec<f64>,
+    change: Option<f64>,
+    change_point: bool,
+}
+
+/// Prints one point's metric over the runs of one testbed.
+pub fn history(
+    store: &mut dyn Store,
+    point: &str,
+    metric_name: Option<&str>,
+    testbed: Option<&str>,
+    json: bool,
+) -> io::Result<()> {
+    let key: PointKey = point.parse().map_err(io::Error::other)?;
+    let testbeds = store.point_testbeds(&key)?;
+    if testbeds.is_empty() {
+        return Err(io::Error::other(format!(
+            "no stored run measured {key} (`iomux runs show RUN` prints a run's points as `runs compare` names them)"
+        )));
+    }
+    let chosen = match testbed {
+        None => &testbeds[0],
+        Some(t) => testbeds
+            .iter()
+            .find(|u| u.fingerprint.starts_with(t) || u.host == t)
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "testbed {t:?} has no runs of {key}; these do: {}",
+                    testbeds
+                        .iter()
+                        .map(|u| format!("{} {}", u.host, short_testbed(&u.fingerprint)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?,
+    };
+    let entries = store.history(&chosen.fingerprint, &key)?;
+    let name = metric_name.unwrap_or_else(|| Experiment::headline(&key.experiment));
+    let info = metric::info(name);
+    let series: Vec<(&iomux_store::HistoryEntry, f64)> = entries
+        .iter()
+        .filter_map(|e| Some((e, e.median.as_ref()?.get(name)?)))
+        .collect();
+    if series.is_empty() {
+        let names: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.median.as_ref())
+            .flat_map(|p| p.metrics.keys().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        return Err(io::Error::other(format!(
+            "the runs of {key} have no metric {name:?} (they have: {})",
+            names.join(", ")
+        )));
+    }
+    let values: Vec<f64> = series.iter().map(|s| s.1).collect();
+    let (steps, rule) = compare::change_points(&values, &info);
+    let rows: Vec<HistoryRow> = series
+        .iter()
+        .zip(&steps)
+        .map(|((entry, median), step)| HistoryRow {
+            run: entry.run.clone(),
+            started: entry.started,
+            git_commit: entry.git_commit.clone(),
+            median: *median,
+            repeats: entry.repeats.iter().filter_map(|p| p.get(name)).collect(),
+            change: step.change,
+            change_point: step.change_point,
+        })
+        .collect();
+    if json {
+        return print_json(&serde_json::json!({
+            "point": key.to_string(),
+            "metric": name,
+            "better": info.better,
+            "testbed": chosen.fingerprint,
+            "rule": rule,
+            "runs": rows,
+        }));
+    }
+    let others: Vec<String> = testbeds
+        .iter()
+        .filter(|u| u.fingerprint != chosen.fingerprint)
+        .map(|u| {
+            format!(
+                "{} {} ({} runs)",
+                u.host,
+                short_testbed(&u.fingerprint),
+                u.runs
+            )
+        })
+        .collect();
+    say(&format!(
+        "{key} · {name} ({}) on testbed {} {}{}",
+        match info.better {
+            metric::Better::Lower => "lower is better",
+            metric::Better::Higher => "higher is better",
+            metric::Better::Neither => "a count",
+        },
+        chosen.host,
+        short_testbed(&chosen.fingerprint),
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!("; also measured on {} (--testbed)", others.join(", "))
+        }
+    ));
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let range = match (
+                r.repeats.iter().copied().reduce(f64::min),
+                r.repeats.iter().copied().reduce(f64::max),
+            ) {
+                (Some(lo), Some(hi)) if r.repeats.len() > 1 => {
+                    format!("{} to {}", short(lo), short(hi))
+                }
+                _ => String::new(),
+            };
+            vec![
+                Utc::of(r.started).minutes(),
+                r.run.clone(),
+                r.git_commit.clone(),
+                short(r.median),
+                range,
+                r.change
+                    .map(|c| format!("{:+.1}%", c * 100.0))
+                    .unwrap_or_default(),
+                if r.change_point {
+                    "◆ change point".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    say(&bench::aligned_table(
+        &[
+            "started (UTC)",
+            "run",
+            "commit",
+            "median",
+            "repeats",
+            "change",
+            "",
+        ],
+        &table,
+        &[false, false, false, true, true, true, false],
+    ));
+    say(&rule);
+    Ok(())
+}
