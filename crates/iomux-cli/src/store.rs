@@ -48,13 +48,20 @@ pub struct StoreSink {
 }
 
 impl StoreSink {
-    pub fn new(store: Box<dyn Store>, jsonl_dir: &Path) -> StoreSink {
-        StoreSink {
+    /// Records the run's start. Failing here (a user who may not write, say) is an error for
+    /// the caller, before anything is measured; failing later is not.
+    pub fn start(
+        mut store: Box<dyn Store>,
+        run: &Run,
+        jsonl_dir: &Path,
+    ) -> iomux_store::Result<StoreSink> {
+        store.save_run(run)?;
+        Ok(StoreSink {
             store: Some(store),
-            run_id: String::new(),
+            run_id: run.id.clone(),
             points: 0,
             jsonl_dir: jsonl_dir.to_owned(),
-        }
+        })
     }
 
     /// Where the run went, for the closing line: `None` if the store failed.

@@ -12,6 +12,7 @@
 //!   pure functions of the stored records.
 //! - [`export`]: Bencher Metric Format and CSV.
 //! - [`url`]: `--db` addresses, and the one rule that keeps passwords out of output.
+//! - [`testing`]: a throwaway MariaDB server for the tests of this crate and its users.
 pub mod compare;
 pub mod engine;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod record;
 pub mod schema;
 pub mod sql;
 pub mod sqlite;
+pub mod testing;
 pub mod url;
 
 pub use error::{Error, ErrorKind, Result};

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 /// One invocation of `iomux bench`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Run {
-    /// Unique within a machine: the start time, `YYYYMMDD-HHMMSS`, and the process id.
+    /// Unique across the machines sharing a store: the start time (`YYYYMMDD-HHMMSS`), the
+    /// start of the testbed fingerprint and the process id (older runs lack the fingerprint).
     pub id: String,
     /// Seconds since the Unix epoch.
     pub started: f64,

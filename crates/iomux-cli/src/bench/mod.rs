@@ -404,28 +404,27 @@ impl Lab {
                 points: Vec::new(),
             });
         }
-        // Opened before anything is measured: a store that cannot be used stops the run here,
-        // with nothing lost.
+        // Opened, and the run recorded, before anything is measured: a store that cannot be
+        // used stops the run here, with nothing lost.
         let store = if args.no_db {
             None
         } else {
-            let store = args.store.open().map_err(|e| {
-                io::Error::other(format!(
-                    "cannot record into the results store: {e} (--no-db measures without it)"
-                ))
-            })?;
-            Some(store)
+            let sink = args
+                .store
+                .open()
+                .and_then(|store| StoreSink::start(store, &run, &out))
+                .map_err(|e| {
+                    io::Error::other(format!(
+                        "cannot record into the results store: {e} (--no-db measures without it)"
+                    ))
+                })?;
+            Some(sink)
         };
         fs::create_dir_all(&out).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", out.display()))
         })?;
         let mut jsonl = JsonlSink::create(&out.join("results.jsonl"))?;
         jsonl.run(&run)?;
-        let store = store.map(|store| {
-            let mut sink = StoreSink::new(store, &out);
-            let _ = sink.run(&run);
-            sink
-        });
         // The load generator runs on this thread and the threads it starts (they inherit this).
         pinning.pin_load_thread();
         let mut lab = Lab {

@@ -5,12 +5,15 @@ use std::process::Command;
 
 use crate::util::*;
 
+/// Runs `iomux bench ARGS --out OUT`, recording into a store of its own (`OUT.db`): a test
+/// never writes into the user's store, whatever `IOMUX_DB` says.
 fn bench(args: &[&str], out: &Path) -> String {
     let result = Command::new(BIN)
         .arg("bench")
         .args(args)
         .arg("--out")
         .arg(out)
+        .env("IOMUX_DB", out.with_extension("db"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&result.stdout).into_owned();
@@ -293,6 +296,17 @@ fn bench_all_records_each_subcommands_defaults_and_show_renders_them_again() {
         assert_svg(&out, &format!("{chart}.svg"));
     }
     let points = results(&out);
+    // Every metric the lab records has comparison rules (which way is better, what is noise).
+    for record in records(&out) {
+        if let Some(metrics) = record.get("point").map(|p| &p["metrics"]) {
+            for name in metrics.as_object().unwrap().keys() {
+                assert!(
+                    iomux_store::metric::known(name),
+                    "metric {name:?} is not in iomux_store::metric::METRICS"
+                );
+            }
+        }
+    }
     for name in ["wait", "echo", "idle", "busy"] {
         assert!(
             points

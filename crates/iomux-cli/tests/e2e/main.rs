@@ -62,6 +62,7 @@ mod cli;
 mod load;
 mod matrix;
 mod seed;
+mod store;
 mod ugly;
 mod uring;
 mod util;

@@ -1,0 +1,594 @@
+//! The store's behaviour, one body per behaviour, run against every engine: SQLite always,
+//! MariaDB on a throwaway server (skipped with a note where MariaDB is not installed, a
+//! failure where `IOMUX_REQUIRE_MARIADB` is set, as in CI). Then what only one engine can do
+//! wrong: files that are not stores, refused users, lost connections.
+use std::path::PathBuf;
+
+use iomux_store::record::{ExperimentParams, Point, PointKey, Run, Testbed};
+use iomux_store::testing::MariaDb;
+use iomux_store::{DbUrl, ErrorKind, RunFilter, Store};
+
+/// One empty store of one engine.
+struct Fixture {
+    url: String,
+    raw: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+impl Fixture {
+    fn open(&self) -> Box<dyn Store> {
+        iomux_store::open(&DbUrl::parse(&self.url).unwrap())
+            .unwrap_or_else(|e| panic!("open {}: {e}", self.url))
+    }
+
+    /// Runs SQL behind the store's back (to plant a newer schema, count rows...).
+    fn raw(&self, sql: &str) {
+        (self.raw)(sql)
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("iomux-store-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn sqlite(name: &str) -> Option<Fixture> {
+    let path = temp_dir(name).join("runs.db");
+    let raw_path = path.clone();
+    Some(Fixture {
+        url: path.display().to_string(),
+        raw: Box::new(move |sql| {
+            rusqlite_exec(&raw_path, sql);
+        }),
+    })
+}
+
+fn rusqlite_exec(path: &std::path::Path, sql: &str) {
+    // The store's own engine, used bare.
+    let mut engine = iomux_store::sqlite::Sqlite::open(path).unwrap();
+    iomux_store::engine::Engine::execute(&mut engine, sql, &[]).unwrap();
+}
+
+fn mariadb(name: &str) -> Option<Fixture> {
+    let server = MariaDb::shared()?;
+    let database = server.fresh_database(name);
+    let db = database.clone();
+    Some(Fixture {
+        url: server.url("root", None, &database),
+        raw: Box::new(move |sql| {
+            server.admin(&[&format!("USE `{db}`"), sql]);
+        }),
+    })
+}
+
+fn testbed(host: &str) -> Testbed {
+    Testbed {
+        host: host.into(),
+        cpu_model: "Test CPU".into(),
+        cores: 2,
+        kernel: "6.18".into(),
+        nofile_limit: 20_000,
+        server_cpu: Some(0),
+        load_cpu: Some(1),
+        virtualized: false,
+    }
+}
+
+fn run(id: &str, started: f64, host: &str, commit: &str) -> Run {
+    Run {
+        id: id.into(),
+        started,
+        finished: None,
+        iomux_version: "0.1.0".into(),
+        git_commit: commit.into(),
+        command_line: vec!["iomux".into(), "bench".into(), "echo".into()],
+        testbed: testbed(host),
+        quick: false,
+        experiments: vec![ExperimentParams {
+            experiment: "echo".into(),
+            params: serde_json::json!({ "conns": [100], "repeat": 3 }),
+        }],
+    }
+}
+
+/// An echo point of `subject` at `conns`, with every kind of metric value.
+fn point(subject: &str, conns: usize, cpu: f64) -> Point {
+    Point::new("echo", subject)
+        .param("conns", conns)
+        .param("size", 64)
+        .metric("server_cpu_us_per_msg", cpu)
+        .metric("msgs_per_s", 1e6 / cpu)
+        .metric("syscalls_per_msg", None)
+}
+
+/// A run's points: three repeats and the median of each subject at each connection count.
+fn points(subjects: &[&str], cpu: f64) -> Vec<Point> {
+    let mut out = Vec::new();
+    for conns in [1, 100] {
+        for subject in subjects {
+            for (i, jitter) in [0.98, 1.0, 1.02].iter().enumerate() {
+                out.push(point(subject, conns, cpu * jitter).repeat(i));
+            }
+            out.push(point(subject, conns, cpu));
+        }
+    }
+    out
+}
+
+macro_rules! store_suite {
+    ($($engine:ident),*) => {$(
+        mod $engine {
+            macro_rules! case {
+                ($name:ident) => {
+                    #[test]
+                    fn $name() {
+                        let Some(fixture) = super::$engine(concat!(stringify!($engine), "_", stringify!($name))) else {
+                            return;
+                        };
+                        super::bodies::$name(&fixture);
+                    }
+                };
+            }
+            case!(a_run_and_its_points_come_back_as_recorded);
+            case!(a_run_recorded_again_is_updated_not_duplicated);
+            case!(importing_points_twice_adds_nothing);
+            case!(runs_are_found_by_id_prefix_and_latest);
+            case!(the_list_filters_and_orders_runs);
+            case!(removing_a_run_removes_its_points);
+            case!(history_follows_a_point_on_one_testbed);
+            case!(a_run_id_from_another_testbed_is_refused);
+            case!(passwords_never_reach_the_stored_command_line);
+            case!(a_newer_schema_is_refused);
+            case!(concurrent_writers_lose_and_duplicate_nothing);
+            case!(compare_flags_a_seeded_regression);
+        }
+    )*};
+}
+
+store_suite!(sqlite, mariadb);
+
+mod bodies {
+    use super::*;
+
+    pub fn a_run_and_its_points_come_back_as_recorded(f: &Fixture) {
+        let mut store = f.open();
+        let mut recorded = run("r1", 1000.5, "m1", "abc123");
+        recorded.testbed.server_cpu = None;
+        store.save_run(&recorded).unwrap();
+        let measured = points(&["epoll", "tokio"], 4.0);
+        assert_eq!(
+            store.save_points("r1", 0, &measured).unwrap(),
+            measured.len()
+        );
+        // A new connection reads what the first wrote.
+        let back = f.open().load_run("r1").unwrap();
+        assert_eq!(back.run.id, "r1");
+        assert_eq!(back.run.started, 1000.5);
+        assert_eq!(back.run.finished, None);
+        assert_eq!(back.run.testbed, recorded.testbed);
+        assert_eq!(back.run.command_line, recorded.command_line);
+        assert_eq!(
+            back.run.experiments[0].params,
+            recorded.experiments[0].params
+        );
+        assert_eq!(
+            back.points, measured,
+            "every point, repeat and unknown metric, in order"
+        );
+    }
+
+    pub fn a_run_recorded_again_is_updated_not_duplicated(f: &Fixture) {
+        let mut store = f.open();
+        let mut r = run("r1", 10.0, "m1", "abc");
+        store.save_run(&r).unwrap();
+        r.finished = Some(20.0);
+        store.save_run(&r).unwrap();
+        let runs = store.runs(&RunFilter::default()).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].finished, Some(20.0));
+    }
+
+    pub fn importing_points_twice_adds_nothing(f: &Fixture) {
+        let mut store = f.open();
+        store.save_run(&run("r1", 10.0, "m1", "abc")).unwrap();
+        let measured = points(&["epoll"], 4.0);
+        // A run cut short: half its points were recorded live.
+        let half = measured.len() / 2;
+        assert_eq!(store.save_points("r1", 0, &measured[..half]).unwrap(), half);
+        // Its JSONL imported afterwards fills in the rest only.
+        assert_eq!(
+            store.save_points("r1", 0, &measured).unwrap(),
+            measured.len() - half
+        );
+        assert_eq!(store.save_points("r1", 0, &measured).unwrap(), 0);
+        assert_eq!(store.load_run("r1").unwrap().points, measured);
+    }
+
+    pub fn runs_are_found_by_id_prefix_and_latest(f: &Fixture) {
+        let mut store = f.open();
+        for (id, t) in [
+            ("20261101-a", 1.0),
+            ("20261102-b", 2.0),
+            ("20261102-c", 3.0),
+        ] {
+            store.save_run(&run(id, t, "m1", "abc")).unwrap();
+        }
+        assert_eq!(store.find_run("latest").unwrap(), "20261102-c");
+        assert_eq!(store.find_run("latest~2").unwrap(), "20261101-a");
+        assert_eq!(store.find_run("20261101").unwrap(), "20261101-a");
+        assert_eq!(store.find_run("20261102-b").unwrap(), "20261102-b");
+        let ambiguous = store.find_run("20261102").unwrap_err();
+        assert_eq!(ambiguous.kind, ErrorKind::NotFound);
+        assert!(ambiguous.message().contains("more than one"), "{ambiguous}");
+        assert_eq!(
+            store.find_run("latest~3").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            store.find_run("nope").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+        // LIKE wildcards in a reference are literal.
+        assert_eq!(
+            store.find_run("2026110_").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+    }
+
+    pub fn the_list_filters_and_orders_runs(f: &Fixture) {
+        let mut store = f.open();
+        store.save_run(&run("old", 100.0, "m1", "aaa111")).unwrap();
+        store.save_run(&run("new", 200.0, "m2", "bbb222")).unwrap();
+        let mut wait = run("wait", 300.0, "m1", "aaa111");
+        wait.experiments[0].experiment = "wait".into();
+        store.save_run(&wait).unwrap();
+        store
+            .save_points("new", 0, &points(&["epoll"], 4.0))
+            .unwrap();
+        let ids = |filter: RunFilter| -> Vec<String> {
+            f.open()
+                .runs(&filter)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        assert_eq!(ids(RunFilter::default()), ["wait", "new", "old"]);
+        let echo = RunFilter {
+            experiment: Some("echo".into()),
+            ..Default::default()
+        };
+        assert_eq!(ids(echo), ["new", "old"]);
+        let m1 = RunFilter {
+            testbed: Some("m1".into()),
+            ..Default::default()
+        };
+        assert_eq!(ids(m1), ["wait", "old"]);
+        let fingerprint = testbed("m2").fingerprint()[..6].to_owned();
+        assert_eq!(
+            ids(RunFilter {
+                testbed: Some(fingerprint),
+                ..Default::default()
+            }),
+            ["new"]
+        );
+        assert_eq!(
+            ids(RunFilter {
+                commit: Some("bbb".into()),
+                ..Default::default()
+            }),
+            ["new"]
+        );
+        assert_eq!(
+            ids(RunFilter {
+                since: Some(150.0),
+                ..Default::default()
+            }),
+            ["wait", "new"]
+        );
+        assert_eq!(
+            ids(RunFilter {
+                limit: Some(1),
+                ..Default::default()
+            }),
+            ["wait"]
+        );
+        let listed = store.runs(&RunFilter::default()).unwrap();
+        assert_eq!(listed[1].points, 8);
+        assert_eq!(listed[1].experiments, ["echo"]);
+        assert_eq!(listed[1].host, "m2");
+    }
+
+    pub fn removing_a_run_removes_its_points(f: &Fixture) {
+        let mut store = f.open();
+        for id in ["keep", "drop"] {
+            store.save_run(&run(id, 1.0, "m1", "abc")).unwrap();
+            store.save_points(id, 0, &points(&["epoll"], 4.0)).unwrap();
+        }
+        store.remove_run("drop").unwrap();
+        assert_eq!(
+            store.load_run("drop").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            store.remove_run("drop").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+        assert_eq!(store.load_run("keep").unwrap().points.len(), 8);
+        // Nothing of the removed run is left behind: its id can be recorded afresh.
+        store.save_run(&run("drop", 2.0, "m1", "abc")).unwrap();
+        assert!(store.load_run("drop").unwrap().points.is_empty());
+    }
+
+    pub fn history_follows_a_point_on_one_testbed(f: &Fixture) {
+        let mut store = f.open();
+        for (i, cpu) in [4.0, 4.1, 5.0].iter().enumerate() {
+            let id = format!("r{i}");
+            store
+                .save_run(&run(&id, i as f64, "m1", &format!("c{i}")))
+                .unwrap();
+            store
+                .save_points(&id, 0, &points(&["epoll", "tokio"], *cpu))
+                .unwrap();
+        }
+        store.save_run(&run("other", 9.0, "m2", "c9")).unwrap();
+        store
+            .save_points("other", 0, &points(&["epoll"], 9.0))
+            .unwrap();
+        let key: PointKey = "echo/epoll/conns=100,size=64".parse().unwrap();
+        let used = store.point_testbeds(&key).unwrap();
+        assert_eq!(used.len(), 2);
+        assert_eq!(
+            used[0].host, "m2",
+            "the testbed that ran it last comes first"
+        );
+        let m1 = testbed("m1").fingerprint();
+        let history = store.history(&m1, &key).unwrap();
+        let medians: Vec<f64> = history
+            .iter()
+            .map(|e| {
+                e.median
+                    .as_ref()
+                    .unwrap()
+                    .get("server_cpu_us_per_msg")
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(medians, [4.0, 4.1, 5.0]);
+        assert_eq!(history[2].git_commit, "c2");
+        assert_eq!(history[0].repeats.len(), 3);
+        assert!(store
+            .history(&m1, &"echo/epoll/conns=7".parse().unwrap())
+            .unwrap()
+            .is_empty());
+    }
+
+    pub fn a_run_id_from_another_testbed_is_refused(f: &Fixture) {
+        let mut store = f.open();
+        store.save_run(&run("same", 1.0, "m1", "abc")).unwrap();
+        let e = store.save_run(&run("same", 1.0, "m2", "abc")).unwrap_err();
+        assert!(e.message().contains("another testbed"), "{e}");
+    }
+
+    pub fn passwords_never_reach_the_stored_command_line(f: &Fixture) {
+        let mut store = f.open();
+        let mut r = run("r1", 1.0, "m1", "abc");
+        r.command_line = ["iomux", "bench", "--db", "mysql://bench:hunter2@db/iomux"]
+            .map(String::from)
+            .to_vec();
+        store.save_run(&r).unwrap();
+        let stored = store.load_run("r1").unwrap().run.command_line.join(" ");
+        assert!(!stored.contains("hunter2"), "{stored}");
+        assert!(stored.contains("mysql://bench:***@db/iomux"), "{stored}");
+    }
+
+    pub fn a_newer_schema_is_refused(f: &Fixture) {
+        drop(f.open());
+        f.raw("INSERT INTO iomux_schema (version, applied) VALUES (99, 0)");
+        let e = iomux_store::open(&DbUrl::parse(&f.url).unwrap())
+            .err()
+            .expect("refused");
+        assert_eq!(e.kind, ErrorKind::TooNew);
+        assert!(e.message().contains("version 99"), "{e}");
+    }
+
+    pub fn concurrent_writers_lose_and_duplicate_nothing(f: &Fixture) {
+        // Four writers, each a machine of its own, record runs point by point at once.
+        std::thread::scope(|scope| {
+            for writer in 0..4 {
+                scope.spawn(move || {
+                    let mut store = f.open();
+                    let host = format!("machine-{writer}");
+                    for r in 0..3 {
+                        let id = format!("{host}-run{r}");
+                        store
+                            .save_run(&run(&id, f64::from(r), &host, "abc"))
+                            .unwrap();
+                        for (seq, p) in points(&["epoll", "poll"], 4.0).iter().enumerate() {
+                            store
+                                .save_points(&id, seq, std::slice::from_ref(p))
+                                .unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        let mut store = f.open();
+        let runs = store.runs(&RunFilter::default()).unwrap();
+        assert_eq!(runs.len(), 12);
+        for r in &runs {
+            assert_eq!(r.points, 16, "{}", r.id);
+            assert_eq!(
+                store.load_run(&r.id).unwrap().points,
+                points(&["epoll", "poll"], 4.0)
+            );
+        }
+        let hosts: std::collections::BTreeSet<String> =
+            runs.iter().map(|r| r.host.clone()).collect();
+        assert_eq!(hosts.len(), 4);
+    }
+
+    pub fn compare_flags_a_seeded_regression(f: &Fixture) {
+        let mut store = f.open();
+        store.save_run(&run("before", 1.0, "m1", "abc")).unwrap();
+        store
+            .save_points("before", 0, &points(&["epoll", "tokio"], 4.0))
+            .unwrap();
+        store.save_run(&run("after", 2.0, "m1", "def")).unwrap();
+        let mut after = points(&["tokio"], 4.0);
+        after.extend(points(&["epoll"], 5.0));
+        store.save_points("after", 0, &after).unwrap();
+        let (a, b) = (
+            store.load_run("before").unwrap(),
+            store.load_run("after").unwrap(),
+        );
+        let reference = |e: &str| (e == "echo").then_some("tokio");
+        let c = iomux_store::compare::compare(&a, &b, &[], &reference);
+        let regressions: Vec<(String, String)> = c
+            .rows
+            .iter()
+            .filter(|r| r.verdict == iomux_store::compare::Verdict::Regression)
+            .map(|r| (r.subject.clone(), r.metric.clone()))
+            .collect();
+        assert_eq!(regressions.len(), 4, "{:?}", c.rows);
+        assert!(regressions.iter().all(|(s, _)| s == "epoll"));
+    }
+}
+
+// What only SQLite can get wrong.
+
+#[test]
+fn sqlite_refuses_a_file_that_is_not_a_database() {
+    let path = temp_dir("not-db").join("runs.db");
+    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+    let e = iomux_store::open(&DbUrl::Sqlite(path.clone()))
+        .err()
+        .expect("refused");
+    assert_eq!(e.kind, ErrorKind::NotAStore, "{e}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        vec![b'x'; 4096],
+        "the file is left as it was"
+    );
+}
+
+#[test]
+fn sqlite_refuses_another_programs_database() {
+    let path = temp_dir("foreign").join("app.db");
+    {
+        let mut engine = iomux_store::sqlite::Sqlite::open(&path).unwrap();
+        iomux_store::engine::Engine::execute(
+            &mut engine,
+            "CREATE TABLE invoices (id INTEGER)",
+            &[],
+        )
+        .unwrap();
+    }
+    let e = iomux_store::open(&DbUrl::Sqlite(path))
+        .err()
+        .expect("refused");
+    assert_eq!(e.kind, ErrorKind::NotAStore);
+    assert!(e.message().contains("invoices"), "{e}");
+}
+
+#[test]
+fn sqlite_creates_the_folder_of_a_new_store() {
+    let path = temp_dir("nested").join("a/b/runs.db");
+    iomux_store::open(&DbUrl::Sqlite(path.clone())).unwrap();
+    assert!(path.exists());
+}
+
+// What only a server can get wrong.
+
+fn server() -> Option<&'static MariaDb> {
+    MariaDb::shared()
+}
+
+#[test]
+fn mysql_wrong_password_is_one_clear_line_without_the_password() {
+    let Some(server) = server() else { return };
+    let db = server.fresh_database("pw");
+    server.admin(&[
+        "CREATE USER IF NOT EXISTS 'bench'@'%' IDENTIFIED BY 'right-pass'",
+        &format!("GRANT ALL ON `{db}`.* TO 'bench'@'%'"),
+    ]);
+    let url = server.url("bench", Some("wrong-pass-x7"), &db);
+    let e = iomux_store::open(&DbUrl::parse(&url).unwrap())
+        .err()
+        .expect("refused");
+    assert_eq!(e.kind, ErrorKind::Denied, "{e}");
+    assert!(!e.message().contains("wrong-pass-x7"), "{e}");
+    assert!(!e.message().contains('\n'));
+    iomux_store::open(&DbUrl::parse(&server.url("bench", Some("right-pass"), &db)).unwrap())
+        .unwrap();
+}
+
+#[test]
+fn mysql_user_without_privileges_is_told_which() {
+    let Some(server) = server() else { return };
+    let db = server.fresh_database("priv");
+    server.admin(&[
+        "CREATE USER IF NOT EXISTS 'reader'@'%' IDENTIFIED BY 'r-pass'",
+        &format!("GRANT SELECT ON `{db}`.* TO 'reader'@'%'"),
+    ]);
+    let e = iomux_store::open(&DbUrl::parse(&server.url("reader", Some("r-pass"), &db)).unwrap())
+        .err()
+        .expect("refused");
+    assert_eq!(e.kind, ErrorKind::Privilege, "{e}");
+    assert!(
+        e.message().contains("reader") && e.message().contains("grant"),
+        "{e}"
+    );
+}
+
+#[test]
+fn mysql_unreachable_server_and_missing_database_are_named() {
+    let Some(server) = server() else { return };
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("mysql://root:sekrit-9@127.0.0.1:{port}/iomux");
+    let e = iomux_store::open(&DbUrl::parse(&url).unwrap())
+        .err()
+        .expect("refused");
+    assert_eq!(e.kind, ErrorKind::Unreachable, "{e}");
+    assert!(
+        e.message().contains(&port.to_string()) && !e.message().contains("sekrit-9"),
+        "{e}"
+    );
+    let url = server.url("root", None, "no_such_db");
+    let e = iomux_store::open(&DbUrl::parse(&url).unwrap())
+        .err()
+        .expect("refused");
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert!(e.message().contains("CREATE DATABASE"), "{e}");
+}
+
+#[test]
+fn mysql_connection_lost_mid_run_is_reported_as_lost() {
+    let Some(server) = server() else { return };
+    let db = server.fresh_database("lost");
+    let mut store =
+        iomux_store::open(&DbUrl::parse(&server.url("root", None, &db)).unwrap()).unwrap();
+    store.save_run(&run("r1", 1.0, "m1", "abc")).unwrap();
+    // Every connection to that database is killed, as a restarted server or a dropped
+    // network would.
+    let mut root = server.root().unwrap();
+    let ids: Vec<u64> = mysql::prelude::Queryable::query(
+        &mut root,
+        format!("SELECT id FROM information_schema.processlist WHERE db = '{db}'"),
+    )
+    .unwrap();
+    assert!(!ids.is_empty());
+    for id in ids {
+        server.admin(&[&format!("KILL CONNECTION {id}")]);
+    }
+    let e = store
+        .save_points("r1", 0, &points(&["epoll"], 4.0))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Lost, "{e}");
+}
