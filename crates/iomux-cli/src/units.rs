@@ -49,23 +49,6 @@ pub mod names {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn seconds_parse_or_say_why() {
-        assert_eq!(
-            super::parse_seconds("0.25"),
-            Ok(std::time::Duration::from_millis(250))
-        );
-        assert!(super::parse_seconds("-1")
-            .unwrap_err()
-            .contains("non-negative"));
-        assert!(super::parse_seconds("soon")
-            .unwrap_err()
-            .contains("not a number"));
-    }
-}
-
 /// A moment in UTC, as a calendar shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Utc {
@@ -181,6 +164,13 @@ pub fn parse_since(text: &str, now: f64) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_parse_or_say_why() {
+        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
+        assert!(parse_seconds("-1").unwrap_err().contains("non-negative"));
+        assert!(parse_seconds("soon").unwrap_err().contains("not a number"));
+    }
 
     #[test]
     fn dates_round_trip_through_unix_seconds() {
