@@ -17,11 +17,53 @@
 //! relative to its experiment's reference subject in the same run (e.g. epoll/tokio), and
 //! those ratios are compared.
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 use serde::Serialize;
 
 use crate::metric::{self, Better, Kind, MetricInfo};
 use crate::record::{Point, PointKey, RunRecords};
+use crate::Store;
+
+/// How many earlier runs of the same testbed [`compare_stored`] reads for the history rule.
+pub const HISTORY_RUNS: usize = 20;
+
+/// `runs compare A B` on a store: finds both runs (ids, prefixes or `latest~N`), reads them
+/// and up to [`HISTORY_RUNS`] earlier runs of `b`'s testbed for the history rule, and judges.
+pub fn compare_stored(
+    store: &mut dyn Store,
+    a: &str,
+    b: &str,
+    reference: &dyn Fn(&str) -> Option<&'static str>,
+) -> crate::Result<(RunRecords, RunRecords, Comparison)> {
+    let (a, b) = (store.find_run(a)?, store.find_run(b)?);
+    let (a, b) = (store.load_run(&a)?, store.load_run(&b)?);
+    let history = earlier_runs(store, &a, &b)?;
+    let comparison = compare(&a, &b, &history, reference);
+    Ok((a, b, comparison))
+}
+
+/// Earlier runs on `b`'s testbed of the experiments `b` measured (not `a` or `b`). None when
+/// the testbeds differ: history is per testbed.
+fn earlier_runs(
+    store: &mut dyn Store,
+    a: &RunRecords,
+    b: &RunRecords,
+) -> crate::Result<Vec<RunRecords>> {
+    let testbed = b.run.testbed.fingerprint();
+    if a.run.testbed.fingerprint() != testbed {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for experiment in &b.run.experiments {
+        for id in store.earlier_runs(&testbed, &experiment.experiment, b.run.started, HISTORY_RUNS)? {
+            if id != a.run.id && id != b.run.id && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids.iter().map(|id| store.load_run(id)).collect()
+}
 
 /// How many earlier runs of a point the history rule needs.
 pub const MIN_HISTORY: usize = 5;
@@ -71,8 +113,8 @@ pub struct Row {
     pub ratio: f64,
     /// How the change from A to B was judged.
     pub verdict: Verdict,
-    /// Which rule decided, in words.
-    pub rule: String,
+    /// Which rule decided (printed and serialized in words).
+    pub rule: Rule,
 }
 
 /// How figures were compared.
@@ -111,6 +153,77 @@ impl Comparison {
     /// How many rows got `verdict`.
     pub fn count(&self, verdict: Verdict) -> usize {
         self.rows.iter().filter(|r| r.verdict == verdict).count()
+    }
+}
+
+/// The rule that decided a row, with its figures; shown in words. (Kept as data: a comparison
+/// of 10,000 points makes 90,000 rows, and formatting each rule's text up front cost more than
+/// all the rest of the comparison.)
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rule {
+    /// A correctness count: any change is real.
+    Exact,
+    /// A timing of 0 in A: below the clock's resolution, not judged.
+    ZeroTiming,
+    /// A count from 0: any change is real.
+    ZeroCount,
+    /// Past run-to-run changes put the noise band at `fence` (relative), from `changes` of them.
+    History { fence: f64, changes: usize },
+    /// Both runs' repeats: their ranges, whether they are apart, and the metric's floor.
+    Repeats {
+        a: (f64, f64),
+        b: (f64, f64),
+        apart: bool,
+        floor: Option<f64>,
+    },
+    /// Neither repeats nor history: the metric's default band.
+    Default { band: f64 },
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Rule::Exact => write!(f, "exact: any change in a correctness count"),
+            Rule::ZeroTiming => write!(
+                f,
+                "from zero: a timing of 0 is below the clock's resolution; not judged"
+            ),
+            Rule::ZeroCount => write!(f, "from zero: any change in a count"),
+            Rule::History { fence, changes } => write!(
+                f,
+                "history: beyond ±{:.1}% (Q3 + 1.5·IQR of {changes} past run-to-run changes)",
+                fence * 100.0
+            ),
+            Rule::Repeats { a, b, apart, floor } => {
+                let ranges = format!(
+                    "A {} to {}, B {} to {}",
+                    short(a.0),
+                    short(a.1),
+                    short(b.0),
+                    short(b.1)
+                );
+                match (apart, floor) {
+                    (false, _) => write!(f, "repeats: ranges overlap ({ranges})"),
+                    (true, Some(floor)) => write!(
+                        f,
+                        "repeats: ranges apart ({ranges}) but within the {:.1}% floor",
+                        floor * 100.0
+                    ),
+                    (true, None) => write!(f, "repeats: ranges apart ({ranges})"),
+                }
+            }
+            Rule::Default { band } => write!(
+                f,
+                "default: ±{:.0}% for this metric (no repeats or history)",
+                band * 100.0
+            ),
+        }
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -233,7 +346,8 @@ pub fn compare(
     // The past medians of each point and metric, oldest first (a counts as the latest).
     let mut past: HashMap<(String, String), Vec<(f64, f64)>> = HashMap::new();
     let history_runs = if same_testbed { history.len() } else { 0 };
-    if same_testbed {
+    // A series needs MIN_HISTORY runs (A among them) before the history rule applies.
+    if same_testbed && history.len() + 1 >= MIN_HISTORY {
         for run in history.iter().chain([a]) {
             for (text, (_, metrics)) in samples(&run.points) {
                 for (name, sample) in metrics {
@@ -289,13 +403,15 @@ pub fn compare(
         .collect();
     only_in_a.sort();
     only_in_b.sort();
-    rows.sort_by(|x, y| {
+    let mut ranked: Vec<(f64, Row)> = rows.into_iter().map(|r| (distance(r.ratio), r)).collect();
+    ranked.sort_by(|(dx, x), (dy, y)| {
         x.verdict
             .cmp(&y.verdict)
-            .then_with(|| distance(y.ratio).total_cmp(&distance(x.ratio)))
+            .then_with(|| dy.total_cmp(dx))
             .then_with(|| x.point.cmp(&y.point))
             .then_with(|| x.metric.cmp(&y.metric))
     });
+    let rows = ranked.into_iter().map(|(_, r)| r).collect();
     Comparison {
         a: a.run.id.clone(),
         b: b.run.id.clone(),
@@ -326,32 +442,23 @@ fn verdict(better: Better, real: bool, delta: f64) -> Verdict {
     }
 }
 
-/// Whether the change from `a` to `b` is real, and the rule that decided, in words.
-fn judge(info: &MetricInfo, a: &Sample, b: &Sample, past: Option<&[f64]>) -> (bool, String) {
+/// Whether the change from `a` to `b` is real, and the rule that decided.
+fn judge(info: &MetricInfo, a: &Sample, b: &Sample, past: Option<&[f64]>) -> (bool, Rule) {
     let (va, vb) = (a.median.unwrap_or(0.0), b.median.unwrap_or(0.0));
     if info.kind == Kind::Failures {
-        return (va != vb, "exact: any change in a correctness count".into());
+        return (va != vb, Rule::Exact);
     }
     if va == 0.0 && info.kind == Kind::Timing {
-        return (
-            false,
-            "from zero: a timing of 0 is below the clock's resolution; not judged".into(),
-        );
+        return (false, Rule::ZeroTiming);
     }
     if va == 0.0 {
-        return (vb != 0.0, "from zero: any change in a count".into());
+        return (vb != 0.0, Rule::ZeroCount);
     }
     let change = (vb / va - 1.0).abs();
     if let Some(series) = past.filter(|s| s.len() >= MIN_HISTORY) {
         let fence = upper_fence(&run_to_run_changes(series)).max(info.floor);
-        return (
-            change > fence,
-            format!(
-                "history: beyond ±{:.1}% (Q3 + 1.5·IQR of {} past run-to-run changes)",
-                fence * 100.0,
-                series.len() - 1
-            ),
-        );
+        let changes = series.len() - 1;
+        return (change > fence, Rule::History { fence, changes });
     }
     if a.repeats.len() >= 2 && b.repeats.len() >= 2 {
         let range = |s: &Sample| {
@@ -361,36 +468,19 @@ fn judge(info: &MetricInfo, a: &Sample, b: &Sample, past: Option<&[f64]>) -> (bo
                 values.fold(f64::NEG_INFINITY, f64::max),
             )
         };
-        let ((a_lo, a_hi), (b_lo, b_hi)) = (range(a), range(b));
-        let apart = a_hi < b_lo || b_hi < a_lo;
-        let shown = format!(
-            "A {} to {}, B {} to {}",
-            short(a_lo),
-            short(a_hi),
-            short(b_lo),
-            short(b_hi)
-        );
-        return if !apart {
-            (false, format!("repeats: ranges overlap ({shown})"))
-        } else if change <= info.floor {
-            (
-                false,
-                format!(
-                    "repeats: ranges apart ({shown}) but within the {:.1}% floor",
-                    info.floor * 100.0
-                ),
-            )
-        } else {
-            (true, format!("repeats: ranges apart ({shown})"))
+        let (ra, rb) = (range(a), range(b));
+        let apart = ra.1 < rb.0 || rb.1 < ra.0;
+        let within_floor = apart && change <= info.floor;
+        let rule = Rule::Repeats {
+            a: ra,
+            b: rb,
+            apart,
+            floor: within_floor.then_some(info.floor),
         };
+        return (apart && !within_floor, rule);
     }
-    (
-        change > info.default_noise,
-        format!(
-            "default: ±{:.0}% for this metric (no repeats or history)",
-            info.default_noise * 100.0
-        ),
-    )
+    let band = info.default_noise;
+    (change > band, Rule::Default { band })
 }
 
 /// A number in a few significant digits.

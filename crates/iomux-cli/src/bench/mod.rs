@@ -32,6 +32,7 @@ pub mod busy;
 pub mod chart;
 pub mod echo;
 pub mod idle;
+pub mod store;
 pub mod wait;
 
 pub use iomux_store::record;
@@ -67,6 +68,13 @@ pub enum BenchCommand {
     Busy {
         #[command(flatten)]
         params: busy::Params,
+        #[command(flatten)]
+        lab: LabArgs,
+    },
+    /// What the results store costs: import rate, recording per point, compare time, per engine.
+    Store {
+        #[command(flatten)]
+        params: store::Params,
         #[command(flatten)]
         lab: LabArgs,
     },
@@ -110,6 +118,7 @@ pub fn main(command: BenchCommand) -> io::Result<Option<PathBuf>> {
         BenchCommand::Echo { params, lab } => (lab, vec![Experiment::Echo(params)]),
         BenchCommand::Idle { params, lab } => (lab, vec![Experiment::Idle(params)]),
         BenchCommand::Busy { params, lab } => (lab, vec![Experiment::Busy(params)]),
+        BenchCommand::Store { params, lab } => (lab, vec![Experiment::Store(params)]),
         BenchCommand::All { lab } => (
             lab,
             vec![
@@ -158,6 +167,7 @@ pub enum Experiment {
     Echo(echo::Params),
     Idle(idle::Params),
     Busy(busy::Params),
+    Store(store::Params),
 }
 
 impl Experiment {
@@ -167,6 +177,7 @@ impl Experiment {
             Experiment::Echo(_) => echo::NAME,
             Experiment::Idle(_) => idle::NAME,
             Experiment::Busy(_) => busy::NAME,
+            Experiment::Store(_) => store::NAME,
         }
     }
 
@@ -176,6 +187,7 @@ impl Experiment {
             Experiment::Echo(p) => serde_json::to_value(p),
             Experiment::Idle(p) => serde_json::to_value(p),
             Experiment::Busy(p) => serde_json::to_value(p),
+            Experiment::Store(p) => serde_json::to_value(p),
         };
         value.expect("parameters serialize")
     }
@@ -188,6 +200,7 @@ impl Experiment {
             wait::NAME => Some(wait::REFERENCE),
             idle::NAME => Some(idle::REFERENCE),
             busy::NAME => Some(busy::REFERENCE),
+            store::NAME => Some(store::REFERENCE),
             _ => None,
         }
     }
@@ -196,6 +209,7 @@ impl Experiment {
     pub fn headline(experiment: &str) -> &'static str {
         match experiment {
             wait::NAME => "wait_us",
+            store::NAME => "compare_ms",
             _ => "server_cpu_us_per_msg",
         }
     }
@@ -215,6 +229,7 @@ impl Experiment {
             echo::NAME => Experiment::Echo(params(record)?),
             idle::NAME => Experiment::Idle(params(record)?),
             busy::NAME => Experiment::Busy(params(record)?),
+            store::NAME => Experiment::Store(params(record)?),
             other => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -230,6 +245,7 @@ impl Experiment {
             Experiment::Echo(p) => echo::measure(lab, p),
             Experiment::Idle(p) => idle::measure(lab, p),
             Experiment::Busy(p) => busy::measure(lab, p),
+            Experiment::Store(p) => store::measure(lab, p),
         }
     }
 
@@ -239,6 +255,7 @@ impl Experiment {
             Experiment::Echo(p) => echo::render(report, p, points),
             Experiment::Idle(p) => idle::render(report, p, points),
             Experiment::Busy(p) => busy::render(report, p, points),
+            Experiment::Store(p) => store::render(report, p, points),
         }
     }
 }

@@ -10,9 +10,6 @@ use super::{print_json, say, short_testbed};
 use crate::bench::{self, Experiment};
 use crate::units::Utc;
 
-/// How many earlier runs of the same testbed `compare` reads for the history rule.
-const HISTORY_RUNS: usize = 20;
-
 /// One run as a line: id, commit, start, testbed.
 fn describe(run: &Run) -> String {
     format!(
@@ -34,10 +31,7 @@ pub fn compare(
     all: bool,
     json: bool,
 ) -> io::Result<usize> {
-    let (a, b) = (store.find_run(a)?, store.find_run(b)?);
-    let (a, b) = (store.load_run(&a)?, store.load_run(&b)?);
-    let history = earlier_runs(store, &a, &b)?;
-    let mut comparison = compare::compare(&a, &b, &history, &Experiment::reference);
+    let (a, b, mut comparison) = compare::compare_stored(store, a, b, &Experiment::reference)?;
     if let Some(name) = only_metric {
         comparison.rows.retain(|r| r.metric == name);
     }
@@ -48,36 +42,6 @@ pub fn compare(
         print_comparison(&a, &b, &comparison, all);
     }
     Ok(regressions)
-}
-
-/// Earlier runs on `b`'s testbed of the experiments `b` measured (not `a` or `b`), for the
-/// history rule. Empty when the testbeds differ (history is per testbed).
-fn earlier_runs(
-    store: &mut dyn Store,
-    a: &RunRecords,
-    b: &RunRecords,
-) -> io::Result<Vec<RunRecords>> {
-    let testbed = b.run.testbed.fingerprint();
-    if a.run.testbed.fingerprint() != testbed {
-        return Ok(Vec::new());
-    }
-    let mut ids: Vec<String> = Vec::new();
-    for experiment in &b.run.experiments {
-        for id in store.earlier_runs(
-            &testbed,
-            &experiment.experiment,
-            b.run.started,
-            HISTORY_RUNS,
-        )? {
-            if id != a.run.id && id != b.run.id && !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-    }
-    Ok(ids
-        .iter()
-        .map(|id| store.load_run(id))
-        .collect::<iomux_store::Result<Vec<_>>>()?)
 }
 
 fn print_comparison(a: &RunRecords, b: &RunRecords, c: &Comparison, all: bool) {
@@ -128,7 +92,7 @@ fn print_comparison(a: &RunRecords, b: &RunRecords, c: &Comparison, all: bool) {
                 r.metric.clone(),
                 short(r.a),
                 short(r.b),
-                r.rule.clone(),
+                r.rule.to_string(),
             ]
         })
         .collect();

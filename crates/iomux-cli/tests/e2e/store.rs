@@ -405,10 +405,16 @@ fn a_read_only_store_is_refused_clearly() {
     let dir = temp_dir("readonly");
     let db = dir.join("runs.db");
     ok(iomux(&["runs", "list"], db.to_str().unwrap()));
-    // Root writes anywhere: the test runs iomux as nobody where it runs as root.
+    // Root writes anywhere: the test runs iomux as nobody where it runs as root (from a copy
+    // in the temporary folder, since nobody may not reach the build folder).
     let mut cmd = if is_root() {
+        let bin = dir.join("iomux");
+        std::fs::copy(BIN, &bin).unwrap();
+        let mut perms = std::fs::metadata(&dir).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&dir, perms).unwrap();
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
         c
     } else {
         let mut perms = std::fs::metadata(&dir).unwrap().permissions();

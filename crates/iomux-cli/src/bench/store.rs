@@ -1,0 +1,302 @@
+//! `iomux bench store`: what the results store costs the lab, against the store's goals —
+//! recording adds under 1% to a `bench echo` run, `runs compare` of two 10,000-point runs
+//! answers in under 100 ms, an import runs at 20,000 points/s or more.
+//!
+//! Each engine (SQLite always, in a scratch file; MySQL/MariaDB with `--mysql URL`, in that
+//! database, whose scratch runs are removed after) gets synthetic runs shaped like `bench
+//! echo`'s (nine metrics a point) and is timed doing what the lab and `iomux runs` do.
+use std::io;
+use std::time::Instant;
+
+use iomux_store::compare::compare_stored;
+use iomux_store::record::{ExperimentParams, Point, Run, Testbed};
+use iomux_store::{DbUrl, Store};
+use serde::{Deserialize, Serialize};
+
+use super::chart::bar_chart;
+use super::{median, table, Experiment, Lab, Report};
+
+pub const NAME: &str = "store";
+/// The subject the others are compared with across testbeds.
+pub const REFERENCE: &str = "sqlite";
+
+/// The goals the issue set, which the table and chart measure against.
+const GOAL_IMPORT_POINTS_PER_S: f64 = 20_000.0;
+const GOAL_COMPARE_MS: f64 = 100.0;
+const GOAL_RECORDING_SHARE: f64 = 0.01;
+
+/// `iomux bench store` parameters; their defaults are the flags' defaults.
+#[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    /// Points in each of the two runs `runs compare` reads.
+    #[arg(long, default_value_t = 10_000)]
+    pub points: usize,
+    /// Points imported in one go (`runs import`).
+    #[arg(long, default_value_t = 100_000)]
+    pub import_points: usize,
+    /// Points recorded one at a time, as a live `bench` run records them.
+    #[arg(long, default_value_t = 500)]
+    pub live_points: usize,
+    /// Repeats per engine (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Also measure this MySQL/MariaDB store (mysql://USER:PASSWORD@HOST:PORT/DATABASE). Not
+    /// kept in the run record: it may hold a password.
+    #[arg(long, value_name = "URL")]
+    #[serde(skip)]
+    pub mysql: Option<String>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        super::defaults()
+    }
+}
+
+impl Params {
+    fn quick(&self) -> Params {
+        Params {
+            points: self.points.min(500),
+            import_points: self.import_points.min(2_000),
+            live_points: self.live_points.min(50),
+            repeat: 1,
+            mysql: self.mysql.clone(),
+        }
+    }
+}
+
+/// `n` points shaped like `bench echo`'s: six subjects, distinct parameters, nine metrics.
+fn synthetic_points(n: usize, scale: f64) -> Vec<Point> {
+    const SUBJECTS: [&str; 6] = ["epoll", "poll", "select", "callbacks", "tokio", "uring"];
+    (0..n)
+        .map(|i| {
+            let x = (i % 97) as f64 + 1.0;
+            Point::new("echo", SUBJECTS[i % SUBJECTS.len()])
+                .param("conns", 1 + i / SUBJECTS.len())
+                .param("size", 64)
+                .param("pipeline", 1)
+                .metric("msgs_per_s", 1e5 / x / scale)
+                .metric("server_cpu_us_per_msg", x * scale)
+                .metric("server_user_us_per_msg", x * 0.2 * scale)
+                .metric("server_system_us_per_msg", x * 0.8 * scale)
+                .metric("load_cpu_us_per_msg", x * 1.1)
+                .metric("p50_us", x * 10.0 * scale)
+                .metric("p99_us", x * 30.0 * scale)
+                .metric("errors", 0.0)
+                .metric("mismatches", 0.0)
+        })
+        .collect()
+}
+
+fn scratch_run(id: String, testbed: &Testbed) -> Run {
+    Run {
+        id,
+        started: super::record::now_unix(),
+        finished: None,
+        iomux_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: "bench-store".into(),
+        command_line: vec!["iomux".into(), "bench".into(), "store".into()],
+        testbed: testbed.clone(),
+        quick: false,
+        experiments: vec![ExperimentParams {
+            experiment: "echo".into(),
+            params: serde_json::json!({}),
+        }],
+    }
+}
+
+/// One engine, one repeat: the three timings.
+struct Timings {
+    import_points_per_s: f64,
+    record_point_us: f64,
+    compare_ms: f64,
+}
+
+fn time_engine(store: &mut dyn Store, p: &Params, tag: &str) -> iomux_store::Result<Timings> {
+    // The runs being compared have a testbed of their own: the import and live runs must not
+    // count as their history (the history rule is measured on its own terms, not here).
+    let mut testbed = Testbed::detect(None, None);
+    testbed.host = format!("{}/bench-store-{tag}", testbed.host);
+    let mut compared = testbed.clone();
+    compared.host.push_str("-compared");
+    let id = |what: &str| format!("bench-store-{}-{tag}-{what}", std::process::id());
+    // Import: one run's points in one call, as `runs import` does.
+    let points = synthetic_points(p.import_points, 1.0);
+    let start = Instant::now();
+    store.save_run(&scratch_run(id("import"), &testbed))?;
+    store.save_points(&id("import"), 0, &points)?;
+    let import_points_per_s = points.len() as f64 / start.elapsed().as_secs_f64();
+    // Live: one point at a time, as a bench run records them.
+    let points = synthetic_points(p.live_points, 1.0);
+    store.save_run(&scratch_run(id("live"), &testbed))?;
+    let start = Instant::now();
+    for (seq, point) in points.iter().enumerate() {
+        store.save_points(&id("live"), seq, std::slice::from_ref(point))?;
+    }
+    let record_point_us = start.elapsed().as_secs_f64() * 1e6 / points.len().max(1) as f64;
+    // Compare: two runs, read back and judged, as `runs compare` does.
+    for (which, scale) in [("a", 1.0), ("b", 1.01)] {
+        store.save_run(&scratch_run(id(which), &compared))?;
+        store.save_points(&id(which), 0, &synthetic_points(p.points, scale))?;
+    }
+    let start = Instant::now();
+    let (_, _, comparison) = compare_stored(store, &id("a"), &id("b"), &Experiment::reference)?;
+    let compare_ms = start.elapsed().as_secs_f64() * 1e3;
+    assert!(!comparison.rows.is_empty(), "the scratch runs share their points");
+    for what in ["import", "live", "a", "b"] {
+        store.remove_run(&id(what))?;
+    }
+    Ok(Timings {
+        import_points_per_s,
+        record_point_us,
+        compare_ms,
+    })
+}
+
+/// Measures each engine `repeat` times and records a point per repeat and their median.
+pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
+    let p = &if lab.quick {
+        declared.quick()
+    } else {
+        declared.clone()
+    };
+    let mut engines: Vec<(&str, Option<DbUrl>)> = vec![("sqlite", None)];
+    match &p.mysql {
+        Some(url) => engines.push(("mysql", Some(DbUrl::parse(url)?))),
+        None => lab.say("(store: MySQL/MariaDB not measured; --mysql URL measures one)"),
+    }
+    for (subject, url) in engines {
+        let point = || {
+            Point::new(NAME, subject)
+                .param("points", p.points)
+                .param("import_points", p.import_points)
+                .param("live_points", p.live_points)
+        };
+        let mut runs = Vec::new();
+        for rep in 0..p.repeat.max(1) {
+            let scratch = lab.out().join(format!("store-bench-{rep}.db"));
+            let url = url.clone().unwrap_or_else(|| DbUrl::Sqlite(scratch.clone()));
+            let mut store = iomux_store::open(&url)?;
+            let t = time_engine(store.as_mut(), p, &rep.to_string())?;
+            drop(store);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", scratch.display()));
+            }
+            if p.repeat > 1 {
+                lab.point(with_timings(point(), &t).repeat(rep))?;
+            }
+            runs.push(t);
+        }
+        let merged = Timings {
+            import_points_per_s: median(runs.iter().map(|t| t.import_points_per_s).collect()),
+            record_point_us: median(runs.iter().map(|t| t.record_point_us).collect()),
+            compare_ms: median(runs.iter().map(|t| t.compare_ms).collect()),
+        };
+        lab.point(with_timings(point(), &merged))?;
+    }
+    Ok(())
+}
+
+fn with_timings(point: Point, t: &Timings) -> Point {
+    point
+        .metric("import_points_per_s", t.import_points_per_s)
+        .metric("record_point_us", t.record_point_us)
+        .metric("compare_ms", t.compare_ms)
+}
+
+/// What recording costs a `bench echo` run with its defaults: each measured window
+/// (warm-up + duration) records at most two points (a repeat and, after the last repeat, the
+/// median), so the share is at most two recordings per window.
+fn echo_recording_share(record_point_us: f64) -> f64 {
+    let echo = super::echo::Params::default();
+    let window_us = (echo.duration + echo.warmup).as_secs_f64() * 1e6;
+    2.0 * record_point_us / window_us
+}
+
+pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<()> {
+    let medians: Vec<&Point> = points.iter().filter(|pt| pt.repeat.is_none()).collect();
+    // The sizes measured (a --quick run measures smaller ones than it declares).
+    let size = |name: &str, declared: usize| {
+        medians
+            .first()
+            .and_then(|pt| pt.at(name))
+            .map_or(declared as u64, |v| v)
+    };
+    report.say(&format!(
+        "store: import {} points, record {} one by one, compare two runs of {} points; median of {} repeats",
+        size("import_points", p.import_points),
+        size("live_points", p.live_points),
+        size("points", p.points),
+        p.repeat.max(1)
+    ));
+    let fmt = |v: Option<f64>, digits: usize| v.map_or("?".to_owned(), |v| format!("{v:.digits$}"));
+    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    let rows: Vec<Vec<String>> = medians
+        .iter()
+        .map(|pt| {
+            let import = pt.get("import_points_per_s");
+            let record = pt.get("record_point_us");
+            let compare = pt.get("compare_ms");
+            let share = record.map(echo_recording_share);
+            vec![
+                pt.subject.clone(),
+                format!(
+                    "{} ({})",
+                    fmt(import, 0),
+                    verdict(import.is_some_and(|v| v >= GOAL_IMPORT_POINTS_PER_S))
+                ),
+                fmt(record, 0),
+                format!(
+                    "{} ({})",
+                    share.map_or("?".into(), |s| format!("{:.3}%", s * 100.0)),
+                    verdict(share.is_some_and(|s| s < GOAL_RECORDING_SHARE))
+                ),
+                format!(
+                    "{} ({})",
+                    fmt(compare, 1),
+                    verdict(compare.is_some_and(|v| v < GOAL_COMPARE_MS))
+                ),
+            ]
+        })
+        .collect();
+    report.say(&table(
+        &[
+            "engine",
+            "import points/s (goal >= 20,000)",
+            "record us/point",
+            "share of a bench echo run (goal < 1%)",
+            "compare ms (goal < 100)",
+        ],
+        &rows,
+    ));
+    // One chart: each figure as the share of its goal's budget used (under 100%: goal met).
+    let groups = [
+        "import time".to_owned(),
+        "recording".to_owned(),
+        "compare time".to_owned(),
+    ];
+    let names: Vec<String> = medians.iter().map(|pt| pt.subject.clone()).collect();
+    let values: Vec<Vec<f64>> = medians
+        .iter()
+        .map(|pt| {
+            vec![
+                pt.get("import_points_per_s")
+                    .map_or(f64::NAN, |v| 100.0 * GOAL_IMPORT_POINTS_PER_S / v),
+                pt.get("record_point_us")
+                    .map_or(f64::NAN, |v| 100.0 * echo_recording_share(v) / GOAL_RECORDING_SHARE),
+                pt.get("compare_ms")
+                    .map_or(f64::NAN, |v| 100.0 * v / GOAL_COMPARE_MS),
+            ]
+        })
+        .collect();
+    report.write_chart(
+        "store",
+        &bar_chart(
+            "The results store against its goals (lower is better; under 100% meets the goal)",
+            "% of the goal's budget used",
+            &groups,
+            &names,
+            &values,
+        ),
+    )
+}
