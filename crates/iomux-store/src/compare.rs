@@ -18,11 +18,12 @@
 //! those ratios are compared.
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::metric::{self, Better, Kind, MetricInfo};
-use crate::record::{Point, PointKey, RunRecords};
+use crate::record::{Point, RunRecords};
 use crate::Store;
 
 /// How many earlier runs of the same testbed [`compare_stored`] reads for the history rule.
@@ -35,11 +36,19 @@ pub fn compare_stored(
     a: &str,
     b: &str,
     reference: &dyn Fn(&str) -> Option<&'static str>,
+    noise: Noise,
 ) -> crate::Result<(RunRecords, RunRecords, Comparison)> {
     let (a, b) = (store.find_run(a)?, store.find_run(b)?);
-    let (a, b) = (store.load_run(&a)?, store.load_run(&b)?);
+    // The two runs are read at once, on two connections (and two cores where there are).
+    let mut second = store.try_clone()?;
+    let (a, b) = std::thread::scope(|scope| {
+        let b = scope.spawn(move || second.load_run(&b));
+        let a = store.load_run(&a);
+        (a, b.join().expect("reading a run does not panic"))
+    });
+    let (a, b) = (a?, b?);
     let history = earlier_runs(store, &a, &b)?;
-    let comparison = compare(&a, &b, &history, reference);
+    let comparison = compare(&a, &b, &history, reference, noise);
     Ok((a, b, comparison))
 }
 
@@ -56,13 +65,28 @@ fn earlier_runs(
     }
     let mut ids: Vec<String> = Vec::new();
     for experiment in &b.run.experiments {
-        for id in store.earlier_runs(&testbed, &experiment.experiment, b.run.started, HISTORY_RUNS)? {
+        for id in store.earlier_runs(
+            &testbed,
+            &experiment.experiment,
+            b.run.started,
+            HISTORY_RUNS,
+        )? {
             if id != a.run.id && id != b.run.id && !ids.contains(&id) {
                 ids.push(id);
             }
         }
     }
     ids.iter().map(|id| store.load_run(id)).collect()
+}
+
+/// What to do with the rows judged noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Noise {
+    /// Keep them (`runs compare --all`, `--json`).
+    Keep,
+    /// Only count them ([`Comparison::noise_rows`]): the default table shows the count, and
+    /// most rows of a large comparison are noise.
+    Count,
 }
 
 /// How many earlier runs of a point the history rule needs.
@@ -97,14 +121,14 @@ impl Verdict {
 /// One metric at one point in both runs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
-    /// The point's key, as text ([`PointKey`]'s `Display`).
-    pub point: String,
+    /// The point's key, as text ([`PointKey`](crate::record::PointKey)'s `Display`).
+    pub point: Arc<str>,
     /// The point's experiment.
-    pub experiment: String,
+    pub experiment: Arc<str>,
     /// The point's subject.
-    pub subject: String,
+    pub subject: Arc<str>,
     /// The metric's name.
-    pub metric: String,
+    pub metric: Arc<str>,
     /// Run A's median (in [`Mode::Relative`], its ratio to the reference subject's).
     pub a: f64,
     /// Run B's median (in [`Mode::Relative`], its ratio to the reference subject's).
@@ -139,8 +163,11 @@ pub struct Comparison {
     pub b: String,
     /// Whether the figures themselves or ratios to reference subjects were compared.
     pub mode: Mode,
-    /// Regressions first (largest first), then improvements, changes, noise.
+    /// Regressions first (largest first), then improvements, changes, noise (unless counted
+    /// only: [`Noise::Count`]).
     pub rows: Vec<Row>,
+    /// Rows judged noise and left out of `rows` ([`Noise::Count`]).
+    pub noise_rows: usize,
     /// Points (key text) measured in A but not in B, sorted.
     pub only_in_a: Vec<String>,
     /// Points (key text) measured in B but not in A, sorted.
@@ -152,7 +179,12 @@ pub struct Comparison {
 impl Comparison {
     /// How many rows got `verdict`.
     pub fn count(&self, verdict: Verdict) -> usize {
-        self.rows.iter().filter(|r| r.verdict == verdict).count()
+        let dropped = if verdict == Verdict::Noise {
+            self.noise_rows
+        } else {
+            0
+        };
+        dropped + self.rows.iter().filter(|r| r.verdict == verdict).count()
     }
 }
 
@@ -167,17 +199,29 @@ pub enum Rule {
     ZeroTiming,
     /// A count from 0: any change is real.
     ZeroCount,
-    /// Past run-to-run changes put the noise band at `fence` (relative), from `changes` of them.
-    History { fence: f64, changes: usize },
-    /// Both runs' repeats: their ranges, whether they are apart, and the metric's floor.
+    /// Past run-to-run changes put the noise band at `fence`.
+    History {
+        /// The band, relative (0.05: ±5%).
+        fence: f64,
+        /// How many past changes it was computed from.
+        changes: usize,
+    },
+    /// Both runs' repeats decided.
     Repeats {
+        /// A's repeats, lowest and highest.
         a: (f64, f64),
+        /// B's repeats, lowest and highest.
         b: (f64, f64),
+        /// The ranges do not overlap.
         apart: bool,
+        /// Set when the ranges are apart but the change is within the metric's floor.
         floor: Option<f64>,
     },
     /// Neither repeats nor history: the metric's default band.
-    Default { band: f64 },
+    Default {
+        /// The band, relative.
+        band: f64,
+    },
 }
 
 impl fmt::Display for Rule {
@@ -234,19 +278,57 @@ struct Sample {
     repeats: Vec<(usize, f64)>,
 }
 
-/// A run's samples: point key text → (key, metric → sample).
-type Samples = HashMap<String, (PointKey, BTreeMap<String, Sample>)>;
+/// One point of a run: the point (its experiment, subject, parameters) and its metrics.
+struct PointSamples<'a> {
+    point: &'a Point,
+    metrics: Vec<(&'a str, Sample)>,
+}
 
-fn samples(points: &[Point]) -> Samples {
-    let mut out: Samples = HashMap::new();
+impl<'a> PointSamples<'a> {
+    fn metric(&mut self, name: &'a str) -> &mut Sample {
+        match self.metrics.iter().position(|(n, _)| *n == name) {
+            Some(i) => &mut self.metrics[i].1,
+            None => {
+                self.metrics.push((name, Sample::default()));
+                &mut self.metrics.last_mut().expect("pushed").1
+            }
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Sample> {
+        self.metrics
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s)
+    }
+}
+
+/// A run's samples by point key text, and the keys in the order the run measured them.
+struct Samples<'a> {
+    points: HashMap<String, PointSamples<'a>>,
+    order: Vec<String>,
+}
+
+fn samples(points: &[Point]) -> Samples<'_> {
+    let mut out = Samples {
+        points: HashMap::with_capacity(points.len()),
+        order: Vec::new(),
+    };
     for point in points {
-        let key = point.key();
-        let entry = out
-            .entry(key.to_string())
-            .or_insert_with(|| (key, BTreeMap::new()));
+        let text = point.key_text();
+        let entry = match out.points.entry(text) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                out.order.push(e.key().clone());
+                e.insert(PointSamples {
+                    point,
+                    metrics: Vec::with_capacity(point.metrics.len()),
+                })
+            }
+        };
         for (name, value) in &point.metrics {
             let Some(value) = *value else { continue };
-            let sample = entry.1.entry(name.clone()).or_default();
+            let sample = entry.metric(name);
             match point.repeat {
                 None => sample.median = Some(value),
                 Some(r) => sample.repeats.push((r, value)),
@@ -255,8 +337,8 @@ fn samples(points: &[Point]) -> Samples {
     }
     // A run measured once records only its median; one with repeats but no median (cut
     // short) is judged on the median of what it has.
-    for (_, metrics) in out.values_mut() {
-        for sample in metrics.values_mut() {
+    for point in out.points.values_mut() {
+        for (_, sample) in &mut point.metrics {
             if sample.median.is_none() && !sample.repeats.is_empty() {
                 sample.median = Some(median(sample.repeats.iter().map(|r| r.1).collect()));
             }
@@ -267,24 +349,32 @@ fn samples(points: &[Point]) -> Samples {
 
 /// Each subject's samples over the reference subject's at the same parameters, repeat by
 /// repeat. Points whose experiment has no reference, or whose reference is missing, drop out.
-fn relative(samples: &Samples, reference: &dyn Fn(&str) -> Option<&'static str>) -> Samples {
-    let mut out: Samples = HashMap::new();
-    for (text, (key, metrics)) in samples {
-        let Some(reference) = reference(&key.experiment) else {
+fn relative<'a>(
+    samples: &Samples<'a>,
+    reference: &dyn Fn(&str) -> Option<&'static str>,
+) -> Samples<'a> {
+    let mut out = Samples {
+        points: HashMap::new(),
+        order: Vec::new(),
+    };
+    for text in &samples.order {
+        let own = &samples.points[text];
+        let Some(reference) = reference(&own.point.experiment) else {
             continue;
         };
-        if key.subject == reference {
+        if own.point.subject == reference {
             continue;
         }
-        let reference_key = PointKey {
-            subject: reference.to_owned(),
-            ..key.clone()
-        };
-        let Some((_, base)) = samples.get(&reference_key.to_string()) else {
+        let mut reference_key = own.point.key();
+        reference_key.subject = reference.to_owned();
+        let Some(base) = samples.points.get(&reference_key.to_string()) else {
             continue;
         };
-        let mut ratios = BTreeMap::new();
-        for (name, sample) in metrics {
+        let mut ratios = PointSamples {
+            point: own.point,
+            metrics: Vec::new(),
+        };
+        for (name, sample) in &own.metrics {
             let Some(base) = base.get(name) else { continue };
             let (Some(m), Some(bm)) = (sample.median, base.median) else {
                 continue;
@@ -300,15 +390,16 @@ fn relative(samples: &Samples, reference: &dyn Fn(&str) -> Option<&'static str>)
                     (b != 0.0).then(|| (i, v / b))
                 })
                 .collect();
-            ratios.insert(
-                name.clone(),
+            ratios.metrics.push((
+                name,
                 Sample {
                     median: Some(m / bm),
                     repeats,
                 },
-            );
+            ));
         }
-        out.insert(text.clone(), (key.clone(), ratios));
+        out.order.push(text.clone());
+        out.points.insert(text.clone(), ratios);
     }
     out
 }
@@ -320,10 +411,18 @@ pub fn compare(
     b: &RunRecords,
     history: &[RunRecords],
     reference: &dyn Fn(&str) -> Option<&'static str>,
+    noise: Noise,
 ) -> Comparison {
     let same_testbed = a.run.testbed.fingerprint() == b.run.testbed.fingerprint();
     let (sa, sb, mode) = if same_testbed {
-        (samples(&a.points), samples(&b.points), Mode::Absolute)
+        let (sa, sb) = std::thread::scope(|scope| {
+            let sb = scope.spawn(|| samples(&b.points));
+            (
+                samples(&a.points),
+                sb.join().expect("indexing does not panic"),
+            )
+        });
+        (sa, sb, Mode::Absolute)
     } else {
         let mut experiments: Vec<&str> = a
             .points
@@ -343,16 +442,17 @@ pub fn compare(
             Mode::Relative { references },
         )
     };
-    // The past medians of each point and metric, oldest first (a counts as the latest).
+    // The past medians of each point and metric, oldest first (a counts as the latest). A
+    // series needs MIN_HISTORY runs (A among them) before the history rule applies.
     let mut past: HashMap<(String, String), Vec<(f64, f64)>> = HashMap::new();
     let history_runs = if same_testbed { history.len() } else { 0 };
-    // A series needs MIN_HISTORY runs (A among them) before the history rule applies.
     if same_testbed && history.len() + 1 >= MIN_HISTORY {
         for run in history.iter().chain([a]) {
-            for (text, (_, metrics)) in samples(&run.points) {
-                for (name, sample) in metrics {
+            let run_samples = samples(&run.points);
+            for (text, point) in &run_samples.points {
+                for (name, sample) in &point.metrics {
                     if let Some(m) = sample.median {
-                        past.entry((text.clone(), name))
+                        past.entry((text.clone(), (*name).to_owned()))
                             .or_default()
                             .push((run.run.started, m));
                     }
@@ -363,31 +463,64 @@ pub fn compare(
             series.sort_by(|x, y| x.0.total_cmp(&y.0));
         }
     }
+    // Rows share their strings: one allocation per point and per distinct name, not per row;
+    // each metric's catalogue entry is looked up once.
+    let mut names: HashMap<String, Arc<str>> = HashMap::new();
+    let mut shared = |text: &str| -> Arc<str> {
+        if let Some(s) = names.get(text) {
+            return s.clone();
+        }
+        let s: Arc<str> = Arc::from(text);
+        names.insert(text.to_owned(), s.clone());
+        s
+    };
+    let mut infos: HashMap<String, (Arc<str>, MetricInfo)> = HashMap::new();
     let mut rows = Vec::new();
+    let mut noise_rows = 0;
     let mut only_in_a = Vec::new();
-    for (text, (key, metrics_a)) in &sa {
-        let Some((_, metrics_b)) = sb.get(text) else {
+    // In the order A measured its points: rows come out the same every time, and the sort
+    // below (stable) needs no tie-break on strings.
+    for text in &sa.order {
+        let own = &sa.points[text];
+        let Some(other) = sb.points.get(text) else {
             only_in_a.push(text.clone());
             continue;
         };
-        for (name, sample_a) in metrics_a {
-            let Some(sample_b) = metrics_b.get(name) else {
+        let point: Arc<str> = Arc::from(text.as_str());
+        let experiment = shared(&own.point.experiment);
+        let subject = shared(&own.point.subject);
+        for (name, sample_a) in &own.metrics {
+            let Some(sample_b) = other.get(name) else {
                 continue;
             };
             let (Some(va), Some(vb)) = (sample_a.median, sample_b.median) else {
                 continue;
             };
-            let series: Option<Vec<f64>> = past
-                .get(&(text.clone(), name.clone()))
-                .map(|s| s.iter().map(|p| p.1).collect());
-            let info = metric::info(name);
+            let series: Option<Vec<f64>> = if past.is_empty() {
+                None
+            } else {
+                past.get(&(text.clone(), (*name).to_owned()))
+                    .map(|s| s.iter().map(|p| p.1).collect())
+            };
+            let (metric, info) = match infos.get(*name) {
+                Some(known) => known.clone(),
+                None => {
+                    let entry = (Arc::<str>::from(*name), metric::info(name));
+                    infos.insert((*name).to_owned(), entry.clone());
+                    entry
+                }
+            };
             let (real, rule) = judge(&info, sample_a, sample_b, series.as_deref());
+            if !real && noise == Noise::Count {
+                noise_rows += 1;
+                continue;
+            }
             let ratio = if va == 0.0 && vb == 0.0 { 1.0 } else { vb / va };
             rows.push(Row {
-                point: text.clone(),
-                experiment: key.experiment.clone(),
-                subject: key.subject.clone(),
-                metric: name.clone(),
+                point: point.clone(),
+                experiment: experiment.clone(),
+                subject: subject.clone(),
+                metric,
                 a: va,
                 b: vb,
                 ratio,
@@ -397,26 +530,36 @@ pub fn compare(
         }
     }
     let mut only_in_b: Vec<String> = sb
-        .keys()
-        .filter(|k| !sa.contains_key(*k))
+        .order
+        .iter()
+        .filter(|k| !sa.points.contains_key(*k))
         .cloned()
         .collect();
     only_in_a.sort();
     only_in_b.sort();
-    let mut ranked: Vec<(f64, Row)> = rows.into_iter().map(|r| (distance(r.ratio), r)).collect();
-    ranked.sort_by(|(dx, x), (dy, y)| {
-        x.verdict
-            .cmp(&y.verdict)
-            .then_with(|| dy.total_cmp(dx))
-            .then_with(|| x.point.cmp(&y.point))
-            .then_with(|| x.metric.cmp(&y.metric))
+    // Sorted by small keys (the rows are large to move): verdict, distance, then the order
+    // measured.
+    let mut order: Vec<(Verdict, f64, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.verdict, distance(r.ratio), i))
+        .collect();
+    order.sort_unstable_by(|x, y| {
+        x.0.cmp(&y.0)
+            .then_with(|| y.1.total_cmp(&x.1))
+            .then(x.2.cmp(&y.2))
     });
-    let rows = ranked.into_iter().map(|(_, r)| r).collect();
+    let mut slots: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
+    let rows = order
+        .iter()
+        .map(|&(_, _, i)| slots[i].take().expect("each row once"))
+        .collect();
     Comparison {
         a: a.run.id.clone(),
         b: b.run.id.clone(),
         mode,
         rows,
+        noise_rows,
         only_in_a,
         only_in_b,
         history_runs,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use mysql::prelude::Queryable;
 
-use crate::engine::{Dialect, Engine, Value};
+use crate::engine::{Dialect, Engine, Rows, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::MysqlUrl;
 
@@ -32,6 +32,8 @@ static DIALECT: Dialect = Dialect {
     short_text: "VARCHAR(191)",
     long_text: "MEDIUMTEXT",
     table_options: " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    // InnoDB stores every table in primary-key order.
+    clustered: " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
     insert_ignore: "INSERT IGNORE",
 };
 
@@ -164,6 +166,10 @@ impl Engine for Mysql {
         &DIALECT
     }
 
+    fn reconnect(&self) -> Result<Self> {
+        Mysql::connect(&self.url)
+    }
+
     fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64> {
         self.conn
             .exec_drop(sql, params(values))
@@ -171,15 +177,18 @@ impl Engine for Mysql {
         Ok(self.conn.affected_rows())
     }
 
-    fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Vec<Value>>> {
+    fn query(&mut self, sql: &str, values: &[Value]) -> Result<Rows> {
         let rows: Vec<mysql::Row> = self
             .conn
             .exec(sql, params(values))
             .map_err(|e| self.fail(e))?;
-        Ok(rows
-            .into_iter()
-            .map(|row| row.unwrap().into_iter().map(read).collect())
-            .collect())
+        let mut out = Rows::new(rows.first().map_or(1, |r| r.len()));
+        for row in rows {
+            for value in row.unwrap() {
+                out.push(read(value));
+            }
+        }
+        Ok(out)
     }
 
     fn insert_rows(&mut self, head: &str, width: usize, rows: &[Value]) -> Result<()> {
@@ -235,6 +244,6 @@ impl Engine for Mysql {
             "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
             &[],
         )?;
-        Ok(rows.into_iter().map(|r| r[0].text()).collect())
+        Ok(rows.iter().map(|r| r[0].text()).collect())
     }
 }

@@ -156,6 +156,14 @@ impl Point {
         self.params.get(name).and_then(|v| v.as_u64())
     }
 
+    /// [`Point::key`] as text, without building the key (what comparisons index points by).
+    pub fn key_text(&self) -> String {
+        let mut text = String::with_capacity(48);
+        write_key(&mut text, &self.experiment, &self.subject, &self.params)
+            .expect("writing to a String cannot fail");
+        text
+    }
+
     /// Which point this is, whatever the run: experiment, subject and parameters.
     pub fn key(&self) -> PointKey {
         PointKey {
@@ -193,16 +201,27 @@ impl PointKey {
 
 impl fmt::Display for PointKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/", self.experiment, self.subject)?;
-        for (i, (name, value)) in self.params.iter().enumerate() {
-            let sep = if i == 0 { "" } else { "," };
-            match value {
-                serde_json::Value::String(s) => write!(f, "{sep}{name}={s}")?,
-                other => write!(f, "{sep}{name}={other}")?,
-            }
-        }
-        Ok(())
+        write_key(f, &self.experiment, &self.subject, &self.params)
     }
+}
+
+/// The one way a point key is written: `experiment/subject/name=value,...`.
+fn write_key(
+    f: &mut dyn fmt::Write,
+    experiment: &str,
+    subject: &str,
+    params: &BTreeMap<String, serde_json::Value>,
+) -> fmt::Result {
+    write!(f, "{experiment}/{subject}/")?;
+    for (i, (name, value)) in params.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        match value {
+            serde_json::Value::String(s) => write!(f, "{sep}{name}={s}")?,
+            serde_json::Value::Number(n) => write!(f, "{sep}{name}={n}")?,
+            other => write!(f, "{sep}{name}={other}")?,
+        }
+    }
+    Ok(())
 }
 
 impl std::str::FromStr for PointKey {

@@ -44,16 +44,20 @@ pub const MIGRATIONS: &[&[&str]] = &[
             point_key {short_text} NOT NULL,
             repeat_index INTEGER NULL,
             PRIMARY KEY (run_id, seq)
-        ){table_options}",
+        ){clustered}",
         "CREATE INDEX iomux_points_by_key ON iomux_points (point_key, run_id)",
+        "CREATE TABLE iomux_metric_names (
+            id {serial_key},
+            name {short_text} NOT NULL UNIQUE
+        ){table_options}",
         "CREATE TABLE iomux_metrics (
             run_id BIGINT NOT NULL,
             seq INTEGER NOT NULL,
-            name {short_text} NOT NULL,
+            metric_id BIGINT NOT NULL REFERENCES iomux_metric_names (id),
             value DOUBLE NULL,
-            PRIMARY KEY (run_id, seq, name),
+            PRIMARY KEY (run_id, seq, metric_id),
             FOREIGN KEY (run_id, seq) REFERENCES iomux_points (run_id, seq) ON DELETE CASCADE
-        ){table_options}",
+        ){clustered}",
     ],
 ];
 

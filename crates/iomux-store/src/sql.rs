@@ -2,7 +2,7 @@
 //! few dialect words through [`Dialect::render`](crate::engine::Dialect::render)).
 use std::collections::{BTreeMap, HashMap};
 
-use crate::engine::{Engine, Value};
+use crate::engine::{Engine, Rows, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::{ExperimentParams, Point, PointKey, Run, RunRecords, Testbed};
 use crate::url::redact_command_line;
@@ -12,13 +12,82 @@ use crate::{HistoryEntry, RunFilter, RunSummary, Store, TestbedUse};
 pub struct SqlStore<E> {
     engine: E,
     describe: String,
+    /// `iomux_metric_names`, cached both ways (a few dozen names; metric rows carry ids).
+    metric_ids: HashMap<String, i64>,
+    metric_names: HashMap<i64, String>,
 }
 
 impl<E: Engine> SqlStore<E> {
     /// Wraps an open connection, migrating its schema first.
     pub fn new(mut engine: E, describe: String) -> Result<SqlStore<E>> {
         crate::schema::migrate(&mut engine, &describe)?;
-        Ok(SqlStore { engine, describe })
+        Ok(SqlStore {
+            engine,
+            describe,
+            metric_ids: HashMap::new(),
+            metric_names: HashMap::new(),
+        })
+    }
+
+    /// Reads the metric names again (another writer may have added some).
+    fn reload_metric_names(&mut self) -> Result<()> {
+        let rows = self
+            .engine
+            .query("SELECT id, name FROM iomux_metric_names", &[])?;
+        for row in &rows {
+            let (id, name) = (row[0].int().unwrap_or(-1), row[1].text());
+            self.metric_ids.insert(name.clone(), id);
+            self.metric_names.insert(id, name);
+        }
+        Ok(())
+    }
+
+    /// Makes sure every metric of `points` has an id.
+    fn register_metrics(&mut self, points: &[Point]) -> Result<()> {
+        // Each new name once (a run's points repeat the same few names).
+        let missing: std::collections::BTreeSet<&String> = points
+            .iter()
+            .flat_map(|p| p.metrics.keys())
+            .filter(|name| !self.metric_ids.contains_key(*name))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let insert = self
+            .engine
+            .dialect()
+            .render("{insert_ignore} INTO iomux_metric_names (name) VALUES (?)");
+        self.transaction(|engine| {
+            for name in missing {
+                engine.execute(&insert, &[name.as_str().into()])?;
+            }
+            Ok(())
+        })?;
+        self.reload_metric_names()
+    }
+
+    /// The name of a metric id, reloading the names once if it is new to this connection.
+    fn metric_name(&mut self, id: i64) -> Result<String> {
+        if !self.metric_names.contains_key(&id) {
+            self.reload_metric_names()?;
+        }
+        Ok(self
+            .metric_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("metric#{id}")))
+    }
+
+    /// Metric rows (`seq or other key, metric_id, value`, the id in column `id_column`) as
+    /// names: resolves every id first, so that the caller can borrow the names.
+    fn resolve_metric_ids(&mut self, rows: &Rows, id_column: usize) -> Result<()> {
+        for row in rows {
+            let id = row[id_column].int().unwrap_or(-1);
+            if !self.metric_names.contains_key(&id) {
+                self.metric_name(id)?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs `body` in a write transaction, rolled back if it fails.
@@ -128,14 +197,29 @@ fn run_from_row(row: &[Value]) -> Result<Run> {
 }
 
 /// Points rows (`seq, experiment, subject, params, repeat_index`) and metric rows
-/// (`seq, name, value`) put back together, in `seq` order.
-fn assemble(points: Vec<Vec<Value>>, metrics: Vec<Vec<Value>>) -> Result<Vec<Point>> {
-    let mut by_seq: HashMap<i64, usize> = HashMap::with_capacity(points.len());
+/// (`seq, metric_id, value`), both in `seq` order, put back together.
+fn assemble(points: &Rows, metrics: &Rows, names: &HashMap<i64, String>) -> Result<Vec<Point>> {
+    let mut seqs = Vec::with_capacity(points.len());
     let mut out = Vec::with_capacity(points.len());
+    // Subjects and repeats share parameters: each distinct text is parsed once.
+    let mut parsed: HashMap<&str, BTreeMap<String, serde_json::Value>> = HashMap::new();
     for row in points {
-        let params: BTreeMap<String, serde_json::Value> =
-            serde_json::from_str(&row[3].text()).map_err(|e| bad_record("point", e))?;
-        by_seq.insert(row[0].int().unwrap_or(-1), out.len());
+        let Value::Text(text) = &row[3] else {
+            return Err(Error::new(
+                ErrorKind::Other,
+                "a stored point has no parameters",
+            ));
+        };
+        let params = match parsed.get(text.as_str()) {
+            Some(params) => params.clone(),
+            None => {
+                let params: BTreeMap<String, serde_json::Value> =
+                    serde_json::from_str(text).map_err(|e| bad_record("point", e))?;
+                parsed.insert(text, params.clone());
+                params
+            }
+        };
+        seqs.push(row[0].int().unwrap_or(-1));
         out.push(Point {
             experiment: row[1].text(),
             subject: row[2].text(),
@@ -144,17 +228,45 @@ fn assemble(points: Vec<Vec<Value>>, metrics: Vec<Vec<Value>>) -> Result<Vec<Poi
             repeat: row[4].int().map(|r| r as usize),
         });
     }
+    // Names by id in a table (ids are small and dense).
+    let top = names.keys().copied().max().unwrap_or(0).clamp(0, 1 << 16) as usize;
+    let mut by_id: Vec<Option<&String>> = vec![None; top + 1];
+    for (&id, name) in names {
+        if let Some(slot) = usize::try_from(id).ok().and_then(|i| by_id.get_mut(i)) {
+            *slot = Some(name);
+        }
+    }
+    // Both row sets are in `seq` order: one cursor walks the points.
+    let mut at = 0;
     for row in metrics {
-        if let Some(&index) = row[0].int().and_then(|seq| by_seq.get(&seq)) {
-            out[index].metrics.insert(row[1].text(), row[2].real());
+        let seq = row[0].int().unwrap_or(-1);
+        while at < seqs.len() && seqs[at] < seq {
+            at += 1;
+        }
+        let name = row[1]
+            .int()
+            .and_then(|id| usize::try_from(id).ok())
+            .and_then(|id| by_id.get(id).copied().flatten());
+        if let (Some(name), true) = (name, at < seqs.len() && seqs[at] == seq) {
+            out[at].metrics.insert(name.clone(), row[2].real());
         }
     }
     Ok(out)
 }
 
-impl<E: Engine> Store for SqlStore<E> {
+impl<E: Engine + 'static> Store for SqlStore<E> {
     fn describe(&self) -> String {
         self.describe.clone()
+    }
+
+    fn try_clone(&self) -> Result<Box<dyn Store>> {
+        // The schema is migrated already: a plain second connection.
+        Ok(Box::new(SqlStore {
+            engine: self.engine.reconnect()?,
+            describe: self.describe.clone(),
+            metric_ids: self.metric_ids.clone(),
+            metric_names: self.metric_names.clone(),
+        }))
     }
 
     fn save_run(&mut self, run: &Run) -> Result<()> {
@@ -209,6 +321,7 @@ impl<E: Engine> Store for SqlStore<E> {
             return Ok(0);
         }
         let run = self.run_row_id(run_id)?;
+        self.register_metrics(points)?;
         let last_seq = (first_seq + points.len()) as i64;
         let count_sql =
             "SELECT COUNT(*) FROM iomux_points WHERE run_id = ? AND seq >= ? AND seq < ?";
@@ -232,15 +345,15 @@ impl<E: Engine> Store for SqlStore<E> {
                 metric_rows.extend([
                     run.into(),
                     seq.into(),
-                    name.as_str().into(),
+                    self.metric_ids[name].into(),
                     (*value).into(),
                 ]);
             }
         }
         let dialect = self.engine.dialect();
         let points_head = dialect.render("{insert_ignore} INTO iomux_points (run_id, seq, experiment, subject, params, point_key, repeat_index) VALUES");
-        let metrics_head =
-            dialect.render("{insert_ignore} INTO iomux_metrics (run_id, seq, name, value) VALUES");
+        let metrics_head = dialect
+            .render("{insert_ignore} INTO iomux_metrics (run_id, seq, metric_id, value) VALUES");
         self.transaction(|engine| {
             engine.insert_rows(&points_head, 7, &point_rows)?;
             engine.insert_rows(&metrics_head, 4, &metric_rows)
@@ -277,7 +390,7 @@ impl<E: Engine> Store for SqlStore<E> {
         sql.push_str(" ORDER BY r.started DESC, r.id DESC LIMIT ?");
         params.push((filter.limit.unwrap_or(1_000_000) as i64).into());
         let rows = self.engine.query(&sql, &params)?;
-        rows.into_iter()
+        rows.iter()
             .map(|row| {
                 let experiments: Vec<ExperimentParams> = serde_json::from_str(&row[5].text())
                     .map_err(|e| bad_record("experiment list", e))?;
@@ -325,14 +438,15 @@ impl<E: Engine> Store for SqlStore<E> {
             "SELECT run_key FROM iomux_runs WHERE run_key LIKE ? ESCAPE '!' ORDER BY run_key LIMIT 3",
             &[format!("{}%", like_escape(reference)).into()],
         )?;
-        match matches.as_slice() {
-            [one] => Ok(one[0].text()),
-            [] => Err(not_found(reference)),
-            many => Err(Error::new(
+        match matches.len() {
+            1 => Ok(matches.first().expect("one")[0].text()),
+            0 => Err(not_found(reference)),
+            _ => Err(Error::new(
                 ErrorKind::NotFound,
                 format!(
                     "{reference:?} names more than one run ({}, ...): give more of the id",
-                    many.iter()
+                    matches
+                        .iter()
                         .map(|r| r[0].text())
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -352,12 +466,13 @@ impl<E: Engine> Store for SqlStore<E> {
             std::slice::from_ref(&row_id),
         )?;
         let metrics = self.engine.query(
-            "SELECT seq, name, value FROM iomux_metrics WHERE run_id = ?",
+            "SELECT seq, metric_id, value FROM iomux_metrics WHERE run_id = ? ORDER BY seq",
             &[row_id],
         )?;
+        self.resolve_metric_ids(&metrics, 1)?;
         Ok(RunRecords {
             run,
-            points: assemble(points, metrics)?,
+            points: assemble(&points, &metrics, &self.metric_names)?,
         })
     }
 
@@ -389,7 +504,7 @@ impl<E: Engine> Store for SqlStore<E> {
                 (limit as i64).into(),
             ],
         )?;
-        Ok(rows.into_iter().map(|row| row[0].text()).collect())
+        Ok(rows.iter().map(|row| row[0].text()).collect())
     }
 
     fn point_testbeds(&mut self, key: &PointKey) -> Result<Vec<TestbedUse>> {
@@ -398,7 +513,7 @@ impl<E: Engine> Store for SqlStore<E> {
             &[key.hash().into()],
         )?;
         Ok(rows
-            .into_iter()
+            .iter()
             .map(|row| TestbedUse {
                 fingerprint: row[0].text(),
                 host: row[1].text(),
@@ -414,19 +529,23 @@ impl<E: Engine> Store for SqlStore<E> {
             &[key.hash().into(), testbed.into()],
         )?;
         let metrics = self.engine.query(
-            "SELECT m.run_id, m.seq, m.name, m.value FROM iomux_metrics m JOIN iomux_points p ON p.run_id = m.run_id AND p.seq = m.seq JOIN iomux_runs r ON r.id = p.run_id JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE p.point_key = ? AND t.fingerprint = ?",
+            "SELECT m.run_id, m.seq, m.metric_id, m.value FROM iomux_metrics m JOIN iomux_points p ON p.run_id = m.run_id AND p.seq = m.seq JOIN iomux_runs r ON r.id = p.run_id JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE p.point_key = ? AND t.fingerprint = ?",
             &[key.hash().into(), testbed.into()],
         )?;
+        self.resolve_metric_ids(&metrics, 2)?;
         let mut values: HashMap<(i64, i64), BTreeMap<String, Option<f64>>> = HashMap::new();
-        for row in metrics {
+        for row in &metrics {
             let at = (row[0].int().unwrap_or(-1), row[1].int().unwrap_or(-1));
+            let Some(name) = row[2].int().and_then(|id| self.metric_names.get(&id)) else {
+                continue;
+            };
             values
                 .entry(at)
                 .or_default()
-                .insert(row[2].text(), row[3].real());
+                .insert(name.clone(), row[3].real());
         }
         let mut entries: Vec<HistoryEntry> = Vec::new();
-        for row in points {
+        for row in &points {
             let params: BTreeMap<String, serde_json::Value> =
                 serde_json::from_str(&row[7].text()).map_err(|e| bad_record("point", e))?;
             let point = Point {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{ErrorCode, OpenFlags, ToSql};
 
-use crate::engine::{Dialect, Engine, Value};
+use crate::engine::{Dialect, Engine, Rows, Value};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How long a writer waits for another to finish before giving up.
@@ -26,6 +26,7 @@ static DIALECT: Dialect = Dialect {
     short_text: "TEXT",
     long_text: "TEXT",
     table_options: "",
+    clustered: " WITHOUT ROWID",
     insert_ignore: "INSERT OR IGNORE",
 };
 
@@ -139,6 +140,10 @@ impl Engine for Sqlite {
         &DIALECT
     }
 
+    fn reconnect(&self) -> Result<Self> {
+        Sqlite::open(&self.path)
+    }
+
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let mut statement = self
             .conn
@@ -150,7 +155,7 @@ impl Engine for Sqlite {
         Ok(changed as u64)
     }
 
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>> {
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows> {
         let mut statement = self
             .conn
             .prepare_cached(sql)
@@ -159,13 +164,11 @@ impl Engine for Sqlite {
         let mut rows = statement
             .query(rusqlite::params_from_iter(params))
             .map_err(|e| translate(&self.path, e))?;
-        let mut out = Vec::new();
+        let mut out = Rows::new(width);
         while let Some(row) = rows.next().map_err(|e| translate(&self.path, e))? {
-            let mut values = Vec::with_capacity(width);
             for i in 0..width {
-                values.push(read(row.get_ref(i).map_err(|e| translate(&self.path, e))?));
+                out.push(read(row.get_ref(i).map_err(|e| translate(&self.path, e))?));
             }
-            out.push(values);
         }
         Ok(out)
     }
@@ -214,6 +217,6 @@ impl Engine for Sqlite {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
             &[],
         )?;
-        Ok(rows.into_iter().map(|r| r[0].text()).collect())
+        Ok(rows.iter().map(|r| r[0].text()).collect())
     }
 }

@@ -444,12 +444,18 @@ mod bodies {
             store.load_run("after").unwrap(),
         );
         let reference = |e: &str| (e == "echo").then_some("tokio");
-        let c = iomux_store::compare::compare(&a, &b, &[], &reference);
+        let c = iomux_store::compare::compare(
+            &a,
+            &b,
+            &[],
+            &reference,
+            iomux_store::compare::Noise::Keep,
+        );
         let regressions: Vec<(String, String)> = c
             .rows
             .iter()
             .filter(|r| r.verdict == iomux_store::compare::Verdict::Regression)
-            .map(|r| (r.subject.clone(), r.metric.clone()))
+            .map(|r| (r.subject.to_string(), r.metric.to_string()))
             .collect();
         assert_eq!(regressions.len(), 4, "{:?}", c.rows);
         assert!(regressions.iter().all(|(s, _)| s == "epoll"));

@@ -31,9 +31,17 @@ pub fn compare(
     all: bool,
     json: bool,
 ) -> io::Result<usize> {
-    let (a, b, mut comparison) = compare::compare_stored(store, a, b, &Experiment::reference)?;
+    // The table hides noise rows unless --all: they are only counted then (with --metric they
+    // are kept, to be counted for that metric alone).
+    let noise = if all || json || only_metric.is_some() {
+        compare::Noise::Keep
+    } else {
+        compare::Noise::Count
+    };
+    let (a, b, mut comparison) =
+        compare::compare_stored(store, a, b, &Experiment::reference, noise)?;
     if let Some(name) = only_metric {
-        comparison.rows.retain(|r| r.metric == name);
+        comparison.rows.retain(|r| &*r.metric == name);
     }
     let regressions = comparison.count(Verdict::Regression);
     if json {
@@ -88,8 +96,8 @@ fn print_comparison(a: &RunRecords, b: &RunRecords, c: &Comparison, all: bool) {
                 } else {
                     "from 0".into()
                 },
-                r.point.clone(),
-                r.metric.clone(),
+                r.point.to_string(),
+                r.metric.to_string(),
                 short(r.a),
                 short(r.b),
                 r.rule.to_string(),
@@ -104,7 +112,7 @@ fn print_comparison(a: &RunRecords, b: &RunRecords, c: &Comparison, all: bool) {
             &[false, true, false, false, true, true, false],
         ));
     }
-    let hidden = c.rows.len() - shown.len();
+    let hidden = c.rows.len() - shown.len() + c.noise_rows;
     if hidden > 0 {
         say(&format!(
             "({hidden} noise rows not shown: --all shows them)"

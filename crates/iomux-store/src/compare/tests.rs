@@ -55,7 +55,7 @@ fn only_row(c: &Comparison, subject: &str, metric: &str) -> Row {
     let rows: Vec<&Row> = c
         .rows
         .iter()
-        .filter(|r| r.subject == subject && r.metric == metric)
+        .filter(|r| &*r.subject == subject && &*r.metric == metric)
         .collect();
     assert_eq!(rows.len(), 1, "{:?}", c.rows);
     rows[0].clone()
@@ -66,7 +66,7 @@ fn repeats_that_do_not_overlap_are_a_regression_and_overlapping_ones_noise() {
     let cpu = "server_cpu_us_per_msg";
     let a = run("a", 1.0, "m", measured("epoll", cpu, &[4.0, 4.1, 4.2]));
     let slower = run("b", 2.0, "m", measured("epoll", cpu, &[5.0, 5.1, 5.2]));
-    let c = compare(&a, &slower, &[], &reference);
+    let c = compare(&a, &slower, &[], &reference, Noise::Keep);
     let row = only_row(&c, "epoll", cpu);
     assert_eq!(row.verdict, Verdict::Regression, "{row:?}");
     assert!(
@@ -77,12 +77,22 @@ fn repeats_that_do_not_overlap_are_a_regression_and_overlapping_ones_noise() {
     assert!((row.ratio - 5.1 / 4.1).abs() < 1e-9);
     let jittery = run("b", 2.0, "m", measured("epoll", cpu, &[3.9, 4.6, 4.3]));
     assert_eq!(
-        only_row(&compare(&a, &jittery, &[], &reference), "epoll", cpu).verdict,
+        only_row(
+            &compare(&a, &jittery, &[], &reference, Noise::Keep),
+            "epoll",
+            cpu
+        )
+        .verdict,
         Verdict::Noise
     );
     let faster = run("b", 2.0, "m", measured("epoll", cpu, &[3.0, 3.1, 3.2]));
     assert_eq!(
-        only_row(&compare(&a, &faster, &[], &reference), "epoll", cpu).verdict,
+        only_row(
+            &compare(&a, &faster, &[], &reference, Noise::Keep),
+            "epoll",
+            cpu
+        )
+        .verdict,
         Verdict::Improvement
     );
 }
@@ -102,7 +112,12 @@ fn higher_is_better_for_throughput() {
         measured("epoll", "msgs_per_s", &[80.0, 81.0, 82.0]),
     );
     assert_eq!(
-        only_row(&compare(&a, &b, &[], &reference), "epoll", "msgs_per_s").verdict,
+        only_row(
+            &compare(&a, &b, &[], &reference, Noise::Keep),
+            "epoll",
+            "msgs_per_s"
+        )
+        .verdict,
         Verdict::Regression
     );
 }
@@ -124,12 +139,12 @@ fn history_sets_the_noise_band_when_there_is_enough() {
         .collect();
     let a = run("a", 20.0, "m", measured("epoll", cpu, &[4.0]));
     let b = run("b", 21.0, "m", measured("epoll", cpu, &[4.24]));
-    let c = compare(&a, &b, &history, &reference);
+    let c = compare(&a, &b, &history, &reference, Noise::Keep);
     let row = only_row(&c, "epoll", cpu);
     assert_eq!(row.verdict, Verdict::Regression, "{row:?}");
     assert!(row.rule.to_string().starts_with("history:"), "{}", row.rule);
     // Without history the same 6% is within the default band for a timing.
-    let row = only_row(&compare(&a, &b, &[], &reference), "epoll", cpu);
+    let row = only_row(&compare(&a, &b, &[], &reference, Noise::Keep), "epoll", cpu);
     assert_eq!(row.verdict, Verdict::Noise);
     assert!(row.rule.to_string().starts_with("default:"), "{}", row.rule);
 }
@@ -144,7 +159,7 @@ fn different_testbeds_compare_ratios_to_the_reference_only() {
     b_points.extend(measured("tokio", cpu, &[8.0, 8.2, 8.4]));
     let a = run("a", 1.0, "fast", a_points.clone());
     let b = run("b", 2.0, "slow", b_points);
-    let c = compare(&a, &b, &[], &reference);
+    let c = compare(&a, &b, &[], &reference, Noise::Keep);
     assert!(matches!(c.mode, Mode::Relative { .. }));
     let row = only_row(&c, "epoll", cpu);
     assert_eq!(row.verdict, Verdict::Noise, "{row:?}");
@@ -152,16 +167,26 @@ fn different_testbeds_compare_ratios_to_the_reference_only() {
     // On machine C epoll alone is 1.5x slower relative to tokio: a regression.
     let mut c_points = measured("epoll", cpu, &[12.0, 12.3, 12.6]);
     c_points.extend(measured("tokio", cpu, &[8.0, 8.2, 8.4]));
-    let c = compare(&a, &run("c", 3.0, "slow", c_points), &[], &reference);
+    let c = compare(
+        &a,
+        &run("c", 3.0, "slow", c_points),
+        &[],
+        &reference,
+        Noise::Keep,
+    );
     assert_eq!(only_row(&c, "epoll", cpu).verdict, Verdict::Regression);
-    assert!(c.rows.iter().all(|r| r.subject != "tokio"));
+    assert!(c.rows.iter().all(|r| &*r.subject != "tokio"));
 }
 
 #[test]
 fn any_new_error_is_a_regression() {
     let a = run("a", 1.0, "m", measured("epoll", "errors", &[0.0]));
     let b = run("b", 2.0, "m", measured("epoll", "errors", &[1.0]));
-    let row = only_row(&compare(&a, &b, &[], &reference), "epoll", "errors");
+    let row = only_row(
+        &compare(&a, &b, &[], &reference, Noise::Keep),
+        "epoll",
+        "errors",
+    );
     assert_eq!(row.verdict, Verdict::Regression);
 }
 
@@ -179,9 +204,10 @@ fn regressions_come_first_and_one_sided_points_are_listed() {
         &run("b", 2.0, "m", b_points),
         &[],
         &reference,
+        Noise::Keep,
     );
     assert_eq!(c.rows[0].verdict, Verdict::Regression);
-    assert_eq!(c.rows[0].subject, "poll");
+    assert_eq!(&*c.rows[0].subject, "poll");
     assert_eq!(c.only_in_a, vec!["echo/select/conns=100".to_owned()]);
     assert_eq!(c.only_in_b, vec!["echo/uring/conns=100".to_owned()]);
 }
@@ -205,7 +231,7 @@ proptest! {
     fn a_run_against_itself_is_all_noise(values in proptest::collection::vec(0.001f64..1e6, 1..6)) {
         let a = run("a", 1.0, "m", measured("epoll", "server_cpu_us_per_msg", &values));
         let b = run("b", 2.0, "m", a.points.clone());
-        let c = compare(&a, &b, &[], &reference);
+        let c = compare(&a, &b, &[], &reference, Noise::Keep);
         prop_assert!(c.rows.iter().all(|r| r.verdict == Verdict::Noise));
     }
 
@@ -215,5 +241,22 @@ proptest! {
         let mut sorted = values.clone();
         sorted.sort_by(f64::total_cmp);
         prop_assert!(upper_fence(&values) >= quantile(&sorted, 0.75) - 1e-12);
+    }
+}
+
+#[test]
+fn counting_noise_keeps_every_other_row_and_the_counts() {
+    let cpu = "server_cpu_us_per_msg";
+    let mut a_points = measured("epoll", cpu, &[4.0, 4.1, 4.2]);
+    a_points.extend(measured("poll", cpu, &[4.0, 4.1, 4.2]));
+    let mut b_points = measured("epoll", cpu, &[4.0, 4.1, 4.2]);
+    b_points.extend(measured("poll", cpu, &[6.0, 6.1, 6.2]));
+    let (a, b) = (run("a", 1.0, "m", a_points), run("b", 2.0, "m", b_points));
+    let kept = compare(&a, &b, &[], &reference, Noise::Keep);
+    let counted = compare(&a, &b, &[], &reference, Noise::Count);
+    assert_eq!(counted.noise_rows, 1);
+    assert!(counted.rows.iter().all(|r| r.verdict != Verdict::Noise));
+    for verdict in [Verdict::Regression, Verdict::Improvement, Verdict::Noise] {
+        assert_eq!(kept.count(verdict), counted.count(verdict), "{verdict:?}");
     }
 }
