@@ -80,23 +80,28 @@ impl Mysql {
 
     /// An error met on an open connection.
     fn fail(&self, e: mysql::Error) -> Error {
-        let user = self.url.user.as_deref().unwrap_or("(none)");
-        let error = match &e {
-            mysql::Error::MySqlError(server) => match server.code {
-                1044 | 1142 | 1143 | 1227 | 1370 => Error::new(
-                    ErrorKind::Privilege,
-                    format!("user {user:?} lacks a privilege the store needs on {}/{}: {} (grant SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX, REFERENCES on the database)", self.address, self.url.database, server.message),
-                ),
-                2006 | 2013 | 1927 | 1053 => lost(&self.address, &e),
-                _ => Error::new(ErrorKind::Other, format!("MySQL server {}: {}", self.address, server.message)),
-            },
-            mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
-                lost(&self.address, &e)
-            }
-            _ => Error::new(ErrorKind::Other, format!("MySQL server {}: {e}", self.address)),
-        };
-        error.scrub(self.url.password.as_deref())
+        failure(&self.url, &self.address, e)
     }
+}
+
+/// One line for an error met on an open connection, scrubbed of the password.
+fn failure(url: &MysqlUrl, address: &str, e: mysql::Error) -> Error {
+    let user = url.user.as_deref().unwrap_or("(none)");
+    let error = match &e {
+        mysql::Error::MySqlError(server) => match server.code {
+            1044 | 1142 | 1143 | 1227 | 1370 => Error::new(
+                ErrorKind::Privilege,
+                format!("user {user:?} lacks a privilege the store needs on {address}/{}: {} (grant SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX, REFERENCES on the database)", url.database, server.message),
+            ),
+            2006 | 2013 | 1927 | 1053 => lost(address, &e),
+            _ => Error::new(ErrorKind::Other, format!("MySQL server {address}: {}", server.message)),
+        },
+        mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
+            lost(address, &e)
+        }
+        _ => Error::new(ErrorKind::Other, format!("MySQL server {address}: {e}")),
+    };
+    error.scrub(url.password.as_deref())
 }
 
 fn lost(address: &str, e: &mysql::Error) -> Error {
@@ -178,13 +183,16 @@ impl Engine for Mysql {
     }
 
     fn query(&mut self, sql: &str, values: &[Value]) -> Result<Rows> {
-        let rows: Vec<mysql::Row> = self
+        // Streamed into the result as they arrive: no second copy of a large result.
+        let (url, address) = (&self.url, &self.address);
+        let mut result = self
             .conn
-            .exec(sql, params(values))
-            .map_err(|e| self.fail(e))?;
-        let mut out = Rows::new(rows.first().map_or(1, |r| r.len()));
-        for row in rows {
-            for value in row.unwrap() {
+            .exec_iter(sql, params(values))
+            .map_err(|e| failure(url, address, e))?;
+        let width = result.columns().as_ref().len();
+        let mut out = Rows::new(width);
+        for row in result.by_ref() {
+            for value in row.map_err(|e| failure(url, address, e))?.unwrap() {
                 out.push(read(value));
             }
         }

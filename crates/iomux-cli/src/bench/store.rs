@@ -172,6 +172,16 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
     } else {
         declared.clone()
     };
+    // The lab pins this thread to the load generator's CPU; a store reads two runs at once
+    // on two threads, so this experiment runs on every CPU, and gives the pinning back after.
+    let cpus: Vec<usize> = (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+    let _ = iomux_sys::process::pin_current_thread(&cpus);
+    let outcome = measure_engines(lab, p);
+    lab.pinning.pin_load_thread();
+    outcome
+}
+
+fn measure_engines(lab: &mut Lab, p: &Params) -> io::Result<()> {
     let mut engines: Vec<(&str, Option<DbUrl>)> = vec![("sqlite", None)];
     match &p.mysql {
         Some(url) => engines.push(("mysql", Some(DbUrl::parse(url)?))),
