@@ -45,37 +45,33 @@ pub struct MetricInfo {
     pub about: &'static str,
 }
 
-const fn timing(name: &'static str, better: Better, about: &'static str) -> MetricInfo {
+/// A catalogue entry; the noise band and floor follow from the kind.
+const fn entry(name: &'static str, better: Better, kind: Kind, about: &'static str) -> MetricInfo {
+    let (default_noise, floor) = match kind {
+        Kind::Timing => (0.15, 0.02),
+        Kind::Count => (0.03, 0.005),
+        Kind::Failures => (0.0, 0.0),
+    };
     MetricInfo {
         name,
         better,
-        default_noise: 0.15,
-        floor: 0.02,
-        kind: Kind::Timing,
+        default_noise,
+        floor,
+        kind,
         about,
     }
+}
+
+const fn timing(name: &'static str, better: Better, about: &'static str) -> MetricInfo {
+    entry(name, better, Kind::Timing, about)
 }
 
 const fn count(name: &'static str, better: Better, about: &'static str) -> MetricInfo {
-    MetricInfo {
-        name,
-        better,
-        default_noise: 0.03,
-        floor: 0.005,
-        kind: Kind::Count,
-        about,
-    }
+    entry(name, better, Kind::Count, about)
 }
 
 const fn failures(name: &'static str, about: &'static str) -> MetricInfo {
-    MetricInfo {
-        name,
-        better: Better::Lower,
-        default_noise: 0.0,
-        floor: 0.0,
-        kind: Kind::Failures,
-        about,
-    }
+    entry(name, Better::Lower, Kind::Failures, about)
 }
 
 /// Every metric the lab records.
@@ -142,15 +138,16 @@ pub fn info(name: &str) -> MetricInfo {
         .iter()
         .find(|m| m.name == name)
         .copied()
-        .unwrap_or(MetricInfo {
-            name: "unknown",
-            better: Better::Neither,
-            default_noise: 0.15,
-            floor: 0.02,
-            kind: Kind::Timing,
-            about: "not in the catalogue",
-        })
+        .unwrap_or(UNKNOWN)
 }
+
+/// What a metric missing from the catalogue is judged as: a timing with no direction.
+const UNKNOWN: MetricInfo = entry(
+    "unknown",
+    Better::Neither,
+    Kind::Timing,
+    "not in the catalogue",
+);
 
 /// Whether a metric is in the catalogue.
 pub fn known(name: &str) -> bool {

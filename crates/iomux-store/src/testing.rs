@@ -12,6 +12,20 @@ use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 
+/// A made-up testbed named `host`: tests that need runs of distinct machines.
+pub fn testbed(host: &str) -> crate::record::Testbed {
+    crate::record::Testbed {
+        host: host.into(),
+        cpu_model: "Test CPU".into(),
+        cores: 2,
+        kernel: "6.18".into(),
+        nofile_limit: 20_000,
+        server_cpu: Some(0),
+        load_cpu: Some(1),
+        virtualized: false,
+    }
+}
+
 /// Set (to anything) to make a missing MariaDB a test failure.
 pub const REQUIRE_ENV: &str = "IOMUX_REQUIRE_MARIADB";
 

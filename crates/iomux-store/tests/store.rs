@@ -4,8 +4,8 @@
 //! wrong: files that are not stores, refused users, lost connections.
 use std::path::PathBuf;
 
-use iomux_store::record::{ExperimentParams, Point, PointKey, Run, Testbed};
-use iomux_store::testing::MariaDb;
+use iomux_store::record::{ExperimentParams, Point, PointKey, Run};
+use iomux_store::testing::{testbed, MariaDb};
 use iomux_store::{DbUrl, ErrorKind, RunFilter, Store};
 
 /// One empty store of one engine.
@@ -60,19 +60,6 @@ fn mariadb(name: &str) -> Option<Fixture> {
             server.admin(&[&format!("USE `{db}`"), sql]);
         }),
     })
-}
-
-fn testbed(host: &str) -> Testbed {
-    Testbed {
-        host: host.into(),
-        cpu_model: "Test CPU".into(),
-        cores: 2,
-        kernel: "6.18".into(),
-        nofile_limit: 20_000,
-        server_cpu: Some(0),
-        load_cpu: Some(1),
-        virtualized: false,
-    }
 }
 
 fn run(id: &str, started: f64, host: &str, commit: &str) -> Run {

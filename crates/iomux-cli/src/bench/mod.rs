@@ -702,19 +702,9 @@ pub fn sibling_binary(name: &str) -> io::Result<PathBuf> {
     }
 }
 
-/// The median of some measurements (the lab repeats points and keeps the median).
-pub fn median(mut values: Vec<f64>) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
-}
+/// The median of some measurements (the lab repeats points and keeps the median): the store's
+/// rule, so that a median recorded and a median recomputed from stored repeats agree.
+pub use iomux_store::compare::median;
 
 /// A plain text table with right-aligned columns after the first.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {

@@ -174,7 +174,8 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
     };
     // The lab pins this thread to the load generator's CPU; a store reads two runs at once
     // on two threads, so this experiment runs on every CPU, and gives the pinning back after.
-    let cpus: Vec<usize> = (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+    let cpus: Vec<usize> =
+        (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
     let _ = iomux_sys::process::pin_current_thread(&cpus);
     let outcome = measure_engines(lab, p);
     lab.pinning.pin_load_thread();
@@ -264,11 +265,16 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
             let share = record.map(echo_recording_share);
             vec![
                 pt.subject.clone(),
-                format!(
-                    "{} ({})",
-                    fmt(import, 0),
-                    verdict(import.is_some_and(|v| v >= GOAL_IMPORT_POINTS_PER_S))
-                ),
+                // The import goal is the embedded store's (a server's rate is its network's).
+                if pt.subject == "sqlite" {
+                    format!(
+                        "{} ({})",
+                        fmt(import, 0),
+                        verdict(import.is_some_and(|v| v >= GOAL_IMPORT_POINTS_PER_S))
+                    )
+                } else {
+                    format!("{} (goal is SQLite's)", fmt(import, 0))
+                },
                 fmt(record, 0),
                 format!(
                     "{} ({})",
@@ -286,7 +292,7 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
     report.say(&table(
         &[
             "engine",
-            "import points/s (goal >= 20,000)",
+            "import points/s (SQLite goal >= 20,000)",
             "record us/point",
             "share of a bench echo run (goal < 1%)",
             "compare ms (goal < 100)",

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use iomux_store::record::{ExperimentParams, Point, Record, Run, Testbed};
-use iomux_store::testing::MariaDb;
+use iomux_store::record::{ExperimentParams, Point, Record, Run};
+use iomux_store::testing::{testbed, MariaDb};
 
 use crate::util::BIN;
 
@@ -75,19 +75,6 @@ fn jsonl_points(dir: &Path) -> usize {
         .lines()
         .filter(|l| l.starts_with("{\"point\""))
         .count()
-}
-
-fn testbed(host: &str) -> Testbed {
-    Testbed {
-        host: host.into(),
-        cpu_model: "Test CPU".into(),
-        cores: 2,
-        kernel: "6.18".into(),
-        nofile_limit: 20_000,
-        server_cpu: Some(0),
-        load_cpu: Some(1),
-        virtualized: false,
-    }
 }
 
 /// A stored-looking echo run: epoll and tokio at 100 connections, three repeats each.

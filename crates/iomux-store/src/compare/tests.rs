@@ -1,20 +1,8 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::record::{Run, Testbed};
-
-fn testbed(host: &str) -> Testbed {
-    Testbed {
-        host: host.into(),
-        cpu_model: "cpu".into(),
-        cores: 2,
-        kernel: "6.18".into(),
-        nofile_limit: 20_000,
-        server_cpu: Some(0),
-        load_cpu: Some(1),
-        virtualized: true,
-    }
-}
+use crate::record::Run;
+use crate::testing::testbed;
 
 fn run(id: &str, started: f64, host: &str, points: Vec<Point>) -> RunRecords {
     RunRecords {
