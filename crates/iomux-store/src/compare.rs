@@ -195,6 +195,8 @@ impl Comparison {
 pub enum Rule {
     /// A correctness count: any change is real.
     Exact,
+    /// A figure that describes the measurement (its size), not judged.
+    Descriptive,
     /// A timing of 0 in A: below the clock's resolution, not judged.
     ZeroTiming,
     /// A count from 0: any change is real.
@@ -228,6 +230,7 @@ impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Rule::Exact => write!(f, "exact: any change in a correctness count"),
+            Rule::Descriptive => write!(f, "describes the measurement: not judged"),
             Rule::ZeroTiming => write!(
                 f,
                 "from zero: a timing of 0 is below the clock's resolution; not judged"
@@ -588,8 +591,10 @@ fn verdict(better: Better, real: bool, delta: f64) -> Verdict {
 /// Whether the change from `a` to `b` is real, and the rule that decided.
 fn judge(info: &MetricInfo, a: &Sample, b: &Sample, past: Option<&[f64]>) -> (bool, Rule) {
     let (va, vb) = (a.median.unwrap_or(0.0), b.median.unwrap_or(0.0));
-    if info.kind == Kind::Failures {
-        return (va != vb, Rule::Exact);
+    match info.kind {
+        Kind::Failures => return (va != vb, Rule::Exact),
+        Kind::Descriptive => return (false, Rule::Descriptive),
+        Kind::Timing | Kind::Count => {}
     }
     if va == 0.0 && info.kind == Kind::Timing {
         return (false, Rule::ZeroTiming);
@@ -697,6 +702,11 @@ pub fn change_points(values: &[f64], info: &MetricInfo) -> (Vec<Step>, String) {
     let changes = run_to_run_changes(values);
     let (threshold, rule) = if info.kind == Kind::Failures {
         (0.0, "exact: any change in a correctness count".to_owned())
+    } else if info.kind == Kind::Descriptive {
+        (
+            f64::INFINITY,
+            "describes the measurement: no change points".to_owned(),
+        )
     } else if values.len() >= MIN_HISTORY {
         let fence = upper_fence(&changes).max(info.floor);
         (
