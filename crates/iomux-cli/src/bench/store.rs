@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use iomux_store::compare::{compare_stored, Noise};
 use iomux_store::record::{ExperimentParams, Point, Run, Testbed};
-use iomux_store::{DbUrl, Store};
+use iomux_store::DbUrl;
 use serde::{Deserialize, Serialize};
 
 use super::chart::bar_chart;
@@ -112,7 +112,8 @@ struct Timings {
     compare_ms: f64,
 }
 
-fn time_engine(store: &mut dyn Store, p: &Params, tag: &str) -> iomux_store::Result<Timings> {
+fn time_engine(url: &DbUrl, p: &Params, tag: &str) -> iomux_store::Result<Timings> {
+    let mut store = iomux_store::open(url)?;
     // The runs being compared have a testbed of their own: the import and live runs must not
     // count as their history (the history rule is measured on its own terms, not here).
     let mut testbed = Testbed::detect(None, None);
@@ -139,11 +140,15 @@ fn time_engine(store: &mut dyn Store, p: &Params, tag: &str) -> iomux_store::Res
         store.save_run(&scratch_run(id(which), &compared))?;
         store.save_points(&id(which), 0, &synthetic_points(p.points, scale))?;
     }
+    // As `iomux runs compare` does it, from a process of its own: the writer's connection is
+    // closed (SQLite then folds its log into the file), the clock starts, the store is opened,
+    // and the answer is judged with noise rows counted, not listed. The clock stops at the
+    // answer, before the runs read are freed.
+    drop(store);
     let start = Instant::now();
-    // As `runs compare` answers by default: noise rows counted, not listed. The clock stops
-    // at the answer, before the runs read are freed.
+    let mut store = iomux_store::open(url)?;
     let (run_a, run_b, comparison) = compare_stored(
-        store,
+        store.as_mut(),
         &id("a"),
         &id("b"),
         &Experiment::reference,
@@ -201,9 +206,7 @@ fn measure_engines(lab: &mut Lab, p: &Params) -> io::Result<()> {
             let url = url
                 .clone()
                 .unwrap_or_else(|| DbUrl::Sqlite(scratch.clone()));
-            let mut store = iomux_store::open(&url)?;
-            let t = time_engine(store.as_mut(), p, &rep.to_string())?;
-            drop(store);
+            let t = time_engine(&url, p, &rep.to_string())?;
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", scratch.display()));
             }
