@@ -197,7 +197,7 @@ pub enum Rule {
     Exact,
     /// A figure that describes the measurement (its size), not judged.
     Descriptive,
-    /// A timing of 0 in A: below the clock's resolution, not judged.
+    /// A timing of 0 in A or B: below the clock's resolution, not judged.
     ZeroTiming,
     /// A count from 0: any change is real.
     ZeroCount,
@@ -596,7 +596,7 @@ fn judge(info: &MetricInfo, a: &Sample, b: &Sample, past: Option<&[f64]>) -> (bo
         Kind::Descriptive => return (false, Rule::Descriptive),
         Kind::Timing | Kind::Count => {}
     }
-    if va == 0.0 && info.kind == Kind::Timing {
+    if (va == 0.0 || vb == 0.0) && info.kind == Kind::Timing {
         return (false, Rule::ZeroTiming);
     }
     if va == 0.0 {

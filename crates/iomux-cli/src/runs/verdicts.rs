@@ -57,8 +57,10 @@ fn print_comparison(a: &RunRecords, b: &RunRecords, c: &Comparison, all: bool) {
     say(&format!("B: {}", describe(&b.run)));
     match &c.mode {
         Mode::Absolute => say(&format!(
-            "same testbed: the figures themselves are compared; {} earlier runs of it inform the noise bands",
-            c.history_runs
+            "same testbed: the figures themselves are compared; {} earlier run{} of it inform{} the noise bands",
+            c.history_runs,
+            if c.history_runs == 1 { "" } else { "s" },
+            if c.history_runs == 1 { "s" } else { "" },
         )),
         Mode::Relative { references } => {
             let refs: Vec<String> = references.iter().map(|(e, s)| format!("{e}: {s}")).collect();

@@ -248,3 +248,17 @@ fn counting_noise_keeps_every_other_row_and_the_counts() {
         assert_eq!(kept.count(verdict), counted.count(verdict), "{verdict:?}");
     }
 }
+
+#[test]
+fn a_timing_that_falls_to_zero_is_below_the_clock_not_an_improvement() {
+    let user = "server_user_us_per_msg";
+    let a = run("a", 1.0, "m", measured("uring", user, &[0.17, 0.18, 0.31]));
+    let b = run("b", 2.0, "m", measured("uring", user, &[0.0, 0.0, 0.0]));
+    let row = only_row(
+        &compare(&a, &b, &[], &reference, Noise::Keep),
+        "uring",
+        user,
+    );
+    assert_eq!(row.verdict, Verdict::Noise);
+    assert_eq!(row.rule, Rule::ZeroTiming);
+}
