@@ -202,4 +202,7 @@ pub trait Engine: Send {
 
     /// The names of the tables the database already holds.
     fn table_names(&mut self) -> Result<Vec<String>>;
+
+    /// Whether the database has an index of this name.
+    fn index_exists(&mut self, name: &str) -> Result<bool>;
 }

@@ -126,7 +126,7 @@ pub trait Store: Send {
     /// Deletes a run and its points.
     fn remove_run(&mut self, id: &str) -> Result<()>;
 
-    /// Earlier runs on a testbed that measured an experiment, newest first.
+    /// Earlier runs (not `--quick` ones) on a testbed that measured an experiment, newest first.
     fn earlier_runs(
         &mut self,
         testbed: &str,

@@ -247,6 +247,10 @@ impl Engine for Mysql {
         Ok(())
     }
 
+    fn index_exists(&mut self, name: &str) -> Result<bool> {
+        Ok(!self.query("SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() AND index_name = ? LIMIT 1", &[name.into()])?.is_empty())
+    }
+
     fn table_names(&mut self) -> Result<Vec<String>> {
         let rows = self.query(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",

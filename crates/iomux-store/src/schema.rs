@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorKind, Result};
 pub const MIGRATIONS: &[&[&str]] = &[
     // 1: testbeds, runs, points, metric values.
     &[
-        "CREATE TABLE iomux_testbeds (
+        "CREATE TABLE IF NOT EXISTS iomux_testbeds (
             id {serial_key},
             fingerprint {short_text} NOT NULL UNIQUE,
             host {short_text} NOT NULL,
@@ -21,7 +21,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
             load_cpu INTEGER NULL,
             virtualized INTEGER NOT NULL
         ){table_options}",
-        "CREATE TABLE iomux_runs (
+        "CREATE TABLE IF NOT EXISTS iomux_runs (
             id {serial_key},
             run_key {short_text} NOT NULL UNIQUE,
             testbed_id BIGINT NOT NULL REFERENCES iomux_testbeds (id),
@@ -35,7 +35,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
         ){table_options}",
         "CREATE INDEX iomux_runs_by_testbed ON iomux_runs (testbed_id, started)",
         "CREATE INDEX iomux_runs_by_start ON iomux_runs (started)",
-        "CREATE TABLE iomux_points (
+        "CREATE TABLE IF NOT EXISTS iomux_points (
             run_id BIGINT NOT NULL REFERENCES iomux_runs (id) ON DELETE CASCADE,
             seq INTEGER NOT NULL,
             experiment {short_text} NOT NULL,
@@ -46,11 +46,11 @@ pub const MIGRATIONS: &[&[&str]] = &[
             PRIMARY KEY (run_id, seq)
         ){clustered}",
         "CREATE INDEX iomux_points_by_key ON iomux_points (point_key, run_id)",
-        "CREATE TABLE iomux_metric_names (
+        "CREATE TABLE IF NOT EXISTS iomux_metric_names (
             id {serial_key},
             name {short_text} NOT NULL UNIQUE
         ){table_options}",
-        "CREATE TABLE iomux_metrics (
+        "CREATE TABLE IF NOT EXISTS iomux_metrics (
             run_id BIGINT NOT NULL,
             seq INTEGER NOT NULL,
             metric_id BIGINT NOT NULL REFERENCES iomux_metric_names (id),
@@ -120,6 +120,17 @@ fn apply(engine: &mut dyn Engine, describe: &str) -> Result<()> {
         let current = current_version(engine, describe)?;
         for (index, statements) in MIGRATIONS.iter().enumerate().skip(current as usize) {
             for statement in *statements {
+                // On MySQL each statement commits by itself: a migration cut short (a missing
+                // privilege, a lost connection) is finished by the next open, so every step
+                // must be safe to run again. Tables say IF NOT EXISTS; an index is looked for.
+                if let Some(index) = statement
+                    .strip_prefix("CREATE INDEX ")
+                    .and_then(|rest| rest.split_whitespace().next())
+                {
+                    if engine.index_exists(index)? {
+                        continue;
+                    }
+                }
                 engine.execute(&dialect.render(statement), &[])?;
             }
             engine.execute(

@@ -44,12 +44,22 @@ impl<E: Engine> SqlStore<E> {
 
     /// Makes sure every metric of `points` has an id.
     fn register_metrics(&mut self, points: &[Point]) -> Result<()> {
-        // Each new name once (a run's points repeat the same few names).
-        let missing: std::collections::BTreeSet<&String> = points
-            .iter()
-            .flat_map(|p| p.metrics.keys())
-            .filter(|name| !self.metric_ids.contains_key(*name))
-            .collect();
+        let missing = |ids: &HashMap<String, i64>| -> std::collections::BTreeSet<String> {
+            // Each new name once (a run's points repeat the same few names).
+            points
+                .iter()
+                .flat_map(|p| p.metrics.keys())
+                .filter(|name| !ids.contains_key(*name))
+                .cloned()
+                .collect()
+        };
+        if missing(&self.metric_ids).is_empty() {
+            return Ok(());
+        }
+        // Another process may have stored them: read before inserting (an ignored insert
+        // still uses up a MySQL auto-increment value).
+        self.reload_metric_names()?;
+        let missing = missing(&self.metric_ids);
         if missing.is_empty() {
             return Ok(());
         }
@@ -58,12 +68,24 @@ impl<E: Engine> SqlStore<E> {
             .dialect()
             .render("{insert_ignore} INTO iomux_metric_names (name) VALUES (?)");
         self.transaction(|engine| {
-            for name in missing {
+            for name in &missing {
                 engine.execute(&insert, &[name.as_str().into()])?;
             }
             Ok(())
         })?;
-        self.reload_metric_names()
+        self.reload_metric_names()?;
+        match missing
+            .iter()
+            .find(|name| !self.metric_ids.contains_key(*name))
+        {
+            // A server that stores names differently (trailing spaces, a collation) would
+            // lose the figure silently: refuse instead.
+            Some(name) => Err(Error::new(
+                ErrorKind::Other,
+                format!("the store did not keep the metric name {name:?} as given"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The name of a metric id, reloading the names once if it is new to this connection.
@@ -121,6 +143,27 @@ impl<E: Engine> SqlStore<E> {
             .and_then(|row| row[0].int())
             .unwrap_or(0) as u64)
     }
+}
+
+/// The longest name an indexed column keeps (MySQL's VARCHAR(191)); longer ones would be cut
+/// on one engine and kept on the other.
+const MAX_NAME: usize = 191;
+
+fn check_lengths(points: &[Point]) -> Result<()> {
+    for point in points {
+        let names = [&point.experiment, &point.subject]
+            .into_iter()
+            .chain(point.metrics.keys());
+        if let Some(long) = names.into_iter().find(|n| n.chars().count() > MAX_NAME) {
+            return Err(Error::new(
+                ErrorKind::Other,
+                format!(
+                    "a point names {long:?}, longer than the {MAX_NAME} characters a store keeps"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn not_found(id: &str) -> Error {
@@ -228,14 +271,6 @@ fn assemble(points: &Rows, metrics: &Rows, names: &HashMap<i64, String>) -> Resu
             repeat: row[4].int().map(|r| r as usize),
         });
     }
-    // Names by id in a table (ids are small and dense).
-    let top = names.keys().copied().max().unwrap_or(0).clamp(0, 1 << 16) as usize;
-    let mut by_id: Vec<Option<&String>> = vec![None; top + 1];
-    for (&id, name) in names {
-        if let Some(slot) = usize::try_from(id).ok().and_then(|i| by_id.get_mut(i)) {
-            *slot = Some(name);
-        }
-    }
     // Both row sets are in `seq` order: one cursor walks the points.
     let mut at = 0;
     for row in metrics {
@@ -243,10 +278,7 @@ fn assemble(points: &Rows, metrics: &Rows, names: &HashMap<i64, String>) -> Resu
         while at < seqs.len() && seqs[at] < seq {
             at += 1;
         }
-        let name = row[1]
-            .int()
-            .and_then(|id| usize::try_from(id).ok())
-            .and_then(|id| by_id.get(id).copied().flatten());
+        let name = row[1].int().and_then(|id| names.get(&id));
         if let (Some(name), true) = (name, at < seqs.len() && seqs[at] == seq) {
             out[at].metrics.insert(name.clone(), row[2].real());
         }
@@ -321,6 +353,7 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
             return Ok(0);
         }
         let run = self.run_row_id(run_id)?;
+        check_lengths(points)?;
         self.register_metrics(points)?;
         let last_seq = (first_seq + points.len()) as i64;
         let count_sql =
@@ -345,7 +378,7 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
                 metric_rows.extend([
                     run.into(),
                     seq.into(),
-                    self.metric_ids[name].into(),
+                    self.metric_ids.get(name).copied().into(),
                     (*value).into(),
                 ]);
             }
@@ -414,7 +447,7 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
             .strip_prefix("latest")
             .and_then(|rest| match rest {
                 "" => Some(0),
-                _ => rest.strip_prefix('~')?.parse::<i64>().ok(),
+                _ => rest.strip_prefix('~')?.parse::<u32>().ok().map(i64::from),
             });
         if let Some(back) = latest {
             return self
@@ -496,7 +529,7 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         limit: usize,
     ) -> Result<Vec<String>> {
         let rows = self.engine.query(
-            "SELECT r.run_key FROM iomux_runs r JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE t.fingerprint = ? AND r.started < ? AND r.experiments LIKE ? ESCAPE '!' ORDER BY r.started DESC LIMIT ?",
+            "SELECT r.run_key FROM iomux_runs r JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE t.fingerprint = ? AND r.started < ? AND r.quick = 0 AND r.experiments LIKE ? ESCAPE '!' ORDER BY r.started DESC LIMIT ?",
             &[
                 testbed.into(),
                 before.into(),

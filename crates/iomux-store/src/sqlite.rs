@@ -79,7 +79,10 @@ impl Sqlite {
         }
         store
             .conn
-            .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            // LIKE as MySQL's binary collation has it: case-sensitive (run ids, commits).
+            .execute_batch(
+                "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA case_sensitive_like=ON;",
+            )
             .map_err(|e| translate(path, e))?;
         Ok(store)
     }
@@ -210,6 +213,15 @@ impl Engine for Sqlite {
 
     fn migration_lock(&mut self, _take: bool) -> Result<()> {
         Ok(())
+    }
+
+    fn index_exists(&mut self, name: &str) -> Result<bool> {
+        Ok(!self
+            .query(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                &[name.into()],
+            )?
+            .is_empty())
     }
 
     fn table_names(&mut self) -> Result<Vec<String>> {

@@ -111,18 +111,22 @@ impl DbUrl {
 }
 
 fn parse_mysql(rest: &str) -> std::result::Result<MysqlUrl, String> {
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
+    // The credentials end at the last `@` of all (a password may hold `/`, `@`, `?`, `#`;
+    // an `@` in a socket path is written %40).
+    let (credentials, location) = match rest.rsplit_once('@') {
+        Some((c, l)) => (Some(c), l),
+        None => (None, rest),
     };
-    let (authority, database) = rest.split_once('/').ok_or("no /DATABASE after the host")?;
+    let (location, query) = match location.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (location, None),
+    };
+    let (hostport, database) = location
+        .split_once('/')
+        .ok_or("no /DATABASE after the host")?;
     if database.is_empty() || database.contains('/') {
         return Err("name one database after the host (/DATABASE)".into());
     }
-    let (credentials, hostport) = match authority.rsplit_once('@') {
-        Some((c, h)) => (Some(c), h),
-        None => (None, authority),
-    };
     let (user, password) = match credentials {
         None => (None, None),
         Some(c) => match c.split_once(':') {
@@ -130,18 +134,30 @@ fn parse_mysql(rest: &str) -> std::result::Result<MysqlUrl, String> {
             None => (Some(percent_decode(c)?), None),
         },
     };
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
-            let port = p
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("port {p:?} is not a number from 1 to 65535"))?;
-            (h, port)
-        }
-        _ => (hostport, MYSQL_DEFAULT_PORT),
+    let port_of = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("port {p:?} is not a number from 1 to 65535"))
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
+        // An IPv6 address: [::1] or [::1]:3306.
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or("an IPv6 address needs its closing ]")?;
+        match after.strip_prefix(':') {
+            Some(p) => (host, port_of(p)?),
+            None if after.is_empty() => (host, MYSQL_DEFAULT_PORT),
+            None => return Err(format!("{after:?} after the IPv6 address")),
+        }
+    } else if hostport.matches(':').count() > 1 {
+        return Err("write an IPv6 address in brackets ([::1]:3306)".into());
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, port_of(p)?),
+            None => (hostport, MYSQL_DEFAULT_PORT),
+        }
+    };
     if host.is_empty() {
         return Err("no host".into());
     }
@@ -221,12 +237,13 @@ pub fn redact_url_text(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
         return text.to_owned();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rsplit_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
+    // As the parser reads it: the credentials end at the last `@`, so a password holding
+    // `/`, `@`, `?` or `#` is hidden whole.
+    match rest.rsplit_once('@') {
+        Some((credentials, _)) => match credentials.split_once(':') {
             Some((user, _password)) => {
-                format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+                let after = &rest[credentials.len()..];
+                format!("{scheme}://{user}:***{after}")
             }
             None => text.to_owned(),
         },
@@ -262,6 +279,17 @@ mod tests {
         };
         assert_eq!(m.port, MYSQL_DEFAULT_PORT);
         assert_eq!(m.socket, Some(PathBuf::from("/tmp/s")));
+        let DbUrl::Mysql(m) = DbUrl::parse("mysql://u:p/w@[::1]:3307/db").unwrap() else {
+            panic!("not mysql")
+        };
+        assert_eq!(
+            (m.host.as_str(), m.port, m.password.as_deref()),
+            ("::1", 3307, Some("p/w"))
+        );
+        let DbUrl::Mysql(m) = DbUrl::parse("mysql://u@[::1]/db").unwrap() else {
+            panic!("not mysql")
+        };
+        assert_eq!((m.host.as_str(), m.port), ("::1", MYSQL_DEFAULT_PORT));
     }
 
     #[test]
@@ -289,6 +317,8 @@ mod tests {
             "mysql://u:hunter2@:3306/db",
             "mysql://u:hunter2@h/db?ssl=1",
             "mysql://u:hunter2%zz@h/db",
+            "mysql://u:hunter2/x@h",
+            "mysql://u:hunter2@::1/db",
             "",
         ] {
             let e = DbUrl::parse(text).unwrap_err();
@@ -310,6 +340,24 @@ mod tests {
         .to_vec();
         let redacted = redact_command_line(&args).join(" ");
         assert!(!redacted.contains("hunter2"), "{redacted}");
+        for tricky in [
+            "mysql://u:hun/ter2@h/db",
+            "mysql://u:hun@ter2@h/db",
+            "mysql://u:h#u?n@h/db",
+        ] {
+            let shown = redact_url_text(tricky);
+            assert!(
+                shown.starts_with("mysql://u:***@h/db"),
+                "{tricky} -> {shown}"
+            );
+            let parsed = DbUrl::parse(tricky)
+                .map(|u| u.to_string())
+                .unwrap_or_else(|e| e.to_string());
+            assert!(
+                !parsed.contains("ter2") && !parsed.contains("h#u"),
+                "{parsed}"
+            );
+        }
         assert!(redacted.contains("mysql://u:***@h/db"));
     }
 }

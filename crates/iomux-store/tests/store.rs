@@ -127,6 +127,7 @@ macro_rules! store_suite {
             case!(a_run_id_from_another_testbed_is_refused);
             case!(passwords_never_reach_the_stored_command_line);
             case!(a_newer_schema_is_refused);
+            case!(a_migration_cut_short_is_finished_by_the_next_open);
             case!(concurrent_writers_lose_and_duplicate_nothing);
             case!(compare_flags_a_seeded_regression);
         }
@@ -212,6 +213,14 @@ mod bodies {
             store.find_run("latest~3").unwrap_err().kind,
             ErrorKind::NotFound
         );
+        assert_eq!(
+            store.find_run("latest~-1").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+        // Prefixes are case-sensitive on every engine (as MySQL's binary collation is).
+        store.save_run(&run("ABC-run", 4.0, "m1", "abc")).unwrap();
+        assert_eq!(store.find_run("abc").unwrap_err().kind, ErrorKind::NotFound);
+        assert_eq!(store.find_run("ABC").unwrap(), "ABC-run");
         assert_eq!(
             store.find_run("nope").unwrap_err().kind,
             ErrorKind::NotFound
@@ -378,6 +387,20 @@ mod bodies {
             .expect("refused");
         assert_eq!(e.kind, ErrorKind::TooNew);
         assert!(e.message().contains("version 99"), "{e}");
+    }
+
+    pub fn a_migration_cut_short_is_finished_by_the_next_open(f: &Fixture) {
+        let mut store = f.open();
+        store.save_run(&run("kept", 1.0, "m1", "abc")).unwrap();
+        store
+            .save_points("kept", 0, &points(&["epoll"], 4.0))
+            .unwrap();
+        drop(store);
+        // As if the tables were made but the version never written (on MySQL every CREATE
+        // commits by itself): the next open runs the migration again over what exists.
+        f.raw("DELETE FROM iomux_schema");
+        let mut store = f.open();
+        assert_eq!(store.load_run("kept").unwrap().points.len(), 8);
     }
 
     pub fn concurrent_writers_lose_and_duplicate_nothing(f: &Fixture) {
