@@ -18,7 +18,7 @@ mod verdicts;
 pub enum RunsCommand {
     /// The stored runs, newest first.
     List {
-        /// Only runs that measured this experiment (wait, echo, idle, busy).
+        /// Only runs that measured this experiment (wait, echo, idle, busy, store).
         #[arg(long)]
         experiment: Option<String>,
         /// Only runs on this testbed: a fingerprint (or its start) or a host name.

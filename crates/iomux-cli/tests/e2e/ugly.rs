@@ -23,6 +23,12 @@ fn non_reading_client_is_bounded_and_does_not_starve_others(model: &str) {
     let server = Server::start(model, "echo", &[]);
     let rss_before = server.rss_kib();
     let mut hog = server.connect();
+    // The hog's own buffers stay small (no autotuning): otherwise the kernel's buffers on both
+    // sides of loopback (up to ~20 MiB) could hold most of the upload, and whether the server
+    // stopped reading would depend on the machine's load.
+    let hog_socket = socket2::SockRef::from(&hog);
+    hog_socket.set_recv_buffer_size(64 << 10).unwrap();
+    hog_socket.set_send_buffer_size(64 << 10).unwrap();
     hog.set_write_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let payload = Rng::new(7).bytes(32 << 20);
@@ -266,6 +272,12 @@ fn sigterm_delivers_what_is_owed_then_exits_zero(model: &str) {
 fn second_signal_exits_without_waiting_for_the_grace_period() {
     let server = Server::start("epoll", "echo", &["--grace", "60"]);
     let mut hog = server.connect();
+    // The hog's own buffers stay small (no autotuning): otherwise the kernel's buffers on both
+    // sides of loopback (up to ~20 MiB) could hold most of the upload, and whether the server
+    // stopped reading would depend on the machine's load.
+    let hog_socket = socket2::SockRef::from(&hog);
+    hog_socket.set_recv_buffer_size(64 << 10).unwrap();
+    hog_socket.set_send_buffer_size(64 << 10).unwrap();
     hog.set_write_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let chunk = vec![b'z'; 65536];
