@@ -22,7 +22,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::metric::{self, Better, Kind, MetricInfo};
-use crate::record::{Point, RunRecords};
+use crate::record::{FigurePoint, Figures, Run, RunRecords};
 use crate::Store;
 
 /// How many earlier runs of the same testbed [`compare_stored`] reads for the history rule.
@@ -36,46 +36,38 @@ pub fn compare_stored(
     b: &str,
     reference: &dyn Fn(&str) -> Option<&'static str>,
     noise: Noise,
-) -> crate::Result<(RunRecords, RunRecords, Comparison)> {
+) -> crate::Result<(Run, Run, Comparison)> {
     let (a, b) = (store.find_run(a)?, store.find_run(b)?);
-    // The two runs are read at once, on two connections (and two cores where there are).
+    // The two runs are read at once, on two connections (and two cores where there are), in
+    // the lighter form comparisons need.
     let mut second = store.try_clone()?;
     let (a, b) = std::thread::scope(|scope| {
-        let b = scope.spawn(move || second.load_run(&b));
-        let a = store.load_run(&a);
+        let b = scope.spawn(move || second.load_figures(&b));
+        let a = store.load_figures(&a);
         (a, b.join().expect("reading a run does not panic"))
     });
     let (a, b) = (a?, b?);
-    let history = earlier_runs(store, &a, &b)?;
-    let comparison = compare(&a, &b, &history, reference, noise);
-    Ok((a, b, comparison))
+    let history = earlier_runs(store, &a.run, &b.run)?;
+    let comparison = compare_figures(&a, &b, &history, reference, noise);
+    Ok((a.run, b.run, comparison))
 }
 
 /// Earlier runs on `b`'s testbed of the experiments `b` measured (not `a` or `b`). None when
 /// the testbeds differ: history is per testbed.
-fn earlier_runs(
-    store: &mut dyn Store,
-    a: &RunRecords,
-    b: &RunRecords,
-) -> crate::Result<Vec<RunRecords>> {
-    let testbed = b.run.testbed.fingerprint();
-    if a.run.testbed.fingerprint() != testbed {
+fn earlier_runs(store: &mut dyn Store, a: &Run, b: &Run) -> crate::Result<Vec<Figures>> {
+    let testbed = b.testbed.fingerprint();
+    if a.testbed.fingerprint() != testbed {
         return Ok(Vec::new());
     }
     let mut ids: Vec<String> = Vec::new();
-    for experiment in &b.run.experiments {
-        for id in store.earlier_runs(
-            &testbed,
-            &experiment.experiment,
-            b.run.started,
-            HISTORY_RUNS,
-        )? {
-            if id != a.run.id && id != b.run.id && !ids.contains(&id) {
+    for experiment in &b.experiments {
+        for id in store.earlier_runs(&testbed, &experiment.experiment, b.started, HISTORY_RUNS)? {
+            if id != a.id && id != b.id && !ids.contains(&id) {
                 ids.push(id);
             }
         }
     }
-    ids.iter().map(|id| store.load_run(id)).collect()
+    ids.iter().map(|id| store.load_figures(id)).collect()
 }
 
 /// What to do with the rows judged noise.
@@ -196,7 +188,7 @@ struct Sample {
 
 /// One point of a run: the point (its experiment, subject, parameters) and its metrics.
 struct PointSamples<'a> {
-    point: &'a Point,
+    point: &'a FigurePoint,
     metrics: Vec<(&'a str, Sample)>,
 }
 
@@ -219,32 +211,31 @@ impl<'a> PointSamples<'a> {
     }
 }
 
-/// A run's samples by point key text, and the keys in the order the run measured them.
+/// A run's samples by point key, and the keys in the order the run measured them.
 struct Samples<'a> {
-    points: HashMap<String, PointSamples<'a>>,
-    order: Vec<String>,
+    points: HashMap<Arc<str>, PointSamples<'a>>,
+    order: Vec<Arc<str>>,
 }
 
-fn samples(points: &[Point]) -> Samples<'_> {
+fn samples(figures: &Figures) -> Samples<'_> {
     let mut out = Samples {
-        points: HashMap::with_capacity(points.len()),
+        points: HashMap::with_capacity(figures.points.len()),
         order: Vec::new(),
     };
-    for point in points {
-        let text = point.key_text();
-        let entry = match out.points.entry(text) {
+    for point in &figures.points {
+        let entry = match out.points.entry(point.key.clone()) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                out.order.push(e.key().clone());
+                out.order.push(point.key.clone());
                 e.insert(PointSamples {
                     point,
-                    metrics: Vec::with_capacity(point.metrics.len()),
+                    metrics: Vec::with_capacity(point.values.len()),
                 })
             }
         };
-        for (name, value) in &point.metrics {
-            let Some(value) = *value else { continue };
-            let sample = entry.metric(name);
+        for &(name, value) in &point.values {
+            let Some(value) = value else { continue };
+            let sample = entry.metric(&figures.names[name as usize]);
             match point.repeat {
                 None => sample.median = Some(value),
                 Some(r) => sample.repeats.push((r, value)),
@@ -278,12 +269,11 @@ fn relative<'a>(
         let Some(reference) = reference(&own.point.experiment) else {
             continue;
         };
-        if own.point.subject == reference {
+        if &*own.point.subject == reference {
             continue;
         }
-        let mut reference_key = own.point.key();
-        reference_key.subject = reference.to_owned();
-        let Some(base) = samples.points.get(&reference_key.to_string()) else {
+        let reference_key = format!("{}/{reference}/{}", own.point.experiment, own.point.params);
+        let Some(base) = samples.points.get(reference_key.as_str()) else {
             continue;
         };
         let mut ratios = PointSamples {
@@ -320,8 +310,7 @@ fn relative<'a>(
     out
 }
 
-/// Compares run `b` against run `a`. `history` holds earlier runs on `b`'s testbed (used only
-/// when `a` is on the same testbed); `reference` names each experiment's reference subject.
+/// Compares run `b` against run `a` (records already read; see [`compare_figures`]).
 pub fn compare(
     a: &RunRecords,
     b: &RunRecords,
@@ -329,14 +318,24 @@ pub fn compare(
     reference: &dyn Fn(&str) -> Option<&'static str>,
     noise: Noise,
 ) -> Comparison {
+    let history: Vec<Figures> = history.iter().map(Figures::of).collect();
+    compare_figures(&Figures::of(a), &Figures::of(b), &history, reference, noise)
+}
+
+/// Compares run `b` against run `a`. `history` holds earlier runs on `b`'s testbed (used only
+/// when `a` is on the same testbed); `reference` names each experiment's reference subject.
+pub fn compare_figures(
+    a: &Figures,
+    b: &Figures,
+    history: &[Figures],
+    reference: &dyn Fn(&str) -> Option<&'static str>,
+    noise: Noise,
+) -> Comparison {
     let same_testbed = a.run.testbed.fingerprint() == b.run.testbed.fingerprint();
     let (sa, sb, mode) = if same_testbed {
         let (sa, sb) = std::thread::scope(|scope| {
-            let sb = scope.spawn(|| samples(&b.points));
-            (
-                samples(&a.points),
-                sb.join().expect("indexing does not panic"),
-            )
+            let sb = scope.spawn(|| samples(b));
+            (samples(a), sb.join().expect("indexing does not panic"))
         });
         (sa, sb, Mode::Absolute)
     } else {
@@ -344,7 +343,7 @@ pub fn compare(
             .points
             .iter()
             .chain(&b.points)
-            .map(|p| p.experiment.as_str())
+            .map(|p| &*p.experiment)
             .collect();
         experiments.sort();
         experiments.dedup();
@@ -353,8 +352,8 @@ pub fn compare(
             .filter_map(|e| Some((e.to_owned(), reference(e)?.to_owned())))
             .collect();
         (
-            relative(&samples(&a.points), reference),
-            relative(&samples(&b.points), reference),
+            relative(&samples(a), reference),
+            relative(&samples(b), reference),
             Mode::Relative { references },
         )
     };
@@ -364,11 +363,11 @@ pub fn compare(
     let history_runs = if same_testbed { history.len() } else { 0 };
     if same_testbed && history.len() + 1 >= MIN_HISTORY {
         for run in history.iter().chain([a]) {
-            let run_samples = samples(&run.points);
+            let run_samples = samples(run);
             for (text, point) in &run_samples.points {
                 for (name, sample) in &point.metrics {
                     if let Some(m) = sample.median {
-                        past.entry((text.clone(), (*name).to_owned()))
+                        past.entry((text.to_string(), (*name).to_owned()))
                             .or_default()
                             .push((run.run.started, m));
                     }
@@ -379,17 +378,8 @@ pub fn compare(
             series.sort_by(|x, y| x.0.total_cmp(&y.0));
         }
     }
-    // Rows share their strings: one allocation per point and per distinct name, not per row;
-    // each metric's catalogue entry is looked up once.
-    let mut names: HashMap<String, Arc<str>> = HashMap::new();
-    let mut shared = |text: &str| -> Arc<str> {
-        if let Some(s) = names.get(text) {
-            return s.clone();
-        }
-        let s: Arc<str> = Arc::from(text);
-        names.insert(text.to_owned(), s.clone());
-        s
-    };
+    // Rows share the figures' strings (no allocation per row); each metric's catalogue entry
+    // is looked up once.
     let mut infos: HashMap<String, (Arc<str>, MetricInfo)> = HashMap::new();
     let mut rows = Vec::new();
     let mut noise_rows = 0;
@@ -399,12 +389,12 @@ pub fn compare(
     for text in &sa.order {
         let own = &sa.points[text];
         let Some(other) = sb.points.get(text) else {
-            only_in_a.push(text.clone());
+            only_in_a.push(text.to_string());
             continue;
         };
-        let point: Arc<str> = Arc::from(text.as_str());
-        let experiment = shared(&own.point.experiment);
-        let subject = shared(&own.point.subject);
+        let point = text.clone();
+        let experiment = own.point.experiment.clone();
+        let subject = own.point.subject.clone();
         for (name, sample_a) in &own.metrics {
             let Some(sample_b) = other.get(name) else {
                 continue;
@@ -415,7 +405,7 @@ pub fn compare(
             let series: Option<Vec<f64>> = if past.is_empty() {
                 None
             } else {
-                past.get(&(text.clone(), (*name).to_owned()))
+                past.get(&(text.to_string(), (*name).to_owned()))
                     .map(|s| s.iter().map(|p| p.1).collect())
             };
             let (metric, info) = match infos.get(*name) {
@@ -449,7 +439,7 @@ pub fn compare(
         .order
         .iter()
         .filter(|k| !sa.points.contains_key(*k))
-        .cloned()
+        .map(|k| k.to_string())
         .collect();
     only_in_a.sort();
     only_in_b.sort();

@@ -120,6 +120,9 @@ pub trait Store: Send {
     /// A run and all its points, in the order measured.
     fn load_run(&mut self, id: &str) -> Result<RunRecords>;
 
+    /// A run's figures in the lighter form comparisons read ([`record::Figures`]).
+    fn load_figures(&mut self, id: &str) -> Result<record::Figures>;
+
     /// A second connection to the same store (to read two runs at once on two cores).
     fn try_clone(&self) -> Result<Box<dyn Store>>;
 

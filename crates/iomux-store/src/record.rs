@@ -4,11 +4,12 @@
 //! emits these through a [`Sink`]; the tables and charts are rendered from them (see
 //! `bench show` and `runs show`), so a stored run can be rendered again later. The JSONL file
 //! ([`JsonlSink`]) and the results store ([`crate::Store`]) hold the same records.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -213,6 +214,14 @@ fn write_key(
     params: &BTreeMap<String, serde_json::Value>,
 ) -> fmt::Result {
     write!(f, "{experiment}/{subject}/")?;
+    write_params(f, params)
+}
+
+/// A point key's last part: `name=value,...`, in name order.
+pub fn write_params(
+    f: &mut dyn fmt::Write,
+    params: &BTreeMap<String, serde_json::Value>,
+) -> fmt::Result {
     for (i, (name, value)) in params.iter().enumerate() {
         let sep = if i == 0 { "" } else { "," };
         match value {
@@ -311,6 +320,96 @@ impl Sink for JsonlSink {
 
     fn point(&mut self, point: &Point) -> io::Result<()> {
         self.write(&Record::Point(point.clone()))
+    }
+}
+
+/// A run's figures in the form a comparison reads them: each point's key text built once and
+/// shared, metric names by index. Reading a large run this way costs two allocations a point,
+/// where [`RunRecords`] costs one per parameter and per metric (`runs compare` reads two runs of
+/// 10,000 points, and earlier ones for its history rule).
+#[derive(Clone, Debug)]
+pub struct Figures {
+    /// The run.
+    pub run: Run,
+    /// Metric names; [`FigurePoint::values`] index into this.
+    pub names: Vec<Arc<str>>,
+    /// The points, in the order measured.
+    pub points: Vec<FigurePoint>,
+}
+
+/// One point of [`Figures`].
+#[derive(Clone, Debug)]
+pub struct FigurePoint {
+    /// `experiment/subject/params`, as [`PointKey`] writes it.
+    pub key: Arc<str>,
+    /// The experiment.
+    pub experiment: Arc<str>,
+    /// The subject.
+    pub subject: Arc<str>,
+    /// The key's last part, `name=value,...`.
+    pub params: Arc<str>,
+    /// Which repeat; `None` for the median.
+    pub repeat: Option<usize>,
+    /// Each figure: an index into [`Figures::names`], and the value (`None`: not had).
+    pub values: Vec<(u32, Option<f64>)>,
+}
+
+impl Figures {
+    /// The figures of records already read.
+    pub fn of(records: &RunRecords) -> Figures {
+        let mut interned = Interner::default();
+        let mut names: Vec<Arc<str>> = Vec::new();
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let points = records
+            .points
+            .iter()
+            .map(|point| {
+                let mut params = String::new();
+                write_params(&mut params, &point.params).expect("writing to a String");
+                let values = point
+                    .metrics
+                    .iter()
+                    .map(|(name, value)| {
+                        let at = *index.entry(name.clone()).or_insert_with(|| {
+                            names.push(Arc::from(name.as_str()));
+                            (names.len() - 1) as u32
+                        });
+                        (at, *value)
+                    })
+                    .collect();
+                FigurePoint {
+                    key: Arc::from(point.key_text()),
+                    experiment: interned.get(&point.experiment),
+                    subject: interned.get(&point.subject),
+                    params: Arc::from(params),
+                    repeat: point.repeat,
+                    values,
+                }
+            })
+            .collect();
+        Figures {
+            run: records.run.clone(),
+            names,
+            points,
+        }
+    }
+}
+
+/// Shared copies of repeated strings (subjects, experiments, parameter texts).
+#[derive(Default)]
+pub struct Interner {
+    known: HashMap<String, Arc<str>>,
+}
+
+impl Interner {
+    /// The shared copy of `text`.
+    pub fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.known.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.known.insert(text.to_owned(), shared.clone());
+        shared
     }
 }
 

@@ -1,10 +1,14 @@
 //! The store's queries, written once for every engine (`?` placeholders, standard SQL; the
 //! few dialect words through [`Dialect::render`](crate::engine::Dialect::render)).
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::engine::{Engine, Rows, Value};
 use crate::error::{Error, ErrorKind, Result};
-use crate::record::{ExperimentParams, Point, PointKey, Run, RunRecords, Testbed};
+use crate::record::{
+    write_params, ExperimentParams, FigurePoint, Figures, Interner, Point, PointKey, Run,
+    RunRecords, Testbed,
+};
 use crate::url::redact_command_line;
 use crate::{HistoryEntry, RunFilter, RunSummary, Store, TestbedUse};
 
@@ -125,6 +129,26 @@ impl<E: Engine> SqlStore<E> {
                 Err(e)
             }
         }
+    }
+
+    /// A run's record, its point rows (`seq, experiment, subject, params, repeat_index`) and
+    /// its metric rows (`seq, metric_id, value`), both in `seq` order; every metric id known.
+    fn run_rows(&mut self, id: &str) -> Result<(Run, Rows, Rows)> {
+        let sql = format!("SELECT {RUN_COLUMNS}, r.id FROM iomux_runs r JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE r.run_key = ?");
+        let rows = self.engine.query(&sql, &[id.into()])?;
+        let row = rows.first().ok_or_else(|| not_found(id))?;
+        let run = run_from_row(row)?;
+        let row_id = row[16].clone();
+        let points = self.engine.query(
+            "SELECT seq, experiment, subject, params, repeat_index FROM iomux_points WHERE run_id = ? ORDER BY seq",
+            std::slice::from_ref(&row_id),
+        )?;
+        let metrics = self.engine.query(
+            "SELECT seq, metric_id, value FROM iomux_metrics WHERE run_id = ? ORDER BY seq",
+            &[row_id],
+        )?;
+        self.resolve_metric_ids(&metrics, 1)?;
+        Ok((run, points, metrics))
     }
 
     fn run_row_id(&mut self, id: &str) -> Result<i64> {
@@ -489,23 +513,80 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
     }
 
     fn load_run(&mut self, id: &str) -> Result<RunRecords> {
-        let sql = format!("SELECT {RUN_COLUMNS}, r.id FROM iomux_runs r JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE r.run_key = ?");
-        let rows = self.engine.query(&sql, &[id.into()])?;
-        let row = rows.first().ok_or_else(|| not_found(id))?;
-        let run = run_from_row(row)?;
-        let row_id = row[16].clone();
-        let points = self.engine.query(
-            "SELECT seq, experiment, subject, params, repeat_index FROM iomux_points WHERE run_id = ? ORDER BY seq",
-            std::slice::from_ref(&row_id),
-        )?;
-        let metrics = self.engine.query(
-            "SELECT seq, metric_id, value FROM iomux_metrics WHERE run_id = ? ORDER BY seq",
-            &[row_id],
-        )?;
-        self.resolve_metric_ids(&metrics, 1)?;
+        let (run, points, metrics) = self.run_rows(id)?;
         Ok(RunRecords {
             run,
             points: assemble(&points, &metrics, &self.metric_names)?,
+        })
+    }
+
+    fn load_figures(&mut self, id: &str) -> Result<Figures> {
+        let (run, points, metrics) = self.run_rows(id)?;
+        let mut interned = Interner::default();
+        // Each distinct parameter text parsed and written once.
+        let mut params_text: HashMap<&str, Arc<str>> = HashMap::new();
+        let mut seqs = Vec::with_capacity(points.len());
+        let mut out = Vec::with_capacity(points.len());
+        for row in &points {
+            let Value::Text(json) = &row[3] else {
+                return Err(Error::new(
+                    ErrorKind::Other,
+                    "a stored point has no parameters",
+                ));
+            };
+            let params = match params_text.get(json.as_str()) {
+                Some(text) => text.clone(),
+                None => {
+                    let parsed: BTreeMap<String, serde_json::Value> =
+                        serde_json::from_str(json).map_err(|e| bad_record("point", e))?;
+                    let mut text = String::new();
+                    write_params(&mut text, &parsed).expect("writing to a String");
+                    let text: Arc<str> = Arc::from(text);
+                    params_text.insert(json, text.clone());
+                    text
+                }
+            };
+            let (experiment, subject) =
+                (interned.get(&row[1].text()), interned.get(&row[2].text()));
+            seqs.push(row[0].int().unwrap_or(-1));
+            out.push(FigurePoint {
+                key: Arc::from(format!("{experiment}/{subject}/{params}")),
+                experiment,
+                subject,
+                params,
+                repeat: row[4].int().map(|r| r as usize),
+                values: Vec::new(),
+            });
+        }
+        // Metric ids become indexes into this run's name list.
+        let mut names: Vec<Arc<str>> = Vec::new();
+        let mut index: HashMap<i64, u32> = HashMap::new();
+        let mut at = 0;
+        for row in &metrics {
+            let seq = row[0].int().unwrap_or(-1);
+            while at < seqs.len() && seqs[at] < seq {
+                at += 1;
+            }
+            let (Some(id), true) = (row[1].int(), at < seqs.len() && seqs[at] == seq) else {
+                continue;
+            };
+            let slot = match index.get(&id) {
+                Some(&slot) => slot,
+                None => {
+                    let Some(name) = self.metric_names.get(&id) else {
+                        continue;
+                    };
+                    names.push(Arc::from(name.as_str()));
+                    index.insert(id, (names.len() - 1) as u32);
+                    (names.len() - 1) as u32
+                }
+            };
+            out[at].values.push((slot, row[2].real()));
+        }
+        Ok(Figures {
+            run,
+            names,
+            points: out,
         })
     }
 

@@ -118,6 +118,7 @@ macro_rules! store_suite {
                 };
             }
             case!(a_run_and_its_points_come_back_as_recorded);
+            case!(figures_read_for_comparisons_match_the_records);
             case!(a_run_recorded_again_is_updated_not_duplicated);
             case!(importing_points_twice_adds_nothing);
             case!(runs_are_found_by_id_prefix_and_latest);
@@ -164,6 +165,38 @@ mod bodies {
             back.points, measured,
             "every point, repeat and unknown metric, in order"
         );
+    }
+
+    pub fn figures_read_for_comparisons_match_the_records(f: &Fixture) {
+        let mut store = f.open();
+        store.save_run(&run("r1", 1.0, "m1", "abc")).unwrap();
+        let mut measured = points(&["epoll", "tokio"], 4.0);
+        measured.push(
+            Point::new("echo", "epoll")
+                .param("pass", "strace")
+                .metric("per_msg", 2.0),
+        );
+        store.save_points("r1", 0, &measured).unwrap();
+        let read = store.load_figures("r1").unwrap();
+        let expected = iomux_store::record::Figures::of(&store.load_run("r1").unwrap());
+        // The same points, keys and figures (name tables may be numbered differently).
+        type Flat = Vec<(String, Option<usize>, Vec<(String, Option<f64>)>)>;
+        let flat = |fig: &iomux_store::record::Figures| -> Flat {
+            fig.points
+                .iter()
+                .map(|p| {
+                    let mut values: Vec<(String, Option<f64>)> = p
+                        .values
+                        .iter()
+                        .map(|&(i, v)| (fig.names[i as usize].to_string(), v))
+                        .collect();
+                    values.sort_by(|x, y| x.0.cmp(&y.0));
+                    (p.key.to_string(), p.repeat, values)
+                })
+                .collect()
+        };
+        assert_eq!(flat(&read), flat(&expected));
+        assert_eq!(&*read.points.last().unwrap().key, "echo/epoll/pass=strace");
     }
 
     pub fn a_run_recorded_again_is_updated_not_duplicated(f: &Fixture) {

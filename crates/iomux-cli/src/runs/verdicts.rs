@@ -3,7 +3,7 @@
 use std::io;
 
 use iomux_store::compare::{self, short, Comparison, Mode, Verdict};
-use iomux_store::record::{PointKey, Run, RunRecords};
+use iomux_store::record::{PointKey, Run};
 use iomux_store::{metric, Store};
 
 use super::{print_json, say, short_testbed};
@@ -52,9 +52,9 @@ pub fn compare(
     Ok(regressions)
 }
 
-fn print_comparison(a: &RunRecords, b: &RunRecords, c: &Comparison, all: bool) {
-    say(&format!("A: {}", describe(&a.run)));
-    say(&format!("B: {}", describe(&b.run)));
+fn print_comparison(a: &Run, b: &Run, c: &Comparison, all: bool) {
+    say(&format!("A: {}", describe(a)));
+    say(&format!("B: {}", describe(b)));
     match &c.mode {
         Mode::Absolute => say(&format!(
             "same testbed: the figures themselves are compared; {} earlier run{} of it inform{} the noise bands",
@@ -66,15 +66,15 @@ fn print_comparison(a: &RunRecords, b: &RunRecords, c: &Comparison, all: bool) {
             let refs: Vec<String> = references.iter().map(|(e, s)| format!("{e}: {s}")).collect();
             say(&format!(
                 "different testbeds (A on {} {}, B on {} {}): absolute figures are not comparable, so each subject is taken relative to its experiment's reference in the same run ({}) and those ratios are compared",
-                a.run.testbed.host,
-                short_testbed(&a.run.testbed.fingerprint()),
-                b.run.testbed.host,
-                short_testbed(&b.run.testbed.fingerprint()),
+                a.testbed.host,
+                short_testbed(&a.testbed.fingerprint()),
+                b.testbed.host,
+                short_testbed(&b.testbed.fingerprint()),
                 refs.join(", ")
             ));
         }
     }
-    if a.run.quick || b.run.quick {
+    if a.quick || b.quick {
         say("note: a --quick run is a smoke run; its figures are not measurements");
     }
     say(&format!(

@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::record::Run;
+use crate::record::{Point, Run};
 use crate::testing::testbed;
 
 fn run(id: &str, started: f64, host: &str, points: Vec<Point>) -> RunRecords {
