@@ -12,6 +12,40 @@ use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 
+/// A folder for one test, removed when dropped, whether the test passed or not.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A new empty folder `iomux-PREFIX-PID-NAME` in the temporary directory.
+    pub fn new(prefix: &str, name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("iomux-{prefix}-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a test folder can be made");
+        Scratch(dir)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A made-up testbed named `host`: tests that need runs of distinct machines.
 pub fn testbed(host: &str) -> crate::record::Testbed {
     crate::record::Testbed {

@@ -2,16 +2,17 @@
 //! MariaDB on a throwaway server (skipped with a note where MariaDB is not installed, a
 //! failure where `IOMUX_REQUIRE_MARIADB` is set, as in CI). Then what only one engine can do
 //! wrong: files that are not stores, refused users, lost connections.
-use std::path::PathBuf;
 
 use iomux_store::record::{ExperimentParams, Point, PointKey, Run};
-use iomux_store::testing::{testbed, MariaDb};
+use iomux_store::testing::{testbed, MariaDb, Scratch};
 use iomux_store::{DbUrl, ErrorKind, RunFilter, Store};
 
 /// One empty store of one engine.
 struct Fixture {
     url: String,
     raw: Box<dyn Fn(&str) + Send + Sync>,
+    /// The SQLite file's folder, removed with the fixture.
+    _dir: Option<Scratch>,
 }
 
 impl Fixture {
@@ -26,21 +27,20 @@ impl Fixture {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("iomux-store-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(name: &str) -> Scratch {
+    Scratch::new("store-test", name)
 }
 
 fn sqlite(name: &str) -> Option<Fixture> {
-    let path = temp_dir(name).join("runs.db");
+    let dir = temp_dir(name);
+    let path = dir.join("runs.db");
     let raw_path = path.clone();
     Some(Fixture {
         url: path.display().to_string(),
         raw: Box::new(move |sql| {
             rusqlite_exec(&raw_path, sql);
         }),
+        _dir: Some(dir),
     })
 }
 
@@ -59,6 +59,7 @@ fn mariadb(name: &str) -> Option<Fixture> {
         raw: Box::new(move |sql| {
             server.admin(&[&format!("USE `{db}`"), sql]);
         }),
+        _dir: None,
     })
 }
 
@@ -509,7 +510,8 @@ mod bodies {
 
 #[test]
 fn sqlite_refuses_a_file_that_is_not_a_database() {
-    let path = temp_dir("not-db").join("runs.db");
+    let dir = temp_dir("not-db");
+    let path = dir.join("runs.db");
     std::fs::write(&path, vec![b'x'; 4096]).unwrap();
     let e = iomux_store::open(&DbUrl::Sqlite(path.clone()))
         .err()
@@ -524,7 +526,8 @@ fn sqlite_refuses_a_file_that_is_not_a_database() {
 
 #[test]
 fn sqlite_refuses_another_programs_database() {
-    let path = temp_dir("foreign").join("app.db");
+    let dir = temp_dir("foreign");
+    let path = dir.join("app.db");
     {
         let mut engine = iomux_store::sqlite::Sqlite::open(&path).unwrap();
         iomux_store::engine::Engine::execute(
@@ -543,7 +546,8 @@ fn sqlite_refuses_another_programs_database() {
 
 #[test]
 fn sqlite_creates_the_folder_of_a_new_store() {
-    let path = temp_dir("nested").join("a/b/runs.db");
+    let dir = temp_dir("nested");
+    let path = dir.join("a/b/runs.db");
     iomux_store::open(&DbUrl::Sqlite(path.clone())).unwrap();
     assert!(path.exists());
 }

@@ -5,15 +5,15 @@ use std::process::Command;
 
 use crate::util::*;
 
-/// Runs `iomux bench ARGS --out OUT`, recording into a store of its own (`OUT.db`): a test
-/// never writes into the user's store, whatever `IOMUX_DB` says.
+/// Runs `iomux bench ARGS --out OUT`, recording into a store of its own (`OUT/runs.db`): a
+/// test never writes into the user's store, whatever `IOMUX_DB` says.
 fn bench(args: &[&str], out: &Path) -> String {
     let result = Command::new(BIN)
         .arg("bench")
         .args(args)
         .arg("--out")
         .arg(out)
-        .env("IOMUX_DB", out.with_extension("db"))
+        .env("IOMUX_DB", out.join("runs.db"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&result.stdout).into_owned();
@@ -67,10 +67,9 @@ fn results(out: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("iomux-bench-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// A run's output folder, removed when the test ends.
+fn temp_dir(name: &str) -> iomux_store::testing::Scratch {
+    iomux_store::testing::Scratch::new("bench-test", name)
 }
 
 fn assert_svg(out: &Path, name: &str) {
@@ -318,7 +317,7 @@ fn bench_all_records_each_subcommands_defaults_and_show_renders_them_again() {
     // Rendered again from the records: every table line the run printed comes out the same.
     let shown = Command::new(BIN)
         .args(["bench", "show"])
-        .arg(&out)
+        .arg(&*out)
         .output()
         .unwrap();
     assert!(shown.status.success());

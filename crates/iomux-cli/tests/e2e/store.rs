@@ -3,20 +3,17 @@
 //! read-only files, refused users, killed writers, lost connections, many writers at once),
 //! on SQLite and on a throwaway MariaDB server. No test touches the user's own store: each
 //! names its store explicitly.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use iomux_store::record::{ExperimentParams, Point, Record, Run};
-use iomux_store::testing::{testbed, MariaDb};
+use iomux_store::testing::{testbed, MariaDb, Scratch};
 
 use crate::util::BIN;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("iomux-store-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(name: &str) -> Scratch {
+    Scratch::new("store-e2e", name)
 }
 
 /// `iomux ARGS` with `IOMUX_DB=db`.
