@@ -295,19 +295,27 @@ fn assemble(points: &Rows, metrics: &Rows, names: &HashMap<i64, String>) -> Resu
             repeat: row[4].int().map(|r| r as usize),
         });
     }
-    // Both row sets are in `seq` order: one cursor walks the points.
+    each_metric(&seqs, metrics, |at, id, value| {
+        if let Some(name) = names.get(&id) {
+            out[at].metrics.insert(name.clone(), value);
+        }
+    });
+    Ok(out)
+}
+
+/// Calls `f(point index, metric id, value)` for each metric row (`seq, metric_id, value`) whose
+/// point is in `seqs`. Both are in `seq` order: one cursor walks the points.
+fn each_metric(seqs: &[i64], metrics: &Rows, mut f: impl FnMut(usize, i64, Option<f64>)) {
     let mut at = 0;
     for row in metrics {
         let seq = row[0].int().unwrap_or(-1);
         while at < seqs.len() && seqs[at] < seq {
             at += 1;
         }
-        let name = row[1].int().and_then(|id| names.get(&id));
-        if let (Some(name), true) = (name, at < seqs.len() && seqs[at] == seq) {
-            out[at].metrics.insert(name.clone(), row[2].real());
+        if let (Some(id), true) = (row[1].int(), at < seqs.len() && seqs[at] == seq) {
+            f(at, id, row[2].real());
         }
     }
-    Ok(out)
 }
 
 impl<E: Engine + 'static> Store for SqlStore<E> {
@@ -561,28 +569,21 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         // Metric ids become indexes into this run's name list.
         let mut names: Vec<Arc<str>> = Vec::new();
         let mut index: HashMap<i64, u32> = HashMap::new();
-        let mut at = 0;
-        for row in &metrics {
-            let seq = row[0].int().unwrap_or(-1);
-            while at < seqs.len() && seqs[at] < seq {
-                at += 1;
-            }
-            let (Some(id), true) = (row[1].int(), at < seqs.len() && seqs[at] == seq) else {
-                continue;
-            };
+        let known = &self.metric_names;
+        each_metric(&seqs, &metrics, |at, id, value| {
             let slot = match index.get(&id) {
                 Some(&slot) => slot,
                 None => {
-                    let Some(name) = self.metric_names.get(&id) else {
-                        continue;
+                    let Some(name) = known.get(&id) else {
+                        return;
                     };
                     names.push(Arc::from(name.as_str()));
                     index.insert(id, (names.len() - 1) as u32);
                     (names.len() - 1) as u32
                 }
             };
-            out[at].values.push((slot, row[2].real()));
-        }
+            out[at].values.push((slot, value));
+        });
         Ok(Figures {
             run,
             names,

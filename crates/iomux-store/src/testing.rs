@@ -254,11 +254,6 @@ impl MariaDb {
             None => format!("mysql://{user}@127.0.0.1:{}/{database}", self.port),
         }
     }
-
-    /// The folder the server runs in.
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
 }
 
 fn run(command: &mut Command) -> Result<(), String> {

@@ -100,14 +100,6 @@ impl DbUrl {
             })?;
         Ok(DbUrl::Sqlite(data.join("iomux").join("runs.db")))
     }
-
-    /// The password, if any: what an engine scrubs from driver messages.
-    pub fn password(&self) -> Option<&str> {
-        match self {
-            DbUrl::Mysql(m) => m.password.as_deref(),
-            DbUrl::Sqlite(_) => None,
-        }
-    }
 }
 
 fn parse_mysql(rest: &str) -> std::result::Result<MysqlUrl, String> {
