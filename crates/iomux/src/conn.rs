@@ -70,6 +70,15 @@ pub trait Protocol {
     fn wants_read(&self) -> bool {
         true
     }
+
+    /// Whether answers are still to come from elsewhere (work handed to another thread, such
+    /// as a database query). Meanwhile the connection reads nothing more (what the peer sends
+    /// waits in the kernel), is not finished, and with nothing owed asks for
+    /// [`Interest::NONE`]; the driver hands the answer in with
+    /// [`Connection::answer_later`].
+    fn awaiting(&self) -> bool {
+        false
+    }
 }
 
 /// Bytes one call moved, and the error that ended the connection, if one did.
@@ -138,7 +147,11 @@ impl<P: Protocol> Connection<P> {
     /// Whether the connection should read now: the peer has not ended, the server is not
     /// shutting down, the protocol wants input, and the buffer is not over its limit.
     pub fn wants_read(&self) -> bool {
-        !self.peer_done && !self.draining && !self.is_over_limit() && self.protocol.wants_read()
+        !self.peer_done
+            && !self.draining
+            && !self.is_over_limit()
+            && self.protocol.wants_read()
+            && !self.protocol.awaiting()
     }
 
     /// More than the buffer limit is owed, counting bytes taken out and not yet sent.
@@ -155,6 +168,7 @@ impl<P: Protocol> Connection<P> {
     pub fn is_finished(&self) -> bool {
         self.out.is_empty()
             && self.taken == 0
+            && !self.protocol.awaiting()
             && (self.peer_done || self.draining || !self.protocol.wants_read())
     }
 
@@ -166,10 +180,18 @@ impl<P: Protocol> Connection<P> {
         Some(match (self.wants_read(), !self.out.is_empty()) {
             (true, true) => Interest::BOTH,
             (false, true) => Interest::WRITE,
-            // Nothing owed and not finished means it wants to read (the buffer limit cannot
-            // be passed with nothing buffered).
-            (_, false) => Interest::READ,
+            (true, false) => Interest::READ,
+            // Not reading, nothing owed, not finished: an answer is still to come (the buffer
+            // limit cannot be passed with nothing buffered). Park until it does.
+            (false, false) => Interest::NONE,
         })
+    }
+
+    /// Lets the protocol append an answer that was computed elsewhere (see
+    /// [`Protocol::awaiting`]); then write what is owed and ask [`interest`](Self::interest)
+    /// again.
+    pub fn answer_later<R>(&mut self, answer: impl FnOnce(&mut P, &mut OutBuffer) -> R) -> R {
+        answer(&mut self.protocol, &mut self.out)
     }
 
     /// Stops reading; what is owed is still delivered (server shutdown).

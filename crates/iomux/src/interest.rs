@@ -16,6 +16,10 @@ impl Interest {
     pub const WRITE: Interest = Interest(0b10);
     /// Both directions.
     pub const BOTH: Interest = Interest(0b11);
+    /// Nothing. A [`Selector`](crate::Selector) refuses it; an
+    /// [`EventLoop`](crate::EventLoop) takes it to mean "park this source": watch nothing (not
+    /// even errors) until asked again, keeping the source and its callback.
+    pub const NONE: Interest = Interest(0);
 
     /// Asks for readability.
     pub const fn is_readable(self) -> bool {

@@ -10,6 +10,12 @@
 //!
 //! A round allocates nothing: the event buffer is reused, and callbacks are called in place.
 //!
+//! A source can be *parked*: [`modify`](EventLoop::modify) with [`Interest::NONE`] takes it out
+//! of the kernel's watch (so a persistent condition, such as a peer's end of stream, cannot
+//! wake the loop again and again) while the loop keeps the source and its callback; modifying
+//! it to a real interest watches it again. A connection waiting for an answer computed on
+//! another thread parks this way.
+//!
 //! ```
 //! use std::io::{Read, Write};
 //! use std::net::{TcpListener, TcpStream};
@@ -99,6 +105,8 @@ pub struct EventLoop {
     current_interest: Option<Interest>,
     /// When the current round's wait returned.
     now: Instant,
+    /// Parked sources (see the [module docs](self)): out of the selector, kept by the loop.
+    parked: HashMap<RawFd, Entry>,
 }
 
 impl EventLoop {
@@ -122,6 +130,7 @@ impl EventLoop {
             current: None,
             current_interest: None,
             now: Instant::now(),
+            parked: HashMap::new(),
         })
     }
 
@@ -157,17 +166,40 @@ impl EventLoop {
         Ok(fd)
     }
 
-    /// Changes what a registered source is watched for. (Inlined: callbacks call it once per
-    /// dispatch, and the unchanged-interest test is cheaper than the call.)
+    /// Changes what a registered source is watched for; [`Interest::NONE`] parks it (see the
+    /// [module docs](self)). (Inlined: callbacks call it once per dispatch, and the
+    /// unchanged-interest test is cheaper than the call.)
     #[inline]
     pub fn modify(&mut self, fd: RawFd, interest: Interest) -> Result<()> {
         let running = self.current == Some(fd);
         if running && self.current_interest == Some(interest) {
             return Ok(()); // the common case in a callback: nothing changes
         }
-        self.selector.set_interest(fd, interest)?;
+        if interest.is_empty() || !self.parked.is_empty() {
+            self.park_or_unpark(fd, interest)?;
+        } else {
+            self.selector.set_interest(fd, interest)?;
+        }
         if running {
             self.current_interest = Some(interest);
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn park_or_unpark(&mut self, fd: RawFd, interest: Interest) -> Result<()> {
+        match (self.parked.remove(&fd), interest.is_empty()) {
+            (Some(entry), true) => {
+                self.parked.insert(fd, entry);
+            }
+            (Some(entry), false) => {
+                self.selector.register(fd, interest, entry)?;
+            }
+            (None, true) => {
+                let key = self.selector.unregister(fd)?;
+                self.parked.insert(fd, key.into_data());
+            }
+            (None, false) => self.selector.set_interest(fd, interest)?,
         }
         Ok(())
     }
@@ -178,12 +210,18 @@ impl EventLoop {
         if self.current == Some(fd) {
             self.current_interest = None;
         }
+        if self.parked.remove(&fd).is_some() {
+            return Ok(());
+        }
         self.selector.unregister(fd).map(drop)
     }
 
-    /// The fds of every registered source, in fd order.
+    /// The fds of every registered source (parked ones too), in fd order.
     pub fn registered_fds(&self) -> Vec<RawFd> {
-        self.selector.keys().map(|k| k.fd()).collect()
+        let mut fds: Vec<RawFd> = self.selector.keys().map(|k| k.fd()).collect();
+        fds.extend(self.parked.keys());
+        fds.sort_unstable();
+        fds
     }
 
     /// When the current round's wait returned: one clock read per round, which callbacks can
@@ -236,14 +274,14 @@ impl EventLoop {
         }
     }
 
-    /// How many sources are registered.
+    /// How many sources are registered (parked ones too).
     pub fn len(&self) -> usize {
-        self.selector.len()
+        self.selector.len() + self.parked.len()
     }
 
     /// Whether no source is registered.
     pub fn is_empty(&self) -> bool {
-        self.selector.is_empty()
+        self.len() == 0
     }
 
     /// The selector's cost counters.
@@ -315,8 +353,18 @@ impl EventLoop {
         self.current = None;
         self.current_interest = None;
         // Put the callback back unless it unregistered its source (then dropping it closes it).
-        if let Some(key) = self.selector.registration_of_mut(event) {
-            let slot = &mut key.data_mut().callback;
+        // It may have parked it meanwhile (the callback goes back to the parked entry), or
+        // parked and watched it again: a new registration of the same fd, which can only be
+        // this source's (its fd stays open, held by the callback, so no other source has it).
+        let fd = event.fd();
+        let slot = match self.parked.get_mut(&fd) {
+            Some(entry) => Some(&mut entry.callback),
+            None => self
+                .selector
+                .get_key_mut(fd)
+                .map(|key| &mut key.data_mut().callback),
+        };
+        if let Some(slot) = slot {
             if slot.is_none() {
                 *slot = Some(callback);
             }

@@ -193,3 +193,35 @@ pub fn loop_channel_carries_values_from_threads_in_order(kind: BackendKind) {
     lp.unregister(fd).unwrap();
     assert_eq!(sender.send(7), Err(7));
 }
+
+/// A parked source (interest NONE) is not reported even while its peer's end of stream stays
+/// readable; it keeps its callback, and watching it again (from a timer) brings the callback
+/// back. Parking from inside its own callback keeps the callback too.
+pub fn loop_parked_source_is_silent_until_watched_again(kind: BackendKind) {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    drop(theirs); // end of stream: readable for good
+    let mut lp = EventLoop::with_backend(kind).unwrap();
+    let calls = Rc::new(RefCell::new(0));
+    let seen = calls.clone();
+    let fd = lp
+        .register(ours, Interest::READ, move |lp, _: &mut _, _| {
+            *seen.borrow_mut() += 1;
+            let me = lp.current_fd().unwrap();
+            lp.modify(me, Interest::NONE).unwrap(); // park myself
+        })
+        .unwrap();
+    assert_eq!(lp.run_once(Some(Duration::from_secs(1))).unwrap(), 1);
+    assert_eq!(lp.len(), 1, "a parked source is still the loop's");
+    assert_eq!(lp.registered_fds(), vec![fd]);
+    for _ in 0..3 {
+        lp.run_once(Some(Duration::from_millis(10))).unwrap();
+    }
+    assert_eq!(*calls.borrow(), 1, "a parked source was reported");
+    lp.call_later(Duration::ZERO, move |lp| lp.modify(fd, Interest::READ).unwrap());
+    lp.run_once(Some(Duration::ZERO)).unwrap(); // the timer watches it again
+    lp.run_once(Some(Duration::from_secs(1))).unwrap();
+    assert_eq!(*calls.borrow(), 2, "the callback came back with the source");
+    lp.unregister(fd).unwrap(); // parked again by the callback: unregistering drops it
+    assert!(lp.is_empty());
+}

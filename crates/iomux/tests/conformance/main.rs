@@ -112,6 +112,7 @@ conformance! {
         loop_unregister_in_callback_closes_source,
         loop_notifier_runs_callback_from_another_thread,
         loop_channel_carries_values_from_threads_in_order,
+        loop_parked_source_is_silent_until_watched_again,
     ],
     exclusive: [
         // register.rs
