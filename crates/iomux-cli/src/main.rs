@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod clients;
+mod http;
 mod load;
 mod proto;
 mod runs;
@@ -127,6 +128,10 @@ enum Command {
         list_models: bool,
         #[command(flatten)]
         ring: serve::uring::RingConfig,
+        /// Serve the live counters (connections, messages, bytes, waits, CPU) as JSON on
+        /// http://ADDR/stats, a loopback address; `iomux web --watch ADDR` draws them.
+        #[arg(long, value_name = "ADDR")]
+        stats_addr: Option<SocketAddr>,
     },
     /// The notes' interactive client: prompt `>>: `, send each non-empty line, print the reply.
     ///
@@ -175,6 +180,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             summary,
             list_models,
             ring,
+            stats_addr,
         } => {
             if list_models {
                 for model in Model::all() {
@@ -199,6 +205,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 buffer_limit: max_buffer,
                 grace: seconds("--grace", grace)?,
                 ring,
+                stats_addr,
             };
             let done = serve::run(config).map_err(|e| e.to_string())?;
             match summary {

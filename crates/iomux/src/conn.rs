@@ -89,6 +89,8 @@ pub struct Transfer {
     pub bytes_in: u64,
     /// Bytes written to the peer.
     pub bytes_out: u64,
+    /// Reads that returned data (each one's bytes were answered at once: "messages").
+    pub reads: u64,
     /// A read or write failed (reset, broken pipe, ...): close the connection.
     pub error: Option<io::Error>,
 }
@@ -97,6 +99,7 @@ impl Transfer {
     fn add(&mut self, other: Transfer) {
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
+        self.reads += other.reads;
         if self.error.is_none() {
             self.error = other.error;
         }
@@ -303,6 +306,7 @@ impl<P: Protocol> Connection<P> {
                 }
             };
             transfer.bytes_in += n as u64;
+            transfer.reads += 1;
             self.receive(&buf[..n], now);
             let written = self.write_owed(stream, now);
             transfer.add(written);

@@ -59,6 +59,6 @@ pub mod selector;
 pub use backend_kind::{BackendKind, UnknownBackend, BACKEND_ENV};
 pub use buffer::{Flush, OutBuffer};
 pub use error::{Error, Result};
-pub use event_loop::{EventLoop, Notifier, StopHandle, TimerId};
+pub use event_loop::{EventLoop, Notifier, Sender, StopHandle, TimerId};
 pub use interest::{Interest, Readiness};
 pub use selector::{Descriptor, Event, Events, Selector, SelectorKey, Stats, Waker, FD_SETSIZE};

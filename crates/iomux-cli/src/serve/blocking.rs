@@ -169,6 +169,7 @@ fn serve_connection(stream: &TcpStream, proto: Answer) -> Counters {
             Ok(0) => conn.receive_end(),
             Ok(n) => {
                 counters.bytes_in += n as u64;
+                counters.reads += 1;
                 conn.receive(&buf[..n], Instant::now());
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

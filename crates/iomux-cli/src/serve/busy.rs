@@ -14,6 +14,7 @@ use tracing::debug;
 use super::accept::{Accepted, Acceptor};
 use super::conn::{Client, READ_BUFFER};
 use super::shutdown::Drain;
+use super::stats::Publisher;
 use super::{Counters, Shared};
 
 pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
@@ -23,11 +24,13 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
     let mut clients: Vec<Client> = Vec::new();
     let mut read_buffer = vec![0; READ_BUFFER];
     let mut counters = Counters::default();
+    let mut publisher = Publisher::new(shared, 0);
     let mut drain: Option<Drain> = None;
     let idle = config.idle_timeout.unwrap_or(Duration::MAX);
     loop {
         counters.loop_iterations += 1;
         let now = Instant::now();
+        publisher.tick(now, || counters);
         if shared.shutdown.is_requested() && drain.is_none() {
             drain = Some(Drain::start(now, config.grace));
             listener = None;

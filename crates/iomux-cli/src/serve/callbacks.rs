@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 use super::accept::{Accepted, Acceptor, ACCEPT_RETRY};
 use super::conn::{Client, READ_BUFFER};
 use super::shutdown::give_up;
+use super::stats::Publisher;
 use super::{Counters, Shared};
 
 /// State the callbacks of one loop share.
@@ -54,10 +55,29 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
         let _ = on_shutdown.notify();
     });
     listen(&mut lp, &ctx)?;
+    if shared.board.is_some() {
+        publish(&mut lp, &ctx, Publisher::new(shared, 0));
+    }
     lp.run()?;
     let mut counters = *ctx.counters.borrow();
     counters.selector = lp.stats();
     Ok(counters)
+}
+
+/// Copies the counters to the `--stats-addr` board now and then (a timer: the loop may sleep
+/// long while nothing happens, and then nothing changes).
+fn publish(lp: &mut EventLoop, ctx: &Context, mut publisher: Publisher) {
+    let counters = Counters {
+        selector: lp.stats(),
+        ..*ctx.counters.borrow()
+    };
+    publisher.tick(Instant::now(), || counters);
+    if !ctx.draining.get() {
+        let ctx = ctx.clone();
+        lp.call_later(super::stats::PUBLISH_EVERY, move |lp| {
+            publish(lp, &ctx, publisher)
+        });
+    }
 }
 
 fn listen(lp: &mut EventLoop, ctx: &Context) -> iomux::Result<()> {

@@ -38,6 +38,7 @@ pub mod conn;
 mod model;
 mod readiness;
 pub mod shutdown;
+pub mod stats;
 pub mod uring;
 
 pub use self::model::Model;
@@ -66,6 +67,8 @@ pub struct Config {
     pub grace: Duration,
     /// The completion model's ring (`--model uring` only).
     pub ring: uring::RingConfig,
+    /// Where to serve the live counters (`--stats-addr`), if anywhere.
+    pub stats_addr: Option<SocketAddr>,
 }
 
 /// What a server did, summed over its threads.
@@ -75,6 +78,8 @@ pub struct Counters {
     pub refused: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Reads (or receive completions) that brought data.
+    pub reads: u64,
     pub loop_iterations: u64,
     /// Multishot receives ended because the provided-buffer ring ran dry (completion model).
     pub out_of_buffers: u64,
@@ -90,6 +95,7 @@ impl Counters {
         self.refused += other.refused;
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
+        self.reads += other.reads;
         self.loop_iterations += other.loop_iterations;
         self.out_of_buffers += other.out_of_buffers;
         self.cq_overflows += other.cq_overflows;
@@ -100,6 +106,7 @@ impl Counters {
     pub fn record(&mut self, transfer: &Transfer) {
         self.bytes_in += transfer.bytes_in;
         self.bytes_out += transfer.bytes_out;
+        self.reads += transfer.reads;
     }
 }
 
@@ -108,6 +115,8 @@ pub struct Shared {
     pub config: Config,
     pub shutdown: Arc<Shutdown>,
     pub limit: ConnLimit,
+    /// Where the threads publish their counters (with `--stats-addr`).
+    pub board: Option<Arc<stats::Board>>,
 }
 
 /// What `iomux serve` prints when it stops: as one line of text, or as one JSON object.
@@ -301,12 +310,32 @@ pub fn run(config: Config) -> io::Result<Summary> {
             ),
         ));
     }
+    if let Some(addr) = config.stats_addr {
+        stats::check_loopback(addr)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        if !config.model.publishes_stats() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "--stats-addr is not offered by --model {} (its connection threads keep their counters until they end); models that offer it: {}",
+                    config.model.name(),
+                    Model::all()
+                        .iter()
+                        .filter(|m| m.publishes_stats())
+                        .map(|m| m.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
     // Use every descriptor the hard limit allows; failing to raise it is not fatal.
     if let Err(e) = iomux_sys::process::raise_nofile_limit() {
         warn!("could not raise RLIMIT_NOFILE: {e}");
     }
     let listeners = bind(config.addr, config.threads)?;
     let local = listeners[0].local_addr()?;
+    let stats_listener = config.stats_addr.map(stats::bind).transpose()?;
 
     // Signals arrive as bytes on a socket pair, which the main thread waits on.
     let (signal_rx, signal_tx) = UnixStream::pair()?;
@@ -323,6 +352,9 @@ pub fn run(config: Config) -> io::Result<Summary> {
     let shared = Arc::new(Shared {
         limit: ConnLimit::new(config.max_conns),
         shutdown: Arc::default(),
+        board: stats_listener
+            .is_some()
+            .then(|| Arc::new(stats::Board::new(config.threads))),
         config,
     });
     shared.shutdown.on_request(move || {
@@ -341,7 +373,7 @@ pub fn run(config: Config) -> io::Result<Summary> {
                         Model::Blocking => blocking::serve(listener, &shared),
                         Model::Nonblocking => busy::serve(listener, &shared),
                         Model::Callbacks => callbacks::serve(listener, &shared),
-                        Model::Readiness(kind) => readiness::serve(listener, kind, &shared),
+                        Model::Readiness(kind) => readiness::serve(listener, kind, &shared, i),
                         Model::Uring => uring::serve(listener, &shared),
                     };
                     // A thread that fails takes the whole server down, cleanly.
@@ -353,6 +385,19 @@ pub fn run(config: Config) -> io::Result<Summary> {
         })
         .collect::<io::Result<_>>()?;
 
+    let stats_server = match stats_listener {
+        Some(listener) => {
+            let stats_local = listener.local_addr()?;
+            let shared = shared.clone();
+            let backend = backend.map(|k| k.name().to_owned());
+            let thread = std::thread::Builder::new()
+                .name("iomux-stats".into())
+                .spawn(move || stats::serve(listener, shared, backend))?;
+            println!("stats on http://{stats_local}/stats");
+            Some(thread)
+        }
+        None => None,
+    };
     println!("listening on {local}");
     io::stdout().flush()?;
 
@@ -387,6 +432,9 @@ pub fn run(config: Config) -> io::Result<Summary> {
             Ok(Err(e)) => failure = Some(e),
             Err(_) => failure = Some(io::Error::other("a server thread panicked")),
         }
+    }
+    if let Some(thread) = stats_server {
+        let _ = thread.join();
     }
     if let Some(e) = failure {
         return Err(e);

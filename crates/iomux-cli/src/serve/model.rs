@@ -82,6 +82,12 @@ impl Model {
         self.multiplexes()
     }
 
+    /// Whether `--stats-addr` applies: its threads publish their counters as they go (the
+    /// blocking model's connection threads keep theirs until they end).
+    pub fn publishes_stats(self) -> bool {
+        !matches!(self, Model::Blocking)
+    }
+
     /// Why this machine cannot run the model, if it cannot (a backend the kernel lacks).
     pub fn probe(self) -> Result<(), String> {
         match self {

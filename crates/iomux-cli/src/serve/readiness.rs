@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 use super::accept::{Accepted, Acceptor};
 use super::conn::{Client, READ_BUFFER};
 use super::shutdown::Drain;
+use super::stats::Publisher;
 use super::{Counters, Shared};
 
 enum Entry {
@@ -31,11 +32,17 @@ struct Server<'a> {
     acceptor: Acceptor,
     read_buffer: Vec<u8>,
     counters: Counters,
+    publisher: Publisher,
     next_idle_sweep: Option<Instant>,
     drain: Option<Drain>,
 }
 
-pub fn serve(listener: TcpListener, backend: BackendKind, shared: &Shared) -> io::Result<Counters> {
+pub fn serve(
+    listener: TcpListener,
+    backend: BackendKind,
+    shared: &Shared,
+    index: usize,
+) -> io::Result<Counters> {
     let mut selector = Selector::with_backend(backend)?;
     let waker = selector.waker()?;
     shared.shutdown.on_request(move || {
@@ -49,6 +56,7 @@ pub fn serve(listener: TcpListener, backend: BackendKind, shared: &Shared) -> io
         acceptor: Acceptor::default(),
         read_buffer: vec![0; READ_BUFFER],
         counters: Counters::default(),
+        publisher: Publisher::new(shared, index),
         next_idle_sweep: super::first_idle_sweep(shared),
         drain: None,
     };
@@ -69,6 +77,11 @@ impl Server<'_> {
             self.selector.select(&mut events, timeout)?;
             let now = Instant::now();
             self.counters.loop_iterations += 1;
+            let (counters, selector) = (&self.counters, &self.selector);
+            self.publisher.tick(now, || Counters {
+                selector: selector.stats(),
+                ..*counters
+            });
             for event in &events {
                 let Some((key, readiness)) = self.selector.resolve_mut(event) else {
                     continue;

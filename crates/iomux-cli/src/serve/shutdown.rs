@@ -60,6 +60,10 @@ impl ConnLimit {
     pub fn closed(&self) {
         self.open.fetch_sub(1, Ordering::AcqRel);
     }
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
 }
 
 /// A model's shutdown drain: no more accepting or reading; what is owed is delivered for at

@@ -37,6 +37,7 @@ use tracing::{debug, info};
 
 use super::accept::Acceptor;
 use super::shutdown::Drain;
+use super::stats::Publisher;
 use super::{Counters, Shared};
 use crate::proto::Answer;
 
@@ -164,6 +165,7 @@ struct Server<'a> {
     /// Slots with news this turn, driven once at the end of it.
     touched: Vec<u32>,
     counters: Counters,
+    publisher: Publisher,
     next_idle_sweep: Option<Instant>,
     drain: Option<Drain>,
 }
@@ -204,6 +206,7 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
         parked: std::collections::VecDeque::new(),
         touched: Vec::new(),
         counters: Counters::default(),
+        publisher: Publisher::new(shared, 0),
         next_idle_sweep: super::first_idle_sweep(shared),
         drain: None,
     };
@@ -237,6 +240,8 @@ impl Server<'_> {
             }
             let now = Instant::now();
             self.counters.loop_iterations += 1;
+            let counters = &self.counters;
+            self.publisher.tick(now, || *counters);
             while let Some(completion) = self.ring.next_completion() {
                 self.complete(completion, now)?;
             }
@@ -411,6 +416,7 @@ impl Server<'_> {
                 self.ring
                     .take_buffer(group, completion, |bytes| conn.receive(bytes, now));
                 self.counters.bytes_in += n as u64;
+                self.counters.reads += 1;
             }
             0 => client.conn.receive_end(),
             // The buffer ring ran dry: the bytes wait in the socket; re-armed by drive once

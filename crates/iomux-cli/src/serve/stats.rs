@@ -1,0 +1,191 @@
+//! `iomux serve --stats-addr ADDR`: the server's counters, live, as JSON over HTTP on a
+//! loopback address, served by iomux's own event loop (the [`crate::http`] server) on a thread
+//! of its own.
+//!
+//! Each server thread keeps its counters to itself, as it always did, and copies them to its
+//! slot of a shared [`Board`] at most every [`PUBLISH_EVERY`] (one clock comparison a loop
+//! turn when on; nothing when the flag is off). `GET /stats` sums the slots and adds what the
+//! process knows (open connections, CPU time). `iomux web` watches that address for its live
+//! page.
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Counters, Shared};
+use crate::http::{self, Handler, Method, Reply, Request, Response, Ticket};
+
+/// How often a server thread copies its counters to the board.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
+/// The latest counters of each server thread.
+#[derive(Default)]
+pub struct Board {
+    slots: Vec<Mutex<Counters>>,
+}
+
+impl Board {
+    /// A board for `threads` server threads.
+    pub fn new(threads: usize) -> Board {
+        Board {
+            slots: (0..threads).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    fn total(&self) -> Counters {
+        let mut total = Counters::default();
+        for slot in &self.slots {
+            total.add(&slot.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        total
+    }
+}
+
+/// One server thread's way to the board (a no-op without `--stats-addr`).
+pub struct Publisher {
+    board: Option<Arc<Board>>,
+    index: usize,
+    next: Instant,
+}
+
+impl Publisher {
+    /// Server thread `index`'s publisher.
+    pub fn new(shared: &Shared, index: usize) -> Publisher {
+        Publisher {
+            board: shared.board.clone(),
+            index,
+            next: Instant::now(),
+        }
+    }
+
+    /// Copies the counters `current` gives to the board, if it is time.
+    #[inline]
+    pub fn tick(&mut self, now: Instant, current: impl FnOnce() -> Counters) {
+        if let Some(board) = &self.board {
+            if now >= self.next {
+                self.next = now + PUBLISH_EVERY;
+                if let Some(slot) = board.slots.get(self.index) {
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = current();
+                }
+            }
+        }
+    }
+}
+
+/// What `GET /stats` answers: totals since the server started (the watcher makes rates).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Snapshot {
+    pub model: String,
+    pub backend: Option<String>,
+    pub threads: usize,
+    pub pid: u32,
+    /// Seconds since the server started.
+    pub uptime_s: f64,
+    /// Connections open now.
+    pub open: usize,
+    pub accepted: u64,
+    pub refused: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Reads that brought data: one message each for the notes' protocols.
+    pub reads: u64,
+    /// Waits (`select`/`poll`/`epoll_wait` calls, or ring turns).
+    pub waits: u64,
+    pub fds_passed: u64,
+    pub events: u64,
+    pub ctl_calls: u64,
+    pub cpu_user_s: f64,
+    pub cpu_system_s: f64,
+}
+
+/// Checks that `addr` is a loopback address: the counters are not for the network.
+pub fn check_loopback(addr: SocketAddr) -> Result<(), String> {
+    if addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(format!(
+            "--stats-addr {addr} is not a loopback address (127.0.0.0/8 or ::1): the counters are served to this machine only"
+        ))
+    }
+}
+
+/// Binds the stats address (before the server accepts anyone, so a bad address fails early).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot bind --stats-addr {addr}: {e}"))
+    })
+}
+
+/// Serves `GET /stats` until the server shuts down.
+pub fn serve(listener: TcpListener, shared: Arc<Shared>, backend: Option<String>) {
+    let started = Instant::now();
+    let shutdown = shared.shutdown.clone();
+    let result = http::server::run(listener, http::Limits::default(), &shutdown, |_| {
+        StatsHandler {
+            shared,
+            backend,
+            started,
+        }
+    });
+    if let Err(e) = result {
+        tracing::warn!("the --stats-addr server stopped: {e}");
+    }
+}
+
+struct StatsHandler {
+    shared: Arc<Shared>,
+    backend: Option<String>,
+    started: Instant,
+}
+
+impl StatsHandler {
+    fn snapshot(&self) -> Snapshot {
+        let total = self
+            .shared
+            .board
+            .as_ref()
+            .map(|b| b.total())
+            .unwrap_or_default();
+        let (user, system) = iomux_sys::process::process_cpu_time().unwrap_or_default();
+        let sel = total.selector;
+        Snapshot {
+            model: self.shared.config.model.name().to_owned(),
+            backend: self.backend.clone(),
+            threads: self.shared.config.threads,
+            pid: std::process::id(),
+            uptime_s: self.started.elapsed().as_secs_f64(),
+            open: self.shared.limit.open(),
+            accepted: total.accepted,
+            refused: total.refused,
+            bytes_in: total.bytes_in,
+            bytes_out: total.bytes_out,
+            reads: total.reads,
+            waits: sel.wait_calls.max(total.loop_iterations),
+            fds_passed: sel.fds_passed,
+            events: sel.events_returned,
+            ctl_calls: sel.ctl_calls,
+            cpu_user_s: user.as_secs_f64(),
+            cpu_system_s: system.as_secs_f64(),
+        }
+    }
+}
+
+impl Handler for StatsHandler {
+    fn handle(&self, request: Request, _: Ticket) -> Reply {
+        if !matches!(request.method, Method::Get | Method::Head) {
+            return Reply::Now(
+                Response::error(405, "only GET and HEAD").with_header("Allow", "GET, HEAD"),
+            );
+        }
+        Reply::Now(match request.path() {
+            "/stats" => Response::json(&self.snapshot()),
+            "/" => Response::new(
+                200,
+                "text/plain; charset=utf-8",
+                &b"iomux serve: GET /stats for this server's counters (JSON)\n"[..],
+            ),
+            _ => Response::error(404, "not found: GET /stats"),
+        })
+    }
+}
