@@ -16,6 +16,7 @@ mod runs;
 mod serve;
 mod store;
 mod units;
+mod web;
 
 use proto::Answer;
 use serve::{Model, SummaryFormat};
@@ -133,6 +134,9 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         stats_addr: Option<SocketAddr>,
     },
+    /// The front end: stored runs as charts, comparisons and a live view of a running server,
+    /// over HTTP served by iomux's own event loop. Open the address it prints in a browser.
+    Web(web::WebArgs),
     /// The notes' interactive client: prompt `>>: `, send each non-empty line, print the reply.
     ///
     /// Reads lines from a terminal or a pipe; exits 0 at end of input.
@@ -283,6 +287,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Runs { db, command } => {
             let code = runs::main(&db, command).map_err(|e| e.to_string())?;
             Ok(ExitCode::from(code))
+        }
+        Command::Web(args) => {
+            web::run(args).map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Client { addr } => {
             clients::interactive(addr).map_err(|e| e.to_string())?;

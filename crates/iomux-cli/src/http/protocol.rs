@@ -423,7 +423,7 @@ fn write_response(out: &mut OutBuffer, response: &Response, slot: &Slot) {
     let has_body = status >= 200 && status != 204 && status != 304;
     if slot.stream {
         head.extend_from_slice(b"Cache-Control: no-cache\r\n");
-    } else if has_body || status == 304 {
+    } else if has_body {
         let _ = write!(head, "Content-Length: {}\r\n", response.body.len());
     }
     if slot.close {

@@ -89,7 +89,7 @@ pub fn run<H: Handler + 'static>(
     listener: TcpListener,
     limits: Limits,
     shutdown: &Arc<Shutdown>,
-    make_handler: impl FnOnce(Deliveries) -> H,
+    make_handler: impl FnOnce(Deliveries) -> io::Result<H>,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let mut lp = EventLoop::new()?;
@@ -105,7 +105,7 @@ pub fn run<H: Handler + 'static>(
         })?
     };
     let server = Rc::new(Server {
-        handler: Rc::new(make_handler(deliveries)),
+        handler: Rc::new(make_handler(deliveries)?),
         limits,
         read_buffer: RefCell::new(vec![0; READ_BUFFER]),
         clients: RefCell::default(),
@@ -267,9 +267,15 @@ impl<H: Handler + 'static> Server<H> {
     }
 
     fn close(self: &Rc<Self>, lp: &mut EventLoop, id: u64) {
-        let Some((fd, _)) = self.clients.borrow_mut().remove(&id) else {
+        let Some((fd, client)) = self.clients.borrow_mut().remove(&id) else {
             return;
         };
+        if let Some(client) = client.upgrade() {
+            let dropped = client.borrow().conn.protocol().dropped();
+            if dropped > 0 {
+                debug!(id, dropped, "event-stream messages dropped: the client did not read");
+            }
+        }
         if lp.unregister(fd).is_ok() {
             self.limit.closed();
             debug!(fd, id, "http connection closed");

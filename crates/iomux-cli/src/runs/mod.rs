@@ -11,7 +11,7 @@ use crate::bench::{self, Report};
 use crate::store::DbArg;
 use crate::units::Utc;
 
-mod verdicts;
+pub mod verdicts;
 
 /// `iomux runs ...`
 #[derive(clap::Subcommand)]

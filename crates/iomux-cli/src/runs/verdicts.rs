@@ -122,16 +122,34 @@ fn print_comparison(a: &Run, b: &Run, c: &Comparison, all: bool) {
     }
 }
 
-/// One history row, for `--json`.
-#[derive(serde::Serialize)]
-struct HistoryRow {
-    run: String,
-    started: f64,
-    git_commit: String,
-    median: f64,
-    repeats: Vec<f64>,
-    change: Option<f64>,
-    change_point: bool,
+/// One run's figure in a point's history.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HistoryRow {
+    pub run: String,
+    pub started: f64,
+    pub git_commit: String,
+    pub median: f64,
+    pub repeats: Vec<f64>,
+    /// The change from the previous run, as a fraction.
+    pub change: Option<f64>,
+    pub change_point: bool,
+}
+
+/// One point's metric over the stored runs of one testbed (`runs history`, the web page).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct History {
+    pub point: String,
+    pub metric: String,
+    pub better: metric::Better,
+    /// The testbed's fingerprint.
+    pub testbed: String,
+    /// Its host name.
+    pub host: String,
+    /// How change points were found.
+    pub rule: String,
+    pub runs: Vec<HistoryRow>,
+    /// Other testbeds that measured the point: host, fingerprint, runs.
+    pub other_testbeds: Vec<(String, String, u64)>,
 }
 
 /// Prints one point's metric over the runs of one testbed.
@@ -142,6 +160,21 @@ pub fn history(
     testbed: Option<&str>,
     json: bool,
 ) -> io::Result<()> {
+    let h = history_of(store, point, metric_name, testbed)?;
+    if json {
+        return print_json(&h);
+    }
+    print_history(&h);
+    Ok(())
+}
+
+/// One point's metric over the runs of one testbed (default: the testbed that ran it last).
+pub fn history_of(
+    store: &mut dyn Store,
+    point: &str,
+    metric_name: Option<&str>,
+    testbed: Option<&str>,
+) -> io::Result<History> {
     let key: PointKey = point.parse().map_err(io::Error::other)?;
     let testbeds = store.point_testbeds(&key)?;
     if testbeds.is_empty() {
@@ -200,37 +233,40 @@ pub fn history(
             change_point: step.change_point,
         })
         .collect();
-    if json {
-        return print_json(&serde_json::json!({
-            "point": key.to_string(),
-            "metric": name,
-            "better": info.better,
-            "testbed": chosen.fingerprint,
-            "rule": rule,
-            "runs": rows,
-        }));
-    }
-    let others: Vec<String> = testbeds
+    Ok(History {
+        point: key.to_string(),
+        metric: name.to_owned(),
+        better: info.better,
+        testbed: chosen.fingerprint.clone(),
+        host: chosen.host.clone(),
+        rule,
+        runs: rows,
+        other_testbeds: testbeds
+            .iter()
+            .filter(|u| u.fingerprint != chosen.fingerprint)
+            .map(|u| (u.host.clone(), u.fingerprint.clone(), u.runs))
+            .collect(),
+    })
+}
+
+fn print_history(h: &History) {
+    let (key, name, rows, rule) = (&h.point, &h.metric, &h.runs, &h.rule);
+    let others: Vec<String> = h
+        .other_testbeds
         .iter()
-        .filter(|u| u.fingerprint != chosen.fingerprint)
-        .map(|u| {
-            format!(
-                "{} {} ({} runs)",
-                u.host,
-                short_testbed(&u.fingerprint),
-                u.runs
-            )
+        .map(|(host, fingerprint, runs)| {
+            format!("{host} {} ({runs} runs)", short_testbed(fingerprint))
         })
         .collect();
     say(&format!(
         "{key} · {name} ({}) on testbed {} {}{}",
-        match info.better {
+        match h.better {
             metric::Better::Lower => "lower is better",
             metric::Better::Higher => "higher is better",
             metric::Better::Neither => "a count",
         },
-        chosen.host,
-        short_testbed(&chosen.fingerprint),
+        h.host,
+        short_testbed(&h.testbed),
         if others.is_empty() {
             String::new()
         } else {
@@ -279,6 +315,5 @@ pub fn history(
         &table,
         &[false, false, false, true, true, true, false],
     ));
-    say(&rule);
-    Ok(())
+    say(rule);
 }

@@ -122,11 +122,11 @@ pub fn serve(listener: TcpListener, shared: Arc<Shared>, backend: Option<String>
     let started = Instant::now();
     let shutdown = shared.shutdown.clone();
     let result = http::server::run(listener, http::Limits::default(), &shutdown, |_| {
-        StatsHandler {
+        Ok(StatsHandler {
             shared,
             backend,
             started,
-        }
+        })
     });
     if let Err(e) = result {
         tracing::warn!("the --stats-addr server stopped: {e}");

@@ -1,0 +1,183 @@
+//! Which request gets which answer: the pages (one HTML shell; the script draws the page
+//! its path names), the files, and the JSON API every page reads.
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/`, `/run`, `/compare`, `/history`, `/live` | the page shell (`index.html`) |
+//! | `/assets/NAME`, `/favicon.ico` | a built-in file |
+//! | `/api/runs?experiment=&testbed=&commit=&since=&limit=` | the stored runs, newest first |
+//! | `/api/runs/RUN` | one run: record, tables as text, charts as SVG, point keys |
+//! | `/api/compare?a=RUN&b=RUN` | every point's ratio B/A with its verdict and rule |
+//! | `/api/history?point=KEY&metric=&testbed=` | one point's metric over the runs, with chart |
+//! | `/api/watch` | the addresses given with `--watch` |
+//! | `/api/live?addr=ADDR` | an event stream of that server's counters, once a second |
+//!
+//! Only `GET` and `HEAD` are taken (405 otherwise); unknown paths are 404. Answers from the
+//! store come later, from the workers.
+use std::net::SocketAddr;
+
+use iomux_store::{DbUrl, RunFilter, Store};
+
+use super::assets::Assets;
+use super::live::Live;
+use super::queries::{Query, Workers};
+use crate::http::server::Deliveries;
+use crate::http::{Handler, Method, Reply, Request, Response, Ticket};
+
+/// The paths the page shell answers (the script draws the page each names).
+const PAGES: &[&str] = &["/", "/run", "/compare", "/history", "/live"];
+
+/// How many runs the runs page lists unless asked for more.
+const DEFAULT_LIMIT: usize = 200;
+
+/// The front end's handler.
+pub struct Web {
+    workers: Workers,
+    assets: &'static Assets,
+    live: Live,
+    watch: Vec<SocketAddr>,
+}
+
+impl Web {
+    pub fn new(
+        store: Box<dyn Store>,
+        url: DbUrl,
+        deliveries: Deliveries,
+        assets: &'static Assets,
+        watch: Vec<SocketAddr>,
+    ) -> std::io::Result<Web> {
+        Ok(Web {
+            workers: Workers::start(store, url, deliveries.clone())?,
+            assets,
+            live: Live::new(deliveries),
+            watch,
+        })
+    }
+
+    fn ask(&self, ticket: Ticket, query: Query) -> Reply {
+        match self.workers.ask(ticket, query) {
+            Ok(()) => Reply::Later,
+            Err(busy) => Reply::Now(busy),
+        }
+    }
+
+    fn api(&self, request: &Request, path: &str, ticket: Ticket) -> Reply {
+        let bad = |message: &str| Reply::Now(Response::error(400, message));
+        match path {
+            "runs" => {
+                let since = match request.query("since") {
+                    Some(text) => {
+                        match crate::units::parse_since(&text, iomux_store::record::now_unix()) {
+                            Ok(t) => Some(t),
+                            Err(e) => return bad(&e),
+                        }
+                    }
+                    None => None,
+                };
+                let limit = match request.query("limit").map(|l| l.parse::<usize>()) {
+                    None => DEFAULT_LIMIT,
+                    Some(Ok(n)) => n,
+                    Some(Err(_)) => return bad("limit must be a number"),
+                };
+                let nonempty = |name: &str| request.query(name).filter(|v| !v.is_empty());
+                let filter = RunFilter {
+                    experiment: nonempty("experiment"),
+                    testbed: nonempty("testbed"),
+                    commit: nonempty("commit"),
+                    since,
+                    limit: Some(limit),
+                };
+                self.ask(ticket, Query::Runs(filter))
+            }
+            "compare" => match (request.query("a"), request.query("b")) {
+                (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => {
+                    self.ask(ticket, Query::Compare { a, b })
+                }
+                _ => bad("compare needs a=RUN and b=RUN"),
+            },
+            "history" => match request.query("point").filter(|p| !p.is_empty()) {
+                Some(point) => self.ask(
+                    ticket,
+                    Query::History {
+                        point,
+                        metric: request.query("metric").filter(|m| !m.is_empty()),
+                        testbed: request.query("testbed").filter(|t| !t.is_empty()),
+                    },
+                ),
+                None => bad("history needs point=KEY (as `iomux runs compare` prints it)"),
+            },
+            "watch" => Reply::Now(Response::json(&serde_json::json!({
+                "watch": self.watch.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            }))),
+            "live" => self.live(request, ticket),
+            _ => match path.strip_prefix("runs/") {
+                Some(run) if !run.is_empty() => match crate::http::percent_decode(run) {
+                    Some(run) => self.ask(ticket, Query::Run(run)),
+                    None => bad("the run id is not valid text"),
+                },
+                _ => Reply::Now(Response::error(404, &format!("no such API: /api/{path}"))),
+            },
+        }
+    }
+
+    /// `/api/live?addr=ADDR`: an event stream of a watched server's counters.
+    fn live(&self, request: &Request, ticket: Ticket) -> Reply {
+        let Some(text) = request.query("addr") else {
+            return Reply::Now(Response::error(400, "live needs addr=IP:PORT"));
+        };
+        let addr: SocketAddr = match text.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                return Reply::Now(Response::error(
+                    400,
+                    &format!("{text:?} is not an IP:PORT address"),
+                ))
+            }
+        };
+        if !addr.ip().is_loopback() && !self.watch.contains(&addr) {
+            return Reply::Now(Response::error(
+                400,
+                &format!("{addr} is not a loopback address nor given with --watch"),
+            ));
+        }
+        if request.method == Method::Head {
+            return Reply::Now(Response::new(200, "text/event-stream", &b""[..]));
+        }
+        self.live.subscribe(addr, ticket.conn);
+        // The first message tells the browser to reconnect a second after a drop.
+        Reply::Stream(Response::new(
+            200,
+            "text/event-stream",
+            &b"retry: 1000\n\n"[..],
+        ))
+    }
+}
+
+impl Handler for Web {
+    fn handle(&self, request: Request, ticket: Ticket) -> Reply {
+        if !matches!(request.method, Method::Get | Method::Head) {
+            return Reply::Now(
+                Response::error(405, "only GET and HEAD are served here")
+                    .with_header("Allow", "GET, HEAD"),
+            );
+        }
+        let path = request.path().to_owned();
+        if let Some(api) = path.strip_prefix("/api/") {
+            return self.api(&request, api, ticket);
+        }
+        if PAGES.contains(&path.as_str()) {
+            return Reply::Now(self.assets.serve("index.html", &request));
+        }
+        if path == "/favicon.ico" {
+            return Reply::Now(self.assets.serve("favicon.svg", &request));
+        }
+        match path.strip_prefix("/assets/") {
+            Some(name) => Reply::Now(self.assets.serve(name, &request)),
+            None => Reply::Now(Response::error(404, &format!("no such page: {path}"))),
+        }
+    }
+
+    fn closed(&self, conn: u64) {
+        self.live.forget(conn);
+    }
+}
