@@ -57,6 +57,9 @@ pub struct Http<H> {
     streaming: bool,
     /// Event-stream messages dropped because the client did not read them.
     dropped: u64,
+    /// Requests wait in `input` because the answers owed passed the buffer limit: one read
+    /// of small pipelined requests must not turn into unbounded answers.
+    held: bool,
 }
 
 impl<H: Handler> Http<H> {
@@ -75,12 +78,28 @@ impl<H: Handler> Http<H> {
             closing: false,
             streaming: false,
             dropped: 0,
+            held: false,
         }
     }
 
     /// Whether a request has begun and not yet fully arrived (the head timeout runs).
     pub fn is_partial(&self) -> bool {
-        !self.closing && !self.streaming && (!self.input.is_empty() || self.body.is_some())
+        !self.closing
+            && !self.streaming
+            && !self.held
+            && (!self.input.is_empty() || self.body.is_some())
+    }
+
+    /// Whether requests wait unparsed because the client has not read the answers owed;
+    /// [`resume`](Self::resume) them once it has.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Parses and answers the requests that were held back.
+    pub fn resume(&mut self, out: &mut OutBuffer) {
+        self.held = false;
+        self.parse_buffered(out);
     }
 
     /// Whether the connection carries an event stream.
@@ -156,6 +175,10 @@ impl<H: Handler> Http<H> {
     fn parse(&mut self, data: &[u8], out: &mut OutBuffer) -> usize {
         let mut pos = 0;
         while !self.closing && !self.streaming && self.queue.len() < self.limits.pipelined {
+            if out.len() > self.limits.buffer {
+                self.held = pos < data.len();
+                break;
+            }
             let rest = &data[pos..];
             if let Some(wanted) = self.body.take() {
                 if rest.len() < wanted.length {
@@ -290,7 +313,7 @@ impl<H: Handler> Protocol for Http<H> {
     }
 
     fn wants_read(&self) -> bool {
-        !self.closing
+        !self.closing && !self.held
     }
 
     fn awaiting(&self) -> bool {

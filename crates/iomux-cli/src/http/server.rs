@@ -240,14 +240,22 @@ impl<H: Handler + 'static> Server<H> {
                 debug!(id, "http connection error: {e}");
                 None
             } else {
-                Self::after_io(client, now)
+                Self::after_io(client, now, &self.limits)
             }
         };
         self.apply(lp, id, next);
     }
 
     /// What a client waits for next (`None`: close it); notes when its request began.
-    fn after_io(client: &mut Client<H>, now: Instant) -> Option<Interest> {
+    fn after_io(client: &mut Client<H>, now: Instant, limits: &Limits) -> Option<Interest> {
+        // Requests held back while their answers piled up go on once the client has read
+        // half of what it owed.
+        while client.conn.protocol().is_held() && client.conn.owed_len() <= limits.buffer / 2 {
+            client.conn.answer_later(|http, out| http.resume(out));
+            if client.conn.write_owed(&client.stream, now).error.is_some() {
+                return None;
+            }
+        }
         if client.conn.protocol().is_partial() {
             client.request_started.get_or_insert(now);
         } else {
@@ -315,7 +323,7 @@ impl<H: Handler + 'static> Server<H> {
             let transfer = client.conn.write_owed(&client.stream, now);
             match transfer.error {
                 Some(_) => None,
-                None => Self::after_io(client, now),
+                None => Self::after_io(client, now, &self.limits),
             }
         };
         self.apply(lp, id, next);

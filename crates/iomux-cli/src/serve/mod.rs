@@ -233,16 +233,19 @@ fn first_idle_sweep(shared: &Shared) -> Option<std::time::Instant> {
 }
 
 /// How long a single-threaded loop may wait: until the accept pause ends, the next idle sweep,
-/// or the end of the shutdown grace period, whichever comes first (`None`: no deadline).
+/// the end of the shutdown grace period, or the `--stats-addr` board's next update, whichever
+/// comes first (`None`: no deadline).
 fn time_to_next_deadline(
     acceptor: &accept::Acceptor,
     next_idle_sweep: Option<std::time::Instant>,
     drain: Option<&shutdown::Drain>,
+    publisher: &stats::Publisher,
 ) -> Option<Duration> {
     [
         acceptor.retry_at(),
         next_idle_sweep,
         drain.map(|d| d.deadline()),
+        publisher.deadline(),
     ]
     .into_iter()
     .flatten()
@@ -385,6 +388,7 @@ pub fn run(config: Config) -> io::Result<Summary> {
         })
         .collect::<io::Result<_>>()?;
 
+    println!("listening on {local}");
     let stats_server = match stats_listener {
         Some(listener) => {
             let stats_local = listener.local_addr()?;
@@ -398,7 +402,6 @@ pub fn run(config: Config) -> io::Result<Summary> {
         }
         None => None,
     };
-    println!("listening on {local}");
     io::stdout().flush()?;
 
     // Wait for a signal, or for a worker to request shutdown after an error.

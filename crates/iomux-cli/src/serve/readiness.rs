@@ -73,15 +73,11 @@ impl Server<'_> {
                 &self.acceptor,
                 self.next_idle_sweep,
                 self.drain.as_ref(),
+                &self.publisher,
             );
             self.selector.select(&mut events, timeout)?;
             let now = Instant::now();
             self.counters.loop_iterations += 1;
-            let (counters, selector) = (&self.counters, &self.selector);
-            self.publisher.tick(now, || Counters {
-                selector: selector.stats(),
-                ..*counters
-            });
             for event in &events {
                 let Some((key, readiness)) = self.selector.resolve_mut(event) else {
                     continue;
@@ -103,6 +99,11 @@ impl Server<'_> {
                     }
                 }
             }
+            let (counters, selector) = (&self.counters, &self.selector);
+            self.publisher.tick(now, || Counters {
+                selector: selector.stats(),
+                ..*counters
+            });
             if self.shared.shutdown.is_requested() && self.drain.is_none() {
                 self.start_draining(now);
             }

@@ -47,6 +47,8 @@ pub struct Publisher {
     board: Option<Arc<Board>>,
     index: usize,
     next: Instant,
+    /// Counters changed since the last copy (a turn came before its time).
+    behind: bool,
 }
 
 impl Publisher {
@@ -56,20 +58,30 @@ impl Publisher {
             board: shared.board.clone(),
             index,
             next: Instant::now(),
+            behind: false,
         }
     }
 
-    /// Copies the counters `current` gives to the board, if it is time.
+    /// At the end of a loop turn: copies the counters `current` gives to the board if it is
+    /// time, else remembers that the board is behind.
     #[inline]
     pub fn tick(&mut self, now: Instant, current: impl FnOnce() -> Counters) {
         if let Some(board) = &self.board {
             if now >= self.next {
                 self.next = now + PUBLISH_EVERY;
+                self.behind = false;
                 if let Some(slot) = board.slots.get(self.index) {
                     *slot.lock().unwrap_or_else(|e| e.into_inner()) = current();
                 }
+            } else {
+                self.behind = true;
             }
         }
+    }
+
+    /// When the loop must wake to bring the board up to date (`None`: it is).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.behind.then_some(self.next)
     }
 }
 

@@ -232,6 +232,7 @@ impl Server<'_> {
                 &self.acceptor,
                 self.next_idle_sweep,
                 self.drain.as_ref(),
+                &self.publisher,
             );
             match self.ring.submit_and_wait(timeout) {
                 Ok(()) => {}
@@ -240,8 +241,6 @@ impl Server<'_> {
             }
             let now = Instant::now();
             self.counters.loop_iterations += 1;
-            let counters = &self.counters;
-            self.publisher.tick(now, || *counters);
             while let Some(completion) = self.ring.next_completion() {
                 self.complete(completion, now)?;
             }
@@ -250,6 +249,8 @@ impl Server<'_> {
                 self.drive(slot, now)?;
             }
             self.touched = touched;
+            let counters = &self.counters;
+            self.publisher.tick(now, || *counters);
 
             if self.shared.shutdown.is_requested() && self.drain.is_none() {
                 self.start_draining(now)?;

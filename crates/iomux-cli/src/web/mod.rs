@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::http::{self, server};
 use crate::serve::shutdown::Shutdown;
@@ -37,10 +38,33 @@ pub struct WebArgs {
     /// them without rebuilding).
     #[arg(long, value_name = "DIR")]
     pub assets: Option<PathBuf>,
+    /// A request must arrive whole within this many seconds of its first byte (else 408 and
+    /// the connection is closed: a slowloris client holds nothing for long).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub head_timeout: f64,
+    /// A keep-alive connection with no request in progress is closed after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub idle_timeout: f64,
 }
 
 /// Runs the front end until SIGINT or SIGTERM.
 pub fn run(args: WebArgs) -> io::Result<()> {
+    let seconds = |flag: &str, value: f64| {
+        Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{flag} must be a positive number of seconds, not {value}"),
+                )
+            })
+    };
+    let limits = http::Limits {
+        head_timeout: seconds("--head-timeout", args.head_timeout)?,
+        idle_timeout: seconds("--idle-timeout", args.idle_timeout)?,
+        ..http::Limits::default()
+    };
     let url = args.db.url()?;
     let store = iomux_store::open(&url)?;
     let described = store.describe();
@@ -59,7 +83,7 @@ pub fn run(args: WebArgs) -> io::Result<()> {
     )));
     println!("iomux web: http://{local}/ (runs from {described})");
     let watch = args.watch;
-    server::run(listener, http::Limits::default(), &shutdown, |deliveries| {
+    server::run(listener, limits, &shutdown, |deliveries| {
         routes::Web::new(store, url, deliveries, assets, watch)
     })
 }

@@ -66,3 +66,4 @@ mod store;
 mod ugly;
 mod uring;
 mod util;
+mod web;

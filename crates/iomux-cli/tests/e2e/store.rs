@@ -12,12 +12,12 @@ use iomux_store::testing::{testbed, MariaDb, Scratch};
 
 use crate::util::BIN;
 
-fn temp_dir(name: &str) -> Scratch {
+pub fn temp_dir(name: &str) -> Scratch {
     Scratch::new("store-e2e", name)
 }
 
 /// `iomux ARGS` with `IOMUX_DB=db`.
-fn iomux(args: &[&str], db: &str) -> Output {
+pub fn iomux(args: &[&str], db: &str) -> Output {
     command(args, db).output().unwrap()
 }
 
@@ -28,7 +28,7 @@ fn command(args: &[&str], db: &str) -> Command {
 }
 
 /// Its stdout, after checking it succeeded.
-fn ok(out: Output) -> String {
+pub fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
         "failed: {}\n{}",
@@ -75,7 +75,7 @@ fn jsonl_points(dir: &Path) -> usize {
 }
 
 /// A stored-looking echo run: epoll and tokio at 100 connections, three repeats each.
-fn synthetic(
+pub fn synthetic(
     id: &str,
     host: &str,
     started: f64,
@@ -117,7 +117,7 @@ fn synthetic(
     (run, points)
 }
 
-fn write_jsonl(dir: &Path, runs: &[(Run, Vec<Point>)]) {
+pub fn write_jsonl(dir: &Path, runs: &[(Run, Vec<Point>)]) {
     std::fs::create_dir_all(dir).unwrap();
     let mut text = String::new();
     for (run, points) in runs {
@@ -541,7 +541,7 @@ fn sqlite_takes_many_writers_at_once_and_keeps_a_killed_writers_points() {
 }
 
 /// A fresh database on the shared throwaway server, as root's URL.
-fn mariadb(name: &str) -> Option<(&'static MariaDb, String, String)> {
+pub fn mariadb(name: &str) -> Option<(&'static MariaDb, String, String)> {
     let server = MariaDb::shared()?;
     let database = server.fresh_database(name);
     let url = server.url("root", None, &database);

@@ -93,6 +93,13 @@ impl Server {
         self.child.id()
     }
 
+    /// The next line the server prints on stdout.
+    pub fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }

@@ -331,3 +331,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn pipelined_requests_wait_while_their_answers_pile_up() {
+    let limits = Limits {
+        buffer: 100,
+        ..Limits::default()
+    };
+    let (mut c, _) = conn(limits);
+    c.receive(&GET.repeat(10), Instant::now());
+    let first = statuses(&masked(c.owed())).len();
+    assert!(first < 10, "held back past the buffer limit ({first} answered)");
+    assert!(c.protocol().is_held() && !c.wants_read());
+    assert!(!c.protocol().is_partial(), "held requests are not a slow client");
+    let mut answered = first;
+    while c.protocol().is_held() {
+        c.sent(c.owed().len(), Instant::now());
+        c.answer_later(|http, out| http.resume(out));
+        answered += statuses(&masked(c.owed())).len();
+    }
+    assert_eq!(answered, 10);
+    assert!(c.wants_read());
+}

@@ -187,8 +187,13 @@ async function comparePage() {
       el("span", { class: "verdict-noise" }, `${counts.noise} noise`)),
     el("label", {}, showNoise, " show noise rows"),
     body,
-    c.only_in_a.length ? el("p", { class: "muted" }, `Only in A: ${c.only_in_a.join(", ")}`) : null,
-    c.only_in_b.length ? el("p", { class: "muted" }, `Only in B: ${c.only_in_b.join(", ")}`) : null);
+    onlyIn("A", c.only_in_a), onlyIn("B", c.only_in_b));
+}
+
+function onlyIn(run, points) {
+  if (!points.length) return null;
+  return el("details", {}, el("summary", { class: "muted" }, `${points.length} point(s) measured only in ${run}`),
+    el("ul", { class: "mono" }, points.map((p) => el("li", {}, p))));
 }
 
 // ---- history ---------------------------------------------------------------------------
