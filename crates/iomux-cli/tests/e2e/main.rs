@@ -58,6 +58,7 @@ macro_rules! per_model {
 }
 
 mod bench;
+mod browser;
 mod cli;
 mod load;
 mod matrix;

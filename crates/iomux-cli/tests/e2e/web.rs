@@ -502,9 +502,9 @@ fn a_stalled_database_delays_only_its_own_queries_and_a_full_queue_says_503() {
     assert_eq!(statuses.keys().filter(|s| ![200, 503].contains(s)).count(), 0, "{statuses:?}");
 }
 
-/// `iomux serve --stats-addr` on port 0: the server and its stats address.
-pub fn serve_with_stats(extra: &[&str]) -> (Server, SocketAddr) {
-    let mut args = vec!["--model", "epoll", "--stats-addr", "127.0.0.1:0"];
+/// `iomux serve --stats-addr STATS`: the server and its stats address.
+pub fn serve_with_stats(extra: &[&str], stats: &str) -> (Server, SocketAddr) {
+    let mut args = vec!["--model", "epoll", "--stats-addr", stats];
     args.extend_from_slice(extra);
     let mut server = Server::start_args(&args);
     let line = server.next_line();
@@ -520,7 +520,7 @@ pub fn serve_with_stats(extra: &[&str]) -> (Server, SocketAddr) {
 
 #[test]
 fn serve_stats_addr_counts_what_the_server_does() {
-    let (server, stats) = serve_with_stats(&[]);
+    let (server, stats) = serve_with_stats(&[], "127.0.0.1:0");
     let before = get(stats, "/stats").json();
     assert_eq!(before["model"], "epoll");
     assert_eq!(before["accepted"], 0);
@@ -557,7 +557,7 @@ fn serve_stats_addr_counts_what_the_server_does() {
 fn the_live_stream_carries_rates_and_says_when_the_server_is_down() {
     let dir = Scratch::new("web-e2e", "live");
     let web = Web::start(dir.join("runs.db").to_str().unwrap(), &[]);
-    let (server, stats) = serve_with_stats(&[]);
+    let (server, stats) = serve_with_stats(&[], "127.0.0.1:0");
     let mut s = web.connect();
     write!(s, "GET /api/live?addr={stats} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
     let mut reader = BufReader::new(s);

@@ -32,8 +32,13 @@ async function api(path) {
   return body;
 }
 
+/// Replaces the page's content (absent parts, null or undefined, are left out).
+function show(...children) {
+  app().replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+}
+
 function showError(error) {
-  app().replaceChildren(el("p", { class: "error", role: "alert" }, String(error.message || error)));
+  show(el("p", { class: "error", role: "alert" }, String(error.message || error)));
 }
 
 function utc(secs) {
@@ -49,6 +54,15 @@ function short(value) {
   if (a >= 100) return value.toFixed(0);
   if (a >= 10) return value.toFixed(1);
   return value.toFixed(3).replace(/\.?0+$/, "") || "0";
+}
+
+/// A rate for people: 42256, 2.70 M, 1.3 k.
+function human(value) {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "–";
+  const a = Math.abs(value);
+  if (a >= 1e9) return `${(value / 1e9).toFixed(2)} G`;
+  if (a >= 1e6) return `${(value / 1e6).toFixed(2)} M`;
+  return short(value);
 }
 
 function query(name) {
@@ -104,7 +118,7 @@ async function runsPage() {
             run.experiments.join(", ") + (run.quick ? " (quick)" : ""), run.points,
             `${run.host} ${run.testbed.slice(0, 8)}`, run.finished ? "" : "unfinished"];
   });
-  app().replaceChildren(
+  show(
     el("h1", {}, "Stored runs"),
     form,
     data.runs.length === 0
@@ -132,7 +146,7 @@ async function runPage() {
     el("dt", {}, "command"), el("dd", { class: "mono" }, run.command_line.join(" ")),
     el("dt", {}, "started"), el("dd", {}, `${utc(run.started)} UTC${run.finished ? ", finished " + utc(run.finished) : ", unfinished"}`));
   const points = el("ul", {}, data.points.map((p) => el("li", {}, link("/history", { point: p }, p))));
-  app().replaceChildren(
+  show(
     el("h1", {}, `Run ${run.id}`),
     testbed,
     el("h2", {}, "Tables"),
@@ -152,7 +166,7 @@ async function comparePage() {
     el("label", {}, "B (judged)", el("input", { name: "b", value: b, placeholder: "latest", required: "" })),
     el("button", { type: "submit" }, "Compare"));
   if (!a || !b) {
-    app().replaceChildren(el("h1", {}, "Compare two runs"), form,
+    show(el("h1", {}, "Compare two runs"), form,
       el("p", { class: "muted" }, "Run ids, their starts, latest or latest~N."));
     return;
   }
@@ -175,7 +189,7 @@ async function comparePage() {
     ? `Same testbed: the figures themselves are compared; ${c.history_runs} earlier run(s) inform the noise bands.`
     : `Different testbeds: each subject is compared as its ratio to the reference subject in the same run (${Object.entries(c.mode.references).map(([e, s]) => `${e}: ${s}`).join(", ")}), never as absolute times.`;
   const counts = data.counts;
-  app().replaceChildren(
+  show(
     el("h1", {}, "Compare"), form,
     el("p", {}, "A: ", link("/run", { id: data.a.id }, data.a.id), ` (${data.a.testbed.host}, commit ${data.a.git_commit})`,
       el("br"), "B: ", link("/run", { id: data.b.id }, data.b.id), ` (${data.b.testbed.host}, commit ${data.b.git_commit})`),
@@ -208,7 +222,7 @@ async function historyPage() {
   const rows = h.runs.map((r) => [utc(r.started), link("/run", { id: r.run }, r.run), el("code", {}, r.git_commit),
     short(r.median), r.repeats.length > 1 ? `${short(Math.min(...r.repeats))} to ${short(Math.max(...r.repeats))}` : "",
     r.change === null ? "" : `${(r.change * 100).toFixed(1)}%`, r.change_point ? "◆ change point" : ""]);
-  app().replaceChildren(
+  show(
     el("h1", {}, `${h.point} · ${h.metric}`),
     el("p", { class: "muted" }, `Testbed ${h.host} ${h.testbed.slice(0, 8)}; ${h.better === "lower" ? "lower is better" : h.better === "higher" ? "higher is better" : "a count"}.`),
     el("div", { class: "charts" }, svgFigure(`${h.point} ${h.metric}`, data.svg)),
@@ -240,15 +254,15 @@ const LIVE_WINDOW = 60;
 function drawLive(svg, values, title) {
   const w = 360, h = 140, left = 50, top = 18, bottom = 16;
   const finite = values.filter((v) => Number.isFinite(v));
-  const max = Math.max(1e-9, ...finite);
+  const max = finite.length ? Math.max(1e-9, ...finite) : 0;
   const x = (i) => left + (w - left - 6) * (i / Math.max(1, LIVE_WINDOW - 1));
-  const y = (v) => top + (h - top - bottom) * (1 - v / max);
+  const y = (v) => top + (h - top - bottom) * (1 - (max > 0 ? v / max : 0));
   const offset = LIVE_WINDOW - values.length;
   const points = values.map((v, i) => Number.isFinite(v) ? `${x(i + offset).toFixed(1)},${y(v).toFixed(1)}` : null)
     .filter(Boolean).join(" ");
   svg.innerHTML =
     `<text x="${left}" y="12">${title}</text>` +
-    `<text x="${left - 4}" y="${top + 4}" text-anchor="end">${short(max)}</text>` +
+    (finite.length ? `<text x="${left - 4}" y="${top + 4}" text-anchor="end">${short(max)}</text>` : "") +
     `<text x="${left - 4}" y="${h - bottom}" text-anchor="end">0</text>` +
     `<line x1="${left}" x2="${w - 6}" y1="${h - bottom}" y2="${h - bottom}" stroke="#ccc"/>` +
     `<polyline class="line" points="${points}"/>`;
@@ -266,7 +280,7 @@ function livePage() {
   const form = el("form", { class: "filters", method: "get", action: "/live" },
     el("label", {}, "server (iomux serve --stats-addr)", input), watched, el("button", { type: "submit" }, "Watch"));
   if (!addr) {
-    app().replaceChildren(el("h1", {}, "Live"), form,
+    show(el("h1", {}, "Live"), form,
       el("p", { class: "muted" }, "Start a server with `iomux serve --stats-addr 127.0.0.1:9100`, then watch it here."));
     return;
   }
@@ -281,7 +295,7 @@ function livePage() {
     return svg;
   });
   const history = LIVE_SERIES.map(() => []);
-  app().replaceChildren(el("h1", {}, `Live: ${addr}`), form, status, tiles,
+  show(el("h1", {}, `Live: ${addr}`), form, status, tiles,
     el("div", { class: "charts" }, charts.map((svg) => el("figure", {}, svg))));
   LIVE_SERIES.forEach(([, title], i) => drawLive(charts[i], history[i], title));
 
@@ -293,7 +307,7 @@ function livePage() {
     status.textContent = `${s.model}${s.backend ? " (" + s.backend + ")" : ""}, pid ${s.pid}, up ${s.uptime_s.toFixed(0)} s; ${s.accepted} connections served`;
     for (const [id, , pick] of LIVE_TILES) {
       const v = pick(sample);
-      document.getElementById(`live-${id}`).textContent = v === null || v === undefined ? "–" : short(v);
+      document.getElementById(`live-${id}`).textContent = human(v);
     }
     LIVE_SERIES.forEach(([, title, pick], i) => {
       history[i].push(pick(sample));

@@ -1,0 +1,387 @@
+//! `iomux web` in a real browser: headless Chromium driven over WebDriver (Debian's
+//! `chromium-driver`), against a store filled by real bench runs. Each page must load with no
+//! console error and no failed request, draw its charts, and look like something (a
+//! screenshot with more than a few colours); the compare page must flag the seeded
+//! regression; the live page's numbers must move while load runs, and come back by
+//! themselves when the watched server restarts.
+//!
+//! Without Chromium and chromedriver installed these tests say so and pass, unless
+//! `IOMUX_REQUIRE_BROWSER=1` (set by `.ci/run`, which installs both) makes that a failure.
+//! `IOMUX_WEB_SCREENSHOTS=DIR` keeps each page's screenshot.
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use iomux_store::testing::Scratch;
+use serde_json::{json, Value};
+
+use crate::web::{filled_store, read_answer, serve_with_stats, Web};
+
+const CHROMEDRIVER: &str = "chromedriver";
+
+/// A chromedriver process and one browser session on it.
+struct Browser {
+    driver: Child,
+    port: u16,
+    session: String,
+    /// The browser's own process, ended on drop if closing the session did not end it.
+    browser_pid: Option<u32>,
+    _profile: Scratch,
+}
+
+fn find(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Browser {
+    /// A headless Chromium, or `None` (said on stderr) when it is not installed here.
+    fn start(name: &str) -> Option<Browser> {
+        if !find(CHROMEDRIVER) || !find("chromium") {
+            assert!(
+                std::env::var_os("IOMUX_REQUIRE_BROWSER").is_none(),
+                "IOMUX_REQUIRE_BROWSER is set but chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
+            );
+            eprintln!("browser test {name} not run: chromium and chromium-driver are not installed");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile = Scratch::new("web-browser", name);
+        let mut browser = Browser {
+            driver,
+            port,
+            session: String::new(),
+            browser_pid: None,
+            _profile: profile,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while browser.call("GET", "/status", None).get("value").and_then(|v| v.get("ready"))
+            != Some(&json!(true))
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile_dir = browser._profile.to_str().unwrap().to_owned();
+        let created = browser.call(
+            "POST",
+            "/session",
+            Some(json!({ "capabilities": { "alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": { "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--window-size=1280,1000",
+                    format!("--user-data-dir={profile_dir}"),
+                ]},
+                "goog:loggingPrefs": { "browser": "ALL" },
+            }}})),
+        );
+        browser.session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_owned();
+        browser.browser_pid = created["value"]["capabilities"]["goog:processID"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok());
+        Some(browser)
+    }
+
+    /// One WebDriver call: an HTTP request to chromedriver, its JSON answer.
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return Value::Null; // not listening yet
+        };
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        // chromedriver keeps the connection open: the answer ends by its Content-Length.
+        let answer = read_answer(&mut std::io::BufReader::new(s), false);
+        serde_json::from_slice(&answer.body).unwrap_or(Value::Null)
+    }
+
+    fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let answer = self.call(method, &format!("/session/{}{path}", self.session), body);
+        if let Some(error) = answer["value"]["error"].as_str() {
+            panic!("WebDriver {path}: {error}: {}", answer["value"]["message"]);
+        }
+        answer["value"].clone()
+    }
+
+    fn goto(&self, url: &str) {
+        self.session_call("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    /// Runs `script` (a function body) in the page; its return value.
+    fn run(&self, script: &str) -> Value {
+        self.session_call(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
+    /// Waits until `script` returns true.
+    fn wait_for(&self, what: &str, script: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.run(script) != json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; page: {}",
+                self.run("return document.getElementById('app').innerText.slice(0, 500)")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Console messages at SEVERE level since the last call (failed requests show up here
+    /// too, as "Failed to load resource").
+    fn severe_logs(&self) -> Vec<String> {
+        let logs = self.session_call("POST", "/se/log", Some(json!({ "type": "browser" })));
+        logs.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["level"] == "SEVERE")
+            .map(|l| l["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    fn screenshot(&self) -> Vec<u8> {
+        let b64 = self.session_call("GET", "/screenshot", None);
+        decode_base64(b64.as_str().expect("a screenshot"))
+    }
+
+    /// Loads a page and checks what every page must: it drew itself, nothing failed, and it
+    /// is not blank. Keeps the screenshot under `IOMUX_WEB_SCREENSHOTS` if set.
+    fn check_page(&self, base: &str, path: &str, name: &str) {
+        self.goto(&format!("{base}{path}"));
+        self.wait_for(
+            &format!("{path} to draw"),
+            "return document.body.dataset.ready === '1' || document.body.dataset.ready === 'error'",
+            Duration::from_secs(20),
+        );
+        assert_eq!(
+            self.run("return document.body.dataset.ready"),
+            json!("1"),
+            "{path} showed an error: {}",
+            self.run("return document.getElementById('app').innerText")
+        );
+        let failed = self.run(
+            "return performance.getEntriesByType('resource').filter(e => e.responseStatus >= 400).map(e => e.name + ' ' + e.responseStatus)",
+        );
+        assert_eq!(failed, json!([]), "failed requests on {path}");
+        let severe = self.severe_logs();
+        assert!(severe.is_empty(), "console errors on {path}: {severe:?}");
+        let colours = distinct_colours(&self.keep_screenshot(name));
+        assert!(colours > 8, "{path} looks blank ({colours} colours)");
+    }
+
+    /// A screenshot, kept as NAME.png under `IOMUX_WEB_SCREENSHOTS` if that is set.
+    fn keep_screenshot(&self, name: &str) -> Vec<u8> {
+        let png = self.screenshot();
+        if let Some(dir) = std::env::var_os("IOMUX_WEB_SCREENSHOTS") {
+            let dir = PathBuf::from(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("{name}.png")), &png).unwrap();
+        }
+        png
+    }
+
+    fn count(&self, selector: &str) -> u64 {
+        self.run(&format!(
+            "return document.querySelectorAll({}).length",
+            json!(selector)
+        ))
+        .as_u64()
+        .unwrap()
+    }
+
+    fn text(&self, id: &str) -> String {
+        self.run(&format!(
+            "const e = document.getElementById({}); return e ? e.textContent : ''",
+            json!(id)
+        ))
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            self.call("DELETE", &format!("/session/{}", self.session), None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        if let Some(pid) = self.browser_pid {
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+            }
+        }
+    }
+}
+
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = text.bytes().filter(|&c| c != b'=' && c != b'\n').map(value).collect();
+    digits
+        .chunks(4)
+        .flat_map(|chunk| {
+            let bits = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, &d)| acc | u32::from(d) << (18 - 6 * i));
+            let bytes = bits.to_be_bytes();
+            bytes[1..chunk.len()].to_vec()
+        })
+        .collect()
+}
+
+/// How many different colours a PNG has (capped at 1,000).
+fn distinct_colours(png: &[u8]) -> usize {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let step = info.color_type.samples();
+    let mut seen = std::collections::HashSet::new();
+    for px in pixels[..info.buffer_size()].chunks(step) {
+        seen.insert(px.to_vec());
+        if seen.len() >= 1000 {
+            break;
+        }
+    }
+    seen.len()
+}
+
+const SEEDED_POINT: &str = "echo/epoll/conns=100,pipeline=1,size=64";
+
+#[test]
+fn every_page_loads_clean_draws_its_charts_and_compare_flags_the_seeded_regression() {
+    let Some(browser) = Browser::start("pages") else {
+        return;
+    };
+    let dir = Scratch::new("web-browser", "store");
+    let db = filled_store(&dir);
+    let web = Web::start(&db, &[]);
+    let base = format!("http://{}", web.addr);
+
+    browser.check_page(&base, "/", "runs");
+    assert_eq!(browser.count("tbody tr"), 9, "every stored run listed");
+
+    let real = crate::web::get(web.addr, "/api/runs?experiment=wait").json();
+    let run = real["runs"][0]["id"].as_str().unwrap().to_owned();
+    browser.check_page(&base, &format!("/run?id={run}"), "run");
+    assert!(browser.count("figure[data-chart] svg circle") > 0, "the run's chart has points");
+    assert!(browser.run("return document.querySelector('pre.report').textContent")
+        .as_str()
+        .unwrap()
+        .contains("wait"));
+
+    browser.check_page(&base, "/compare?a=r5&b=r6", "compare");
+    let first = browser.run("return document.querySelector('tbody tr').innerText");
+    let first = first.as_str().unwrap();
+    assert!(
+        first.contains(SEEDED_POINT) && first.contains("regression"),
+        "the regression comes first: {first}"
+    );
+    assert!(browser.text("counts").contains("1 regression(s)"));
+    let page = browser.run("return document.getElementById('app').innerText");
+    assert!(!page.as_str().unwrap().contains("null"), "{page}");
+    assert_eq!(browser.count("tbody .verdict-regression"), 1);
+
+    let point = SEEDED_POINT.replace('/', "%2F").replace('=', "%3D").replace(',', "%2C");
+    browser.check_page(&base, &format!("/history?point={point}"), "history");
+    assert!(browser.count("figure svg circle") >= 7, "one point per run");
+    assert!(browser.run("return document.body.innerText").as_str().unwrap().contains("change point"));
+
+    browser.check_page(&base, "/live", "live-form");
+}
+
+#[test]
+fn the_live_page_moves_with_the_load_and_reconnects_when_the_server_restarts() {
+    let Some(browser) = Browser::start("live") else {
+        return;
+    };
+    let dir = Scratch::new("web-browser", "live");
+    let (server, stats) = serve_with_stats(&[], "127.0.0.1:0");
+    let web = Web::start(
+        dir.join("runs.db").to_str().unwrap(),
+        &["--watch", &stats.to_string()],
+    );
+    let base = format!("http://{}", web.addr);
+    browser.check_page(&base, &format!("/live?addr={stats}"), "live");
+    browser.wait_for(
+        "the first sample",
+        "return document.getElementById('live-status').className === 'status-up'",
+        Duration::from_secs(10),
+    );
+    let addr = server.addr.to_string();
+    let load = std::thread::spawn(move || {
+        Command::new(crate::util::BIN)
+            .args(["load", "--addr", &addr, "--conns", "4", "--duration", "4", "--warmup", "0"])
+            .output()
+            .unwrap()
+    });
+    let number = |b: &Browser| b.text("live-messages").parse::<f64>().unwrap_or(0.0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while seen.len() < 2 && Instant::now() < deadline {
+        let value = number(&browser);
+        if value > 0.0 && seen.last() != Some(&value) {
+            seen.push(value);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(seen.len(), 2, "messages/s shown and changing: {seen:?}");
+    assert!(browser
+        .run("return Number(document.getElementById('chart-messages').dataset.points) >= 2")
+        .as_bool()
+        .unwrap());
+    browser.keep_screenshot("live-under-load");
+    assert!(load.join().unwrap().status.success());
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "console errors while live: {severe:?}");
+
+    // The watched server stops: the page says so; a new one on the same address is picked up.
+    drop(server);
+    browser.wait_for(
+        "the page to say the server is down",
+        "return document.getElementById('live-status').className === 'status-down'",
+        Duration::from_secs(10),
+    );
+    let (again, _) = serve_with_stats(&[], &stats.to_string());
+    browser.wait_for(
+        "the page to reconnect",
+        "return document.getElementById('live-status').className === 'status-up'",
+        Duration::from_secs(10),
+    );
+    assert!(browser.text("live-status").contains(&again.pid().to_string()));
+}
