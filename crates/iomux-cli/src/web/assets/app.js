@@ -262,7 +262,7 @@ function drawLive(svg, values, title) {
     .filter(Boolean).join(" ");
   svg.innerHTML =
     `<text x="${left}" y="12">${title}</text>` +
-    (finite.length ? `<text x="${left - 4}" y="${top + 4}" text-anchor="end">${short(max)}</text>` : "") +
+    (finite.length ? `<text x="${left - 4}" y="${top + 4}" text-anchor="end">${human(max)}</text>` : "") +
     `<text x="${left - 4}" y="${h - bottom}" text-anchor="end">0</text>` +
     `<line x1="${left}" x2="${w - 6}" y1="${h - bottom}" y2="${h - bottom}" stroke="#ccc"/>` +
     `<polyline class="line" points="${points}"/>`;
