@@ -100,6 +100,12 @@ pub const METRICS: &[MetricInfo] = &[
         Better::Lower,
         "load generator CPU per message (µs)",
     ),
+    timing("requests_per_s", Better::Higher, "HTTP requests answered per second"),
+    timing(
+        "server_cpu_us_per_req",
+        Better::Lower,
+        "server CPU time per HTTP request (µs)",
+    ),
     timing("p50_us", Better::Lower, "median latency (µs)"),
     timing("p99_us", Better::Lower, "99th percentile latency (µs)"),
     timing("wait_us", Better::Lower, "time per wait call (µs)"),

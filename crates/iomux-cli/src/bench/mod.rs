@@ -31,6 +31,7 @@ use serde::de::DeserializeOwned;
 pub mod busy;
 pub mod chart;
 pub mod echo;
+pub mod http;
 pub mod idle;
 pub mod store;
 pub mod wait;
@@ -78,6 +79,13 @@ pub enum BenchCommand {
         #[command(flatten)]
         lab: LabArgs,
     },
+    /// iomux web vs nginx (one worker) under wrk: requests/s and server CPU per request.
+    Http {
+        #[command(flatten)]
+        params: http::Params,
+        #[command(flatten)]
+        lab: LabArgs,
+    },
     /// All four experiments, each with exactly its subcommand's defaults (about two minutes on 2 cores).
     All {
         #[command(flatten)]
@@ -119,6 +127,7 @@ pub fn main(command: BenchCommand) -> io::Result<Option<PathBuf>> {
         BenchCommand::Idle { params, lab } => (lab, vec![Experiment::Idle(params)]),
         BenchCommand::Busy { params, lab } => (lab, vec![Experiment::Busy(params)]),
         BenchCommand::Store { params, lab } => (lab, vec![Experiment::Store(params)]),
+        BenchCommand::Http { params, lab } => (lab, vec![Experiment::Http(params)]),
         BenchCommand::All { lab } => (
             lab,
             vec![
@@ -168,6 +177,7 @@ pub enum Experiment {
     Idle(idle::Params),
     Busy(busy::Params),
     Store(store::Params),
+    Http(http::Params),
 }
 
 impl Experiment {
@@ -178,6 +188,7 @@ impl Experiment {
             Experiment::Idle(_) => idle::NAME,
             Experiment::Busy(_) => busy::NAME,
             Experiment::Store(_) => store::NAME,
+            Experiment::Http(_) => http::NAME,
         }
     }
 
@@ -188,6 +199,7 @@ impl Experiment {
             Experiment::Idle(p) => serde_json::to_value(p),
             Experiment::Busy(p) => serde_json::to_value(p),
             Experiment::Store(p) => serde_json::to_value(p),
+            Experiment::Http(p) => serde_json::to_value(p),
         };
         value.expect("parameters serialize")
     }
@@ -201,6 +213,7 @@ impl Experiment {
             idle::NAME => Some(idle::REFERENCE),
             busy::NAME => Some(busy::REFERENCE),
             store::NAME => Some(store::REFERENCE),
+            http::NAME => Some(http::REFERENCE),
             _ => None,
         }
     }
@@ -210,6 +223,7 @@ impl Experiment {
         match experiment {
             wait::NAME => "wait_us",
             store::NAME => "compare_ms",
+            http::NAME => "server_cpu_us_per_req",
             _ => "server_cpu_us_per_msg",
         }
     }
@@ -230,6 +244,7 @@ impl Experiment {
             idle::NAME => Experiment::Idle(params(record)?),
             busy::NAME => Experiment::Busy(params(record)?),
             store::NAME => Experiment::Store(params(record)?),
+            http::NAME => Experiment::Http(params(record)?),
             other => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -246,6 +261,7 @@ impl Experiment {
             Experiment::Idle(p) => idle::measure(lab, p),
             Experiment::Busy(p) => busy::measure(lab, p),
             Experiment::Store(p) => store::measure(lab, p),
+            Experiment::Http(p) => http::measure(lab, p),
         }
     }
 
@@ -256,6 +272,7 @@ impl Experiment {
             Experiment::Idle(p) => idle::render(report, p, points),
             Experiment::Busy(p) => busy::render(report, p, points),
             Experiment::Store(p) => store::render(report, p, points),
+            Experiment::Http(p) => http::render(report, p, points),
         }
     }
 }
@@ -578,7 +595,7 @@ impl Pinning {
 
     /// Spawns `cmd` on the server's CPU: the calling thread moves there for the fork (the child
     /// and all its threads inherit the affinity), then back.
-    fn spawn_pinned(&self, cmd: &mut Command) -> io::Result<Child> {
+    pub fn spawn_pinned(&self, cmd: &mut Command) -> io::Result<Child> {
         if let Some(cpu) = self.server {
             iomux_sys::process::pin_current_thread(&[cpu])?;
         }

@@ -81,7 +81,9 @@ pub fn run(args: WebArgs) -> io::Result<()> {
     let assets: &'static assets::Assets = Box::leak(Box::new(assets::Assets::new(
         args.assets.as_deref(),
     )));
-    println!("iomux web: http://{local}/ (runs from {described})");
+    // The first line as `iomux serve` says it (the lab and scripts read it), then the link.
+    println!("listening on {local}");
+    println!("iomux web: open http://{local}/ (runs from {described})");
     let watch = args.watch;
     server::run(listener, limits, &shutdown, |deliveries| {
         routes::Web::new(store, url, deliveries, assets, watch)

@@ -33,8 +33,8 @@ impl Web {
             .read_line(&mut line)
             .unwrap();
         let addr = line
-            .strip_prefix("iomux web: http://")
-            .and_then(|rest| rest.split('/').next())
+            .trim()
+            .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
