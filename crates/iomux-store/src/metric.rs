@@ -106,6 +106,11 @@ pub const METRICS: &[MetricInfo] = &[
         Better::Lower,
         "server CPU time per HTTP request (µs)",
     ),
+    count(
+        "syscalls_per_req",
+        Better::Lower,
+        "server syscalls per HTTP request",
+    ),
     timing("p50_us", Better::Lower, "median latency (µs)"),
     timing("p99_us", Better::Lower, "99th percentile latency (µs)"),
     timing("wait_us", Better::Lower, "time per wait call (µs)"),

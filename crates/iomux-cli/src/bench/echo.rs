@@ -689,14 +689,7 @@ impl Counter {
     /// The total the tool wrote: strace's `total` line (calls column), callgrind's `summary:`.
     fn total(self, text: &str) -> Option<u64> {
         match self {
-            Counter::Syscalls => {
-                let line = text
-                    .lines()
-                    .rev()
-                    .find(|l| l.trim_end().ends_with("total"))?;
-                // % time, seconds, usecs/call, calls, [errors], "total"
-                line.split_whitespace().nth(3)?.parse().ok()
-            }
+            Counter::Syscalls => strace_total(text),
             Counter::Instructions => {
                 let line = text
                     .lines()
@@ -835,7 +828,18 @@ fn count_at(
 }
 
 /// Attaches `strace -f -c` to every thread of `pid`, returning once strace reports it attached.
-fn attach_strace(pid: u32, file: &Path) -> io::Result<Child> {
+/// The calls on the `total` line of an `strace -c` report.
+pub fn strace_total(text: &str) -> Option<u64> {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_end().ends_with("total"))?;
+    // % time, seconds, usecs/call, calls, [errors], "total"
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Attaches `strace -f -c -o FILE` to a running process; returns once it is attached.
+pub fn attach_strace(pid: u32, file: &Path) -> io::Result<Child> {
     let mut child = Command::new("strace")
         .args(["-f", "-c", "-o"])
         .arg(file)

@@ -1,9 +1,11 @@
 //! `iomux bench http`: what `iomux web` costs per request, against nginx. Both serve the same
 //! small static file (one of the front end's own, written to disk for nginx) to Debian's wrk
 //! with 100 keep-alive connections; the server is pinned to one CPU, wrk (one thread) to the
-//! other. nginx runs with one worker process (`master_process off`), access log off, and
-//! `keepalive_requests` set to iomux's per-connection limit, so both close connections
-//! equally rarely.
+//! other. nginx runs with one worker process (`master_process off`), tuned for this job as its
+//! documentation advises: access log off, `sendfile`, an `open_file_cache` (no open, stat and
+//! close per request), no `tcp_nopush` (two `setsockopt` calls per response for a file that
+//! fits one segment), and `keepalive_requests` set to iomux's per-connection limit, so both
+//! close connections equally rarely.
 //!
 //! A third subject is the yardstick of the other experiments: the epoll model echoing 64-byte
 //! messages on as many connections, measured by the lab's own load generator. Its CPU per
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::chart::bar_chart;
-use super::echo::{measure_server, ServerSpec, Subject};
+use super::echo::{attach_strace, measure_server, strace_total, ServerSpec, Subject};
 use super::record::Point;
 use super::{quick, table, CpuSample, Lab, Report, ServerProc};
 use crate::load;
@@ -208,7 +210,68 @@ pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
             lab.point(median)?;
         }
     }
+    if !lab.quick && strace_installed() {
+        for &server in &p.servers {
+            let point = Point::new(NAME, server.name())
+                .param("conns", conns)
+                .param("file", p.file.as_str())
+                .param("pass", "strace");
+            let counted = match server {
+                HttpServer::IomuxWeb => {
+                    let exe = std::env::current_exe()?;
+                    let db = scratch.join("runs.db");
+                    let args = ["web", "--db", db.to_str().unwrap_or("runs.db")];
+                    let proc = ServerProc::start(lab, server.name(), &exe, &args)?;
+                    let n = count_syscalls(lab, server, proc.addr, &path, conns, proc.pid())?;
+                    drop(proc.stop());
+                    n
+                }
+                HttpServer::Nginx => {
+                    let nginx = Nginx::start(lab, &scratch)?;
+                    count_syscalls(lab, server, nginx.addr, &path, conns, nginx.pid())?
+                }
+                // Counted by `bench echo` (about two per message from 100 connections on).
+                HttpServer::EpollEcho => continue,
+            };
+            lab.point(point.metric("syscalls_per_req", counted))?;
+        }
+    }
     Ok(())
+}
+
+fn strace_installed() -> bool {
+    Command::new("strace")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Syscalls per request: strace attached to the server while wrk runs for two seconds (a pass
+/// of its own: strace slows the server, so it is kept out of the timings).
+fn count_syscalls(
+    lab: &Lab,
+    server: HttpServer,
+    addr: SocketAddr,
+    path: &str,
+    conns: usize,
+    pid: u32,
+) -> io::Result<f64> {
+    lab.pinning.pin_load_thread();
+    let url = format!("http://{addr}{path}");
+    wrk(&url, conns, Duration::from_secs(1))?;
+    let file = lab.out().join(format!("strace-{}.txt", server.name()));
+    let mut strace = attach_strace(pid, &file)?;
+    let result = wrk(&url, conns, Duration::from_secs(2));
+    // strace writes its table when interrupted.
+    let _ = iomux_sys::process::kill(strace.id(), libc::SIGINT);
+    let _ = strace.wait();
+    let result = result?;
+    let text = std::fs::read_to_string(&file)?;
+    let calls = strace_total(&text)
+        .ok_or_else(|| io::Error::other(format!("no total in {}", file.display())))?;
+    Ok(calls as f64 / result.requests.max(1) as f64)
 }
 
 /// The point whose headline figure is the median of the repeats (its other figures go with it).
@@ -325,7 +388,7 @@ impl Nginx {
         let conf = format!(
             "worker_processes 1;\nmaster_process off;\ndaemon off;\npid {dir}/nginx.pid;\nerror_log {dir}/nginx-error.log warn;\n\
              events {{ worker_connections 4096; }}\n\
-             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests {keep};\n  keepalive_timeout 60s;\n\
+             http {{\n  access_log off;\n  sendfile on;\n  open_file_cache max=64 inactive=600s;\n  open_file_cache_valid 600s;\n  keepalive_requests {keep};\n  keepalive_timeout 60s;\n\
                client_body_temp_path {dir}/tmp;\n  proxy_temp_path {dir}/tmp;\n  fastcgi_temp_path {dir}/tmp;\n  uwsgi_temp_path {dir}/tmp;\n  scgi_temp_path {dir}/tmp;\n\
                types {{ text/css css; text/javascript js; text/html html; image/svg+xml svg; }}\n\
                server {{ listen {addr}; root {dir}/root; }}\n}}\n",
@@ -402,7 +465,9 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
         .filter_map(|s| {
             points
                 .iter()
-                .find(|pt| pt.subject == s.name() && pt.repeat.is_none())
+                .find(|pt| {
+                    pt.subject == s.name() && pt.repeat.is_none() && pt.params.get("pass").is_none()
+                })
         })
         .collect();
     let cost = |pt: &Point| {
@@ -422,6 +487,12 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
         (Some(v), Some(b)) if b > 0.0 => format!("{:.2}x", v / b),
         _ => "".to_owned(),
     };
+    let syscalls = |subject: &str| {
+        points
+            .iter()
+            .find(|pt| pt.subject == subject && pt.params.get("pass").is_some())
+            .and_then(|pt| pt.get("syscalls_per_req"))
+    };
     let rows: Vec<Vec<String>> = medians
         .iter()
         .map(|pt| {
@@ -434,6 +505,7 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
                 ratio(cost(pt), echo),
                 fmt(pt.get("p50_us"), 0),
                 fmt(pt.get("p99_us"), 0),
+                syscalls(&pt.subject).map_or(String::new(), |n| format!("{n:.2}")),
                 fmt(pt.get("errors"), 0),
             ]
         })
@@ -447,6 +519,7 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
             "vs echo msg",
             "p50 us",
             "p99 us",
+            "syscalls/req",
             "errors",
         ],
         &rows,

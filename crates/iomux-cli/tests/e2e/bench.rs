@@ -340,3 +340,43 @@ fn bench_refuses_unknown_servers_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown server \"nginx\""));
 }
+
+/// `bench http` measures iomux web and nginx under wrk, with the echo yardstick, and names
+/// what it lacks when wrk or nginx is missing (`.ci/run` installs both).
+#[test]
+fn bench_http_measures_iomux_web_against_nginx() {
+    let installed = |p: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {p} || test -x /usr/sbin/{p}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !installed("wrk") || !installed("nginx") {
+        assert!(
+            std::env::var_os("IOMUX_REQUIRE_WEB").is_none(),
+            "IOMUX_REQUIRE_WEB is set but wrk or nginx is missing (apt-get install wrk nginx-light)"
+        );
+        eprintln!("bench http not tested: wrk and nginx are not installed");
+        return;
+    }
+    let out = temp_dir("http");
+    let text = bench(&["http", "--quick"], &out);
+    let rows = results(&out);
+    for server in ["iomux-web", "nginx"] {
+        let median = rows
+            .iter()
+            .find(|r| r["subject"] == server && r["repeat"].is_null())
+            .unwrap_or_else(|| panic!("no median for {server}: {rows:?}"));
+        assert!(median["requests_per_s"].as_f64().unwrap() > 100.0, "{median}");
+        assert!(median["server_cpu_us_per_req"].as_f64().unwrap() > 0.0, "{median}");
+        assert_eq!(median["errors"], 0.0, "{median}");
+        assert_eq!(median["file"], "style.css");
+    }
+    let echo = rows
+        .iter()
+        .find(|r| r["subject"] == "epoll-echo" && r["repeat"].is_null())
+        .unwrap();
+    assert!(echo["server_cpu_us_per_msg"].as_f64().unwrap() > 0.0);
+    assert!(text.contains("vs nginx"), "{text}");
+    assert_svg(&out, "http.svg");
+}

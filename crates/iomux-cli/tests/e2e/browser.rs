@@ -6,7 +6,7 @@
 //! themselves when the watched server restarts.
 //!
 //! Without Chromium and chromedriver installed these tests say so and pass, unless
-//! `IOMUX_REQUIRE_BROWSER=1` (set by `.ci/run`, which installs both) makes that a failure.
+//! `IOMUX_REQUIRE_WEB=1` (set by `.ci/run`, which installs both) makes that a failure.
 //! `IOMUX_WEB_SCREENSHOTS=DIR` keeps each page's screenshot.
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -44,8 +44,8 @@ impl Browser {
     fn start(name: &str) -> Option<Browser> {
         if !find(CHROMEDRIVER) || !find("chromium") {
             assert!(
-                std::env::var_os("IOMUX_REQUIRE_BROWSER").is_none(),
-                "IOMUX_REQUIRE_BROWSER is set but chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
+                std::env::var_os("IOMUX_REQUIRE_WEB").is_none(),
+                "IOMUX_REQUIRE_WEB is set but chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
             );
             eprintln!("browser test {name} not run: chromium and chromium-driver are not installed");
             return None;
