@@ -100,7 +100,11 @@ pub const METRICS: &[MetricInfo] = &[
         Better::Lower,
         "load generator CPU per message (µs)",
     ),
-    timing("requests_per_s", Better::Higher, "HTTP requests answered per second"),
+    timing(
+        "requests_per_s",
+        Better::Higher,
+        "HTTP requests answered per second",
+    ),
     timing(
         "server_cpu_us_per_req",
         Better::Lower,

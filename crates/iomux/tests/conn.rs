@@ -230,3 +230,39 @@ fn read_available_answers_counts_and_reports_resets() {
     assert!(t.error.is_none());
     assert!(conn.is_finished());
 }
+
+/// Answers each chunk later (as if a worker thread computed it): one answer awaited at a time.
+#[derive(Default)]
+struct Deferred {
+    waiting: Option<Vec<u8>>,
+}
+
+impl Protocol for Deferred {
+    fn on_bytes(&mut self, input: &[u8], _out: &mut OutBuffer) {
+        self.waiting = Some(input.to_ascii_uppercase());
+    }
+    fn awaiting(&self) -> bool {
+        self.waiting.is_some()
+    }
+}
+
+#[test]
+fn an_awaited_answer_parks_the_connection_until_it_is_handed_in() {
+    let mut conn = Connection::new(Deferred::default(), 1 << 20, Instant::now());
+    conn.receive(b"hi", Instant::now());
+    assert!(!conn.wants_read(), "no reading while an answer is awaited");
+    assert!(!conn.is_finished());
+    assert_eq!(
+        conn.interest(),
+        Some(Interest::NONE),
+        "parked: nothing owed, nothing to read"
+    );
+    // The peer ends its stream meanwhile: still not finished, the answer is owed.
+    conn.receive_end();
+    assert!(!conn.is_finished());
+    conn.answer_later(|p, out| out.push(&p.waiting.take().unwrap()));
+    assert_eq!(conn.owed(), b"HI");
+    assert_eq!(conn.interest(), Some(Interest::WRITE));
+    conn.sent(2, Instant::now());
+    assert!(conn.is_finished());
+}

@@ -144,6 +144,18 @@ pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
     if p.servers.contains(&HttpServer::Nginx) {
         need("nginx", "nginx-light")?;
     }
+    // The servers' files (nginx's root, config, logs and temp folders; iomux web's empty
+    // store) live in a scratch folder, removed at the end; nginx.conf is kept beside the results.
+    let scratch = std::env::temp_dir().join(format!("iomux-bench-http-{}", std::process::id()));
+    let result = measure_in(lab, p, body, &scratch);
+    if scratch.join("nginx.conf").exists() {
+        let _ = std::fs::copy(scratch.join("nginx.conf"), lab.out().join("nginx.conf"));
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn measure_in(lab: &mut Lab, p: &Params, body: &[u8], scratch: &Path) -> io::Result<()> {
     let duration = if lab.quick {
         Duration::from_secs(1)
     } else {
@@ -156,7 +168,6 @@ pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
     };
     let repeat = if lab.quick { 1 } else { p.repeat.max(1) };
     let path = format!("/assets/{}", p.file);
-    let scratch = lab.out().join("http-servers");
     std::fs::create_dir_all(scratch.join("root/assets"))?;
     std::fs::write(scratch.join("root/assets").join(&p.file), body)?;
     let mut repeats: Vec<Vec<Point>> = vec![Vec::new(); p.servers.len()];
@@ -178,7 +189,7 @@ pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
                     wrk_point(point, &m)
                 }
                 HttpServer::Nginx => {
-                    let nginx = Nginx::start(lab, &scratch)?;
+                    let nginx = Nginx::start(lab, scratch)?;
                     let m = run_wrk(lab, nginx.addr, &path, conns, duration, nginx.pid())?;
                     drop(nginx);
                     wrk_point(point, &m)
@@ -227,7 +238,7 @@ pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
                     n
                 }
                 HttpServer::Nginx => {
-                    let nginx = Nginx::start(lab, &scratch)?;
+                    let nginx = Nginx::start(lab, scratch)?;
                     count_syscalls(lab, server, nginx.addr, &path, conns, nginx.pid())?
                 }
                 // Counted by `bench echo` (about two per message from 100 connections on).
@@ -319,7 +330,11 @@ fn run_wrk(
 
 fn wrk(url: &str, conns: usize, duration: Duration) -> io::Result<WrkResult> {
     let out = Command::new("wrk")
-        .args(["-t1", &format!("-c{conns}"), &format!("-d{}s", duration.as_secs())])
+        .args([
+            "-t1",
+            &format!("-c{conns}"),
+            &format!("-d{}s", duration.as_secs()),
+        ])
         .args(["--latency", url])
         .output()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot run wrk: {e}")))?;
@@ -463,11 +478,9 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
         .servers
         .iter()
         .filter_map(|s| {
-            points
-                .iter()
-                .find(|pt| {
-                    pt.subject == s.name() && pt.repeat.is_none() && pt.params.get("pass").is_none()
-                })
+            points.iter().find(|pt| {
+                pt.subject == s.name() && pt.repeat.is_none() && pt.params.get("pass").is_none()
+            })
         })
         .collect();
     let cost = |pt: &Point| {

@@ -389,7 +389,10 @@ fn parse_head(data: &[u8], limits: &Limits) -> Head {
                 length = Some(n);
             }
             "transfer-encoding" => {
-                return Head::Refused(411, "chunked request bodies are not taken: send Content-Length")
+                return Head::Refused(
+                    411,
+                    "chunked request bodies are not taken: send Content-Length",
+                )
             }
             "connection" => {
                 for token in value.split(',').map(str::trim) {
@@ -434,7 +437,11 @@ fn write_response(out: &mut OutBuffer, response: &Response, slot: &Slot) {
     let mut head = Vec::with_capacity(256);
     let status = response.status;
     // Writing into a Vec cannot fail.
-    let _ = write!(head, "HTTP/1.1 {status} {}\r\nServer: iomux\r\n", reason(status));
+    let _ = write!(
+        head,
+        "HTTP/1.1 {status} {}\r\nServer: iomux\r\n",
+        reason(status)
+    );
     date::with_now(|now| {
         head.extend_from_slice(b"Date: ");
         head.extend_from_slice(now.as_bytes());

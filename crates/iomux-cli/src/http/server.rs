@@ -281,7 +281,10 @@ impl<H: Handler + 'static> Server<H> {
         if let Some(client) = client.upgrade() {
             let dropped = client.borrow().conn.protocol().dropped();
             if dropped > 0 {
-                debug!(id, dropped, "event-stream messages dropped: the client did not read");
+                debug!(
+                    id,
+                    dropped, "event-stream messages dropped: the client did not read"
+                );
             }
         }
         if lp.unregister(fd).is_ok() {

@@ -314,8 +314,7 @@ pub fn run(config: Config) -> io::Result<Summary> {
         ));
     }
     if let Some(addr) = config.stats_addr {
-        stats::check_loopback(addr)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        stats::check_loopback(addr).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         if !config.model.publishes_stats() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

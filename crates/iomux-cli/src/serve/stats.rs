@@ -124,9 +124,8 @@ pub fn check_loopback(addr: SocketAddr) -> Result<(), String> {
 
 /// Binds the stats address (before the server accepts anyone, so a bad address fails early).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot bind --stats-addr {addr}: {e}"))
-    })
+    TcpListener::bind(addr)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind --stats-addr {addr}: {e}")))
 }
 
 /// Serves `GET /stats` until the server shuts down.

@@ -135,14 +135,22 @@ fn respond(
         body,
     };
     if status == 200 {
-        response.headers.push(("Content-Type", asset.content_type.to_owned()));
+        response
+            .headers
+            .push(("Content-Type", asset.content_type.to_owned()));
     }
     if gzipped {
-        response.headers.push(("Content-Encoding", "gzip".to_owned()));
+        response
+            .headers
+            .push(("Content-Encoding", "gzip".to_owned()));
     }
     response.headers.push(("ETag", asset.etag.clone()));
-    response.headers.push(("Cache-Control", "no-cache".to_owned()));
-    response.headers.push(("Vary", "Accept-Encoding".to_owned()));
+    response
+        .headers
+        .push(("Cache-Control", "no-cache".to_owned()));
+    response
+        .headers
+        .push(("Vary", "Accept-Encoding".to_owned()));
     response
 }
 

@@ -238,7 +238,13 @@ fn read_answer(s: &mut TcpStream) -> io::Result<Vec<u8>> {
             .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
+            .and_then(|h| {
+                std::str::from_utf8(h.value)
+                    .ok()?
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+            })
             .ok_or_else(|| bad("the answer has no Content-Length"))?;
         if length > MAX_ANSWER {
             return Err(bad("the answer is too large to be iomux stats"));

@@ -68,9 +68,8 @@ pub fn run(args: WebArgs) -> io::Result<()> {
     let url = args.db.url()?;
     let store = iomux_store::open(&url)?;
     let described = store.describe();
-    let listener = TcpListener::bind(args.addr).map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot bind {}: {e}", args.addr))
-    })?;
+    let listener = TcpListener::bind(args.addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", args.addr)))?;
     let local = listener.local_addr()?;
     if let Err(e) = iomux_sys::process::raise_nofile_limit() {
         tracing::warn!("could not raise RLIMIT_NOFILE: {e}");
@@ -78,9 +77,8 @@ pub fn run(args: WebArgs) -> io::Result<()> {
     let shutdown = Arc::new(Shutdown::default());
     stop_on_signals(&shutdown)?;
     // Built once and kept for the life of the process: the files are answered without copies.
-    let assets: &'static assets::Assets = Box::leak(Box::new(assets::Assets::new(
-        args.assets.as_deref(),
-    )));
+    let assets: &'static assets::Assets =
+        Box::leak(Box::new(assets::Assets::new(args.assets.as_deref())));
     // The first line as `iomux serve` says it (the lab and scripts read it), then the link.
     println!("listening on {local}");
     println!("iomux web: open http://{local}/ (runs from {described})");

@@ -29,7 +29,10 @@ pub const WORKERS: usize = 2;
 pub enum Query {
     Runs(RunFilter),
     Run(String),
-    Compare { a: String, b: String },
+    Compare {
+        a: String,
+        b: String,
+    },
     History {
         point: String,
         metric: Option<String>,
@@ -128,9 +131,9 @@ fn store_error(e: &iomux_store::Error) -> (Response, bool) {
 /// Runs one query.
 fn answer(store: &mut dyn Store, query: Query) -> (Response, bool) {
     let result = match query {
-        Query::Runs(filter) => store.runs(&filter).map(|runs| {
-            Response::json(&json!({ "store": store.describe(), "runs": runs }))
-        }),
+        Query::Runs(filter) => store
+            .runs(&filter)
+            .map(|runs| Response::json(&json!({ "store": store.describe(), "runs": runs }))),
         Query::Run(reference) => run(store, &reference),
         Query::Compare { a, b } => {
             compare::compare_stored(store, &a, &b, &Experiment::reference, compare::Noise::Keep)
@@ -151,12 +154,8 @@ fn answer(store: &mut dyn Store, query: Query) -> (Response, bool) {
             metric,
             testbed,
         } => {
-            return match verdicts::history_of(
-                store,
-                &point,
-                metric.as_deref(),
-                testbed.as_deref(),
-            ) {
+            return match verdicts::history_of(store, &point, metric.as_deref(), testbed.as_deref())
+            {
                 Ok(history) => (history_answer(&history), false),
                 Err(e) => (Response::error(404, &e.to_string()), false),
             }

@@ -367,8 +367,14 @@ fn bench_http_measures_iomux_web_against_nginx() {
             .iter()
             .find(|r| r["subject"] == server && r["repeat"].is_null())
             .unwrap_or_else(|| panic!("no median for {server}: {rows:?}"));
-        assert!(median["requests_per_s"].as_f64().unwrap() > 100.0, "{median}");
-        assert!(median["server_cpu_us_per_req"].as_f64().unwrap() > 0.0, "{median}");
+        assert!(
+            median["requests_per_s"].as_f64().unwrap() > 100.0,
+            "{median}"
+        );
+        assert!(
+            median["server_cpu_us_per_req"].as_f64().unwrap() > 0.0,
+            "{median}"
+        );
         assert_eq!(median["errors"], 0.0, "{median}");
         assert_eq!(median["file"], "style.css");
     }

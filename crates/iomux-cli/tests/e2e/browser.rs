@@ -47,7 +47,9 @@ impl Browser {
                 std::env::var_os("IOMUX_REQUIRE_WEB").is_none(),
                 "IOMUX_REQUIRE_WEB is set but chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
             );
-            eprintln!("browser test {name} not run: chromium and chromium-driver are not installed");
+            eprintln!(
+                "browser test {name} not run: chromium and chromium-driver are not installed"
+            );
             return None;
         }
         let port = TcpListener::bind("127.0.0.1:0")
@@ -70,7 +72,10 @@ impl Browser {
             _profile: profile,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while browser.call("GET", "/status", None).get("value").and_then(|v| v.get("ready"))
+        while browser
+            .call("GET", "/status", None)
+            .get("value")
+            .and_then(|v| v.get("ready"))
             != Some(&json!(true))
         {
             assert!(Instant::now() < deadline, "chromedriver did not start");
@@ -250,7 +255,11 @@ fn decode_base64(text: &str) -> Vec<u8> {
         b'/' => 63,
         _ => panic!("not base64: {c}"),
     };
-    let digits: Vec<u8> = text.bytes().filter(|&c| c != b'=' && c != b'\n').map(value).collect();
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|&c| c != b'=' && c != b'\n')
+        .map(value)
+        .collect();
     digits
         .chunks(4)
         .flat_map(|chunk| {
@@ -299,8 +308,12 @@ fn every_page_loads_clean_draws_its_charts_and_compare_flags_the_seeded_regressi
     let real = crate::web::get(web.addr, "/api/runs?experiment=wait").json();
     let run = real["runs"][0]["id"].as_str().unwrap().to_owned();
     browser.check_page(&base, &format!("/run?id={run}"), "run");
-    assert!(browser.count("figure[data-chart] svg circle") > 0, "the run's chart has points");
-    assert!(browser.run("return document.querySelector('pre.report').textContent")
+    assert!(
+        browser.count("figure[data-chart] svg circle") > 0,
+        "the run's chart has points"
+    );
+    assert!(browser
+        .run("return document.querySelector('pre.report').textContent")
         .as_str()
         .unwrap()
         .contains("wait"));
@@ -317,10 +330,17 @@ fn every_page_loads_clean_draws_its_charts_and_compare_flags_the_seeded_regressi
     assert!(!page.as_str().unwrap().contains("null"), "{page}");
     assert_eq!(browser.count("tbody .verdict-regression"), 1);
 
-    let point = SEEDED_POINT.replace('/', "%2F").replace('=', "%3D").replace(',', "%2C");
+    let point = SEEDED_POINT
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+        .replace(',', "%2C");
     browser.check_page(&base, &format!("/history?point={point}"), "history");
     assert!(browser.count("figure svg circle") >= 7, "one point per run");
-    assert!(browser.run("return document.body.innerText").as_str().unwrap().contains("change point"));
+    assert!(browser
+        .run("return document.body.innerText")
+        .as_str()
+        .unwrap()
+        .contains("change point"));
 
     browser.check_page(&base, "/live", "live-form");
 }
@@ -346,7 +366,17 @@ fn the_live_page_moves_with_the_load_and_reconnects_when_the_server_restarts() {
     let addr = server.addr.to_string();
     let load = std::thread::spawn(move || {
         Command::new(crate::util::BIN)
-            .args(["load", "--addr", &addr, "--conns", "4", "--duration", "4", "--warmup", "0"])
+            .args([
+                "load",
+                "--addr",
+                &addr,
+                "--conns",
+                "4",
+                "--duration",
+                "4",
+                "--warmup",
+                "0",
+            ])
             .output()
             .unwrap()
     });
@@ -383,5 +413,7 @@ fn the_live_page_moves_with_the_load_and_reconnects_when_the_server_restarts() {
         "return document.getElementById('live-status').className === 'status-up'",
         Duration::from_secs(10),
     );
-    assert!(browser.text("live-status").contains(&again.pid().to_string()));
+    assert!(browser
+        .text("live-status")
+        .contains(&again.pid().to_string()));
 }

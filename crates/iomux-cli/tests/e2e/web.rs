@@ -210,9 +210,20 @@ fn the_api_answers_from_a_real_store() {
     assert_eq!(first["point"], SEEDED_POINT);
     let history = get(
         web.addr,
-        &format!("/api/history?point={}", SEEDED_POINT.replace('/', "%2F").replace('=', "%3D").replace(',', "%2C")),
+        &format!(
+            "/api/history?point={}",
+            SEEDED_POINT
+                .replace('/', "%2F")
+                .replace('=', "%3D")
+                .replace(',', "%2C")
+        ),
     );
-    assert_eq!(history.status, 200, "{:?}", String::from_utf8_lossy(&history.body));
+    assert_eq!(
+        history.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&history.body)
+    );
     let history = history.json();
     assert_eq!(history["history"]["runs"].as_array().unwrap().len(), 7);
     // Errors are JSON with the reason, and the right status.
@@ -241,10 +252,17 @@ fn assets_are_cached_and_compressed_and_head_matches_get() {
         .unwrap();
     let plain = read_answer(&mut s, false);
     assert_eq!(plain.status, 200);
-    assert_eq!(plain.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(
+        plain.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
     let etag = plain.header("etag").unwrap().to_owned();
     assert_eq!(plain.header("cache-control"), Some("no-cache"));
-    write!(s, "GET /assets/app.js HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /assets/app.js HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n"
+    )
+    .unwrap();
     let cached = read_answer(&mut s, false);
     assert_eq!(cached.status, 304);
     assert!(cached.body.is_empty() && cached.header("content-length").is_none());
@@ -252,7 +270,12 @@ fn assets_are_cached_and_compressed_and_head_matches_get() {
         .unwrap();
     let gz = read_answer(&mut s, false);
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
-    assert!(gz.body.len() < plain.body.len() / 2, "{} vs {}", gz.body.len(), plain.body.len());
+    assert!(
+        gz.body.len() < plain.body.len() / 2,
+        "{} vs {}",
+        gz.body.len(),
+        plain.body.len()
+    );
     let mut unzipped = Vec::new();
     flate2::read::GzDecoder::new(&gz.body[..])
         .read_to_end(&mut unzipped)
@@ -262,8 +285,12 @@ fn assets_are_cached_and_compressed_and_head_matches_get() {
         .unwrap();
     let head = read_answer(&mut s, true);
     assert_eq!(head.status, 200);
-    assert_eq!(head.header("content-length"), plain.header("content-length"));
-    s.write_all(b"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert_eq!(
+        head.header("content-length"),
+        plain.header("content-length")
+    );
+    s.write_all(b"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let refused = read_answer(&mut s, false);
     assert_eq!(refused.status, 405);
     assert_eq!(refused.header("allow"), Some("GET, HEAD"));
@@ -291,9 +318,18 @@ fn a_request_one_byte_at_a_time_and_pipelined_requests_are_answered_in_order() {
     let mut batch = Vec::new();
     for i in 0..50 {
         if i % 2 == 0 {
-            write!(batch, "GET /api/runs/r{} HTTP/1.1\r\nHost: t\r\n\r\n", i % 7).unwrap();
+            write!(
+                batch,
+                "GET /api/runs/r{} HTTP/1.1\r\nHost: t\r\n\r\n",
+                i % 7
+            )
+            .unwrap();
         } else {
-            write!(batch, "GET /assets/style.css?{i} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            write!(
+                batch,
+                "GET /assets/style.css?{i} HTTP/1.1\r\nHost: t\r\n\r\n"
+            )
+            .unwrap();
         }
     }
     s.write_all(&batch).unwrap();
@@ -301,9 +337,16 @@ fn a_request_one_byte_at_a_time_and_pipelined_requests_are_answered_in_order() {
         let answer = read_answer(&mut s, false);
         assert_eq!(answer.status, 200, "answer {i}");
         if i % 2 == 0 {
-            assert_eq!(answer.json()["run"]["id"], format!("r{}", i % 7), "answer {i}");
+            assert_eq!(
+                answer.json()["run"]["id"],
+                format!("r{}", i % 7),
+                "answer {i}"
+            );
         } else {
-            assert_eq!(answer.header("content-type"), Some("text/css; charset=utf-8"));
+            assert_eq!(
+                answer.header("content-type"),
+                Some("text/css; charset=utf-8")
+            );
         }
     }
 }
@@ -313,16 +356,31 @@ fn oversized_and_malformed_requests_get_their_status_and_the_connection_closes()
     let dir = Scratch::new("web-e2e", "limits");
     let web = Web::start(dir.join("runs.db").to_str().unwrap(), &[]);
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000));
-    let many_fields = format!("GET / HTTP/1.1\r\nHost: t\r\n{}\r\n", "X-A: b\r\n".repeat(100));
-    let big_field = format!("GET / HTTP/1.1\r\nHost: t\r\nX-A: {}\r\n\r\n", "b".repeat(20_000));
+    let many_fields = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\n{}\r\n",
+        "X-A: b\r\n".repeat(100)
+    );
+    let big_field = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-A: {}\r\n\r\n",
+        "b".repeat(20_000)
+    );
     let cases: Vec<(Vec<u8>, u16)> = vec![
         (long_target.into_bytes(), 414),
         (many_fields.into_bytes(), 431),
         (big_field.into_bytes(), 431),
-        (b"POST /api/runs HTTP/1.1\r\nHost: t\r\nContent-Length: 5000000\r\n\r\n".to_vec(), 413),
-        (b"POST /api/runs HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(), 411),
+        (
+            b"POST /api/runs HTTP/1.1\r\nHost: t\r\nContent-Length: 5000000\r\n\r\n".to_vec(),
+            413,
+        ),
+        (
+            b"POST /api/runs HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+            411,
+        ),
         (b"GET / HTTP/1.1\r\n\r\n".to_vec(), 400),
-        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n".to_vec(), 400),
+        (
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n".to_vec(),
+            400,
+        ),
     ];
     for (request, status) in cases {
         let mut s = web.connect();
@@ -333,7 +391,10 @@ fn oversized_and_malformed_requests_get_their_status_and_the_connection_closes()
         assert_eq!(answer.status, status);
         assert_eq!(answer.header("connection"), Some("close"));
         assert!(answer.json()["error"].is_string());
-        assert!(closed_within(&mut s, Duration::from_secs(5)), "closed after {status}");
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)),
+            "closed after {status}"
+        );
     }
     // A POST with a body to a page that takes only GET: 405, and the body did not desync
     // the connection.
@@ -365,7 +426,11 @@ fn slowloris_is_cut_off_on_time_while_others_are_served() {
         // Meanwhile another client is answered at once.
         let t = Instant::now();
         assert_eq!(get(web.addr, "/assets/favicon.svg").status, 200);
-        assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
     }
     for s in &mut slow {
         let answer = read_answer(s, false);
@@ -384,7 +449,11 @@ fn slowloris_is_cut_off_on_time_while_others_are_served() {
     assert_eq!(read_answer(&mut idle, false).status, 200);
     let t = Instant::now();
     assert!(closed_within(&mut idle, Duration::from_secs(5)));
-    assert!(t.elapsed() >= Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -396,7 +465,9 @@ fn resets_and_clients_that_never_read_cost_bounded_memory_and_no_one_elses_servi
         let s = socket2::Socket::from(web.connect());
         s.set_linger(Some(Duration::ZERO)).unwrap();
         let mut s = TcpStream::from(s);
-        let _ = s.write_all(b"GET /assets/app.js HTTP/1.1\r\nHost: t\r\n\r\nGET /assets/app.js HTTP/1.1\r\n");
+        let _ = s.write_all(
+            b"GET /assets/app.js HTTP/1.1\r\nHost: t\r\n\r\nGET /assets/app.js HTTP/1.1\r\n",
+        );
     }
     assert_eq!(get(web.addr, "/").status, 200);
     // Clients that ask for a lot and never read: the server stops reading from them once
@@ -408,7 +479,8 @@ fn resets_and_clients_that_never_read_cost_bounded_memory_and_no_one_elses_servi
             let s = socket2::Socket::from(web.connect());
             s.set_recv_buffer_size(4096).unwrap();
             let s = TcpStream::from(s);
-            s.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+            s.set_write_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
             s
         })
         .collect();
@@ -444,8 +516,7 @@ fn ten_thousand_keep_alive_connections_are_served_and_kept() {
     let request = b"GET /assets/favicon.svg HTTP/1.1\r\nHost: t\r\n\r\n";
     let mut conns = Vec::with_capacity(CONNS);
     for i in 0..CONNS {
-        let mut s = TcpStream::connect(web.addr)
-            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        let mut s = TcpStream::connect(web.addr).unwrap_or_else(|e| panic!("connection {i}: {e}"));
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         s.write_all(request).unwrap();
         conns.push(s);
@@ -471,7 +542,10 @@ fn a_stalled_database_delays_only_its_own_queries_and_a_full_queue_says_503() {
     // A store with one run in it.
     let dir = Scratch::new("web-e2e", "stalled");
     write_jsonl(&dir.join("one"), &[synthetic("r0", "m1", 0.0, 4.0, 0)]);
-    ok(iomux(&["runs", "import", dir.join("one").to_str().unwrap()], &url));
+    ok(iomux(
+        &["runs", "import", dir.join("one").to_str().unwrap()],
+        &url,
+    ));
     let web = Web::start(&url, &[]);
     assert_eq!(get(web.addr, "/api/runs/r0").status, 200);
     // Stall the database: a table lock makes every read of the runs wait.
@@ -482,7 +556,8 @@ fn a_stalled_database_delays_only_its_own_queries_and_a_full_queue_says_503() {
     let mut waiting: Vec<TcpStream> = (0..100)
         .map(|_| {
             let mut s = web.connect();
-            s.write_all(b"GET /api/runs HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            s.write_all(b"GET /api/runs HTTP/1.1\r\nHost: t\r\n\r\n")
+                .unwrap();
             s
         })
         .collect();
@@ -490,16 +565,30 @@ fn a_stalled_database_delays_only_its_own_queries_and_a_full_queue_says_503() {
     // Files are served at once while the store is stuck.
     let t = Instant::now();
     assert_eq!(get(web.addr, "/").status, 200);
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
     lock.query_drop("UNLOCK TABLES").unwrap();
     let mut statuses = std::collections::BTreeMap::new();
     for s in &mut waiting {
         *statuses.entry(read_answer(s, false).status).or_insert(0) += 1;
     }
     // Two on the workers, 64 queued; the rest were told to come back.
-    assert!(statuses.get(&200).copied().unwrap_or(0) >= 66, "{statuses:?}");
-    assert!(statuses.get(&503).copied().unwrap_or(0) >= 1, "{statuses:?}");
-    assert_eq!(statuses.keys().filter(|s| ![200, 503].contains(s)).count(), 0, "{statuses:?}");
+    assert!(
+        statuses.get(&200).copied().unwrap_or(0) >= 66,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.get(&503).copied().unwrap_or(0) >= 1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.keys().filter(|s| ![200, 503].contains(s)).count(),
+        0,
+        "{statuses:?}"
+    );
 }
 
 /// `iomux serve --stats-addr STATS`: the server and its stats address.
@@ -538,16 +627,33 @@ fn serve_stats_addr_counts_what_the_server_does() {
     assert_eq!(get(stats, "/nothing").status, 404);
     // The counters are for this machine only, and the blocking model does not offer them.
     let out = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--stats-addr", "0.0.0.0:0"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--stats-addr",
+            "0.0.0.0:0",
+        ])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
     let out = Command::new(BIN)
-        .args(["serve", "--model", "blocking", "--addr", "127.0.0.1:0", "--stats-addr", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--model",
+            "blocking",
+            "--addr",
+            "127.0.0.1:0",
+            "--stats-addr",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not offered by --model blocking") && err.contains("epoll"), "{err}");
+    assert!(
+        err.contains("not offered by --model blocking") && err.contains("epoll"),
+        "{err}"
+    );
     drop(c);
     let (status, _) = server.stop();
     assert!(status.success());
@@ -569,7 +675,17 @@ fn the_live_stream_carries_rates_and_says_when_the_server_is_down() {
         let addr = server.addr.to_string();
         std::thread::spawn(move || {
             Command::new(BIN)
-                .args(["load", "--addr", &addr, "--conns", "2", "--duration", "3", "--warmup", "0"])
+                .args([
+                    "load",
+                    "--addr",
+                    &addr,
+                    "--conns",
+                    "2",
+                    "--duration",
+                    "3",
+                    "--warmup",
+                    "0",
+                ])
                 .output()
                 .unwrap()
         })

@@ -218,7 +218,9 @@ pub fn loop_parked_source_is_silent_until_watched_again(kind: BackendKind) {
         lp.run_once(Some(Duration::from_millis(10))).unwrap();
     }
     assert_eq!(*calls.borrow(), 1, "a parked source was reported");
-    lp.call_later(Duration::ZERO, move |lp| lp.modify(fd, Interest::READ).unwrap());
+    lp.call_later(Duration::ZERO, move |lp| {
+        lp.modify(fd, Interest::READ).unwrap()
+    });
     lp.run_once(Some(Duration::ZERO)).unwrap(); // the timer watches it again
     lp.run_once(Some(Duration::from_secs(1))).unwrap();
     assert_eq!(*calls.borrow(), 2, "the callback came back with the source");

@@ -201,7 +201,11 @@ fn connection_close_and_http_1_0_close_after_the_answer() {
         b"GET / HTTP/1.0\r\n\r\n",
     ] {
         let (text, mut c) = exchange(Limits::default(), &[input, GET]);
-        assert_eq!(statuses(&text), [200], "nothing after the last request: {text}");
+        assert_eq!(
+            statuses(&text),
+            [200],
+            "nothing after the last request: {text}"
+        );
         assert!(text.contains("Connection: close"));
         c.sent(c.owed().len(), Instant::now());
         assert!(c.is_finished());
@@ -210,7 +214,10 @@ fn connection_close_and_http_1_0_close_after_the_answer() {
         Limits::default(),
         &[b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"],
     );
-    assert!(!text.contains("Connection: close") && c.wants_read(), "{text}");
+    assert!(
+        !text.contains("Connection: close") && c.wants_read(),
+        "{text}"
+    );
 }
 
 #[test]
@@ -341,9 +348,15 @@ fn pipelined_requests_wait_while_their_answers_pile_up() {
     let (mut c, _) = conn(limits);
     c.receive(&GET.repeat(10), Instant::now());
     let first = statuses(&masked(c.owed())).len();
-    assert!(first < 10, "held back past the buffer limit ({first} answered)");
+    assert!(
+        first < 10,
+        "held back past the buffer limit ({first} answered)"
+    );
     assert!(c.protocol().is_held() && !c.wants_read());
-    assert!(!c.protocol().is_partial(), "held requests are not a slow client");
+    assert!(
+        !c.protocol().is_partial(),
+        "held requests are not a slow client"
+    );
     let mut answered = first;
     while c.protocol().is_held() {
         c.sent(c.owed().len(), Instant::now());
