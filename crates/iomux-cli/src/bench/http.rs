@@ -479,7 +479,7 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
         .iter()
         .filter_map(|s| {
             points.iter().find(|pt| {
-                pt.subject == s.name() && pt.repeat.is_none() && pt.params.get("pass").is_none()
+                pt.subject == s.name() && pt.repeat.is_none() && !pt.params.contains_key("pass")
             })
         })
         .collect();
@@ -503,7 +503,7 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
     let syscalls = |subject: &str| {
         points
             .iter()
-            .find(|pt| pt.subject == subject && pt.params.get("pass").is_some())
+            .find(|pt| pt.subject == subject && pt.params.contains_key("pass"))
             .and_then(|pt| pt.get("syscalls_per_req"))
     };
     let rows: Vec<Vec<String>> = medians

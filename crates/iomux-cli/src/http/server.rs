@@ -67,11 +67,14 @@ impl<H> AsRawFd for Source<H> {
     }
 }
 
+/// A connection as the server's map knows it: its fd, and its client while the loop keeps it.
+type Known<H> = (RawFd, Weak<RefCell<Client<H>>>);
+
 struct Server<H> {
     handler: Rc<H>,
     limits: Limits,
     read_buffer: RefCell<Vec<u8>>,
-    clients: RefCell<HashMap<u64, (RawFd, Weak<RefCell<Client<H>>>)>>,
+    clients: RefCell<HashMap<u64, Known<H>>>,
     next_id: Cell<u64>,
     acceptor: RefCell<Acceptor>,
     limit: ConnLimit,
