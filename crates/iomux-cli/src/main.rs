@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod accept;
 mod bench;
 mod clients;
 mod http;
@@ -14,6 +15,7 @@ mod load;
 mod proto;
 mod runs;
 mod serve;
+mod shutdown;
 mod store;
 mod units;
 mod web;

@@ -13,7 +13,7 @@
 //!
 //! The servers take turns, in a rotated order each repeat (runs of one server drift over
 //! minutes on a virtual machine), and the median of the repeats is reported.
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -28,7 +28,6 @@ use super::{quick, table, CpuSample, Lab, Report, ServerProc};
 use crate::load;
 use crate::serve::Model;
 use crate::units::parse_seconds;
-use crate::web::assets;
 
 pub const NAME: &str = "http";
 /// The subject the others are compared with across testbeds.
@@ -130,16 +129,6 @@ fn need(program: &str, package: &str) -> io::Result<()> {
 }
 
 pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
-    let body = assets::built_in(&p.file).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "--file {} is not one of the front end's files ({})",
-                p.file,
-                assets::names().collect::<Vec<_>>().join(", ")
-            ),
-        )
-    })?;
     need("wrk", "wrk")?;
     if p.servers.contains(&HttpServer::Nginx) {
         need("nginx", "nginx-light")?;
@@ -147,7 +136,8 @@ pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
     // The servers' files (nginx's root, config, logs and temp folders; iomux web's empty
     // store) live in a scratch folder, removed at the end; nginx.conf is kept beside the results.
     let scratch = std::env::temp_dir().join(format!("iomux-bench-http-{}", std::process::id()));
-    let result = measure_in(lab, p, body, &scratch);
+    let result =
+        fetch_file(lab, &scratch, &p.file).and_then(|body| measure_in(lab, p, &body, &scratch));
     if scratch.join("nginx.conf").exists() {
         let _ = std::fs::copy(scratch.join("nginx.conf"), lab.out().join("nginx.conf"));
     }
@@ -180,10 +170,7 @@ fn measure_in(lab: &mut Lab, p: &Params, body: &[u8], scratch: &Path) -> io::Res
                 .param("file", p.file.as_str());
             let point = match server {
                 HttpServer::IomuxWeb => {
-                    let exe = std::env::current_exe()?;
-                    let db = scratch.join("runs.db");
-                    let args = ["web", "--db", db.to_str().unwrap_or("runs.db")];
-                    let proc = ServerProc::start(lab, server.name(), &exe, &args)?;
+                    let proc = start_web(lab, scratch)?;
                     let m = run_wrk(lab, proc.addr, &path, conns, duration, proc.pid())?;
                     drop(proc.stop());
                     wrk_point(point, &m)
@@ -229,10 +216,7 @@ fn measure_in(lab: &mut Lab, p: &Params, body: &[u8], scratch: &Path) -> io::Res
                 .param("pass", "strace");
             let counted = match server {
                 HttpServer::IomuxWeb => {
-                    let exe = std::env::current_exe()?;
-                    let db = scratch.join("runs.db");
-                    let args = ["web", "--db", db.to_str().unwrap_or("runs.db")];
-                    let proc = ServerProc::start(lab, server.name(), &exe, &args)?;
+                    let proc = start_web(lab, scratch)?;
                     let n = count_syscalls(lab, server, proc.addr, &path, conns, proc.pid())?;
                     drop(proc.stop());
                     n
@@ -283,6 +267,47 @@ fn count_syscalls(
     let calls = strace_total(&text)
         .ok_or_else(|| io::Error::other(format!("no total in {}", file.display())))?;
     Ok(calls as f64 / result.requests.max(1) as f64)
+}
+
+/// The file's bytes as `iomux web` serves them (so nginx serves exactly the same), fetched
+/// from a server started for it.
+fn fetch_file(lab: &Lab, scratch: &Path, name: &str) -> io::Result<Vec<u8>> {
+    let web = start_web(lab, scratch)?;
+    let mut s = TcpStream::connect(web.addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET /assets/{name} HTTP/1.1\r\nHost: iomux\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer)?;
+    drop(web.stop());
+    let mut fields = [httparse::EMPTY_HEADER; 16];
+    let mut head = httparse::Response::new(&mut fields);
+    let Ok(httparse::Status::Complete(len)) = head.parse(&answer) else {
+        return Err(io::Error::other(
+            "iomux web's answer for the file is not HTTP",
+        ));
+    };
+    match head.code {
+        Some(200) => Ok(answer[len..].to_vec()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--file {name} is not one of the front end's files (index.html, app.js, style.css, favicon.svg): iomux web answered {}",
+                String::from_utf8_lossy(&answer[len..])
+            ),
+        )),
+    }
+}
+
+/// `iomux web` on a store of its own in the scratch folder.
+fn start_web(lab: &Lab, scratch: &Path) -> io::Result<ServerProc> {
+    std::fs::create_dir_all(scratch)?;
+    let exe = std::env::current_exe()?;
+    let db = scratch.join("runs.db");
+    let args = ["web", "--db", db.to_str().unwrap_or("runs.db")];
+    ServerProc::start(lab, HttpServer::IomuxWeb.name(), &exe, &args)
 }
 
 /// The point whose headline figure is the median of the repeats (its other figures go with it).

@@ -3,7 +3,7 @@
 //! One loop, one thread. The listener and every connection are the loop's sources; each
 //! connection is the library's [`Connection`] around an [`Http`] protocol, so partial writes,
 //! backpressure, half-close and resets are handled as in every other iomux server. Accepting
-//! follows the one accept rule ([`crate::serve::accept`]): out of descriptors, it pauses
+//! follows the one accept rule ([`crate::accept`]): out of descriptors, it pauses
 //! instead of spinning.
 //!
 //! Answers computed on other threads (store queries) and event-stream messages come back as
@@ -29,8 +29,8 @@ use tracing::{debug, warn};
 
 use super::protocol::Http;
 use super::{Handler, Limits, Response, Ticket};
-use crate::serve::accept::{Accepted, Acceptor, ACCEPT_RETRY};
-use crate::serve::shutdown::{give_up, ConnLimit, Shutdown};
+use crate::accept::{Accepted, Acceptor, ACCEPT_RETRY};
+use crate::shutdown::{give_up, ConnLimit, Shutdown};
 
 /// Something for the loop from another thread.
 #[derive(Debug)]

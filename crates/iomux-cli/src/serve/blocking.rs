@@ -18,9 +18,9 @@ use iomux::conn::Connection;
 use iomux::{BackendKind, Events, Interest, Selector};
 use tracing::{debug, warn};
 
-use super::accept::{Accepted, Acceptor};
 use super::conn::READ_BUFFER;
 use super::{Counters, Shared};
+use crate::accept::{Accepted, Acceptor};
 use crate::proto::Answer;
 
 /// The open connections, so shutdown can stop their reads. A connection thread removes its own

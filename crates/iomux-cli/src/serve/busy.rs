@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use super::accept::{Accepted, Acceptor};
 use super::conn::{Client, READ_BUFFER};
-use super::shutdown::Drain;
 use super::stats::Publisher;
 use super::{Counters, Shared};
+use crate::accept::{Accepted, Acceptor};
+use crate::shutdown::Drain;
 
 pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
     let config = &shared.config;

@@ -2,7 +2,7 @@
 //! iomux's callback [`EventLoop`] with an accept or a read/write callback. The loop's backend is
 //! the default selector's (`IOMUX_BACKEND`, else epoll).
 //!
-//! The loop owns every source, so pausing the listener (see [`super::accept`]) unregisters one
+//! The loop owns every source, so pausing the listener (see [`crate::accept`]) unregisters one
 //! `Rc` of it and a timer, or the next close, registers it again. Idle connections are closed
 //! by a timer per connection; shutdown arrives through a [`iomux::Notifier`].
 use std::cell::{Cell, RefCell};
@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 use iomux::{EventLoop, Interest, Readiness};
 use tracing::{debug, warn};
 
-use super::accept::{Accepted, Acceptor, ACCEPT_RETRY};
 use super::conn::{Client, READ_BUFFER};
-use super::shutdown::give_up;
 use super::stats::Publisher;
 use super::{Counters, Shared};
+use crate::accept::{Accepted, Acceptor, ACCEPT_RETRY};
+use crate::shutdown::give_up;
 
 /// State the callbacks of one loop share.
 struct Ctx {

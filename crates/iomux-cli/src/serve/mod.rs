@@ -30,19 +30,18 @@ use tracing::warn;
 
 use crate::proto::Answer;
 
-pub mod accept;
 mod blocking;
 mod busy;
 mod callbacks;
 pub mod conn;
 mod model;
 mod readiness;
-pub mod shutdown;
 pub mod stats;
 pub mod uring;
 
 pub use self::model::Model;
-use self::shutdown::{ConnLimit, Shutdown};
+use crate::shutdown::{ConnLimit, Shutdown};
+use crate::{accept, shutdown};
 
 /// How the shutdown summary is printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -396,7 +395,8 @@ pub fn run(config: Config) -> io::Result<Summary> {
             let thread = std::thread::Builder::new()
                 .name("iomux-stats".into())
                 .spawn(move || stats::serve(listener, shared, backend))?;
-            println!("stats on http://{stats_local}/stats");
+            // Like the line before it; a closed stdout must not stop the server.
+            let _ = writeln!(io::stdout(), "stats on http://{stats_local}/stats");
             Some(thread)
         }
         None => None,

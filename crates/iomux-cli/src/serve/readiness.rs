@@ -2,7 +2,7 @@
 //! epoll, epoll-et): the listener and every connection are registered in one selector, whose
 //! key map doubles as the connection table.
 //!
-//! Accepting follows the shared rules of [`super::accept`]: when accepting pauses, the listener
+//! Accepting follows the shared rules of [`crate::accept`]: when accepting pauses, the listener
 //! leaves the selector (a level-triggered loop would otherwise spin on it) and comes back when
 //! the pause is over.
 use std::io;
@@ -13,11 +13,11 @@ use std::time::Instant;
 use iomux::{BackendKind, Events, Interest, Selector};
 use tracing::{debug, warn};
 
-use super::accept::{Accepted, Acceptor};
 use super::conn::{Client, READ_BUFFER};
-use super::shutdown::Drain;
 use super::stats::Publisher;
 use super::{Counters, Shared};
+use crate::accept::{Accepted, Acceptor};
+use crate::shutdown::Drain;
 
 enum Entry {
     Listener,

@@ -6,7 +6,7 @@
 //! completions, so the syscalls per message fall from about two (readiness: a wait and a read
 //! or write, batched over the ready sockets) to a fraction.
 //! - Accepting is one multishot accept: a completion per connection. It ends on an error
-//!   (`EMFILE` when out of descriptors): the accept rules of [`super::accept`] then pause it,
+//!   (`EMFILE` when out of descriptors): the accept rules of [`crate::accept`] then pause it,
 //!   and it is re-armed when the pause ends, never at once (that would spin).
 //! - Receiving is one multishot receive per connection into a provided-buffer ring shared by the
 //!   loop's connections, so an idle connection holds no buffer. When the ring runs dry
@@ -35,11 +35,11 @@ use iomux_sys::eventfd::EventFd;
 use iomux_sys::uring::{BufGroup, Completion, Ring, RingOptions, Setup};
 use tracing::{debug, info};
 
-use super::accept::Acceptor;
-use super::shutdown::Drain;
 use super::stats::Publisher;
 use super::{Counters, Shared};
+use crate::accept::Acceptor;
 use crate::proto::Answer;
+use crate::shutdown::Drain;
 
 /// The ring's knobs, for `--model uring`.
 #[derive(Clone, Debug, clap::Args)]

@@ -36,16 +36,6 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// A built-in file's bytes (the lab serves the same bytes from nginx).
-pub fn built_in(name: &str) -> Option<&'static [u8]> {
-    FILES.iter().find(|f| f.0 == name).map(|f| f.2)
-}
-
-/// The built-in files' names.
-pub fn names() -> impl Iterator<Item = &'static str> {
-    FILES.iter().map(|f| f.0)
-}
-
 /// Smaller than this, gzip is not worth its header.
 const GZIP_FROM: usize = 512;
 

@@ -5,7 +5,7 @@
 //! The pages are plain HTML, CSS and JS built into the binary ([`assets`]); every page gets
 //! its data from a JSON API under `/api/` ([`routes`]), which answers from the results store
 //! on worker threads ([`queries`]) and from watched servers ([`live`]).
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::{self, server};
-use crate::serve::shutdown::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::store::DbArg;
 
 pub mod assets;
@@ -80,8 +80,14 @@ pub fn run(args: WebArgs) -> io::Result<()> {
     let assets: &'static assets::Assets =
         Box::leak(Box::new(assets::Assets::new(args.assets.as_deref())));
     // The first line as `iomux serve` says it (the lab and scripts read it), then the link.
-    println!("listening on {local}");
-    println!("iomux web: open http://{local}/ (runs from {described})");
+    // A reader that stopped reading (closed the pipe) must not stop the server.
+    let mut stdout = io::stdout();
+    let _ = writeln!(stdout, "listening on {local}");
+    let _ = writeln!(
+        stdout,
+        "iomux web: open http://{local}/ (runs from {described})"
+    );
+    let _ = stdout.flush();
     let watch = args.watch;
     server::run(listener, limits, &shutdown, |deliveries| {
         routes::Web::new(store, url, deliveries, assets, watch)

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use tracing::warn;
 
-use super::shutdown::ConnLimit;
+use crate::shutdown::ConnLimit;
 
 /// How long a paused listener waits before it looks again.
 pub const ACCEPT_RETRY: Duration = Duration::from_millis(50);
