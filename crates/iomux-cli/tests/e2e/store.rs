@@ -117,6 +117,23 @@ pub fn synthetic(
     (run, points)
 }
 
+/// Six quiet runs r0..r5 on testbed m1, then r6, where epoll costs 25% more.
+pub fn seeded_regression() -> Vec<(Run, Vec<Point>)> {
+    let mut runs: Vec<(Run, Vec<Point>)> = (0..6)
+        .map(|i| {
+            synthetic(
+                &format!("r{i}"),
+                "m1",
+                1000.0 * f64::from(i),
+                4.0 + 0.02 * f64::from(i % 2),
+                0,
+            )
+        })
+        .collect();
+    runs.push(synthetic("r6", "m1", 6000.0, 5.0, 0));
+    runs
+}
+
 pub fn write_jsonl(dir: &Path, runs: &[(Run, Vec<Point>)]) {
     std::fs::create_dir_all(dir).unwrap();
     let mut text = String::new();
@@ -260,20 +277,7 @@ fn a_seeded_regression_is_flagged_by_compare_history_and_the_exit_status() {
     let dir = temp_dir("seeded");
     let db = dir.join("runs.db");
     let db = db.to_str().unwrap();
-    // Six quiet runs, then one where epoll costs 25% more.
-    let mut runs: Vec<(Run, Vec<Point>)> = (0..6)
-        .map(|i| {
-            synthetic(
-                &format!("r{i}"),
-                "m1",
-                1000.0 * f64::from(i),
-                4.0 + 0.02 * f64::from(i % 2),
-                0,
-            )
-        })
-        .collect();
-    runs.push(synthetic("r6", "m1", 6000.0, 5.0, 0));
-    write_jsonl(&dir.join("runs"), &runs);
+    write_jsonl(&dir.join("runs"), &seeded_regression());
     ok(iomux(
         &["runs", "import", dir.join("runs").to_str().unwrap()],
         db,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use iomux_store::testing::Scratch;
 
-use crate::store::{iomux, ok, synthetic, write_jsonl};
+use crate::store::{iomux, ok, seeded_regression, synthetic, write_jsonl};
 use crate::util::{Server, BIN};
 
 /// A running `iomux web`; killed on drop.
@@ -168,19 +168,7 @@ pub fn filled_store(dir: &Path) -> String {
             &db,
         ));
     }
-    let mut runs: Vec<_> = (0..6)
-        .map(|i| {
-            synthetic(
-                &format!("r{i}"),
-                "m1",
-                1000.0 * f64::from(i),
-                4.0 + 0.02 * f64::from(i % 2),
-                0,
-            )
-        })
-        .collect();
-    runs.push(synthetic("r6", "m1", 6000.0, 5.0, 0));
-    write_jsonl(&dir.join("seeded"), &runs);
+    write_jsonl(&dir.join("seeded"), &seeded_regression());
     ok(iomux(
         &["runs", "import", dir.join("seeded").to_str().unwrap()],
         &db,
