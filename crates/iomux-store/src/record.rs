@@ -503,6 +503,20 @@ pub fn now_unix() -> f64 {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Every figure reads back from JSON as the very f64 written (serde_json's
+        /// `float_roundtrip`): a table rendered again from the records prints the same digits.
+        #[test]
+        fn figures_round_trip_exactly(bits in proptest::prelude::any::<u64>()) {
+            let value = f64::from_bits(bits);
+            proptest::prop_assume!(value.is_finite());
+            let point = Point::new("wait", "epoll").metric("round_us", value);
+            let text = serde_json::to_string(&point).unwrap();
+            let back: Point = serde_json::from_str(&text).unwrap();
+            proptest::prop_assert_eq!(back.get("round_us").map(f64::to_bits), Some(bits));
+        }
+    }
+
     #[test]
     fn records_round_trip_through_jsonl() {
         let dir = std::env::temp_dir().join(format!("iomux-record-{}", std::process::id()));
