@@ -59,6 +59,16 @@ pub const MIGRATIONS: &[&[&str]] = &[
             FOREIGN KEY (run_id, seq) REFERENCES iomux_points (run_id, seq) ON DELETE CASCADE
         ){clustered}",
     ],
+    // 2: each point's figures in one row, for the readers that want whole runs (`runs
+    // compare`, the history rule): a tenth of the rows of iomux_metrics, which stays the
+    // record. Runs stored before it have none, and are read from iomux_metrics.
+    &["CREATE TABLE IF NOT EXISTS iomux_point_figures (
+            run_id BIGINT NOT NULL,
+            seq INTEGER NOT NULL,
+            figures {long_text} NOT NULL,
+            PRIMARY KEY (run_id, seq),
+            FOREIGN KEY (run_id, seq) REFERENCES iomux_points (run_id, seq) ON DELETE CASCADE
+        ){clustered}"],
 ];
 
 /// The schema version this binary writes.

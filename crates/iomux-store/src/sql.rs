@@ -134,21 +134,34 @@ impl<E: Engine> SqlStore<E> {
     /// A run's record, its point rows (`seq, experiment, subject, params, repeat_index`) and
     /// its metric rows (`seq, metric_id, value`), both in `seq` order; every metric id known.
     fn run_rows(&mut self, id: &str) -> Result<(Run, Rows, Rows)> {
+        let (run, run_row, points) = self.run_and_points(id)?;
+        let metrics = self.metric_rows(run_row)?;
+        Ok((run, points, metrics))
+    }
+
+    /// A run's record, its row id, and its point rows (`seq, experiment, subject, params,
+    /// repeat_index`) in `seq` order.
+    fn run_and_points(&mut self, id: &str) -> Result<(Run, i64, Rows)> {
         let sql = format!("SELECT {RUN_COLUMNS}, r.id FROM iomux_runs r JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE r.run_key = ?");
         let rows = self.engine.query(&sql, &[id.into()])?;
         let row = rows.first().ok_or_else(|| not_found(id))?;
         let run = run_from_row(row)?;
-        let row_id = row[16].clone();
+        let run_row = row[16].int().ok_or_else(|| not_found(id))?;
         let points = self.engine.query(
             "SELECT seq, experiment, subject, params, repeat_index FROM iomux_points WHERE run_id = ? ORDER BY seq",
-            std::slice::from_ref(&row_id),
+            &[run_row.into()],
         )?;
+        Ok((run, run_row, points))
+    }
+
+    /// A run's metric rows (`seq, metric_id, value`) in `seq` order; every metric id known.
+    fn metric_rows(&mut self, run_row: i64) -> Result<Rows> {
         let metrics = self.engine.query(
             "SELECT seq, metric_id, value FROM iomux_metrics WHERE run_id = ? ORDER BY seq",
-            &[row_id],
+            &[run_row.into()],
         )?;
         self.resolve_metric_ids(&metrics, 1)?;
-        Ok((run, points, metrics))
+        Ok(metrics)
     }
 
     fn run_row_id(&mut self, id: &str) -> Result<i64> {
@@ -197,7 +210,7 @@ fn not_found(id: &str) -> Error {
     )
 }
 
-fn bad_record(what: &str, e: serde_json::Error) -> Error {
+fn bad_record(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorKind::Other,
         format!("a stored {what} cannot be read: {e}"),
@@ -303,6 +316,70 @@ fn assemble(points: &Rows, metrics: &Rows, names: &HashMap<i64, String>) -> Resu
     Ok(out)
 }
 
+/// One point's figures as one text: `id=bits` pairs joined by `,`, the metric id and the f64's
+/// bits in hex (exact, and quick to read back), `id=-` for a figure not had.
+mod figures {
+    use std::fmt::Write as _;
+
+    /// Appends one figure.
+    pub fn push(out: &mut String, id: i64, value: Option<f64>) {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        let _ = match value {
+            Some(v) => write!(out, "{id:x}={:x}", v.to_bits()),
+            None => write!(out, "{id:x}=-"),
+        };
+    }
+
+    /// Calls `f(metric id, value)` for each figure of `text`.
+    pub fn decode(text: &str, mut f: impl FnMut(i64, Option<f64>)) -> Result<(), String> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        for pair in text.split(',') {
+            let bad = || format!("{pair:?} is not a figure");
+            let (id, bits) = pair.split_once('=').ok_or_else(bad)?;
+            let id = i64::from_str_radix(id, 16).map_err(|_| bad())?;
+            let value = match bits {
+                "-" => None,
+                _ => Some(f64::from_bits(
+                    u64::from_str_radix(bits, 16).map_err(|_| bad())?,
+                )),
+            };
+            f(id, value);
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn figures_read_back_exactly(
+                figures in prop::collection::vec((0i64..1_000_000, prop::option::of(any::<u64>())), 0..20)
+            ) {
+                let mut text = String::new();
+                for (id, bits) in &figures {
+                    super::push(&mut text, *id, bits.map(f64::from_bits));
+                }
+                let mut back = Vec::new();
+                super::decode(&text, |id, v| back.push((id, v.map(f64::to_bits)))).unwrap();
+                prop_assert_eq!(back, figures);
+            }
+        }
+
+        #[test]
+        fn garbage_is_an_error() {
+            for text in ["x", "1=", "=1", "1=zz", "1=2,,"] {
+                assert!(super::decode(text, |_, _| {}).is_err(), "{text}");
+            }
+        }
+    }
+}
+
 /// Calls `f(point index, metric id, value)` for each metric row (`seq, metric_id, value`) whose
 /// point is in `seqs`. Both are in `seq` order: one cursor walks the points.
 fn each_metric(seqs: &[i64], metrics: &Rows, mut f: impl FnMut(usize, i64, Option<f64>)) {
@@ -394,6 +471,7 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         let before = self.count(count_sql, &range)?;
         let mut point_rows = Vec::with_capacity(points.len() * 7);
         let mut metric_rows = Vec::new();
+        let mut figure_rows = Vec::with_capacity(points.len() * 3);
         for (i, point) in points.iter().enumerate() {
             let seq = (first_seq + i) as i64;
             let key = point.key();
@@ -406,22 +484,26 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
                 key.hash().into(),
                 point.repeat.map(|r| r as i64).into(),
             ]);
+            let mut figures = String::with_capacity(point.metrics.len() * 20);
             for (name, value) in &point.metrics {
-                metric_rows.extend([
-                    run.into(),
-                    seq.into(),
-                    self.metric_ids.get(name).copied().into(),
-                    (*value).into(),
-                ]);
+                let id = self.metric_ids.get(name).copied();
+                metric_rows.extend([run.into(), seq.into(), id.into(), (*value).into()]);
+                if let Some(id) = id {
+                    figures::push(&mut figures, id, *value);
+                }
             }
+            figure_rows.extend([run.into(), seq.into(), figures.into()]);
         }
         let dialect = self.engine.dialect();
         let points_head = dialect.render("{insert_ignore} INTO iomux_points (run_id, seq, experiment, subject, params, point_key, repeat_index) VALUES");
         let metrics_head = dialect
             .render("{insert_ignore} INTO iomux_metrics (run_id, seq, metric_id, value) VALUES");
+        let figures_head =
+            dialect.render("{insert_ignore} INTO iomux_point_figures (run_id, seq, figures) VALUES");
         self.transaction(|engine| {
             engine.insert_rows(&points_head, 7, &point_rows)?;
-            engine.insert_rows(&metrics_head, 4, &metric_rows)
+            engine.insert_rows(&metrics_head, 4, &metric_rows)?;
+            engine.insert_rows(&figures_head, 3, &figure_rows)
         })?;
         let after = self.count(count_sql, &range)?;
         Ok((after - before) as usize)
@@ -529,7 +611,18 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
     }
 
     fn load_figures(&mut self, id: &str) -> Result<Figures> {
-        let (run, points, metrics) = self.run_rows(id)?;
+        let (run, run_row, points) = self.run_and_points(id)?;
+        // One row a point when the run has them (stored since schema 2), else the metric rows.
+        let figure_rows = self.engine.query(
+            "SELECT seq, figures FROM iomux_point_figures WHERE run_id = ? ORDER BY seq",
+            &[run_row.into()],
+        )?;
+        let metrics = if figure_rows.len() == points.len() {
+            None
+        } else {
+            let rows = self.metric_rows(run_row)?;
+            Some(rows)
+        };
         let mut interned = Interner::default();
         // Each distinct parameter text parsed and written once.
         let mut params_text: HashMap<&str, Arc<str>> = HashMap::new();
@@ -569,12 +662,13 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         // Metric ids become indexes into this run's name list.
         let mut names: Vec<Arc<str>> = Vec::new();
         let mut index: HashMap<i64, u32> = HashMap::new();
-        let known = &self.metric_names;
-        each_metric(&seqs, &metrics, |at, id, value| {
+        let mut unknown = Vec::new();
+        let mut add = |known: &HashMap<i64, String>, at: usize, id: i64, value: Option<f64>| {
             let slot = match index.get(&id) {
                 Some(&slot) => slot,
                 None => {
                     let Some(name) = known.get(&id) else {
+                        unknown.push(id);
                         return;
                     };
                     names.push(Arc::from(name.as_str()));
@@ -583,7 +677,39 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
                 }
             };
             out[at].values.push((slot, value));
-        });
+        };
+        match &metrics {
+            Some(metrics) => {
+                let known = &self.metric_names;
+                each_metric(&seqs, metrics, |at, id, value| add(known, at, id, value));
+            }
+            None => {
+                // Rows and points are both in seq order, one each.
+                let mut decoded = Vec::with_capacity(points.len() * 10);
+                for (at, row) in figure_rows.iter().enumerate() {
+                    let text = match &row[1] {
+                        Value::Text(t) => t.as_str(),
+                        _ => "",
+                    };
+                    figures::decode(text, |id, value| decoded.push((at, id, value)))
+                        .map_err(|e| bad_record("point figures", e))?;
+                }
+                for &(_, id, _) in &decoded {
+                    if !self.metric_names.contains_key(&id) {
+                        self.metric_name(id)?;
+                    }
+                }
+                for (at, id, value) in decoded {
+                    add(&self.metric_names, at, id, value);
+                }
+            }
+        }
+        if let Some(id) = unknown.first() {
+            return Err(Error::new(
+                ErrorKind::Other,
+                format!("a stored figure names metric id {id}, which the store does not know"),
+            ));
+        }
         Ok(Figures {
             run,
             names,
@@ -596,6 +722,10 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         self.transaction(|engine| {
             // Children first: no engine is trusted to cascade (SQLite only does with
             // foreign_keys on, and a MySQL table could be MyISAM).
+            engine.execute(
+                "DELETE FROM iomux_point_figures WHERE run_id = ?",
+                &[run.into()],
+            )?;
             engine.execute("DELETE FROM iomux_metrics WHERE run_id = ?", &[run.into()])?;
             engine.execute("DELETE FROM iomux_points WHERE run_id = ?", &[run.into()])?;
             engine.execute("DELETE FROM iomux_runs WHERE id = ?", &[run.into()])?;
