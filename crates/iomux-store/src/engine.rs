@@ -182,8 +182,9 @@ pub trait Engine: Send {
 
     /// Inserts many rows: `head` is `INSERT ... INTO table (columns) VALUES`, `rows` holds
     /// `width` values per row. Engines batch as suits them (SQLite: one prepared statement
-    /// per row; MySQL: multi-row statements, one round trip per batch).
-    fn insert_rows(&mut self, head: &str, width: usize, rows: &[Value]) -> Result<()>;
+    /// per row; MySQL: multi-row statements, one round trip per batch). Returns how many rows
+    /// were inserted (an `INSERT IGNORE` skips existing keys and does not count them).
+    fn insert_rows(&mut self, head: &str, width: usize, rows: &[Value]) -> Result<u64>;
 
     /// The key the last `INSERT` on this connection gave its row.
     fn last_insert_id(&mut self) -> Result<i64>;

@@ -199,17 +199,20 @@ impl Engine for Mysql {
         Ok(out)
     }
 
-    fn insert_rows(&mut self, head: &str, width: usize, rows: &[Value]) -> Result<()> {
+    fn insert_rows(&mut self, head: &str, width: usize, rows: &[Value]) -> Result<u64> {
         let per_batch = (BATCH_PLACEHOLDERS / width).max(1);
         let tuple = format!("({})", vec!["?"; width].join(","));
+        let mut inserted = 0;
         for batch in rows.chunks(per_batch * width) {
             let count = batch.len() / width;
             let sql = format!("{head} {}", vec![tuple.as_str(); count].join(","));
             self.conn
                 .exec_drop(sql, params(batch))
                 .map_err(|e| self.fail(e))?;
+            // INSERT IGNORE counts the rows it inserted, not those it skipped.
+            inserted += self.conn.affected_rows();
         }
-        Ok(())
+        Ok(inserted)
     }
 
     fn last_insert_id(&mut self) -> Result<i64> {

@@ -171,15 +171,6 @@ impl<E: Engine> SqlStore<E> {
             .and_then(|row| row[0].int())
             .ok_or_else(|| not_found(id))
     }
-
-    fn count(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        Ok(self
-            .engine
-            .query(sql, params)?
-            .first()
-            .and_then(|row| row[0].int())
-            .unwrap_or(0) as u64)
-    }
 }
 
 /// The longest name an indexed column keeps (MySQL's VARCHAR(191)); longer ones would be cut
@@ -464,11 +455,6 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         let run = self.run_row_id(run_id)?;
         check_lengths(points)?;
         self.register_metrics(points)?;
-        let last_seq = (first_seq + points.len()) as i64;
-        let count_sql =
-            "SELECT COUNT(*) FROM iomux_points WHERE run_id = ? AND seq >= ? AND seq < ?";
-        let range = [run.into(), (first_seq as i64).into(), last_seq.into()];
-        let before = self.count(count_sql, &range)?;
         let mut point_rows = Vec::with_capacity(points.len() * 7);
         let mut metric_rows = Vec::new();
         let mut figure_rows = Vec::with_capacity(points.len() * 3);
@@ -498,15 +484,16 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         let points_head = dialect.render("{insert_ignore} INTO iomux_points (run_id, seq, experiment, subject, params, point_key, repeat_index) VALUES");
         let metrics_head = dialect
             .render("{insert_ignore} INTO iomux_metrics (run_id, seq, metric_id, value) VALUES");
-        let figures_head =
-            dialect.render("{insert_ignore} INTO iomux_point_figures (run_id, seq, figures) VALUES");
-        self.transaction(|engine| {
-            engine.insert_rows(&points_head, 7, &point_rows)?;
+        let figures_head = dialect
+            .render("{insert_ignore} INTO iomux_point_figures (run_id, seq, figures) VALUES");
+        // Points already stored (an import run twice) are skipped, with their figures.
+        let added = self.transaction(|engine| {
+            let added = engine.insert_rows(&points_head, 7, &point_rows)?;
             engine.insert_rows(&metrics_head, 4, &metric_rows)?;
-            engine.insert_rows(&figures_head, 3, &figure_rows)
+            engine.insert_rows(&figures_head, 3, &figure_rows)?;
+            Ok(added)
         })?;
-        let after = self.count(count_sql, &range)?;
-        Ok((after - before) as usize)
+        Ok(added as usize)
     }
 
     fn runs(&mut self, filter: &RunFilter) -> Result<Vec<RunSummary>> {

@@ -63,11 +63,25 @@ impl Sqlite {
             .conn
             .busy_timeout(BUSY_WAIT)
             .map_err(|e| translate(path, e))?;
-        // The first statement that reads the file: where "not a database" shows.
-        let mode: String = store
-            .conn
-            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
-            .map_err(|e| translate(path, e))?;
+        // The first statement that reads the file: where "not a database" shows. Switching a
+        // new file to WAL while another connection does the same (two first runs at once) can
+        // fail at once with SQLITE_BUSY, without the busy handler: retried for as long.
+        let started = std::time::Instant::now();
+        let mode: String = loop {
+            match store
+                .conn
+                .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            {
+                Ok(mode) => break mode,
+                Err(e)
+                    if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                        && started.elapsed() < BUSY_WAIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(translate(path, e)),
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::new(
                 ErrorKind::ReadOnly,
@@ -176,19 +190,20 @@ impl Engine for Sqlite {
         Ok(out)
     }
 
-    fn insert_rows(&mut self, head: &str, width: usize, rows: &[Value]) -> Result<()> {
+    fn insert_rows(&mut self, head: &str, width: usize, rows: &[Value]) -> Result<u64> {
         let placeholders = vec!["?"; width].join(",");
         let sql = format!("{head} ({placeholders})");
         let mut statement = self
             .conn
             .prepare_cached(&sql)
             .map_err(|e| translate(&self.path, e))?;
+        let mut inserted = 0;
         for row in rows.chunks(width) {
-            statement
+            inserted += statement
                 .execute(rusqlite::params_from_iter(row))
-                .map_err(|e| translate(&self.path, e))?;
+                .map_err(|e| translate(&self.path, e))? as u64;
         }
-        Ok(())
+        Ok(inserted)
     }
 
     fn last_insert_id(&mut self) -> Result<i64> {
