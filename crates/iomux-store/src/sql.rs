@@ -307,6 +307,40 @@ fn assemble(points: &Rows, metrics: &Rows, names: &HashMap<i64, String>) -> Resu
     Ok(out)
 }
 
+/// A text column's value (empty for anything else).
+fn as_text(value: &Value) -> &str {
+    match value {
+        Value::Text(t) => t,
+        _ => "",
+    }
+}
+
+/// Metric ids (small integers: the store numbers them) to indexes into one run's name list.
+#[derive(Default)]
+struct MetricSlots {
+    names: Vec<Arc<str>>,
+    by_id: Vec<u32>,
+}
+
+impl MetricSlots {
+    /// The slot of metric `id`, adding its name on first sight; `None` if `known` lacks it.
+    #[inline]
+    fn slot(&mut self, id: i64, known: &HashMap<i64, String>) -> Option<u32> {
+        let index = usize::try_from(id).ok()?;
+        if let Some(&slot) = self.by_id.get(index).filter(|&&s| s != u32::MAX) {
+            return Some(slot);
+        }
+        let name = known.get(&id)?;
+        if self.by_id.len() <= index {
+            self.by_id.resize(index + 1, u32::MAX);
+        }
+        let slot = self.names.len() as u32;
+        self.names.push(Arc::from(name.as_str()));
+        self.by_id[index] = slot;
+        Some(slot)
+    }
+}
+
 /// One point's figures as one text: `id=bits` pairs joined by `,`, the metric id and the f64's
 /// bits in hex (exact, and quick to read back), `id=-` for a figure not had.
 mod figures {
@@ -607,8 +641,7 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         let metrics = if figure_rows.len() == points.len() {
             None
         } else {
-            let rows = self.metric_rows(run_row)?;
-            Some(rows)
+            Some(self.metric_rows(run_row)?)
         };
         let mut interned = Interner::default();
         // Each distinct parameter text parsed and written once.
@@ -616,13 +649,8 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         let mut seqs = Vec::with_capacity(points.len());
         let mut out = Vec::with_capacity(points.len());
         for row in &points {
-            let Value::Text(json) = &row[3] else {
-                return Err(Error::new(
-                    ErrorKind::Other,
-                    "a stored point has no parameters",
-                ));
-            };
-            let params = match params_text.get(json.as_str()) {
+            let json = as_text(&row[3]);
+            let params = match params_text.get(json) {
                 Some(text) => text.clone(),
                 None => {
                     let parsed: BTreeMap<String, serde_json::Value> =
@@ -634,8 +662,10 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
                     text
                 }
             };
-            let (experiment, subject) =
-                (interned.get(&row[1].text()), interned.get(&row[2].text()));
+            let (experiment, subject) = (
+                interned.get(as_text(&row[1])),
+                interned.get(as_text(&row[2])),
+            );
             seqs.push(row[0].int().unwrap_or(-1));
             out.push(FigurePoint {
                 key: Arc::from(format!("{experiment}/{subject}/{params}")),
@@ -646,62 +676,54 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
                 values: Vec::new(),
             });
         }
-        // Metric ids become indexes into this run's name list.
-        let mut names: Vec<Arc<str>> = Vec::new();
-        let mut index: HashMap<i64, u32> = HashMap::new();
-        let mut unknown = Vec::new();
-        let mut add = |known: &HashMap<i64, String>, at: usize, id: i64, value: Option<f64>| {
-            let slot = match index.get(&id) {
-                Some(&slot) => slot,
-                None => {
-                    let Some(name) = known.get(&id) else {
-                        unknown.push(id);
-                        return;
-                    };
-                    names.push(Arc::from(name.as_str()));
-                    index.insert(id, (names.len() - 1) as u32);
-                    (names.len() - 1) as u32
-                }
-            };
-            out[at].values.push((slot, value));
-        };
-        match &metrics {
-            Some(metrics) => {
-                let known = &self.metric_names;
-                each_metric(&seqs, metrics, |at, id, value| add(known, at, id, value));
+        // Metric ids become indexes into this run's name list. A figure may name a metric
+        // this connection has not seen (another writer added it): its name is read, and the
+        // figures are read again.
+        if metrics.is_none() {
+            for (point, row) in out.iter_mut().zip(&figure_rows) {
+                let pairs = as_text(&row[1]).bytes().filter(|&b| b == b',').count() + 1;
+                point.values.reserve_exact(pairs);
             }
-            None => {
-                // Rows and points are both in seq order, one each.
-                let mut decoded = Vec::with_capacity(points.len() * 10);
-                for (at, row) in figure_rows.iter().enumerate() {
-                    let text = match &row[1] {
-                        Value::Text(t) => t.as_str(),
-                        _ => "",
-                    };
-                    figures::decode(text, |id, value| decoded.push((at, id, value)))
-                        .map_err(|e| bad_record("point figures", e))?;
-                }
-                for &(_, id, _) in &decoded {
-                    if !self.metric_names.contains_key(&id) {
-                        self.metric_name(id)?;
+        }
+        for _attempt in 0..2 {
+            let mut names = MetricSlots::default();
+            let mut unknown = Vec::new();
+            let known = &self.metric_names;
+            let mut add = |at: usize, id: i64, value: Option<f64>| match names.slot(id, known) {
+                Some(slot) => out[at].values.push((slot, value)),
+                None => unknown.push(id),
+            };
+            match &metrics {
+                Some(metrics) => each_metric(&seqs, metrics, &mut add),
+                None => {
+                    // Rows and points are both in seq order, one each.
+                    for (at, row) in figure_rows.iter().enumerate() {
+                        let text = as_text(&row[1]);
+                        figures::decode(text, |id, value| add(at, id, value))
+                            .map_err(|e| bad_record("point figures", e))?;
                     }
                 }
-                for (at, id, value) in decoded {
-                    add(&self.metric_names, at, id, value);
+            }
+            if unknown.is_empty() {
+                return Ok(Figures {
+                    run,
+                    names: names.names,
+                    points: out,
+                });
+            }
+            for point in &mut out {
+                point.values.clear();
+            }
+            for id in unknown {
+                if !self.metric_names.contains_key(&id) {
+                    self.metric_name(id)?;
                 }
             }
         }
-        if let Some(id) = unknown.first() {
-            return Err(Error::new(
-                ErrorKind::Other,
-                format!("a stored figure names metric id {id}, which the store does not know"),
-            ));
-        }
-        Ok(Figures {
-            run,
-            names,
-            points: out,
-        })
+        Err(Error::new(
+            ErrorKind::Other,
+            "a stored figure names a metric id the store does not know",
+        ))
     }
 
     fn remove_run(&mut self, id: &str) -> Result<()> {
