@@ -16,11 +16,12 @@
 //! Runs on different testbeds are never compared in absolute figures: each subject is taken
 //! relative to its experiment's reference subject in the same run (e.g. epoll/tokio), and
 //! those ratios are compared.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::fasthash::{map_with_capacity, FastMap};
 use crate::metric::{self, Better, Kind, MetricInfo};
 use crate::record::{FigurePoint, Figures, Run, RunRecords};
 use crate::Store;
@@ -213,13 +214,13 @@ impl<'a> PointSamples<'a> {
 
 /// A run's samples by point key, and the keys in the order the run measured them.
 struct Samples<'a> {
-    points: HashMap<Arc<str>, PointSamples<'a>>,
+    points: FastMap<Arc<str>, PointSamples<'a>>,
     order: Vec<Arc<str>>,
 }
 
 fn samples(figures: &Figures) -> Samples<'_> {
     let mut out = Samples {
-        points: HashMap::with_capacity(figures.points.len()),
+        points: map_with_capacity(figures.points.len()),
         order: Vec::new(),
     };
     for point in &figures.points {
@@ -261,7 +262,7 @@ fn relative<'a>(
     reference: &dyn Fn(&str) -> Option<&'static str>,
 ) -> Samples<'a> {
     let mut out = Samples {
-        points: HashMap::new(),
+        points: FastMap::default(),
         order: Vec::new(),
     };
     for text in &samples.order {
@@ -359,7 +360,7 @@ pub fn compare_figures(
     };
     // The past medians of each point and metric, oldest first (a counts as the latest). A
     // series needs MIN_HISTORY runs (A among them) before the history rule applies.
-    let mut past: HashMap<(String, String), Vec<(f64, f64)>> = HashMap::new();
+    let mut past: FastMap<(String, String), Vec<(f64, f64)>> = FastMap::default();
     let history_runs = if same_testbed { history.len() } else { 0 };
     if same_testbed && history.len() + 1 >= MIN_HISTORY {
         for run in history.iter().chain([a]) {
@@ -380,7 +381,7 @@ pub fn compare_figures(
     }
     // Rows share the figures' strings (no allocation per row); each metric's catalogue entry
     // is looked up once.
-    let mut infos: HashMap<String, (Arc<str>, MetricInfo)> = HashMap::new();
+    let mut infos: FastMap<String, (Arc<str>, MetricInfo)> = FastMap::default();
     let mut rows = Vec::new();
     let mut noise_rows = 0;
     let mut only_in_a = Vec::new();

@@ -17,6 +17,7 @@ pub mod compare;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod fasthash;
 pub mod metric;
 pub mod mysql;
 pub mod record;

@@ -398,7 +398,7 @@ impl Figures {
 /// Shared copies of repeated strings (subjects, experiments, parameter texts).
 #[derive(Default)]
 pub struct Interner {
-    known: HashMap<String, Arc<str>>,
+    known: crate::fasthash::FastMap<String, Arc<str>>,
 }
 
 impl Interner {
