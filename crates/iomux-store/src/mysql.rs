@@ -161,7 +161,11 @@ fn read(value: mysql::Value) -> Value {
         mysql::Value::UInt(u) => Value::Int(u as i64),
         mysql::Value::Float(f) => Value::Real(f64::from(f)),
         mysql::Value::Double(d) => Value::Real(d),
-        mysql::Value::Bytes(b) => Value::Text(String::from_utf8_lossy(&b).into_owned()),
+        // Taken as it is when UTF-8 (no copy: the store writes only UTF-8).
+        mysql::Value::Bytes(b) => Value::Text(match String::from_utf8(b) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }),
         other => Value::Text(other.as_sql(true)),
     }
 }
