@@ -135,23 +135,26 @@ impl<E: Engine> SqlStore<E> {
     /// A run's record, its point rows (`seq, experiment, subject, params, repeat_index`) and
     /// its metric rows (`seq, metric_id, value`), both in `seq` order; every metric id known.
     fn run_rows(&mut self, id: &str) -> Result<(Run, Rows, Rows)> {
-        let (run, run_row, points) = self.run_and_points(id)?;
+        let (run, run_row, points) = self.run_and_points(id, false)?;
         let metrics = self.metric_rows(run_row)?;
         Ok((run, points, metrics))
     }
 
     /// A run's record, its row id, and its point rows (`seq, experiment, subject, params,
-    /// repeat_index`) in `seq` order.
-    fn run_and_points(&mut self, id: &str) -> Result<(Run, i64, Rows)> {
+    /// repeat_index`, and with `figures` each point's one-row figures or NULL) in `seq` order.
+    fn run_and_points(&mut self, id: &str, figures: bool) -> Result<(Run, i64, Rows)> {
         let sql = format!("SELECT {RUN_COLUMNS}, r.id FROM iomux_runs r JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE r.run_key = ?");
         let rows = self.engine.query(&sql, &[id.into()])?;
         let row = rows.first().ok_or_else(|| not_found(id))?;
         let run = run_from_row(row)?;
         let run_row = row[16].int().ok_or_else(|| not_found(id))?;
-        let points = self.engine.query(
-            "SELECT seq, experiment, subject, params, repeat_index FROM iomux_points WHERE run_id = ? ORDER BY seq",
-            &[run_row.into()],
-        )?;
+        let sql = if figures {
+            // One round trip and one result for both (the figures' key is the points' key).
+            "SELECT p.seq, p.experiment, p.subject, p.params, p.repeat_index, f.figures FROM iomux_points p LEFT JOIN iomux_point_figures f ON f.run_id = p.run_id AND f.seq = p.seq WHERE p.run_id = ? ORDER BY p.seq"
+        } else {
+            "SELECT seq, experiment, subject, params, repeat_index FROM iomux_points WHERE run_id = ? ORDER BY seq"
+        };
+        let points = self.engine.query(sql, &[run_row.into()])?;
         Ok((run, run_row, points))
     }
 
@@ -665,13 +668,9 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
     }
 
     fn load_figures(&mut self, id: &str) -> Result<Figures> {
-        let (run, run_row, points) = self.run_and_points(id)?;
+        let (run, run_row, points) = self.run_and_points(id, true)?;
         // One row a point when the run has them (stored since schema 2), else the metric rows.
-        let figure_rows = self.engine.query(
-            "SELECT seq, figures FROM iomux_point_figures WHERE run_id = ? ORDER BY seq",
-            &[run_row.into()],
-        )?;
-        let metrics = if figure_rows.len() == points.len() {
+        let metrics = if points.iter().all(|row| !matches!(row[5], Value::Null)) {
             None
         } else {
             Some(self.metric_rows(run_row)?)
@@ -713,8 +712,8 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         // this connection has not seen (another writer added it): its name is read, and the
         // figures are read again.
         if metrics.is_none() {
-            for (point, row) in out.iter_mut().zip(&figure_rows) {
-                let pairs = as_text(&row[1]).bytes().filter(|&b| b == b',').count() + 1;
+            for (point, row) in out.iter_mut().zip(&points) {
+                let pairs = as_text(&row[5]).bytes().filter(|&b| b == b',').count() + 1;
                 point.values.reserve_exact(pairs);
             }
         }
@@ -729,9 +728,8 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
             match &metrics {
                 Some(metrics) => each_metric(&seqs, metrics, &mut add),
                 None => {
-                    // Rows and points are both in seq order, one each.
-                    for (at, row) in figure_rows.iter().enumerate() {
-                        let text = as_text(&row[1]);
+                    for (at, row) in points.iter().enumerate() {
+                        let text = as_text(&row[5]);
                         figures::decode(text, |id, value| add(at, id, value))
                             .map_err(|e| bad_record("point figures", e))?;
                     }
