@@ -122,7 +122,17 @@ pub fn parse_since(text: &str, now: f64) -> Result<f64, String> {
         format!("{text:?} is not a moment: write a date (2026-11-28), a date and time (2026-11-28T14:30), or an age (90m, 12h, 7d)")
     };
     if let Some(unit) = text.chars().last().filter(|c| "smhd".contains(*c)) {
-        if let Ok(amount) = text[..text.len() - 1].parse::<f64>() {
+        if let Ok(amount) = text[..text.len() - 1]
+            .parse::<f64>()
+            .map_err(drop)
+            .and_then(|a| {
+                if a.is_finite() && a >= 0.0 {
+                    Ok(a)
+                } else {
+                    Err(())
+                }
+            })
+        {
             let scale = match unit {
                 's' => 1.0,
                 'm' => 60.0,
@@ -147,7 +157,13 @@ pub fn parse_since(text: &str, now: f64) -> Result<f64, String> {
         Some(Some(hm)) if hm.len() == 2 => (hm[0], hm[1]),
         _ => return Err(bad()),
     };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+    // Years outside 1..=9999 are refused before any arithmetic could overflow.
+    if !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+    {
         return Err(bad());
     }
     Ok(Utc {
@@ -164,6 +180,21 @@ pub fn parse_since(text: &str, now: f64) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moments_out_of_range_are_refused_not_overflowed() {
+        for text in [
+            "9999999999999-01-01",
+            "0-01-01",
+            "2026-11-28T-1:00",
+            "-5d",
+            "infd",
+            "nand",
+        ] {
+            assert!(parse_since(text, 0.0).is_err(), "{text}");
+        }
+        assert!(parse_since("9999-12-31T23:59", 0.0).is_ok());
+    }
 
     #[test]
     fn seconds_parse_or_say_why() {

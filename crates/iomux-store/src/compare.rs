@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::fasthash::{map_with_capacity, FastMap};
 use crate::metric::{self, Better, Kind, MetricInfo};
 use crate::record::{FigurePoint, Figures, Run, RunRecords};
-use crate::Store;
+use crate::store::Store;
 
 /// How many earlier runs of the same testbed [`compare_stored`] reads for the history rule.
 pub const HISTORY_RUNS: usize = 20;

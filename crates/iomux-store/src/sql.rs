@@ -10,8 +10,8 @@ use crate::record::{
     write_params, ExperimentParams, FigurePoint, Figures, Interner, Point, PointKey, Run,
     RunRecords, Testbed,
 };
+use crate::store::{HistoryEntry, RunFilter, RunSummary, Store, TestbedUse};
 use crate::url::redact_command_line;
-use crate::{HistoryEntry, RunFilter, RunSummary, Store, TestbedUse};
 
 /// The [`Store`] over any engine.
 pub struct SqlStore<E> {

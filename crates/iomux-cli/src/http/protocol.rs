@@ -60,7 +60,12 @@ pub struct Http<H> {
     /// Requests wait in `input` because the answers owed passed the buffer limit: one read
     /// of small pipelined requests must not turn into unbounded answers.
     held: bool,
+    /// Empty-line bytes seen since the last request began.
+    blank_bytes: usize,
 }
+
+/// Empty-line bytes tolerated before a request.
+const MAX_BLANK_BYTES: usize = 64;
 
 impl<H: Handler> Http<H> {
     /// Connection number `conn`'s protocol.
@@ -79,14 +84,18 @@ impl<H: Handler> Http<H> {
             streaming: false,
             dropped: 0,
             held: false,
+            blank_bytes: 0,
         }
     }
 
     /// Whether a request has begun and not yet fully arrived (the head timeout runs).
     pub fn is_partial(&self) -> bool {
+        // Not while the server is the one behind: requests waiting for an answer computed
+        // elsewhere (the connection reads nothing meanwhile) or for the client to read.
         !self.closing
             && !self.streaming
             && !self.held
+            && self.pending == 0
             && (!self.input.is_empty() || self.body.is_some())
     }
 
@@ -100,11 +109,6 @@ impl<H: Handler> Http<H> {
     pub fn resume(&mut self, out: &mut OutBuffer) {
         self.held = false;
         self.parse_buffered(out);
-    }
-
-    /// Whether the connection carries an event stream.
-    pub fn is_streaming(&self) -> bool {
-        self.streaming
     }
 
     /// Event-stream messages dropped because the client was not reading.
@@ -198,10 +202,17 @@ impl<H: Handler> Http<H> {
             match rest.first() {
                 None => break,
                 Some(b'\r' | b'\n') => {
+                    // A few empty lines between requests are allowed (RFC 9112 §2.2); a
+                    // stream of them is a client holding the connection for nothing.
+                    self.blank_bytes += 1;
+                    if self.blank_bytes > MAX_BLANK_BYTES {
+                        self.fail(400, "too many empty lines before a request", out);
+                        break;
+                    }
                     pos += 1;
                     continue;
                 }
-                Some(_) => {}
+                Some(_) => self.blank_bytes = 0,
             }
             match parse_head(rest, &self.limits) {
                 Head::Partial => break,
@@ -220,7 +231,9 @@ impl<H: Handler> Http<H> {
                     if body == 0 {
                         self.dispatch(request, keep_alive, out);
                     } else {
-                        if expects_continue && rest.len() - len < body {
+                        // The interim answer only where it is next in line (nothing earlier
+                        // still owed) and only to HTTP/1.1 (RFC 9110 §15.2).
+                        if expects_continue && rest.len() - len < body && self.queue.is_empty() {
                             out.push(b"HTTP/1.1 100 Continue\r\n\r\n");
                         }
                         self.body = Some(WantsBody {
@@ -380,7 +393,8 @@ fn parse_head(data: &[u8], limits: &Limits) -> Head {
         let value = String::from_utf8_lossy(field.value).trim().to_owned();
         match name.as_str() {
             "content-length" => {
-                let Ok(n) = value.parse::<usize>() else {
+                let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+                let Some(n) = value.parse::<usize>().ok().filter(|_| digits) else {
                     return Head::Refused(400, "Content-Length is not a number");
                 };
                 if length.is_some_and(|m| m != n) {
@@ -401,7 +415,9 @@ fn parse_head(data: &[u8], limits: &Limits) -> Head {
                 }
             }
             "host" => has_host = true,
-            "expect" => expects_continue = value.eq_ignore_ascii_case("100-continue"),
+            "expect" => {
+                expects_continue = version == 1 && value.eq_ignore_ascii_case("100-continue")
+            }
             _ => {}
         }
         headers.push((name, value));

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iomux::conn::{Connection, Protocol};
-use iomux::{EventLoop, Interest, Readiness};
+use iomux::{EventLoop, Interest, Readiness, TimerId};
 use iomux_sys::socket::DirectStream;
 use tracing::{debug, warn};
 
@@ -44,6 +44,25 @@ pub enum Delivery {
 /// Where other threads send [`Delivery`]s.
 pub type Deliveries = iomux::Sender<Delivery>;
 
+/// Before a close: the end of what we sent is marked (FIN after the data), and what the
+/// client sent and we will not read (the rest of a refused upload, requests after
+/// `Connection: close`) is read and dropped, up to a bound. A socket closed with unread data
+/// is reset, and a reset can destroy the answer still on its way, the error status included.
+fn linger(stream: &DirectStream, buf: &mut [u8]) {
+    use std::io::Read;
+    let _ = stream.stream().shutdown(std::net::Shutdown::Write);
+    let mut left = LINGER_BYTES;
+    while left > 0 {
+        match (&mut &*stream).read(buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
+}
+
+/// At most this much unread input is read and dropped before a close.
+const LINGER_BYTES: usize = 256 * 1024;
+
 /// One read buffer per loop, shared by its connections.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -55,6 +74,8 @@ struct Client<H> {
     conn: Connection<Http<H>>,
     /// When the request now arriving began (its first byte), for the head timeout.
     request_started: Option<Instant>,
+    /// The connection's one timer (see [`Server::watch`]).
+    timer: Option<TimerId>,
 }
 
 /// What the loop registers for a connection: the client, shared with the map of connections
@@ -197,6 +218,7 @@ impl<H: Handler + 'static> Server<H> {
                 stream: DirectStream::new(stream),
                 conn: Connection::new(http, self.limits.buffer, now),
                 request_started: None,
+                timer: None,
             }));
             let weak = Rc::downgrade(&client);
             let server = self.clone();
@@ -241,30 +263,38 @@ impl<H: Handler + 'static> Server<H> {
             );
             if let Some(e) = &transfer.error {
                 debug!(id, "http connection error: {e}");
-                None
+                (None, false)
             } else {
                 Self::after_io(client, now, &self.limits)
             }
         };
-        self.apply(lp, id, next);
+        self.apply(lp, id, next.0);
+        if next.1 {
+            self.rewatch(lp, id, Rc::downgrade(client));
+        }
     }
 
-    /// What a client waits for next (`None`: close it); notes when its request began.
-    fn after_io(client: &mut Client<H>, now: Instant, limits: &Limits) -> Option<Interest> {
+    /// What a client waits for next (`None`: close it), and whether a request began now (its
+    /// timer must then be set to the head timeout).
+    fn after_io(client: &mut Client<H>, now: Instant, limits: &Limits) -> (Option<Interest>, bool) {
         // Requests held back while their answers piled up go on once the client has read
         // half of what it owed.
         while client.conn.protocol().is_held() && client.conn.owed_len() <= limits.buffer / 2 {
             client.conn.answer_later(|http, out| http.resume(out));
             if client.conn.write_owed(&client.stream, now).error.is_some() {
-                return None;
+                return (None, false);
             }
         }
-        if client.conn.protocol().is_partial() {
-            client.request_started.get_or_insert(now);
+        let began = if client.conn.protocol().is_partial() {
+            client
+                .request_started
+                .replace(client.request_started.unwrap_or(now))
+                .is_none()
         } else {
             client.request_started = None;
-        }
-        client.conn.interest()
+            false
+        };
+        (client.conn.interest(), began)
     }
 
     fn apply(self: &Rc<Self>, lp: &mut EventLoop, id: u64, next: Option<Interest>) {
@@ -282,18 +312,24 @@ impl<H: Handler + 'static> Server<H> {
             return;
         };
         if let Some(client) = client.upgrade() {
-            let dropped = client.borrow().conn.protocol().dropped();
+            let c = client.borrow();
+            let dropped = c.conn.protocol().dropped();
             if dropped > 0 {
                 debug!(
                     id,
                     dropped, "event-stream messages dropped: the client did not read"
                 );
             }
+            if let Some(timer) = c.timer {
+                lp.cancel(timer);
+            }
+            linger(&c.stream, &mut self.read_buffer.borrow_mut());
         }
-        if lp.unregister(fd).is_ok() {
-            self.limit.closed();
-            debug!(fd, id, "http connection closed");
-        }
+        // Out of the map is closed, whatever unregistering says (a source whose re-watch
+        // failed was dropped by the loop already).
+        let _ = lp.unregister(fd);
+        self.limit.closed();
+        debug!(fd, id, "http connection closed");
         self.handler.closed(id);
         if self.draining.get() {
             if lp.len() <= self.own_sources.get() {
@@ -328,36 +364,53 @@ impl<H: Handler + 'static> Server<H> {
             }
             let transfer = client.conn.write_owed(&client.stream, now);
             match transfer.error {
-                Some(_) => None,
+                Some(_) => (None, false),
                 None => Self::after_io(client, now, &self.limits),
             }
         };
-        self.apply(lp, id, next);
+        self.apply(lp, id, next.0);
+        if next.1 {
+            self.rewatch(lp, id, Rc::downgrade(&client));
+        }
     }
 
     fn client(&self, id: u64) -> Option<Rc<RefCell<Client<H>>>> {
         self.clients.borrow().get(&id).and_then(|c| c.1.upgrade())
     }
 
-    /// The connection's one timer: the head timeout while a request arrives, else the idle
-    /// timeout; nothing is timed out while it waits for the server (an answer computed
-    /// elsewhere) or carries an event stream.
+    /// The connection's one timer: the head timeout while a request arrives; else, while it
+    /// waits for an answer computed elsewhere (the server's delay, not the client's), a look
+    /// again after the idle timeout; else the idle timeout from its last byte moved (an event
+    /// stream moves bytes every second; one whose client stopped reading does not, and is
+    /// closed).
     fn watch(self: &Rc<Self>, lp: &mut EventLoop, id: u64, client: Weak<RefCell<Client<H>>>) {
         let Some(strong) = client.upgrade() else {
             return;
         };
+        let now = Instant::now();
         let due = {
             let c = strong.borrow();
             match c.request_started {
                 Some(started) => started + self.limits.head_timeout,
+                None if c.conn.protocol().awaiting() => now + self.limits.idle_timeout,
                 None => c.conn.last_active() + self.limits.idle_timeout,
             }
         };
-        drop(strong);
         let server = self.clone();
-        lp.call_later(due.saturating_duration_since(Instant::now()), move |lp| {
+        let timer = lp.call_later(due.saturating_duration_since(now), move |lp| {
             server.on_timer(lp, id, client)
         });
+        strong.borrow_mut().timer = Some(timer);
+    }
+
+    /// Sets the connection's timer again (a request began: the head timeout now applies).
+    fn rewatch(self: &Rc<Self>, lp: &mut EventLoop, id: u64, client: Weak<RefCell<Client<H>>>) {
+        if let Some(strong) = client.upgrade() {
+            if let Some(timer) = strong.borrow_mut().timer.take() {
+                lp.cancel(timer);
+            }
+        }
+        self.watch(lp, id, client);
     }
 
     fn on_timer(self: &Rc<Self>, lp: &mut EventLoop, id: u64, weak: Weak<RefCell<Client<H>>>) {
@@ -368,8 +421,8 @@ impl<H: Handler + 'static> Server<H> {
         let expired = {
             let mut c = client.borrow_mut();
             let c = &mut *c;
-            let http = c.conn.protocol();
-            let busy = http.is_streaming() || http.awaiting();
+            c.timer = None;
+            let awaiting = c.conn.protocol().awaiting();
             match c.request_started {
                 Some(started) if now >= started + self.limits.head_timeout => {
                     debug!(id, "request head timeout: 408");
@@ -378,8 +431,8 @@ impl<H: Handler + 'static> Server<H> {
                     let _ = c.conn.write_owed(&c.stream, now);
                     true
                 }
-                None if !busy && now >= c.conn.last_active() + self.limits.idle_timeout => {
-                    debug!(id, "idle keep-alive connection closed");
+                None if !awaiting && now >= c.conn.last_active() + self.limits.idle_timeout => {
+                    debug!(id, "idle connection closed");
                     true
                 }
                 _ => false,

@@ -110,14 +110,23 @@ fn respond(
     gzip: Option<Cow<'static, [u8]>>,
     request: &Request,
 ) -> Response {
+    // The gzipped bytes are another representation: their own tag (RFC 9110 §8.8.3).
+    let gzipped = gzip.is_some() && request.accepts_gzip();
+    let etag = if gzipped {
+        format!("{}-gz\"", asset.etag.trim_end_matches('"'))
+    } else {
+        asset.etag.clone()
+    };
+    // If-None-Match compares weakly: a `W/` prefix does not matter.
     let fresh = request.header("if-none-match").is_some_and(|tags| {
         tags.split(',')
-            .any(|t| t.trim() == asset.etag || t.trim() == "*")
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == etag || t == "*")
     });
-    let (status, body, gzipped) = match gzip {
-        _ if fresh => (304, Cow::Borrowed(&[][..]), false),
-        Some(gz) if request.accepts_gzip() => (200, gz, true),
-        _ => (200, body, false),
+    let (status, body) = match gzip {
+        _ if fresh => (304, Cow::Borrowed(&[][..])),
+        Some(gz) if gzipped => (200, gz),
+        _ => (200, body),
     };
     let mut response = Response {
         status,
@@ -128,13 +137,13 @@ fn respond(
         response
             .headers
             .push(("Content-Type", asset.content_type.to_owned()));
+        if gzipped {
+            response
+                .headers
+                .push(("Content-Encoding", "gzip".to_owned()));
+        }
     }
-    if gzipped {
-        response
-            .headers
-            .push(("Content-Encoding", "gzip".to_owned()));
-    }
-    response.headers.push(("ETag", asset.etag.clone()));
+    response.headers.push(("ETag", etag));
     response
         .headers
         .push(("Cache-Control", "no-cache".to_owned()));

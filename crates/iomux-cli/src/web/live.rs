@@ -25,6 +25,9 @@ const TIMEOUT: Duration = Duration::from_millis(800);
 /// Stats answers larger than this are refused (a watched address that is not an iomux).
 const MAX_ANSWER: usize = 64 * 1024;
 
+/// Distinct addresses watched at once, at most (a watcher is a thread).
+const MAX_WATCHED: usize = 16;
+
 /// The pages watching each address, by connection.
 #[derive(Clone)]
 pub struct Live {
@@ -64,22 +67,30 @@ impl Live {
         }
     }
 
-    /// Connection `conn` watches `addr` from now on.
-    pub fn subscribe(&self, addr: SocketAddr, conn: u64) {
+    /// Connection `conn` watches `addr` from now on; `Err` says why not (too many addresses
+    /// watched already).
+    pub fn subscribe(&self, addr: SocketAddr, conn: u64) -> Result<(), String> {
         let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        let list = subscribers.entry(addr).or_default();
-        let start = list.is_empty();
-        list.push(conn);
+        // An entry, even with no page left, means its watcher is alive (it removes the entry
+        // itself, under this lock, when it ends): a new watcher starts only for a new entry.
+        let start = !subscribers.contains_key(&addr);
+        if start && subscribers.len() >= MAX_WATCHED {
+            return Err(format!(
+                "{MAX_WATCHED} servers are watched already; close a live page and try again"
+            ));
+        }
+        subscribers.entry(addr).or_default().push(conn);
         if start {
             let live = self.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("iomux-web-watch-{addr}"))
                 .spawn(move || live.watch(addr));
             if let Err(e) = spawned {
-                tracing::warn!("cannot watch {addr}: {e}");
                 subscribers.remove(&addr);
+                return Err(format!("cannot watch {addr}: {e}"));
             }
         }
+        Ok(())
     }
 
     /// Connection `conn` has closed.
@@ -195,7 +206,10 @@ fn fetch(stream: &mut Option<TcpStream>, addr: SocketAddr) -> io::Result<Snapsho
     }
     let s = stream.as_mut().expect("opened above");
     s.write_all(b"GET /stats HTTP/1.1\r\nHost: iomux\r\n\r\n")?;
-    let body = read_answer(s)?;
+    let (body, close) = read_answer(s)?;
+    if close {
+        *stream = None; // the server said this was the connection's last answer
+    }
     serde_json::from_slice(&body).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -204,8 +218,9 @@ fn fetch(stream: &mut Option<TcpStream>, addr: SocketAddr) -> io::Result<Snapsho
     })
 }
 
-/// Reads one HTTP answer with a `Content-Length` body; returns the body.
-fn read_answer(s: &mut TcpStream) -> io::Result<Vec<u8>> {
+/// Reads one HTTP answer with a `Content-Length` body; returns the body, and whether the
+/// server closes the connection after it.
+fn read_answer(s: &mut TcpStream) -> io::Result<(Vec<u8>, bool)> {
     let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
@@ -249,6 +264,9 @@ fn read_answer(s: &mut TcpStream) -> io::Result<Vec<u8>> {
         if length > MAX_ANSWER {
             return Err(bad("the answer is too large to be iomux stats"));
         }
+        let close = answer.headers.iter().any(|h| {
+            h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close")
+        });
         while buf.len() < head + length {
             let n = s.read(&mut chunk)?;
             if n == 0 {
@@ -256,6 +274,6 @@ fn read_answer(s: &mut TcpStream) -> io::Result<Vec<u8>> {
             }
             buf.extend_from_slice(&chunk[..n]);
         }
-        return Ok(buf[head..head + length].to_vec());
+        return Ok((buf[head..head + length].to_vec(), close));
     }
 }

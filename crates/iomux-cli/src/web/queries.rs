@@ -105,7 +105,16 @@ fn work(
             }
         }
         let s = store.as_mut().expect("opened above");
-        let (answer, broken) = answer(s.as_mut(), query);
+        // A bug in a query must not leave its client waiting for ever: it is answered 500,
+        // and the connection is opened again for the next query.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(s.as_mut(), query)));
+        let (answer, broken) = outcome.unwrap_or_else(|_| {
+            (
+                Response::error(500, "the query failed inside iomux (a bug: see the log)"),
+                true,
+            )
+        });
         if broken {
             warn!("the store connection broke; the next query opens a new one");
             store = None;

@@ -30,6 +30,9 @@ const PAGES: &[&str] = &["/", "/run", "/compare", "/history", "/live"];
 /// How many runs the runs page lists unless asked for more.
 const DEFAULT_LIMIT: usize = 200;
 
+/// The most runs one answer lists.
+const MAX_LIMIT: usize = 10_000;
+
 /// The front end's handler.
 pub struct Web {
     workers: Workers,
@@ -76,8 +79,8 @@ impl Web {
                 };
                 let limit = match request.query("limit").map(|l| l.parse::<usize>()) {
                     None => DEFAULT_LIMIT,
-                    Some(Ok(n)) => n,
-                    Some(Err(_)) => return bad("limit must be a number"),
+                    Some(Ok(n)) if n <= MAX_LIMIT => n,
+                    _ => return bad(&format!("limit must be a number up to {MAX_LIMIT}")),
                 };
                 let nonempty = |name: &str| request.query(name).filter(|v| !v.is_empty());
                 let filter = RunFilter {
@@ -143,7 +146,9 @@ impl Web {
         if request.method == Method::Head {
             return Reply::Now(Response::new(200, "text/event-stream", &b""[..]));
         }
-        self.live.subscribe(addr, ticket.conn);
+        if let Err(why) = self.live.subscribe(addr, ticket.conn) {
+            return Reply::Now(Response::error(503, &why).with_header("Retry-After", "5"));
+        }
         // The first message tells the browser to reconnect a second after a drop.
         Reply::Stream(Response::new(
             200,

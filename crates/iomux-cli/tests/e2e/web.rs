@@ -51,6 +51,15 @@ impl Web {
         s
     }
 
+    /// User + system CPU time so far, in clock ticks (1/100 s).
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
     /// Resident memory, in KiB.
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
@@ -396,9 +405,11 @@ fn oversized_and_malformed_requests_get_their_status_and_the_connection_closes()
 #[test]
 fn slowloris_is_cut_off_on_time_while_others_are_served() {
     let dir = Scratch::new("web-e2e", "slowloris");
+    // The idle timeout is longer than the head timeout: a request that has begun is held
+    // to the head timeout, armed when its first byte arrives.
     let web = Web::start(
         dir.join("runs.db").to_str().unwrap(),
-        &["--head-timeout", "1", "--idle-timeout", "2"],
+        &["--head-timeout", "1", "--idle-timeout", "3"],
     );
     let started = Instant::now();
     let mut slow: Vec<TcpStream> = (0..20).map(|_| web.connect()).collect();
@@ -427,7 +438,7 @@ fn slowloris_is_cut_off_on_time_while_others_are_served() {
     }
     let elapsed = started.elapsed();
     assert!(
-        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(4),
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_millis(2500),
         "{elapsed:?}"
     );
     // An idle keep-alive connection is closed after --idle-timeout, silently.
@@ -436,9 +447,9 @@ fn slowloris_is_cut_off_on_time_while_others_are_served() {
         .unwrap();
     assert_eq!(read_answer(&mut idle, false).status, 200);
     let t = Instant::now();
-    assert!(closed_within(&mut idle, Duration::from_secs(5)));
+    assert!(closed_within(&mut idle, Duration::from_secs(6)));
     assert!(
-        t.elapsed() >= Duration::from_millis(1500),
+        t.elapsed() >= Duration::from_millis(2500),
         "{:?}",
         t.elapsed()
     );
@@ -534,7 +545,9 @@ fn a_stalled_database_delays_only_its_own_queries_and_a_full_queue_says_503() {
         &["runs", "import", dir.join("one").to_str().unwrap()],
         &url,
     ));
-    let web = Web::start(&url, &[]);
+    // An idle timeout shorter than the stall: a connection waiting for the store is the
+    // server's delay, not an idle client; it is neither closed nor a reason to spin.
+    let web = Web::start(&url, &["--idle-timeout", "1"]);
     assert_eq!(get(web.addr, "/api/runs/r0").status, 200);
     // Stall the database: a table lock makes every read of the runs wait.
     let mut lock = server.root().unwrap();
@@ -558,14 +571,22 @@ fn a_stalled_database_delays_only_its_own_queries_and_a_full_queue_says_503() {
         "{:?}",
         t.elapsed()
     );
+    let cpu_before = web.cpu_ticks();
+    std::thread::sleep(Duration::from_millis(2500));
+    let burnt = web.cpu_ticks() - cpu_before;
+    assert!(
+        burnt < 50,
+        "the loop spun while connections waited: {burnt} ticks in 2.5 s"
+    );
     lock.query_drop("UNLOCK TABLES").unwrap();
     let mut statuses = std::collections::BTreeMap::new();
     for s in &mut waiting {
         *statuses.entry(read_answer(s, false).status).or_insert(0) += 1;
     }
-    // Two on the workers, 64 queued; the rest were told to come back.
+    // 64 queued (and up to two more, if the workers took theirs before the burst); the rest
+    // were told to come back.
     assert!(
-        statuses.get(&200).copied().unwrap_or(0) >= 66,
+        statuses.get(&200).copied().unwrap_or(0) >= 64,
         "{statuses:?}"
     );
     assert!(
