@@ -36,7 +36,7 @@ pub struct RunSummary {
     pub experiments: Vec<String>,
     /// How many points the store holds for it (repeats and medians alike).
     pub points: u64,
-    /// Its testbed's fingerprint ([`Testbed::fingerprint`]).
+    /// Its testbed's fingerprint ([`Testbed::fingerprint`](crate::record::Testbed::fingerprint)).
     pub testbed: String,
     /// Its testbed's host name.
     pub host: String,
@@ -60,7 +60,7 @@ pub struct HistoryEntry {
 /// A testbed that holds a point, for choosing which history to show.
 #[derive(Clone, Debug)]
 pub struct TestbedUse {
-    /// The testbed's fingerprint ([`Testbed::fingerprint`]).
+    /// The testbed's fingerprint ([`Testbed::fingerprint`](crate::record::Testbed::fingerprint)).
     pub fingerprint: String,
     /// The testbed's host name.
     pub host: String,
