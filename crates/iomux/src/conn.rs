@@ -96,12 +96,16 @@ pub struct Transfer {
 }
 
 impl Transfer {
+    /// Adds another call's transfer (the first error stays). Inlined, and the error moved
+    /// only when there is one: this runs for every read of every message (callgrind counted
+    /// ~40 instructions a message for it as an out-of-line call).
+    #[inline]
     fn add(&mut self, other: Transfer) {
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
         self.reads += other.reads;
-        if self.error.is_none() {
-            self.error = other.error;
+        if let Some(e) = other.error {
+            self.error.get_or_insert(e);
         }
     }
 }

@@ -25,8 +25,8 @@ use crate::shutdown::give_up;
 /// State the callbacks of one loop share.
 struct Ctx {
     shared: Arc<Shared>,
-    read_buffer: RefCell<Vec<u8>>,
-    counters: RefCell<Counters>,
+    /// The loop's read buffer and counters, together: one borrow per callback.
+    io: RefCell<LoopIo>,
     acceptor: RefCell<Acceptor>,
     draining: Cell<bool>,
     /// Taken (and so closed, once the loop drops its registration too) on shutdown.
@@ -36,12 +36,20 @@ struct Ctx {
 
 type Context = Rc<Ctx>;
 
+/// What every client callback of one loop reads into and counts on.
+struct LoopIo {
+    read_buffer: Vec<u8>,
+    counters: Counters,
+}
+
 pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters> {
     let mut lp = EventLoop::new()?;
     let ctx: Context = Rc::new(Ctx {
         shared: shared.clone(),
-        read_buffer: RefCell::new(vec![0; READ_BUFFER]),
-        counters: RefCell::new(Counters::default()),
+        io: RefCell::new(LoopIo {
+            read_buffer: vec![0; READ_BUFFER],
+            counters: Counters::default(),
+        }),
         acceptor: RefCell::new(Acceptor::default()),
         draining: Cell::new(false),
         listener: RefCell::new(Some(Rc::new(listener))),
@@ -59,7 +67,7 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
         publish(&mut lp, &ctx, Publisher::new(shared, 0));
     }
     lp.run()?;
-    let mut counters = *ctx.counters.borrow();
+    let mut counters = ctx.io.borrow().counters;
     counters.selector = lp.stats();
     Ok(counters)
 }
@@ -69,7 +77,7 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
 fn publish(lp: &mut EventLoop, ctx: &Context, mut publisher: Publisher) {
     let counters = Counters {
         selector: lp.stats(),
-        ..*ctx.counters.borrow()
+        ..ctx.io.borrow().counters
     };
     publisher.tick(Instant::now(), || counters);
     if !ctx.draining.get() {
@@ -137,27 +145,34 @@ fn accept_all(lp: &mut EventLoop, listener: &TcpListener, ctx: &Context) {
         };
         let now = Instant::now();
         let client = Client::new(stream, &ctx.shared, now);
-        let activity = Rc::new(Cell::new(now));
+        // Activity is tracked only for an idle timeout (a cell write per message otherwise).
+        let activity = ctx
+            .shared
+            .config
+            .idle_timeout
+            .map(|_| Rc::new(Cell::new(now)));
         let conn_ctx = ctx.clone();
         let conn_activity = activity.clone();
         let registered = lp.register(
             client,
             Interest::READ,
             move |lp, client: &mut Client, readiness| {
-                on_client_ready(lp, client, readiness, &conn_ctx, &conn_activity)
+                on_client_ready(lp, client, readiness, &conn_ctx, conn_activity.as_ref())
             },
         );
         match registered {
             Ok(fd) => {
-                ctx.counters.borrow_mut().accepted += 1;
+                ctx.io.borrow_mut().counters.accepted += 1;
                 ctx.shared.limit.opened();
                 debug!(fd, "connection opened");
                 if let Some(idle) = ctx.shared.config.idle_timeout {
-                    watch_idle(lp, fd, Rc::downgrade(&activity), idle, ctx.clone());
+                    if let Some(activity) = &activity {
+                        watch_idle(lp, fd, Rc::downgrade(activity), idle, ctx.clone());
+                    }
                 }
             }
             Err(e) => {
-                ctx.counters.borrow_mut().refused += 1;
+                ctx.io.borrow_mut().counters.refused += 1;
                 warn!("refused a connection: {e}");
             }
         }
@@ -169,19 +184,20 @@ fn on_client_ready(
     client: &mut Client,
     readiness: Readiness,
     ctx: &Context,
-    activity: &Rc<Cell<Instant>>,
+    activity: Option<&Rc<Cell<Instant>>>,
 ) {
     if ctx.draining.get() {
         client.conn.start_draining();
     }
     let now = lp.now();
-    let next = client.on_ready(
-        readiness,
-        &mut ctx.read_buffer.borrow_mut(),
-        &mut ctx.counters.borrow_mut(),
-        now,
-    );
-    activity.set(client.conn.last_active());
+    let next = {
+        let mut io = ctx.io.borrow_mut();
+        let io = &mut *io;
+        client.on_ready(readiness, &mut io.read_buffer, &mut io.counters, now)
+    };
+    if let Some(activity) = activity {
+        activity.set(client.conn.last_active());
+    }
     let fd = client.as_raw_fd();
     match next.map(|interest| lp.modify(fd, interest)) {
         Some(Ok(())) => {}

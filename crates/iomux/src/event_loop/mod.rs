@@ -169,12 +169,19 @@ impl EventLoop {
     /// Changes what a registered source is watched for; [`Interest::NONE`] parks it (see the
     /// [module docs](self)). (Inlined: callbacks call it once per dispatch, and the
     /// unchanged-interest test is cheaper than the call.)
-    #[inline]
+    #[inline(always)]
     pub fn modify(&mut self, fd: RawFd, interest: Interest) -> Result<()> {
-        let running = self.current == Some(fd);
-        if running && self.current_interest == Some(interest) {
+        if self.current == Some(fd) && self.current_interest == Some(interest) {
             return Ok(()); // the common case in a callback: nothing changes
         }
+        self.change_interest(fd, interest)
+    }
+
+    /// [`modify`](Self::modify) when something changes (kept out of line, so that the
+    /// unchanged case inlines into every callback).
+    #[inline(never)]
+    fn change_interest(&mut self, fd: RawFd, interest: Interest) -> Result<()> {
+        let running = self.current == Some(fd);
         if interest.is_empty() || !self.parked.is_empty() {
             self.park_or_unpark(fd, interest)?;
         } else {
@@ -310,9 +317,8 @@ impl EventLoop {
         self.now = Instant::now();
         let mut ran = 0;
         if waited.is_ok() {
-            for i in 0..events.len() {
-                let event = events.get(i).expect("index in range");
-                ran += usize::from(self.dispatch(&event));
+            for event in &events {
+                ran += usize::from(self.dispatch(event));
             }
         }
         self.events = events;
@@ -357,7 +363,14 @@ impl EventLoop {
         // parked and watched it again: a new registration of the same fd, which can only be
         // this source's (its fd stays open, held by the callback, so no other source has it).
         let fd = event.fd();
-        let slot = match self.parked.get_mut(&fd) {
+        // (The parked map is looked at only when it holds something: the common dispatch
+        // pays one length test for parking.)
+        let parked = if self.parked.is_empty() {
+            None
+        } else {
+            self.parked.get_mut(&fd)
+        };
+        let slot = match parked {
             Some(entry) => Some(&mut entry.callback),
             None => self
                 .selector
