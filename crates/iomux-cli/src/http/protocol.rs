@@ -26,6 +26,8 @@ struct Slot {
     seq: u64,
     head_only: bool,
     close: bool,
+    /// An HTTP/1.0 client asked to keep the connection: the answer must say it does.
+    announce_keep_alive: bool,
     stream: bool,
     /// `None` while its answer is computed elsewhere.
     response: Option<Response>,
@@ -35,6 +37,7 @@ struct Slot {
 struct WantsBody {
     request: Request,
     keep_alive: bool,
+    http10: bool,
     length: usize,
 }
 
@@ -192,11 +195,12 @@ impl<H: Handler> Http<H> {
                 let WantsBody {
                     mut request,
                     keep_alive,
+                    http10,
                     length,
                 } = wanted;
                 request.body = rest[..length].to_vec();
                 pos += length;
-                self.dispatch(request, keep_alive, out);
+                self.dispatch(request, keep_alive, http10, out);
                 continue;
             }
             match rest.first() {
@@ -224,12 +228,13 @@ impl<H: Handler> Http<H> {
                     request,
                     len,
                     keep_alive,
+                    http10,
                     body,
                     expects_continue,
                 } => {
                     pos += len;
                     if body == 0 {
-                        self.dispatch(request, keep_alive, out);
+                        self.dispatch(request, keep_alive, http10, out);
                     } else {
                         // The interim answer only where it is next in line (nothing earlier
                         // still owed) and only to HTTP/1.1 (RFC 9110 §15.2).
@@ -239,6 +244,7 @@ impl<H: Handler> Http<H> {
                         self.body = Some(WantsBody {
                             request,
                             keep_alive,
+                            http10,
                             length: body,
                         });
                     }
@@ -248,8 +254,9 @@ impl<H: Handler> Http<H> {
         pos
     }
 
-    /// Hands a complete request to the handler and queues its answer.
-    fn dispatch(&mut self, request: Request, keep_alive: bool, out: &mut OutBuffer) {
+    /// Hands a complete request to the handler and queues its answer. (`http10`: an HTTP/1.0
+    /// request, whose kept connection the answer must announce.)
+    fn dispatch(&mut self, request: Request, keep_alive: bool, http10: bool, out: &mut OutBuffer) {
         self.served += 1;
         let close = !keep_alive || self.served >= self.limits.requests_per_conn;
         let head_only = request.method == Method::Head;
@@ -273,6 +280,7 @@ impl<H: Handler> Http<H> {
             seq,
             head_only,
             close: close && !stream,
+            announce_keep_alive: http10 && !close,
             stream,
             response,
         });
@@ -286,6 +294,7 @@ impl<H: Handler> Http<H> {
             seq: u64::MAX,
             head_only: false,
             close: true,
+            announce_keep_alive: false,
             stream: false,
             response: Some(Response::error(status, why)),
         });
@@ -341,6 +350,8 @@ enum Head {
         request: Request,
         len: usize,
         keep_alive: bool,
+        /// HTTP/1.0: keep-alive only when asked, and then said in the answer.
+        http10: bool,
         body: usize,
         expects_continue: bool,
     },
@@ -443,6 +454,7 @@ fn parse_head(data: &[u8], limits: &Limits) -> Head {
         },
         len,
         keep_alive,
+        http10: version == 0,
         body,
         expects_continue,
     }
@@ -474,6 +486,8 @@ fn write_response(out: &mut OutBuffer, response: &Response, slot: &Slot) {
     }
     if slot.close {
         head.extend_from_slice(b"Connection: close\r\n");
+    } else if slot.announce_keep_alive {
+        head.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     head.extend_from_slice(b"\r\n");
     out.push(&head);

@@ -218,6 +218,11 @@ fn connection_close_and_http_1_0_close_after_the_answer() {
         !text.contains("Connection: close") && c.wants_read(),
         "{text}"
     );
+    // An HTTP/1.0 client that asked to keep the connection is told it is kept (ApacheBench's
+    // -k waits for the close otherwise); an HTTP/1.1 one is not told what it assumes.
+    assert!(text.contains("Connection: keep-alive"), "{text}");
+    let (text, _) = exchange(Limits::default(), &[GET]);
+    assert!(!text.contains("Connection: keep-alive"), "{text}");
 }
 
 #[test]
