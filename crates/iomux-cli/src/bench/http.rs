@@ -13,7 +13,7 @@
 //!
 //! The servers take turns, in a rotated order each repeat (runs of one server drift over
 //! minutes on a virtual machine), and the median of the repeats is reported.
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -25,6 +25,7 @@ use super::chart::bar_chart;
 use super::echo::{attach_strace, measure_server, strace_total, ServerSpec, Subject};
 use super::record::Point;
 use super::{quick, table, CpuSample, Lab, Report, ServerProc};
+use crate::http::client;
 use crate::load;
 use crate::serve::Model;
 use crate::units::parse_seconds;
@@ -275,27 +276,16 @@ fn fetch_file(lab: &Lab, scratch: &Path, name: &str) -> io::Result<Vec<u8>> {
     let web = start_web(lab, scratch)?;
     let mut s = TcpStream::connect(web.addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET /assets/{name} HTTP/1.1\r\nHost: iomux\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut answer = Vec::new();
-    s.read_to_end(&mut answer)?;
+    let answer = client::get(&mut s, &format!("/assets/{name}"), 16 << 20);
     drop(web.stop());
-    let mut fields = [httparse::EMPTY_HEADER; 16];
-    let mut head = httparse::Response::new(&mut fields);
-    let Ok(httparse::Status::Complete(len)) = head.parse(&answer) else {
-        return Err(io::Error::other(
-            "iomux web's answer for the file is not HTTP",
-        ));
-    };
-    match head.code {
-        Some(200) => Ok(answer[len..].to_vec()),
-        _ => Err(io::Error::new(
+    let answer = answer?;
+    match answer.status {
+        200 => Ok(answer.body),
+        status => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "--file {name} is not one of the front end's files (index.html, app.js, style.css, favicon.svg): iomux web answered {}",
-                String::from_utf8_lossy(&answer[len..])
+                "--file {name} is not one of the front end's files (index.html, app.js, style.css, favicon.svg): iomux web answered {status} {}",
+                String::from_utf8_lossy(&answer.body)
             ),
         )),
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub mod client;
 pub mod date;
 pub mod protocol;
 pub mod server;

@@ -63,6 +63,9 @@ fn linger(stream: &DirectStream, buf: &mut [u8]) {
 /// At most this much unread input is read and dropped before a close.
 const LINGER_BYTES: usize = 256 * 1024;
 
+/// The loop's sources that are not connections: the channel and the shutdown notifier.
+const OWN_SOURCES: usize = 2;
+
 /// One read buffer per loop, shared by its connections.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -102,8 +105,6 @@ struct Server<H> {
     listener: RefCell<Option<Rc<TcpListener>>>,
     listening: Cell<bool>,
     draining: Cell<bool>,
-    /// Sources that are not connections (the channel, the shutdown notifier).
-    own_sources: Cell<usize>,
 }
 
 /// Serves `listener` on this thread until `shutdown` is requested; then stops accepting,
@@ -139,7 +140,6 @@ pub fn run<H: Handler + 'static>(
         listener: RefCell::new(Some(Rc::new(listener))),
         listening: Cell::new(false),
         draining: Cell::new(false),
-        own_sources: Cell::new(2),
     });
     let _ = cell.set(server.clone());
     let on_shutdown = {
@@ -332,7 +332,7 @@ impl<H: Handler + 'static> Server<H> {
         debug!(fd, id, "http connection closed");
         self.handler.closed(id);
         if self.draining.get() {
-            if lp.len() <= self.own_sources.get() {
+            if lp.len() <= OWN_SOURCES {
                 lp.stop();
             }
         } else {
@@ -466,12 +466,11 @@ impl<H: Handler + 'static> Server<H> {
                 self.apply(lp, id, next.map(|_| Interest::WRITE));
             }
         }
-        if lp.len() <= self.own_sources.get() {
+        if lp.len() <= OWN_SOURCES {
             lp.stop();
         }
-        let server = self.clone();
-        lp.call_later(GRACE, move |lp| {
-            give_up(lp.len().saturating_sub(server.own_sources.get()));
+        lp.call_later(GRACE, |lp| {
+            give_up(lp.len().saturating_sub(OWN_SOURCES));
             lp.stop();
         });
     }

@@ -6,13 +6,14 @@
 //! so in a `down` event, and the watcher keeps trying each second: the page picks up the new
 //! server by itself. A watcher ends when its last page has gone.
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::http::client;
 use crate::http::server::{Deliveries, Delivery};
 use crate::serve::stats::Snapshot;
 
@@ -205,75 +206,20 @@ fn fetch(stream: &mut Option<TcpStream>, addr: SocketAddr) -> io::Result<Snapsho
         *stream = Some(s);
     }
     let s = stream.as_mut().expect("opened above");
-    s.write_all(b"GET /stats HTTP/1.1\r\nHost: iomux\r\n\r\n")?;
-    let (body, close) = read_answer(s)?;
-    if close {
+    let answer = client::get(s, "/stats", MAX_ANSWER)?;
+    if answer.close {
         *stream = None; // the server said this was the connection's last answer
     }
-    serde_json::from_slice(&body).map_err(|e| {
+    if answer.status != 200 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("GET /stats answered {}", answer.status),
+        ));
+    }
+    serde_json::from_slice(&answer.body).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{addr} did not answer with iomux stats: {e}"),
         )
     })
-}
-
-/// Reads one HTTP answer with a `Content-Length` body; returns the body, and whether the
-/// server closes the connection after it.
-fn read_answer(s: &mut TcpStream) -> io::Result<(Vec<u8>, bool)> {
-    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the watched server closed the connection",
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > MAX_ANSWER {
-            return Err(bad("the answer is too large to be iomux stats"));
-        }
-        let mut fields = [httparse::EMPTY_HEADER; 32];
-        let mut answer = httparse::Response::new(&mut fields);
-        let head = match answer.parse(&buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => continue,
-            Err(_) => return Err(bad("the answer is not HTTP")),
-        };
-        if answer.code != Some(200) {
-            return Err(bad(&format!(
-                "GET /stats answered {}",
-                answer.code.unwrap_or(0)
-            )));
-        }
-        let length = answer
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|h| {
-                std::str::from_utf8(h.value)
-                    .ok()?
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-            })
-            .ok_or_else(|| bad("the answer has no Content-Length"))?;
-        if length > MAX_ANSWER {
-            return Err(bad("the answer is too large to be iomux stats"));
-        }
-        let close = answer.headers.iter().any(|h| {
-            h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close")
-        });
-        while buf.len() < head + length {
-            let n = s.read(&mut chunk)?;
-            if n == 0 {
-                return Err(bad("the answer ended early"));
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        return Ok((buf[head..head + length].to_vec(), close));
-    }
 }

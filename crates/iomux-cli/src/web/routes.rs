@@ -166,11 +166,11 @@ impl Handler for Web {
                     .with_header("Allow", "GET, HEAD"),
             );
         }
-        let path = request.path().to_owned();
+        let path = request.path();
         if let Some(api) = path.strip_prefix("/api/") {
             return self.api(&request, api, ticket);
         }
-        if PAGES.contains(&path.as_str()) {
+        if PAGES.contains(&path) {
             return Reply::Now(self.assets.serve("index.html", &request));
         }
         if path == "/favicon.ico" {
