@@ -41,6 +41,10 @@ impl Interest {
     pub const fn remove(self, other: Interest) -> Interest {
         Interest(self.0 & !other.0)
     }
+    /// The raw bits, for packing an interest beside an fd.
+    pub(crate) const fn bits(self) -> u8 {
+        self.0
+    }
 }
 
 impl BitOr for Interest {

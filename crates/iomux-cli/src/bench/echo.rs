@@ -658,7 +658,7 @@ impl Counter {
         match self {
             Counter::Syscalls => "syscalls (strace -f -c)",
             Counter::Instructions => {
-                "user-space instructions (callgrind; whole run, start-up included)"
+                "user-space instructions (callgrind; a long run less a short one, so start-up and connecting cancel out)"
             }
         }
     }
@@ -722,14 +722,18 @@ fn tool_available(lab: &mut Lab, counter: Counter) -> bool {
 /// Syscalls are counted inside the load's measured window only: strace attaches at its start,
 /// the message count is read once strace is attached, and strace detaches at its end, so the
 /// setup and teardown of connections (accept4, setsockopt, epoll_ctl, close) stay out of it.
-/// Instructions cover callgrind's whole run, start-up included.
+/// Instructions are counted over callgrind's whole run, twice: with a long load and with a short
+/// one. The difference divided by the difference in messages is what a message costs; start-up,
+/// connecting and shutting down are in both runs and cancel out (counted whole, they favoured
+/// the servers that answer more messages under callgrind in the same time).
 fn count_at(
     lab: &mut Lab,
     specs: &[ServerSpec],
     counter: Counter,
-    (conns, size, pipeline): (usize, usize, usize),
+    point: (usize, usize, usize),
     duration: Duration,
 ) -> io::Result<()> {
+    let (conns, size, pipeline) = point;
     // strace needs a moment to attach; the run is lengthened by it.
     const ATTACH: Duration = Duration::from_millis(100);
     let tag = format!("{conns}c-{size}B-p{pipeline}");
@@ -796,21 +800,29 @@ fn count_at(
                 window[1] - window[0]
             }
             Counter::Instructions => {
-                let server = start_under_callgrind(lab, spec, &file)?;
-                let config = load::Config {
-                    drain: Duration::from_secs(10),
-                    ..load::Config::closed_loop(
-                        server.addr,
-                        conns,
-                        size,
-                        pipeline,
-                        Duration::from_secs(2),
-                        Duration::ZERO,
-                    )
+                let short_file = file.with_extension("short.out");
+                let short = run_under_callgrind(lab, spec, &short_file, point, SHORT_LOAD)?;
+                let long = run_under_callgrind(lab, spec, &file, point, LONG_LOAD)?;
+                let (Some(short_total), Some(long_total)) = (short.0, long.0) else {
+                    lab.point(pass_point(&spec.name).metric("per_msg", None))?;
+                    continue;
                 };
-                load::run(&config, &progress)?;
-                drop(server.stop());
-                progress.load(Ordering::Relaxed)
+                // Both counts are exact; a difference that is not positive means the long run
+                // answered no more messages than the short one, which says nothing per message.
+                let total = long_total.saturating_sub(short_total);
+                let messages = long.1.saturating_sub(short.1);
+                lab.point(
+                    pass_point(&spec.name)
+                        .metric("total", total as f64)
+                        .metric("messages", messages as f64)
+                        .metric(
+                            "per_msg",
+                            (total > 0 && messages > 0).then(|| total as f64 / messages as f64),
+                        )
+                        .metric("base_total", short_total as f64)
+                        .metric("base_messages", short.1 as f64),
+                )?;
+                continue;
             }
         };
         let total = std::fs::read_to_string(&file)
@@ -825,6 +837,33 @@ fn count_at(
         )?;
     }
     Ok(())
+}
+
+/// How long the short and the long callgrind runs load the server (see [`count_at`]).
+const SHORT_LOAD: Duration = Duration::from_millis(500);
+const LONG_LOAD: Duration = Duration::from_secs(2);
+
+/// Starts a server under callgrind, loads it for `load`, stops it; returns callgrind's whole
+/// count (`None` if it wrote none) and the messages answered.
+fn run_under_callgrind(
+    lab: &Lab,
+    spec: &ServerSpec,
+    file: &Path,
+    (conns, size, pipeline): (usize, usize, usize),
+    load: Duration,
+) -> io::Result<(Option<u64>, u64)> {
+    let server = start_under_callgrind(lab, spec, file)?;
+    let config = load::Config {
+        drain: Duration::from_secs(10),
+        ..load::Config::closed_loop(server.addr, conns, size, pipeline, load, Duration::ZERO)
+    };
+    let progress = Arc::new(AtomicU64::new(0));
+    load::run(&config, &progress)?;
+    drop(server.stop());
+    let total = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|t| Counter::Instructions.total(&t));
+    Ok((total, progress.load(Ordering::Relaxed)))
 }
 
 /// Attaches `strace -f -c` to every thread of `pid`, returning once strace reports it attached.

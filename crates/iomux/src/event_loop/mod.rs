@@ -58,8 +58,10 @@ use crate::interest::{Interest, Readiness};
 use crate::selector::{Event, Events, Selector, Stats, Waker};
 
 mod cross_thread;
+mod running;
 
 pub use self::cross_thread::{Notifier, Sender};
+use self::running::Running;
 
 type Callback = Box<dyn FnMut(&mut EventLoop, Readiness)>;
 type TimerCallback = Box<dyn FnOnce(&mut EventLoop)>;
@@ -100,9 +102,9 @@ pub struct EventLoop {
     next_timer: u64,
     stopped: Arc<AtomicBool>,
     waker: Waker,
-    current: Option<RawFd>,
-    /// The running source's interest, so that re-asking for it costs no lookup.
-    current_interest: Option<Interest>,
+    /// The source whose callback runs and its interest, so that re-asking for it costs no
+    /// lookup.
+    running: Running,
     /// When the current round's wait returned.
     now: Instant,
     /// Parked sources (see the [module docs](self)): out of the selector, kept by the loop.
@@ -127,8 +129,7 @@ impl EventLoop {
             next_timer: 0,
             stopped: Arc::new(AtomicBool::new(false)),
             waker,
-            current: None,
-            current_interest: None,
+            running: Running::NONE,
             now: Instant::now(),
             parked: HashMap::new(),
         })
@@ -171,7 +172,7 @@ impl EventLoop {
     /// unchanged-interest test is cheaper than the call.)
     #[inline(always)]
     pub fn modify(&mut self, fd: RawFd, interest: Interest) -> Result<()> {
-        if self.current == Some(fd) && self.current_interest == Some(interest) {
+        if self.running == Running::of(fd, interest) {
             return Ok(()); // the common case in a callback: nothing changes
         }
         self.change_interest(fd, interest)
@@ -181,14 +182,14 @@ impl EventLoop {
     /// unchanged case inlines into every callback).
     #[inline(never)]
     fn change_interest(&mut self, fd: RawFd, interest: Interest) -> Result<()> {
-        let running = self.current == Some(fd);
+        let running = self.running.is(fd);
         if interest.is_empty() || !self.parked.is_empty() {
             self.park_or_unpark(fd, interest)?;
         } else {
             self.selector.set_interest(fd, interest)?;
         }
         if running {
-            self.current_interest = Some(interest);
+            self.running = self.running.with_interest(interest);
         }
         Ok(())
     }
@@ -214,8 +215,8 @@ impl EventLoop {
     /// Stops watching `fd` and drops its source and callback (closing the source). From inside
     /// that source's own callback, the drop happens when the callback returns.
     pub fn unregister(&mut self, fd: RawFd) -> Result<()> {
-        if self.current == Some(fd) {
-            self.current_interest = None;
+        if self.running.is(fd) {
+            self.running = self.running.forget_interest();
         }
         if self.parked.remove(&fd).is_some() {
             return Ok(());
@@ -239,12 +240,12 @@ impl EventLoop {
 
     /// The fd whose callback is running, if any.
     pub fn current_fd(&self) -> Option<RawFd> {
-        self.current
+        self.running.fd()
     }
 
     /// Unregisters the source whose callback is running (no-op outside a callback or if done).
     pub fn unregister_current(&mut self) {
-        if let Some(fd) = self.current {
+        if let Some(fd) = self.running.fd() {
             let _ = self.unregister(fd);
         }
     }
@@ -353,11 +354,9 @@ impl EventLoop {
         let Some(mut callback) = key.data_mut().callback.take() else {
             return false;
         };
-        self.current = Some(event.fd());
-        self.current_interest = Some(interest);
+        self.running = Running::of(event.fd(), interest);
         callback(self, readiness);
-        self.current = None;
-        self.current_interest = None;
+        self.running = Running::NONE;
         // Put the callback back unless it unregistered its source (then dropping it closes it).
         // It may have parked it meanwhile (the callback goes back to the parked entry), or
         // parked and watched it again: a new registration of the same fd, which can only be
