@@ -180,6 +180,58 @@ fn bench_echo_compares_models_with_every_peer() {
     assert_svg(&out, "echo.svg");
 }
 
+/// The callgrind pass: two runs per server under valgrind, the short one subtracted.
+#[test]
+fn bench_echo_counts_instructions_per_message_under_callgrind() {
+    let out = temp_dir("callgrind");
+    let text = bench(
+        &[
+            "echo",
+            "--servers",
+            "epoll,callbacks",
+            "--conns",
+            "10",
+            "--sizes",
+            "64",
+            "--pipelines",
+            "1",
+            "--duration",
+            "0.1",
+            "--warmup",
+            "0.05",
+            "--syscalls",
+            "off",
+            "--callgrind",
+        ],
+        &out,
+    );
+    if text.contains("valgrind is not installed") {
+        assert!(
+            std::env::var_os("IOMUX_REQUIRE_TOOLS").is_none(),
+            "IOMUX_REQUIRE_TOOLS is set and valgrind is missing"
+        );
+        eprintln!("skipped: valgrind is not installed");
+        return;
+    }
+    let rows = results(&out);
+    let counted: Vec<_> = rows.iter().filter(|r| r["pass"] == "callgrind").collect();
+    assert_eq!(counted.len(), 2, "{text}");
+    for row in counted {
+        let (total, messages) = (
+            row["total"].as_f64().unwrap(),
+            row["messages"].as_f64().unwrap(),
+        );
+        assert!(messages > 0.0 && total > 0.0, "{row}");
+        assert!(row["base_total"].as_f64().unwrap() > 0.0, "{row}");
+        // A message costs a read, an echo and a write: some hundreds of instructions, never
+        // the millions that start-up costs (which the subtraction removed).
+        let per_msg = row["per_msg"].as_f64().unwrap();
+        assert!((50.0..5_000.0).contains(&per_msg), "{row}");
+        assert_eq!(per_msg, total / messages, "{row}");
+    }
+    assert!(text.contains("a long run less a short one"), "{text}");
+}
+
 #[test]
 fn bench_idle_and_busy_run_end_to_end() {
     let out = temp_dir("idle");
