@@ -69,6 +69,13 @@ pub const MIGRATIONS: &[&[&str]] = &[
             PRIMARY KEY (run_id, seq),
             FOREIGN KEY (run_id, seq) REFERENCES iomux_points (run_id, seq) ON DELETE CASCADE
         ){clustered}"],
+    // 3: a finished run's points and figures in one row (`snapshot.rs`), so that a reader of
+    // whole runs reads one row instead of one a point. Rebuilt from the tables above.
+    &["CREATE TABLE IF NOT EXISTS iomux_run_figures (
+            run_id BIGINT NOT NULL PRIMARY KEY REFERENCES iomux_runs (id),
+            points INTEGER NOT NULL,
+            body {long_text} NOT NULL
+        ){table_options}"],
 ];
 
 /// The schema version this binary writes.

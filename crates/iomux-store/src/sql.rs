@@ -10,6 +10,7 @@ use crate::record::{
     write_params, ExperimentParams, FigurePoint, Figures, Interner, Point, PointKey, Run,
     RunRecords, Testbed,
 };
+use crate::snapshot::{self, Line};
 use crate::store::{HistoryEntry, RunFilter, RunSummary, Store, TestbedUse};
 use crate::url::redact_command_line;
 
@@ -143,19 +144,79 @@ impl<E: Engine> SqlStore<E> {
     /// A run's record, its row id, and its point rows (`seq, experiment, subject, params,
     /// repeat_index`, and with `figures` each point's one-row figures or NULL) in `seq` order.
     fn run_and_points(&mut self, id: &str, figures: bool) -> Result<(Run, i64, Rows)> {
+        let (run, run_row) = self.run_record(id)?;
+        let points = self.point_rows(run_row, figures)?;
+        Ok((run, run_row, points))
+    }
+
+    /// A run's record and its row id.
+    fn run_record(&mut self, id: &str) -> Result<(Run, i64)> {
         let sql = format!("SELECT {RUN_COLUMNS}, r.id FROM iomux_runs r JOIN iomux_testbeds t ON t.id = r.testbed_id WHERE r.run_key = ?");
         let rows = self.engine.query(&sql, &[id.into()])?;
         let row = rows.first().ok_or_else(|| not_found(id))?;
         let run = run_from_row(row)?;
         let run_row = row[16].int().ok_or_else(|| not_found(id))?;
+        Ok((run, run_row))
+    }
+
+    /// A run's point rows (`seq, experiment, subject, params, repeat_index`, and with `figures`
+    /// the point's figures, NULL where it has none), in `seq` order.
+    fn point_rows(&mut self, run_row: i64, figures: bool) -> Result<Rows> {
         let sql = if figures {
             // One round trip and one result for both (the figures' key is the points' key).
             "SELECT p.seq, p.experiment, p.subject, p.params, p.repeat_index, f.figures FROM iomux_points p LEFT JOIN iomux_point_figures f ON f.run_id = p.run_id AND f.seq = p.seq WHERE p.run_id = ? ORDER BY p.seq"
         } else {
             "SELECT seq, experiment, subject, params, repeat_index FROM iomux_points WHERE run_id = ? ORDER BY seq"
         };
-        let points = self.engine.query(sql, &[run_row.into()])?;
-        Ok((run, run_row, points))
+        self.engine.query(sql, &[run_row.into()])
+    }
+
+    /// The run's snapshot (see [`snapshot`]), if it has one that covers every point it has.
+    fn snapshot(&mut self, run_row: i64) -> Result<Option<String>> {
+        let rows = self.engine.query(
+            "SELECT s.points, (SELECT COUNT(*) FROM iomux_points p WHERE p.run_id = s.run_id), s.body FROM iomux_run_figures s WHERE s.run_id = ?",
+            &[run_row.into()],
+        )?;
+        Ok(rows
+            .first()
+            .filter(|row| row[0].int().is_some() && row[0].int() == row[1].int())
+            .map(|row| row[2].text()))
+    }
+
+    /// Builds the run's snapshot again from its rows (or drops it, if it cannot be kept).
+    /// Points are only ever added to a run, so a snapshot whose count matches holds them all.
+    fn refresh_snapshot(&mut self, run_row: i64) -> Result<()> {
+        let count = self
+            .engine
+            .query(
+                "SELECT COUNT(*) FROM iomux_points WHERE run_id = ?",
+                &[run_row.into()],
+            )?
+            .first()
+            .and_then(|row| row[0].int())
+            .unwrap_or(0);
+        let (body, points) = if count == 0 || count > snapshot::MAX_POINTS {
+            (None, count)
+        } else {
+            let rows = self.point_rows(run_row, true)?;
+            (
+                snapshot::encode(rows.iter().map(line_of)),
+                rows.len() as i64,
+            )
+        };
+        self.transaction(|engine| {
+            engine.execute(
+                "DELETE FROM iomux_run_figures WHERE run_id = ?",
+                &[run_row.into()],
+            )?;
+            if let Some(body) = body {
+                engine.execute(
+                    "INSERT INTO iomux_run_figures (run_id, points, body) VALUES (?, ?, ?)",
+                    &[run_row.into(), points.into(), body.into()],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// A run's metric rows (`seq, metric_id, value`) in `seq` order; every metric id known.
@@ -166,6 +227,17 @@ impl<E: Engine> SqlStore<E> {
         )?;
         self.resolve_metric_ids(&metrics, 1)?;
         Ok(metrics)
+    }
+
+    /// A run's row id, and whether the run has finished.
+    fn run_row_and_state(&mut self, id: &str) -> Result<(i64, bool)> {
+        let rows = self.engine.query(
+            "SELECT id, finished FROM iomux_runs WHERE run_key = ?",
+            &[id.into()],
+        )?;
+        let row = rows.first().ok_or_else(|| not_found(id))?;
+        let run_row = row[0].int().ok_or_else(|| not_found(id))?;
+        Ok((run_row, !matches!(row[1], Value::Null)))
     }
 
     fn run_row_id(&mut self, id: &str) -> Result<i64> {
@@ -312,6 +384,21 @@ fn assemble(points: &Rows, metrics: &Rows, names: &HashMap<i64, String>) -> Resu
 }
 
 /// A text column's value (empty for anything else).
+/// A point row (`seq, experiment, subject, params, repeat_index, figures`) as a snapshot line.
+fn line_of(row: &[Value]) -> Line<'_> {
+    Line {
+        seq: row[0].int().unwrap_or(-1),
+        experiment: as_text(&row[1]),
+        subject: as_text(&row[2]),
+        params: as_text(&row[3]),
+        repeat: row[4].int(),
+        figures: match &row[5] {
+            Value::Null => None,
+            value => Some(as_text(value)),
+        },
+    }
+}
+
 fn as_text(value: &Value) -> &str {
     match value {
         Value::Text(t) => t,
@@ -515,14 +602,20 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
                     )
                     .map(drop),
             }
-        })
+        })?;
+        // A run that finishes gets its snapshot (its points are all in by now).
+        if run.finished.is_some() {
+            let run_row = self.run_row_id(&run.id)?;
+            self.refresh_snapshot(run_row)?;
+        }
+        Ok(())
     }
 
     fn save_points(&mut self, run_id: &str, first_seq: usize, points: &[Point]) -> Result<usize> {
         if points.is_empty() {
             return Ok(0);
         }
-        let run = self.run_row_id(run_id)?;
+        let (run, finished) = self.run_row_and_state(run_id)?;
         check_lengths(points)?;
         self.register_metrics(points)?;
         let mut point_rows = Vec::with_capacity(points.len() * 7);
@@ -563,6 +656,11 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
             engine.insert_rows(&figures_head, 3, &figure_rows)?;
             Ok(added)
         })?;
+        // Points added to a finished run (an import) go into its snapshot; a running run
+        // gets its snapshot when it finishes.
+        if finished && added > 0 {
+            self.refresh_snapshot(run)?;
+        }
         Ok(added as usize)
     }
 
@@ -668,9 +766,20 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
     }
 
     fn load_figures(&mut self, id: &str) -> Result<Figures> {
-        let (run, run_row, points) = self.run_and_points(id, true)?;
-        // One row a point when the run has them (stored since schema 2), else the metric rows.
-        let metrics = if points.iter().all(|row| !matches!(row[5], Value::Null)) {
+        let (run, run_row) = self.run_record(id)?;
+        // The snapshot when the run has one, else one row a point.
+        let snapshot = self.snapshot(run_row)?;
+        let rows;
+        let lines = match snapshot.as_deref().map(snapshot::decode) {
+            Some(Ok(Some(lines))) => lines,
+            Some(Err(e)) => return Err(bad_record("run snapshot", e)),
+            Some(Ok(None)) | None => {
+                rows = self.point_rows(run_row, true)?;
+                rows.iter().map(line_of).collect()
+            }
+        };
+        // Points stored before schema 2 have their figures in the metric rows only.
+        let metrics = if lines.iter().all(|line| line.figures.is_some()) {
             None
         } else {
             Some(self.metric_rows(run_row)?)
@@ -678,10 +787,10 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         let mut interned = Interner::default();
         // Each distinct parameter text parsed and written once.
         let mut params_text: FastMap<&str, Arc<str>> = map_with_capacity(64);
-        let mut seqs = Vec::with_capacity(points.len());
-        let mut out = Vec::with_capacity(points.len());
-        for row in &points {
-            let json = as_text(&row[3]);
+        let mut seqs = Vec::with_capacity(lines.len());
+        let mut out = Vec::with_capacity(lines.len());
+        for line in &lines {
+            let json = line.params;
             let params = match params_text.get(json) {
                 Some(text) => text.clone(),
                 None => {
@@ -694,17 +803,14 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
                     text
                 }
             };
-            let (experiment, subject) = (
-                interned.get(as_text(&row[1])),
-                interned.get(as_text(&row[2])),
-            );
-            seqs.push(row[0].int().unwrap_or(-1));
+            let (experiment, subject) = (interned.get(line.experiment), interned.get(line.subject));
+            seqs.push(line.seq);
             out.push(FigurePoint {
                 key: Arc::from(format!("{experiment}/{subject}/{params}")),
                 experiment,
                 subject,
                 params,
-                repeat: row[4].int().map(|r| r as usize),
+                repeat: line.repeat.map(|r| r as usize),
                 values: Vec::new(),
             });
         }
@@ -712,8 +818,9 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         // this connection has not seen (another writer added it): its name is read, and the
         // figures are read again.
         if metrics.is_none() {
-            for (point, row) in out.iter_mut().zip(&points) {
-                let pairs = as_text(&row[5]).bytes().filter(|&b| b == b',').count() + 1;
+            for (point, line) in out.iter_mut().zip(&lines) {
+                let figures = line.figures.unwrap_or_default();
+                let pairs = figures.bytes().filter(|&b| b == b',').count() + 1;
                 point.values.reserve_exact(pairs);
             }
         }
@@ -728,8 +835,8 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
             match &metrics {
                 Some(metrics) => each_metric(&seqs, metrics, &mut add),
                 None => {
-                    for (at, row) in points.iter().enumerate() {
-                        let text = as_text(&row[5]);
+                    for (at, line) in lines.iter().enumerate() {
+                        let text = line.figures.unwrap_or_default();
                         figures::decode(text, |id, value| add(at, id, value))
                             .map_err(|e| bad_record("point figures", e))?;
                     }
@@ -762,6 +869,10 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
         self.transaction(|engine| {
             // Children first: no engine is trusted to cascade (SQLite only does with
             // foreign_keys on, and a MySQL table could be MyISAM).
+            engine.execute(
+                "DELETE FROM iomux_run_figures WHERE run_id = ?",
+                &[run.into()],
+            )?;
             engine.execute(
                 "DELETE FROM iomux_point_figures WHERE run_id = ?",
                 &[run.into()],

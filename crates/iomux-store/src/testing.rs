@@ -241,6 +241,8 @@ impl MariaDb {
         let name = {
             let mut n = self.names.lock().unwrap();
             *n += 1;
+            // MySQL names are at most 64 characters; the number keeps a cut prefix unique.
+            let prefix: String = prefix.chars().take(50).collect();
             format!("{prefix}_{}", *n)
         };
         self.admin(&[&format!("CREATE DATABASE `{name}`")]);

@@ -120,6 +120,7 @@ macro_rules! store_suite {
             }
             case!(a_run_and_its_points_come_back_as_recorded);
             case!(figures_read_for_comparisons_match_the_records);
+            case!(a_finished_run_is_read_from_its_snapshot_while_it_covers_every_point);
             case!(a_run_recorded_again_is_updated_not_duplicated);
             case!(importing_points_twice_adds_nothing);
             case!(runs_are_found_by_id_prefix_and_latest);
@@ -181,21 +182,6 @@ mod bodies {
         let read = store.load_figures("r1").unwrap();
         let expected = iomux_store::record::Figures::of(&store.load_run("r1").unwrap());
         // The same points, keys and figures (name tables may be numbered differently).
-        type Flat = Vec<(String, Option<usize>, Vec<(String, Option<f64>)>)>;
-        let flat = |fig: &iomux_store::record::Figures| -> Flat {
-            fig.points
-                .iter()
-                .map(|p| {
-                    let mut values: Vec<(String, Option<f64>)> = p
-                        .values
-                        .iter()
-                        .map(|&(i, v)| (fig.names[i as usize].to_string(), v))
-                        .collect();
-                    values.sort_by(|x, y| x.0.cmp(&y.0));
-                    (p.key.to_string(), p.repeat, values)
-                })
-                .collect()
-        };
         assert_eq!(flat(&read), flat(&expected));
         assert_eq!(&*read.points.last().unwrap().key, "echo/epoll/pass=strace");
         // A run stored before the one-row figures existed (none, or some lost) is read from
@@ -204,6 +190,65 @@ mod bodies {
         assert_eq!(flat(&f.open().load_figures("r1").unwrap()), flat(&expected));
         f.raw("DELETE FROM iomux_point_figures");
         assert_eq!(flat(&f.open().load_figures("r1").unwrap()), flat(&expected));
+    }
+
+    /// Figures as comparable values: name tables may be numbered differently.
+    type Flat = Vec<(String, Option<usize>, Vec<(String, Option<f64>)>)>;
+    fn flat(fig: &iomux_store::record::Figures) -> Flat {
+        fig.points
+            .iter()
+            .map(|p| {
+                let mut values: Vec<(String, Option<f64>)> = p
+                    .values
+                    .iter()
+                    .map(|&(i, v)| (fig.names[i as usize].to_string(), v))
+                    .collect();
+                values.sort_by(|x, y| x.0.cmp(&y.0));
+                (p.key.to_string(), p.repeat, values)
+            })
+            .collect()
+    }
+
+    /// What the records say a run's figures are.
+    fn recorded_figures(store: &mut dyn Store, id: &str) -> Flat {
+        flat(&iomux_store::record::Figures::of(
+            &store.load_run(id).unwrap(),
+        ))
+    }
+
+    pub fn a_finished_run_is_read_from_its_snapshot_while_it_covers_every_point(f: &Fixture) {
+        let mut store = f.open();
+        let mut r = run("r1", 1.0, "m1", "abc");
+        store.save_run(&r).unwrap();
+        let first = points(&["epoll", "tokio"], 4.0);
+        store.save_points("r1", 0, &first).unwrap();
+        r.finished = Some(2.0);
+        store.save_run(&r).unwrap(); // finishing builds the snapshot
+                                     // Points imported into the finished run go into its snapshot.
+        let more = points(&["mio"], 5.0);
+        store.save_points("r1", first.len(), &more).unwrap();
+        let expected = recorded_figures(store.as_mut(), "r1");
+        assert_eq!(expected.len(), first.len() + more.len());
+        // Spoil the one-row-a-point figures: only the snapshot can still give the right answer.
+        f.raw("UPDATE iomux_point_figures SET figures = 'zz'");
+        assert_eq!(flat(&f.open().load_figures("r1").unwrap()), expected);
+        // A snapshot that covers fewer points than the run has (a writer cut off between
+        // adding points and rebuilding it) is not read: the spoilt rows are, and are refused.
+        f.raw("UPDATE iomux_run_figures SET points = points - 1");
+        let stale = f.open().load_figures("r1");
+        assert!(stale.is_err(), "a stale snapshot was read");
+        // Without the one-row figures the metric rows answer, and new points make no snapshot
+        // (their run has points it cannot hold) until the run is read row by row.
+        f.raw("DELETE FROM iomux_point_figures");
+        store
+            .save_points("r1", first.len() + more.len(), &points(&["poll"], 6.0))
+            .unwrap();
+        let expected = recorded_figures(store.as_mut(), "r1");
+        assert_eq!(flat(&f.open().load_figures("r1").unwrap()), expected);
+        // Removing a finished run removes its snapshot (MariaDB's foreign key would refuse
+        // the run's row otherwise).
+        store.remove_run("r1").unwrap();
+        assert!(store.load_figures("r1").is_err());
     }
 
     pub fn a_run_recorded_again_is_updated_not_duplicated(f: &Fixture) {

@@ -143,7 +143,10 @@ fn time_scratch_runs(
     // Import: one run's points in one call, as `runs import` does.
     let points = synthetic_points(p.import_points, 1.0);
     let start = Instant::now();
-    store.save_run(&scratch_run(id("import"), &testbed))?;
+    // A finished run, as the JSONL of a finished run is imported.
+    let mut run = scratch_run(id("import"), &testbed);
+    run.finished = Some(run.started);
+    store.save_run(&run)?;
     store.save_points(&id("import"), 0, &points)?;
     let import_points_per_s = points.len() as f64 / start.elapsed().as_secs_f64();
     // Live: one point at a time, as a bench run records them.
@@ -156,8 +159,12 @@ fn time_scratch_runs(
     let record_point_us = start.elapsed().as_secs_f64() * 1e6 / points.len().max(1) as f64;
     // Compare: two runs, read back and judged, as `runs compare` does.
     for (which, scale) in [("a", 1.0), ("b", 1.01)] {
-        store.save_run(&scratch_run(id(which), &compared))?;
+        // As a bench run records: the run, its points, then the run finished.
+        let mut run = scratch_run(id(which), &compared);
+        store.save_run(&run)?;
         store.save_points(&id(which), 0, &synthetic_points(p.points, scale))?;
+        run.finished = Some(super::record::now_unix());
+        store.save_run(&run)?;
     }
     // As `iomux runs compare` does it, from a process of its own: the writer's connection is
     // closed (SQLite then folds its log into the file), the clock starts, the store is opened,
