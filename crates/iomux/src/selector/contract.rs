@@ -166,6 +166,12 @@ pub(crate) trait Backend {
         timeout: Option<Duration>,
         stats: &mut Stats,
     ) -> io::Result<()>;
+    /// The kernel object the backend waits on (epoll's or io_uring's fd), for a caller that
+    /// must show it (Python's `selector.fileno()`); `None` for select and poll, which have
+    /// none between calls.
+    fn kernel_fd(&self) -> Option<RawFd> {
+        None
+    }
 }
 
 // A token is the fd in the low 32 bits and the registration's generation in the high 32 bits.

@@ -16,7 +16,7 @@
 //!   for us, the kernel dropped the registration already.
 //! - Regular files and directories are refused with `EPERM` (they are always "ready").
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use iomux_sys::epoll::{self as sys, Epoll, EpollEvent};
@@ -95,6 +95,10 @@ fn to_readiness(events: u32) -> Readiness {
 }
 
 impl Backend for EpollBackend {
+    fn kernel_fd(&self) -> Option<RawFd> {
+        Some(self.epoll.as_raw_fd())
+    }
+
     fn register(
         &mut self,
         fd: RawFd,

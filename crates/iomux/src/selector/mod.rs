@@ -444,6 +444,13 @@ impl<T> Selector<T> {
     pub fn reset_stats(&mut self) {
         self.stats = Stats::default();
     }
+
+    /// The descriptor of the kernel object this selector waits on: the epoll instance or the
+    /// io_uring; `None` for select and poll. (Python's `EpollSelector.fileno()`.) It stays the
+    /// selector's: do not close it.
+    pub fn kernel_fd(&self) -> Option<RawFd> {
+        self.backend.as_ref().kernel_fd()
+    }
 }
 
 impl<T> std::fmt::Debug for Selector<T> {
@@ -483,6 +490,15 @@ impl AnyBackend {
                 AnyBackend::Uring(uring::UringBackend::new(uring::Trigger::Edge)?)
             }
         })
+    }
+
+    fn as_ref(&self) -> &dyn Backend {
+        match self {
+            AnyBackend::Select(b) => b,
+            AnyBackend::Poll(b) => b,
+            AnyBackend::Epoll(b) => b,
+            AnyBackend::Uring(b) => b,
+        }
     }
 
     fn as_dyn(&mut self) -> &mut dyn Backend {

@@ -27,7 +27,7 @@
 //!   wait's own `io_uring_enter`.
 //! - The poll mask is poll(2)'s, so the translation is `poll_bits.rs`, shared with `poll.rs`.
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use iomux_sys::uring::{Ring, RingCounters, RingOptions};
@@ -182,6 +182,10 @@ impl UringBackend {
 }
 
 impl Backend for UringBackend {
+    fn kernel_fd(&self) -> Option<RawFd> {
+        Some(self.ring.as_raw_fd())
+    }
+
     fn register(
         &mut self,
         fd: RawFd,

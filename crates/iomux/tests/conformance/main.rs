@@ -78,6 +78,7 @@ conformance! {
         keys_iterate_in_fd_order,
         drop_releases_everything,
         modified_while_woken_then_closed_really_closes,
+        kernel_fd_names_the_backends_kernel_object,
         // readiness.rs
         socket_becomes_readable_when_data_arrives,
         fresh_socket_is_writable,

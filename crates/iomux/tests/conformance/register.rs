@@ -181,3 +181,22 @@ pub fn modified_while_woken_then_closed_really_closes(kind: BackendKind) {
         "the closed socket was kept open: {end:?}"
     );
 }
+
+/// `kernel_fd` names the kernel object the backend waits on (epoll's or io_uring's), which
+/// Python's `EpollSelector.fileno()` shows; select and poll have none.
+pub fn kernel_fd_names_the_backends_kernel_object(kind: BackendKind) {
+    let sel = Selector::<()>::with_backend(kind).unwrap();
+    let expected = match kind {
+        BackendKind::Select | BackendKind::Poll => None,
+        BackendKind::Epoll | BackendKind::EpollEdge => Some("anon_inode:[eventpoll]"),
+        BackendKind::IoUring | BackendKind::IoUringEdge => Some("anon_inode:[io_uring]"),
+        other => panic!("a new backend, {other}: say what its kernel object is"),
+    };
+    let named = sel.kernel_fd().map(|fd| {
+        std::fs::read_link(format!("/proc/self/fd/{fd}"))
+            .unwrap()
+            .display()
+            .to_string()
+    });
+    assert_eq!(named.as_deref(), expected);
+}
