@@ -102,6 +102,10 @@ impl Epoll {
                 "epoll_wait needs room for one event",
             ));
         }
+        #[cfg(feature = "fault-injection")]
+        if crate::fault::spurious_wait()? {
+            return Ok(0);
+        }
         if HAS_PWAIT2.load(Ordering::Relaxed) {
             let ts = crate::time::timespec(timeout);
             let ts_ptr = ts

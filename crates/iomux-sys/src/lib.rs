@@ -16,6 +16,8 @@
 pub mod cvt;
 pub mod epoll;
 pub mod eventfd;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod fd;
 pub mod poll;
 pub mod process;

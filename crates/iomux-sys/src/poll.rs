@@ -43,6 +43,12 @@ impl PollFd {
 /// Waits until one of `fds` is ready or the timeout passes (`None` blocks). Returns the number of
 /// entries with a non-zero `revents`.
 pub fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<usize> {
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::spurious_wait()? {
+        // As the kernel would leave them after a wait that found nothing.
+        fds.iter_mut().for_each(|f| f.0.revents = 0);
+        return Ok(0);
+    }
     let ts = crate::time::timespec(timeout);
     let ts_ptr = ts
         .as_ref()

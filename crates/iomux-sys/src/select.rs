@@ -99,6 +99,14 @@ pub fn select(
             "select: nfds is larger than FD_SETSIZE",
         ));
     }
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::spurious_wait()? {
+        // As the kernel would leave them after a wait that found nothing: empty.
+        for set in [read, write, except].into_iter().flatten() {
+            *set = FdSet::new();
+        }
+        return Ok(0);
+    }
     let as_ptr = |s: Option<&mut FdSet>| s.map_or(ptr::null_mut(), |s| &mut s.0 as *mut _);
     let mut tv = crate::time::timeval(timeout);
     let tv_ptr = tv

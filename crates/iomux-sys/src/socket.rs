@@ -11,6 +11,8 @@ use crate::cvt::cvt;
 ///
 /// `EMFILE`/`ENFILE` come back as errors like any other; see the servers for how not to spin.
 pub fn accept_nonblocking(listener: &TcpListener) -> io::Result<TcpStream> {
+    #[cfg(feature = "fault-injection")]
+    crate::fault::accept_error()?;
     // SAFETY: listener is a live socket; null address pointers ask the kernel not to store the
     // peer address, which accept4 allows.
     let raw = cvt(unsafe {
@@ -86,6 +88,11 @@ impl AsRawFd for DirectStream {
 
 impl io::Read for &DirectStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(feature = "fault-injection")]
+        let buf = {
+            let allowed = crate::fault::allowed(crate::fault::Call::Read, buf.len())?;
+            &mut buf[..allowed]
+        };
         // SAFETY: the socket is open for the life of self; buf is a valid, exclusively borrowed
         // buffer of buf.len() bytes for the kernel to write; null address pointers ask for no
         // source address, which recvfrom allows on a connected socket.
@@ -106,6 +113,8 @@ impl io::Read for &DirectStream {
 
 impl io::Write for &DirectStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(feature = "fault-injection")]
+        let buf = &buf[..crate::fault::allowed(crate::fault::Call::Write, buf.len())?];
         // SAFETY: the socket is open for the life of self; buf is a valid buffer of buf.len()
         // bytes that the kernel only reads; a null address is right for a connected socket.
         let n = unsafe {

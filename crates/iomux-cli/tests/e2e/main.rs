@@ -60,6 +60,7 @@ macro_rules! per_model {
 mod bench;
 mod browser;
 mod cli;
+mod faults;
 mod load;
 mod matrix;
 mod seed;

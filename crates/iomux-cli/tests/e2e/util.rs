@@ -30,6 +30,18 @@ impl Server {
         Self::start_with(cmd, model, proto, extra)
     }
 
+    /// Starts the server with extra environment variables (e.g. `IOMUX_FAULTS`).
+    pub fn start_with_env(
+        env: &[(&str, &str)],
+        model: &str,
+        proto: &str,
+        extra: &[&str],
+    ) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.envs(env.iter().copied());
+        Self::start_with(cmd, model, proto, extra)
+    }
+
     /// Starts the server with the fd limit lowered by the shell first (`ulimit -n` lowers both
     /// the soft and hard limit, so the server cannot raise it back).
     pub fn start_with_fd_limit(limit: u32, model: &str, proto: &str, extra: &[&str]) -> Server {
@@ -112,6 +124,14 @@ impl Server {
     pub fn stop(self) -> (ExitStatus, String) {
         self.signal("TERM");
         self.wait_exit()
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status and everything it wrote to stderr
+    /// (including what its threads wrote as they ended).
+    pub fn stop_for_stderr(mut self) -> (ExitStatus, String) {
+        self.signal("TERM");
+        let status = self.child.wait().unwrap();
+        (status, self.stderr()) // read before drop removes the file
     }
 
     /// Waits for the server to exit on its own (after a signal sent earlier: a second one
