@@ -2,6 +2,7 @@
 //!
 //! See `iomux --help`, and the README for a walk through the models.
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ mod runs;
 mod serve;
 mod shutdown;
 mod store;
+mod trace;
 mod units;
 mod web;
 
@@ -135,10 +137,24 @@ enum Command {
         /// http://ADDR/stats, a loopback address; `iomux web --watch ADDR` draws them.
         #[arg(long, value_name = "ADDR")]
         stats_addr: Option<SocketAddr>,
+        /// Trace mode: record every loop turn (the wait, why it woke, the syscalls that
+        /// followed) and write them on shutdown to FILE as a Chrome trace, for Perfetto or
+        /// chrome://tracing, or `iomux trace summary FILE`. Readiness and callbacks models.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// With --trace: the records (waits and syscalls) each loop keeps; the oldest turns
+        /// are dropped first.
+        #[arg(long, default_value_t = 200_000, value_name = "N", requires = "trace")]
+        trace_records: usize,
     },
     /// The front end: stored runs as charts, comparisons and a live view of a running server,
     /// over HTTP served by iomux's own event loop. Open the address it prints in a browser.
     Web(web::WebArgs),
+    /// Read a trace written by `iomux serve --trace FILE`.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
     /// The notes' interactive client: prompt `>>: `, send each non-empty line, print the reply.
     ///
     /// Reads lines from a terminal or a pipe; exits 0 at end of input.
@@ -166,6 +182,15 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum TraceCommand {
+    /// Print a trace's loop turns, what woke each wait, and the syscalls made between waits.
+    Summary {
+        /// The trace file.
+        file: PathBuf,
+    },
+}
+
 fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value)
         .map_err(|_| format!("{flag} must be a non-negative number of seconds, not {value}"))
@@ -187,6 +212,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             list_models,
             ring,
             stats_addr,
+            trace,
+            trace_records,
         } => {
             if list_models {
                 for model in Model::all() {
@@ -212,6 +239,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 grace: seconds("--grace", grace)?,
                 ring,
                 stats_addr,
+                trace: trace.map(|path| (path, trace_records)),
             };
             let done = serve::run(config).map_err(|e| e.to_string())?;
             match summary {
@@ -292,6 +320,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Web(args) => {
             web::run(args).map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trace {
+            command: TraceCommand::Summary { file },
+        } => {
+            print!("{}", trace::summary(&file)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Client { addr } => {

@@ -24,6 +24,7 @@ pub mod process;
 pub mod seccomp;
 pub mod select;
 pub mod socket;
+pub mod trace;
 pub mod uring;
 
 mod time;

@@ -1,10 +1,11 @@
 //! Socket calls the standard library does not offer in the form we need.
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
 use crate::cvt::cvt;
+use crate::trace::{self, Op};
 
 /// `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)`: one syscall where `accept` + `set_nonblocking` take
 /// two. The peer address is not asked for (call `peer_addr` when it is needed).
@@ -13,18 +14,31 @@ use crate::cvt::cvt;
 pub fn accept_nonblocking(listener: &TcpListener) -> io::Result<TcpStream> {
     #[cfg(feature = "fault-injection")]
     crate::fault::accept_error()?;
-    // SAFETY: listener is a live socket; null address pointers ask the kernel not to store the
-    // peer address, which accept4 allows.
+    let fd = listener.as_raw_fd();
+    let raw = if trace::enabled() {
+        trace::timed(Op::Accept, fd, || accept4(fd))?
+    } else {
+        accept4(fd)?
+    };
+    // SAFETY: raw is a new connected socket returned by accept4, owned by nothing else.
+    Ok(TcpStream::from(unsafe {
+        OwnedFd::from_raw_fd(raw as RawFd)
+    }))
+}
+
+#[inline(always)]
+fn accept4(listener: RawFd) -> io::Result<usize> {
+    // SAFETY: listener is a live socket (the caller borrows it); null address pointers ask the
+    // kernel not to store the peer address, which accept4 allows.
     let raw = cvt(unsafe {
         libc::accept4(
-            listener.as_raw_fd(),
+            listener,
             ptr::null_mut(),
             ptr::null_mut(),
             libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
         )
     })?;
-    // SAFETY: raw is a new connected socket returned by accept4, owned by nothing else.
-    Ok(TcpStream::from(unsafe { OwnedFd::from_raw_fd(raw) }))
+    Ok(raw as usize)
 }
 
 /// Whether an `accept` error means the process or system ran out of descriptors (or memory for
@@ -93,21 +107,7 @@ impl io::Read for &DirectStream {
             let allowed = crate::fault::allowed(crate::fault::Call::Read, buf.len())?;
             &mut buf[..allowed]
         };
-        // SAFETY: the socket is open for the life of self; buf is a valid, exclusively borrowed
-        // buffer of buf.len() bytes for the kernel to write; null address pointers ask for no
-        // source address, which recvfrom allows on a connected socket.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_recvfrom,
-                self.0.as_raw_fd(),
-                buf.as_mut_ptr(),
-                buf.len(),
-                0,
-                ptr::null_mut::<libc::sockaddr>(),
-                ptr::null_mut::<libc::socklen_t>(),
-            )
-        };
-        cvt(n as isize).map(|n| n as usize)
+        recv(self.0.as_raw_fd(), buf)
     }
 }
 
@@ -115,25 +115,94 @@ impl io::Write for &DirectStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         #[cfg(feature = "fault-injection")]
         let buf = &buf[..crate::fault::allowed(crate::fault::Call::Write, buf.len())?];
-        // SAFETY: the socket is open for the life of self; buf is a valid buffer of buf.len()
-        // bytes that the kernel only reads; a null address is right for a connected socket.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_sendto,
-                self.0.as_raw_fd(),
-                buf.as_ptr(),
-                buf.len(),
-                libc::MSG_NOSIGNAL,
-                ptr::null::<libc::sockaddr>(),
-                0,
-            )
-        };
-        cvt(n as isize).map(|n| n as usize)
+        send(self.0.as_raw_fd(), buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// A [`DirectStream`] whose reads and writes are timed and recorded for trace mode
+/// ([`crate::trace`]). A server that traces uses this type, and one that does not uses
+/// `DirectStream`, whose calls then carry no test of a switch at all.
+#[derive(Debug)]
+pub struct TracedStream(DirectStream);
+
+impl From<TcpStream> for TracedStream {
+    fn from(stream: TcpStream) -> Self {
+        TracedStream(DirectStream::new(stream))
+    }
+}
+
+impl From<TcpStream> for DirectStream {
+    fn from(stream: TcpStream) -> Self {
+        DirectStream::new(stream)
+    }
+}
+
+impl AsRawFd for TracedStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+impl io::Read for &TracedStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let stream = &self.0;
+        trace::timed(Op::Read, stream.as_raw_fd(), || (&mut &*stream).read(buf))
+    }
+}
+
+impl io::Write for &TracedStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let stream = &self.0;
+        trace::timed(Op::Write, stream.as_raw_fd(), || (&mut &*stream).write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `recvfrom` on a connected socket, through `syscall(2)` (see [`DirectStream`]).
+#[inline(always)]
+fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the caller borrows the socket open for the call; buf is a valid, exclusively
+    // borrowed buffer of buf.len() bytes for the kernel to write; null address pointers ask for
+    // no source address, which recvfrom allows on a connected socket.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            fd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            0,
+            ptr::null_mut::<libc::sockaddr>(),
+            ptr::null_mut::<libc::socklen_t>(),
+        )
+    };
+    cvt(n as isize).map(|n| n as usize)
+}
+
+/// `sendto` with `MSG_NOSIGNAL` on a connected socket, through `syscall(2)`.
+#[inline(always)]
+fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: the caller borrows the socket open for the call; buf is a valid buffer of
+    // buf.len() bytes that the kernel only reads; a null address is right for a connected
+    // socket.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            fd,
+            buf.as_ptr(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+            ptr::null::<libc::sockaddr>(),
+            0,
+        )
+    };
+    cvt(n as isize).map(|n| n as usize)
 }
 
 #[cfg(test)]

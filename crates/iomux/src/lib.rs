@@ -55,6 +55,7 @@ mod error;
 pub mod event_loop;
 mod interest;
 pub mod selector;
+pub mod trace;
 
 pub use backend_kind::{BackendKind, UnknownBackend, BACKEND_ENV};
 pub use buffer::{Flush, OutBuffer};

@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 use iomux::{EventLoop, Interest, Readiness};
 use tracing::{debug, warn};
 
-use super::conn::{Client, READ_BUFFER};
+use super::conn::{Client, Socket, READ_BUFFER};
 use super::stats::Publisher;
 use super::{Counters, Shared};
 use crate::accept::{Accepted, Acceptor, ACCEPT_RETRY};
 use crate::shutdown::give_up;
+use iomux_sys::socket::{DirectStream, TracedStream};
 
 /// State the callbacks of one loop share.
 struct Ctx {
@@ -32,6 +33,9 @@ struct Ctx {
     /// Taken (and so closed, once the loop drops its registration too) on shutdown.
     listener: RefCell<Option<Rc<TcpListener>>>,
     listening: Cell<bool>,
+    /// Accepts and registers clients on the socket type the server runs with (see
+    /// [`Socket`]): chosen once, so the client callbacks are compiled for that type alone.
+    accept: fn(&mut EventLoop, &TcpListener, &Context),
 }
 
 type Context = Rc<Ctx>;
@@ -44,6 +48,9 @@ struct LoopIo {
 
 pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters> {
     let mut lp = EventLoop::new()?;
+    if let Some(records) = shared.trace_records() {
+        lp.enable_trace(records);
+    }
     let ctx: Context = Rc::new(Ctx {
         shared: shared.clone(),
         io: RefCell::new(LoopIo {
@@ -54,6 +61,10 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
         draining: Cell::new(false),
         listener: RefCell::new(Some(Rc::new(listener))),
         listening: Cell::new(false),
+        accept: match shared.trace_records() {
+            Some(_) => accept_all::<TracedStream>,
+            None => accept_all::<DirectStream>,
+        },
     });
     let on_shutdown = {
         let ctx = ctx.clone();
@@ -69,6 +80,7 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
     lp.run()?;
     let mut counters = ctx.io.borrow().counters;
     counters.selector = lp.stats();
+    shared.keep_trace(0, lp.take_trace());
     Ok(counters)
 }
 
@@ -99,7 +111,7 @@ fn listen(lp: &mut EventLoop, ctx: &Context) -> iomux::Result<()> {
     lp.register(
         listener,
         Interest::READ,
-        move |lp, listener: &mut Rc<TcpListener>, _| accept_all(lp, listener, &accept_ctx),
+        move |lp, listener: &mut Rc<TcpListener>, _| (accept_ctx.accept)(lp, listener, &accept_ctx),
     )?;
     ctx.listening.set(true);
     Ok(())
@@ -129,7 +141,7 @@ fn schedule_resume(lp: &mut EventLoop, ctx: &Context) {
     lp.call_later(ACCEPT_RETRY, move |lp| resume_if_due(lp, &ctx));
 }
 
-fn accept_all(lp: &mut EventLoop, listener: &TcpListener, ctx: &Context) {
+fn accept_all<S: Socket>(lp: &mut EventLoop, listener: &TcpListener, ctx: &Context) {
     loop {
         let accepted =
             ctx.acceptor
@@ -144,7 +156,7 @@ fn accept_all(lp: &mut EventLoop, listener: &TcpListener, ctx: &Context) {
             }
         };
         let now = Instant::now();
-        let client = Client::new(stream, &ctx.shared, now);
+        let client = Client::<S>::new(stream, &ctx.shared, now);
         // Activity is tracked only for an idle timeout (a cell write per message otherwise).
         let activity = ctx
             .shared
@@ -156,7 +168,7 @@ fn accept_all(lp: &mut EventLoop, listener: &TcpListener, ctx: &Context) {
         let registered = lp.register(
             client,
             Interest::READ,
-            move |lp, client: &mut Client, readiness| {
+            move |lp, client: &mut Client<S>, readiness| {
                 on_client_ready(lp, client, readiness, &conn_ctx, conn_activity.as_ref())
             },
         );
@@ -179,9 +191,9 @@ fn accept_all(lp: &mut EventLoop, listener: &TcpListener, ctx: &Context) {
     }
 }
 
-fn on_client_ready(
+fn on_client_ready<S: Socket>(
     lp: &mut EventLoop,
-    client: &mut Client,
+    client: &mut Client<S>,
     readiness: Readiness,
     ctx: &Context,
     activity: Option<&Rc<Cell<Instant>>>,

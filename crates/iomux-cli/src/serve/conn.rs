@@ -4,9 +4,9 @@ use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
-use iomux::conn::Connection;
+use iomux::conn::{Connection, Transfer};
 use iomux::{Interest, Readiness};
-use iomux_sys::socket::DirectStream;
+use iomux_sys::socket::{DirectStream, TracedStream};
 use tracing::debug;
 
 use super::{Counters, Shared};
@@ -15,23 +15,63 @@ use crate::proto::Answer;
 /// How much one read takes at most (one buffer per server thread, shared by its clients).
 pub const READ_BUFFER: usize = 64 * 1024;
 
-/// A client connection of a non-blocking model. Its socket makes bare syscalls
-/// ([`DirectStream`]: no libc cancellation points around each read and write).
-pub struct Client {
-    pub stream: DirectStream,
+/// The socket types a client is served on: [`DirectStream`] (bare syscalls: no libc
+/// cancellation points around each read and write), or, when the server traces (`--trace`),
+/// [`TracedStream`], which times and records each call. A model is compiled for each, and picks
+/// one when it starts: a server that does not trace runs code without a single test of a
+/// trace switch on its reads and writes.
+pub trait Socket: AsRawFd + From<TcpStream> + 'static {
+    /// The connection core's readiness step on this socket.
+    fn on_ready(
+        conn: &mut Connection<Answer>,
+        stream: &Self,
+        readiness: Readiness,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> Transfer;
+}
+
+impl Socket for DirectStream {
+    #[inline]
+    fn on_ready(
+        conn: &mut Connection<Answer>,
+        stream: &Self,
+        readiness: Readiness,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> Transfer {
+        conn.on_ready(stream, readiness, buf, now)
+    }
+}
+
+impl Socket for TracedStream {
+    fn on_ready(
+        conn: &mut Connection<Answer>,
+        stream: &Self,
+        readiness: Readiness,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> Transfer {
+        conn.on_ready(stream, readiness, buf, now)
+    }
+}
+
+/// A client connection of a non-blocking model: its socket and its connection core.
+pub struct Client<S = DirectStream> {
+    pub stream: S,
     pub conn: Connection<Answer>,
 }
 
-impl AsRawFd for Client {
+impl<S: AsRawFd> AsRawFd for Client<S> {
     fn as_raw_fd(&self) -> RawFd {
         self.stream.as_raw_fd()
     }
 }
 
-impl Client {
-    pub fn new(stream: TcpStream, shared: &Shared, now: Instant) -> Client {
+impl<S: Socket> Client<S> {
+    pub fn new(stream: TcpStream, shared: &Shared, now: Instant) -> Client<S> {
         Client {
-            stream: DirectStream::new(stream),
+            stream: S::from(stream),
             conn: Connection::new(shared.config.proto.clone(), shared.config.buffer_limit, now),
         }
     }
@@ -44,7 +84,7 @@ impl Client {
         counters: &mut Counters,
         now: Instant,
     ) -> Option<Interest> {
-        let transfer = self.conn.on_ready(&self.stream, readiness, buf, now);
+        let transfer = S::on_ready(&mut self.conn, &self.stream, readiness, buf, now);
         counters.record(&transfer);
         if let Some(e) = transfer.error {
             debug!("connection error: {e}");

@@ -68,6 +68,9 @@ pub struct Config {
     pub ring: uring::RingConfig,
     /// Where to serve the live counters (`--stats-addr`), if anywhere.
     pub stats_addr: Option<SocketAddr>,
+    /// Trace mode (`--trace`): where to write the trace, and how many records each loop
+    /// keeps (its last turns).
+    pub trace: Option<(std::path::PathBuf, usize)>,
 }
 
 /// What a server did, summed over its threads.
@@ -116,6 +119,23 @@ pub struct Shared {
     pub limit: ConnLimit,
     /// Where the threads publish their counters (with `--stats-addr`).
     pub board: Option<Arc<stats::Board>>,
+    /// Each loop's trace, handed in as its thread ends (with `--trace`).
+    pub traces: std::sync::Mutex<Vec<(usize, iomux::trace::Tracer)>>,
+}
+
+impl Shared {
+    /// The records each loop's trace keeps, when trace mode is on.
+    pub fn trace_records(&self) -> Option<usize> {
+        self.config.trace.as_ref().map(|(_, records)| *records)
+    }
+
+    /// Hands in loop `index`'s trace.
+    pub fn keep_trace(&self, index: usize, trace: Option<iomux::trace::Tracer>) {
+        if let Some(trace) = trace {
+            let mut traces = self.traces.lock().unwrap_or_else(|p| p.into_inner());
+            traces.push((index, trace));
+        }
+    }
 }
 
 /// What `iomux serve` prints when it stops: as one line of text, or as one JSON object.
@@ -312,6 +332,21 @@ pub fn run(config: Config) -> io::Result<Summary> {
             ),
         ));
     }
+    if config.trace.is_some() && !config.model.waits_on_a_selector() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--trace is offered by the models that wait on a selector ({}), not {}",
+                Model::all()
+                    .iter()
+                    .filter(|m| m.waits_on_a_selector())
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                config.model.name()
+            ),
+        ));
+    }
     if let Some(addr) = config.stats_addr {
         stats::check_loopback(addr).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         if !config.model.publishes_stats() {
@@ -356,6 +391,7 @@ pub fn run(config: Config) -> io::Result<Summary> {
         board: stats_listener
             .is_some()
             .then(|| Arc::new(stats::Board::new(config.threads))),
+        traces: Default::default(),
         config,
     });
     shared.shutdown.on_request(move || {
@@ -440,6 +476,14 @@ pub fn run(config: Config) -> io::Result<Summary> {
     }
     if let Some(e) = failure {
         return Err(e);
+    }
+    if let Some((path, _)) = &shared.config.trace {
+        let mut traces =
+            std::mem::take(&mut *shared.traces.lock().unwrap_or_else(|p| p.into_inner()));
+        traces.sort_by_key(|(index, _)| *index);
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        crate::trace::write(path, &traces, &command)
+            .map_err(|e| with_context(e, &format!("writing the trace to {}", path.display())))?;
     }
     let cpu_after = iomux_sys::process::process_cpu_time()?;
     let cpu = (cpu_after.0 + cpu_after.1).saturating_sub(cpu_before.0 + cpu_before.1);

@@ -82,6 +82,11 @@ impl Model {
         self.multiplexes()
     }
 
+    /// Whether the model waits on an iomux selector, so `--trace` can record its turns.
+    pub fn waits_on_a_selector(self) -> bool {
+        matches!(self, Model::Readiness(_) | Model::Callbacks)
+    }
+
     /// Whether `--stats-addr` applies: its threads publish their counters as they go (the
     /// blocking model's connection threads keep theirs until they end).
     pub fn publishes_stats(self) -> bool {

@@ -13,20 +13,21 @@ use std::time::Instant;
 use iomux::{BackendKind, Events, Interest, Selector};
 use tracing::{debug, warn};
 
-use super::conn::{Client, READ_BUFFER};
+use super::conn::{Client, Socket, READ_BUFFER};
 use super::stats::Publisher;
 use super::{Counters, Shared};
 use crate::accept::{Accepted, Acceptor};
 use crate::shutdown::Drain;
+use iomux_sys::socket::{DirectStream, TracedStream};
 
-enum Entry {
+enum Entry<S> {
     Listener,
-    Client(Client),
+    Client(Client<S>),
 }
 
-struct Server<'a> {
+struct Server<'a, S> {
     shared: &'a Shared,
-    selector: Selector<Entry>,
+    selector: Selector<Entry<S>>,
     /// `None` once shutdown closed it.
     listener: Option<TcpListener>,
     acceptor: Acceptor,
@@ -43,7 +44,23 @@ pub fn serve(
     shared: &Shared,
     index: usize,
 ) -> io::Result<Counters> {
-    let mut selector = Selector::with_backend(backend)?;
+    match shared.trace_records() {
+        Some(_) => serve_on::<TracedStream>(listener, backend, shared, index),
+        None => serve_on::<DirectStream>(listener, backend, shared, index),
+    }
+}
+
+/// The loop, with clients served on sockets of type `S` (see [`Socket`]).
+fn serve_on<S: Socket>(
+    listener: TcpListener,
+    backend: BackendKind,
+    shared: &Shared,
+    index: usize,
+) -> io::Result<Counters> {
+    let mut selector: Selector<Entry<S>> = Selector::with_backend(backend)?;
+    if let Some(records) = shared.trace_records() {
+        selector.enable_trace(records);
+    }
     let waker = selector.waker()?;
     shared.shutdown.on_request(move || {
         let _ = waker.wake();
@@ -62,10 +79,11 @@ pub fn serve(
     };
     server.run()?;
     server.counters.selector = server.selector.stats();
+    shared.keep_trace(index, server.selector.take_trace());
     Ok(server.counters)
 }
 
-impl Server<'_> {
+impl<S: Socket> Server<'_, S> {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {

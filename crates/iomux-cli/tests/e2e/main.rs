@@ -65,6 +65,7 @@ mod load;
 mod matrix;
 mod seed;
 mod store;
+mod trace;
 mod ugly;
 mod uring;
 mod util;

@@ -297,6 +297,17 @@ impl EventLoop {
         self.selector.stats()
     }
 
+    /// Switches trace mode on (see [`crate::trace`]), keeping the last turns up to
+    /// `capacity` records.
+    pub fn enable_trace(&mut self, capacity: usize) {
+        self.selector.enable_trace(capacity);
+    }
+
+    /// Takes the trace so far, switching trace mode off.
+    pub fn take_trace(&mut self) -> Option<crate::trace::Tracer> {
+        self.selector.take_trace()
+    }
+
     /// Runs rounds until [`stop`](Self::stop) or a [`StopHandle`] is called. A stop requested
     /// before `run` makes it return at once; the request is consumed on return.
     pub fn run(&mut self) -> Result<()> {
@@ -324,8 +335,11 @@ impl EventLoop {
         }
         self.events = events;
         waited?;
-        ran += self.run_due_timers();
-        Ok(ran)
+        let timers = self.run_due_timers();
+        if timers > 0 && ran == 0 {
+            self.selector.trace_timer_wake();
+        }
+        Ok(ran + timers)
     }
 
     fn wait_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {

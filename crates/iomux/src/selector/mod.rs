@@ -35,6 +35,7 @@ use std::time::Instant;
 use crate::backend_kind::BackendKind;
 use crate::error::{Error, Result};
 use crate::interest::{Interest, Readiness};
+use crate::trace::{Tracer, Wait, Wake};
 
 mod contract;
 mod epoll;
@@ -155,6 +156,11 @@ pub struct Selector<T> {
     next_generation: u32,
     waker: Option<Waker>,
     stats: Stats,
+    /// Trace mode's record of the turns, when switched on ([`enable_trace`](Self::enable_trace)).
+    tracer: Option<Box<Tracer>>,
+    /// Set by a wait that the waker ended, and `EINTR`s seen: read by a traced wait only.
+    woken: bool,
+    interrupted: u32,
 }
 
 impl<T> Selector<T> {
@@ -181,6 +187,9 @@ impl<T> Selector<T> {
             next_generation: WAKER_GENERATION + 1,
             waker: None,
             stats: Stats::default(),
+            tracer: None,
+            woken: false,
+            interrupted: 0,
         })
     }
 
@@ -358,6 +367,72 @@ impl<T> Selector<T> {
     /// `None` blocks; `Some(Duration::ZERO)` checks and returns at once; otherwise it waits at
     /// least `timeout`. `EINTR` is retried with the remaining time.
     pub fn select(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
+        if self.tracer.is_some() {
+            return self.select_traced(events, timeout);
+        }
+        self.select_untraced(events, timeout)
+    }
+
+    /// [`select`](Self::select) in trace mode: ends the running turn (its syscalls), waits,
+    /// and begins a turn with the wait's record.
+    #[cold]
+    #[inline(never)]
+    fn select_traced(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
+        if let Some(tracer) = self.tracer.as_mut() {
+            tracer.end_turn();
+        }
+        let (before, start) = (self.stats, Instant::now());
+        (self.woken, self.interrupted) = (false, 0);
+        let result = self.select_untraced(events, timeout);
+        let woke = if !events.is_empty() {
+            Wake::Fd
+        } else if self.woken {
+            Wake::Waker
+        } else {
+            Wake::Timeout
+        };
+        let wait = Wait {
+            start,
+            blocked: self.stats.wait_time - before.wait_time,
+            timeout,
+            fds_passed: self.stats.fds_passed - before.fds_passed,
+            events: events.len(),
+            woke,
+            interrupted: self.interrupted,
+        };
+        if let Some(tracer) = self.tracer.as_mut() {
+            tracer.begin_turn(wait);
+        }
+        result
+    }
+
+    /// Switches trace mode on for this selector (and syscall records on for the process),
+    /// keeping the last turns up to `capacity` records. See [`crate::trace`].
+    pub fn enable_trace(&mut self, capacity: usize) {
+        iomux_sys::trace::enable();
+        self.tracer = Some(Box::new(Tracer::new(self.kind, capacity)));
+    }
+
+    /// The trace so far, when trace mode is on.
+    pub fn trace(&self) -> Option<&Tracer> {
+        self.tracer.as_deref()
+    }
+
+    /// Takes the trace (ending its last turn), switching trace mode off for this selector.
+    pub fn take_trace(&mut self) -> Option<Tracer> {
+        let mut tracer = self.tracer.take()?;
+        tracer.end_turn();
+        Some(*tracer)
+    }
+
+    /// Tells the trace that the wait that began the running turn ended for a timer.
+    pub(crate) fn trace_timer_wake(&mut self) {
+        if let Some(tracer) = self.tracer.as_mut() {
+            tracer.woke_for_timer();
+        }
+    }
+
+    fn select_untraced(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
         // One clock read serves as both the deadline's base and the first wait's start.
         let mut started = Instant::now();
         let deadline = timeout.and_then(|t| started.checked_add(t));
@@ -375,7 +450,7 @@ impl<T> Selector<T> {
             self.stats.wait_time += now - started;
             match result {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted += 1,
                 Err(e) => return Err(e.into()),
             }
             let woken = self.take_waker_events(&mut events.list);
@@ -432,6 +507,7 @@ impl<T> Selector<T> {
             return false;
         }
         waker.reset();
+        self.woken = true;
         true
     }
 

@@ -18,6 +18,7 @@ mod readiness;
 mod register;
 mod stale;
 mod timeouts;
+mod trace;
 mod triggers;
 mod util;
 mod waker;
@@ -29,6 +30,7 @@ use readiness::*;
 use register::*;
 use stale::*;
 use timeouts::*;
+use trace::*;
 use triggers::*;
 use waker::*;
 
@@ -100,6 +102,8 @@ conformance! {
         // stale.rs
         unregistered_earlier_in_round_is_not_delivered,
         readiness_masked_by_interest_changed_in_round,
+        // trace.rs
+        trace_records_each_turn_with_its_wake_reason_and_syscalls,
         // triggers.rs
         level_or_edge_after_partial_read,
         edge_reports_once_per_new_data,
