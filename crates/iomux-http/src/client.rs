@@ -7,7 +7,9 @@ use std::net::TcpStream;
 /// One answer.
 #[derive(Debug)]
 pub struct Answer {
+    /// The status code.
     pub status: u16,
+    /// The body, read by its `Content-Length`.
     pub body: Vec<u8>,
     /// The server closes the connection after this answer.
     pub close: bool,
