@@ -22,7 +22,7 @@ pub mod metric;
 pub mod mysql;
 pub mod record;
 pub mod schema;
-mod snapshot;
+pub mod snapshot;
 pub mod sql;
 pub mod sqlite;
 pub mod store;

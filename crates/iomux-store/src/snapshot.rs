@@ -23,11 +23,15 @@ pub const MAX_POINTS: i64 = 40_000;
 /// One point of a snapshot, borrowed from the text (or from the rows it is built from).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Line<'a> {
+    /// The point's index in its run.
     pub seq: i64,
+    /// The experiment (`echo`, `wait`, ...).
     pub experiment: &'a str,
+    /// The model, backend or peer measured.
     pub subject: &'a str,
     /// The parameters' canonical JSON, as `iomux_points.params` holds it.
     pub params: &'a str,
+    /// Which repeat (`None` for the median of the repeats).
     pub repeat: Option<i64>,
     /// `None` for a point stored before `iomux_point_figures` existed (then there is no
     /// snapshot: its figures are in `iomux_metrics` only).

@@ -198,22 +198,46 @@ impl fmt::Display for DbUrl {
         match self {
             DbUrl::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
             DbUrl::Mysql(m) => {
+                // Escaped as the parser reads them, so that what is shown can be given back
+                // as `--db` and names the same server, user and database (found by fuzzing).
                 write!(f, "mysql://")?;
                 if let Some(user) = &m.user {
-                    write!(f, "{user}")?;
+                    write!(f, "{}", percent_encode(user, ":@/?#"))?;
                     if m.password.is_some() {
                         write!(f, ":***")?;
                     }
                     write!(f, "@")?;
                 }
-                write!(f, "{}:{}/{}", m.host, m.port, m.database)?;
+                let database = percent_encode(&m.database, "/?@#");
+                write!(f, "{}:{}/{database}", m.host, m.port)?;
                 if let Some(socket) = &m.socket {
-                    write!(f, "?socket={}", socket.display())?;
+                    let socket = socket.display().to_string();
+                    write!(f, "?socket={}", percent_encode(&socket, "@?#"))?;
                 }
                 Ok(())
             }
         }
     }
+}
+
+/// `text` with `%`, the `reserved` characters and control characters written as `%XX`.
+fn percent_encode<'a>(text: &'a str, reserved: &str) -> std::borrow::Cow<'a, str> {
+    let escaped = |c: char| c == '%' || c.is_control() || reserved.contains(c);
+    if !text.chars().any(escaped) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escaped(c) {
+            let mut bytes = [0u8; 4];
+            for b in c.encode_utf8(&mut bytes).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
 }
 
 /// Never prints the password, even in `{:?}`.
@@ -252,6 +276,28 @@ pub fn redact_command_line(args: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing: a user or database holding `@`, `/` or `?` was shown raw, and the
+    /// address shown named another server when given back.
+    #[test]
+    fn what_is_shown_parses_back_to_the_same_address() {
+        for text in [
+            "mysql://b%40n%3Ax:pw@db.lan:3307/io%2Fmux",
+            "mysql://ben@3308/ql:pw@dlan:1653/iomux?socket=/s%40t",
+            "mysql://%00%7F@h/d%3F",
+        ] {
+            let url = DbUrl::parse(text).unwrap();
+            let again = DbUrl::parse(&url.to_string()).unwrap();
+            let (DbUrl::Mysql(a), DbUrl::Mysql(b)) = (&url, &again) else {
+                panic!("not mysql");
+            };
+            assert_eq!(
+                (&a.user, &a.host, a.port, &a.database, &a.socket),
+                (&b.user, &b.host, b.port, &b.database, &b.socket),
+                "{text} shown as {url}"
+            );
+        }
+    }
 
     #[test]
     fn mysql_urls_parse_with_defaults_and_escapes() {
