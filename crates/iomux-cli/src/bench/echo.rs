@@ -328,7 +328,7 @@ pub fn measure_server(
 }
 
 /// Medians of the measurements; errors and mismatches are summed.
-fn merge(runs: &[Measured]) -> Measured {
+pub(crate) fn merge(runs: &[Measured]) -> Measured {
     let pick = |f: fn(&Measured) -> f64| median(runs.iter().map(f).collect());
     Measured {
         msgs_per_s: pick(|m| m.msgs_per_s),

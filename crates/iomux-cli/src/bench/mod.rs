@@ -33,6 +33,7 @@ pub mod chart;
 pub mod echo;
 pub mod http;
 pub mod idle;
+pub mod python;
 pub mod store;
 pub mod wait;
 
@@ -86,6 +87,14 @@ pub enum BenchCommand {
         #[command(flatten)]
         lab: LabArgs,
     },
+    /// The notes' selectors server and an asyncio server in Python, on the standard library vs
+    /// iomux's selectors (and uvloop): server CPU per message.
+    Python {
+        #[command(flatten)]
+        params: python::Params,
+        #[command(flatten)]
+        lab: LabArgs,
+    },
     /// All four experiments, each with exactly its subcommand's defaults (about two minutes on 2 cores).
     All {
         #[command(flatten)]
@@ -128,6 +137,9 @@ pub fn main(command: BenchCommand) -> io::Result<Option<PathBuf>> {
         BenchCommand::Busy { params, lab } => (lab, vec![Experiment::Busy(params)]),
         BenchCommand::Store { params, lab } => (lab, vec![Experiment::Store(params)]),
         BenchCommand::Http { params, lab } => (lab, vec![Experiment::Http(params)]),
+        BenchCommand::Python { params, lab } => (lab, vec![Experiment::Python(params)]),
+        // Not `bench python`: it needs python3, a maturin build of the extension and uvloop,
+        // and its defaults take minutes (its module doc says more).
         BenchCommand::All { lab } => (
             lab,
             vec![
@@ -178,6 +190,7 @@ pub enum Experiment {
     Busy(busy::Params),
     Store(store::Params),
     Http(http::Params),
+    Python(python::Params),
 }
 
 impl Experiment {
@@ -189,6 +202,7 @@ impl Experiment {
             Experiment::Busy(_) => busy::NAME,
             Experiment::Store(_) => store::NAME,
             Experiment::Http(_) => http::NAME,
+            Experiment::Python(_) => python::NAME,
         }
     }
 
@@ -200,6 +214,7 @@ impl Experiment {
             Experiment::Busy(p) => serde_json::to_value(p),
             Experiment::Store(p) => serde_json::to_value(p),
             Experiment::Http(p) => serde_json::to_value(p),
+            Experiment::Python(p) => serde_json::to_value(p),
         };
         value.expect("parameters serialize")
     }
@@ -214,6 +229,7 @@ impl Experiment {
             busy::NAME => Some(busy::REFERENCE),
             store::NAME => Some(store::REFERENCE),
             http::NAME => Some(http::REFERENCE),
+            python::NAME => Some(python::REFERENCE),
             _ => None,
         }
     }
@@ -245,6 +261,7 @@ impl Experiment {
             busy::NAME => Experiment::Busy(params(record)?),
             store::NAME => Experiment::Store(params(record)?),
             http::NAME => Experiment::Http(params(record)?),
+            python::NAME => Experiment::Python(params(record)?),
             other => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -262,6 +279,7 @@ impl Experiment {
             Experiment::Busy(p) => busy::measure(lab, p),
             Experiment::Store(p) => store::measure(lab, p),
             Experiment::Http(p) => http::measure(lab, p),
+            Experiment::Python(p) => python::measure(lab, p),
         }
     }
 
@@ -273,6 +291,7 @@ impl Experiment {
             Experiment::Busy(p) => busy::render(report, p, points),
             Experiment::Store(p) => store::render(report, p, points),
             Experiment::Http(p) => http::render(report, p, points),
+            Experiment::Python(p) => python::render(report, p, points),
         }
     }
 }

@@ -438,3 +438,105 @@ fn bench_http_measures_iomux_web_against_nginx() {
     assert!(text.contains("vs nginx"), "{text}");
     assert_svg(&out, "http.svg");
 }
+
+/// `bench python`: the notes' selectors server on the standard module and on iomux's epoll and
+/// io_uring selectors, and an asyncio echo server on the standard loop, on iomux's selector and
+/// on uvloop, each verified by the lab's load generator. A subject whose prerequisite is missing
+/// (python3, maturin, uvloop) is recorded as skipped, which `IOMUX_REQUIRE_PYTHON` (set by
+/// `.ci/run`) makes a failure. Then the asyncio server on iomux's selector under 1,000
+/// connections for a second: every byte echoed back verified, none missing.
+#[test]
+fn bench_python_measures_each_selector_and_loop_and_asyncio_on_iomux_takes_1000_connections() {
+    let require = std::env::var_os("IOMUX_REQUIRE_PYTHON").is_some();
+    let out = temp_dir("python");
+    let text = bench(
+        &[
+            "python",
+            "--conns",
+            "10",
+            "--pipelines",
+            "1",
+            "--duration",
+            "0.2",
+            "--warmup",
+            "0.1",
+            "--repeat",
+            "1",
+        ],
+        &out,
+    );
+    let rows = results(&out);
+    let measured = |subject: &str, rows: &[serde_json::Value]| -> Option<serde_json::Value> {
+        let row = rows
+            .iter()
+            .find(|r| r["subject"] == subject && r["repeat"].is_null())
+            .unwrap_or_else(|| panic!("no point for {subject}: {rows:?}"))
+            .clone();
+        if let Some(why) = row.get("skipped") {
+            assert!(
+                !require,
+                "IOMUX_REQUIRE_PYTHON is set but {subject} was skipped: {why}"
+            );
+            eprintln!("{subject} not measured: {why}");
+            return None;
+        }
+        assert_eq!(row["mismatches"], 0.0, "{row}");
+        assert_eq!(row["errors"], 0.0, "{row}");
+        assert!(row["msgs_per_s"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(
+            row["server_cpu_us_per_msg"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
+        Some(row)
+    };
+    let subjects = [
+        "py-std-epoll",
+        "py-iomux-epoll",
+        "py-iomux-uring",
+        "asyncio-std",
+        "asyncio-iomux",
+        "asyncio-uvloop",
+    ];
+    for subject in subjects {
+        measured(subject, &rows);
+    }
+    assert!(text.contains("x ref"), "{text}");
+    assert_svg(&out, "python.svg");
+
+    if rows
+        .iter()
+        .any(|r| r["subject"] == "asyncio-iomux" && r.get("skipped").is_some())
+    {
+        return; // said above
+    }
+    let out = temp_dir("python-1000");
+    bench(
+        &[
+            "python",
+            "--servers",
+            "asyncio-iomux",
+            "--conns",
+            "1000",
+            "--pipelines",
+            "1,16",
+            "--duration",
+            "1",
+            "--warmup",
+            "0.2",
+            "--repeat",
+            "1",
+        ],
+        &out,
+    );
+    let medians: Vec<serde_json::Value> = results(&out)
+        .into_iter()
+        .filter(|r| r["repeat"].is_null())
+        .collect();
+    assert_eq!(medians.len(), 2, "{medians:?}");
+    for row in medians {
+        assert_eq!(row["conns"], 1000, "{row}");
+        // Errors count unanswered messages too: every connection was served to the end.
+        let row = measured("asyncio-iomux", &[row]).expect("measured above");
+        assert!(row["msgs_per_s"].as_f64().unwrap() > 1000.0, "{row}");
+    }
+}
