@@ -168,6 +168,36 @@ pub const METRICS: &[MetricInfo] = &[
         Kind::Descriptive,
         "the short run's messages, in a pass that subtracts one",
     ),
+    entry(
+        "turns",
+        Better::Neither,
+        Kind::Descriptive,
+        "loop turns (waits) a traced point took",
+    ),
+    entry(
+        "events_per_wait",
+        Better::Neither,
+        Kind::Descriptive,
+        "events a traced wait returned, on average",
+    ),
+    entry(
+        "syscalls_per_turn",
+        Better::Neither,
+        Kind::Descriptive,
+        "syscalls between two traced waits, on average",
+    ),
+    entry(
+        "woke_for_fd_share",
+        Better::Neither,
+        Kind::Descriptive,
+        "share of traced waits that woke for a ready descriptor",
+    ),
+    entry(
+        "blocked_us_per_wait",
+        Better::Neither,
+        Kind::Descriptive,
+        "time a traced wait blocked (µs)",
+    ),
     failures("errors", "connections that failed"),
     failures("mismatches", "echoed bytes that differed from those sent"),
 ];

@@ -90,7 +90,7 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
         p.rate,
         p.duration.as_secs_f64()
     ));
-    let fmt = |v: Option<f64>, digits: usize| v.map_or("?".to_owned(), |v| format!("{v:.digits$}"));
+    let fmt = super::cell;
     let mine: Vec<&Point> = p
         .models
         .iter()

@@ -205,6 +205,11 @@ pub struct Params {
     /// Also count each server's user-space instructions per message under callgrind (slow).
     #[arg(long)]
     pub callgrind: bool,
+    /// Also record a trace of the probe point (`iomux serve --trace`) for each iomux model that
+    /// waits on a selector: trace-SERVER-POINT.json in the output folder, added up in a table.
+    #[arg(long)]
+    #[serde(default)]
+    pub trace_point: bool,
 }
 
 impl Default for Params {
@@ -248,6 +253,7 @@ impl Params {
             repeat: 1,
             syscalls: SyscallCount::Off,
             callgrind: false,
+            trace_point: false,
             ..self.clone()
         }
     }
@@ -419,6 +425,16 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
             p.duration,
         )?;
     }
+    if p.trace_point {
+        let traceable: Vec<ServerSpec> = p
+            .subjects()
+            .into_iter()
+            .zip(&specs)
+            .filter(|(subject, _)| matches!(subject, Subject::Model(m) if m.waits_on_a_selector()))
+            .map(|(_, spec)| spec.clone())
+            .collect();
+        super::trace_point::measure(lab, &traceable, probe_point(p), p.duration)?;
+    }
     Ok(())
 }
 
@@ -462,7 +478,7 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
     let cpu =
         |name: &str, point| at(name, point, None).and_then(|pt| pt.get("server_cpu_us_per_msg"));
     let every = declared.syscalls == SyscallCount::Every;
-    let fmt = |v: Option<f64>, digits: usize| v.map_or("?".to_owned(), |v| format!("{v:.digits$}"));
+    let fmt = super::cell;
     for &point in &matrix {
         let (conns, size, pipeline) = point;
         let rows: Vec<Vec<String>> = names
@@ -625,6 +641,7 @@ pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::R
             &rows,
         ));
     }
+    super::trace_point::render(report, points);
     Ok(())
 }
 

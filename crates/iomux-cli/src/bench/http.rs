@@ -510,7 +510,7 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
         .iter()
         .find(|pt| pt.subject == HttpServer::EpollEcho.name())
         .and_then(|pt| cost(pt));
-    let fmt = |v: Option<f64>, digits: usize| v.map_or("?".to_owned(), |v| format!("{v:.digits$}"));
+    let fmt = super::cell;
     let ratio = |v: Option<f64>, base: Option<f64>| match (v, base) {
         (Some(v), Some(b)) if b > 0.0 => format!("{:.2}x", v / b),
         _ => "".to_owned(),

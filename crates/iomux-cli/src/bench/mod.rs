@@ -35,6 +35,7 @@ pub mod http;
 pub mod idle;
 pub mod python;
 pub mod store;
+pub mod trace_point;
 pub mod wait;
 
 pub use iomux_store::record;
@@ -772,6 +773,11 @@ pub fn sibling_binary(name: &str) -> io::Result<PathBuf> {
 pub use iomux_store::compare::median;
 
 /// A plain text table with right-aligned columns after the first.
+/// A table cell: a figure with `digits` decimals, or `?` when it was not measured.
+pub fn cell(value: Option<f64>, digits: usize) -> String {
+    value.map_or("?".to_owned(), |v| format!("{v:.digits$}"))
+}
+
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let right: Vec<bool> = (0..headers.len()).map(|i| i > 0).collect();
     aligned_table(headers, rows, &right)

@@ -592,7 +592,7 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
         }
         Some(cpu(server, point)? / cpu(reference, point)?)
     };
-    let fmt = |v: Option<f64>, digits: usize| v.map_or("?".to_owned(), |v| format!("{v:.digits$}"));
+    let fmt = super::cell;
     for &point in &matrix {
         let (conns, size, pipeline) = point;
         let rows: Vec<Vec<String>> = p

@@ -282,7 +282,7 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
         size("points", p.points),
         p.repeat.max(1)
     ));
-    let fmt = |v: Option<f64>, digits: usize| v.map_or("?".to_owned(), |v| format!("{v:.digits$}"));
+    let fmt = super::cell;
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
     let rows: Vec<Vec<String>> = medians
         .iter()

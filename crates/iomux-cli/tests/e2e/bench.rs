@@ -139,6 +139,7 @@ fn bench_echo_compares_models_with_every_peer() {
             "0.05",
             "--syscalls",
             "every",
+            "--trace-point",
         ],
         &out,
     );
@@ -146,6 +147,29 @@ fn bench_echo_compares_models_with_every_peer() {
         text.contains("x tokio") && text.contains("x floor"),
         "{text}"
     );
+    // --trace-point: a trace of the probe point for each model that waits on a selector.
+    let traced: Vec<_> = results(&out)
+        .into_iter()
+        .filter(|r| r["pass"] == "trace")
+        .collect();
+    let names: Vec<_> = traced
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["epoll", "callbacks"], "{text}");
+    for row in &traced {
+        assert!(row["turns"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["syscalls_per_turn"].as_f64().unwrap() > 0.0, "{row}");
+        let subject = row["subject"].as_str().unwrap();
+        let file = out.join(format!("trace-{subject}-2c-64B-p1.json"));
+        let trace: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert!(
+            trace["traceEvents"].as_array().unwrap().len() > 2,
+            "{file:?}"
+        );
+    }
+    assert!(text.contains("loop turns, traced"), "{text}");
     let rows = results(&out);
     let echo: Vec<_> = rows
         .iter()
