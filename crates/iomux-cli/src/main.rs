@@ -18,6 +18,7 @@ mod runs;
 mod serve;
 mod shutdown;
 mod store;
+mod table;
 mod trace;
 mod units;
 mod web;

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use iomux::trace::Tracer;
 
-use crate::bench::aligned_table;
+use crate::table::aligned_table;
 
 /// Writes the traces of a server's threads (thread index, its tracer) into `path`.
 pub fn write(path: &Path, traces: &[(usize, Tracer)], command: &str) -> io::Result<()> {

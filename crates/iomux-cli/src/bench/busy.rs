@@ -6,8 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::chart::bar_chart;
-use super::echo::{measure_server, ServerSpec, Subject};
+use super::echo::{measure_server, Subject};
 use super::record::Point;
+use super::ServerSpec;
 use super::{quick, table, Lab, Report};
 use crate::load;
 use crate::serve::Model;

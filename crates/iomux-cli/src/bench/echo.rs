@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::chart::bar_chart;
 use super::record::Point;
 use super::CpuSample;
-use super::{median, quick, sibling_binary, table, Lab, Report, ServerProc};
+use super::{median, quick, sibling_binary, table, Lab, Report, ServerProc, ServerSpec};
 use crate::load::{self, WindowEdge};
 use crate::serve::Model;
 use crate::units::parse_seconds;
@@ -126,16 +126,8 @@ impl FromStr for Subject {
     }
 }
 
-/// A server to measure: a name and the command that starts it (`--addr` is appended).
-#[derive(Clone, Debug)]
-pub struct ServerSpec {
-    pub name: String,
-    /// It waits in `io_uring_enter` (see [`Subject::uses_io_uring`]).
-    pub io_uring: bool,
-    pub program: PathBuf,
-    pub args: Vec<String>,
-}
-
+/// (The struct and its `start` live with the lab, in `bench/mod.rs`: every experiment starts
+/// servers; which commands run which subjects is this experiment's knowledge.)
 impl ServerSpec {
     /// The command that runs `subject` as an echo server.
     pub fn new(subject: Subject) -> io::Result<ServerSpec> {
@@ -163,11 +155,6 @@ impl ServerSpec {
                 args: Vec::new(),
             }),
         }
-    }
-
-    pub fn start(&self, lab: &Lab) -> io::Result<ServerProc> {
-        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        ServerProc::start(lab, &self.name, &self.program, &args)
     }
 }
 
@@ -433,7 +420,7 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
             .filter(|(subject, _)| matches!(subject, Subject::Model(m) if m.waits_on_a_selector()))
             .map(|(_, spec)| spec.clone())
             .collect();
-        super::trace_point::measure(lab, &traceable, probe_point(p), p.duration)?;
+        super::trace_point::measure(lab, NAME, &traceable, probe_point(p), p.duration)?;
     }
     Ok(())
 }

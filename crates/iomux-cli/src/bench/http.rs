@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::chart::bar_chart;
-use super::echo::{attach_strace, measure_server, strace_total, ServerSpec, Subject};
+use super::echo::{attach_strace, measure_server, strace_total, Subject};
 use super::record::Point;
+use super::ServerSpec;
 use super::{quick, table, CpuSample, Lab, Report, ServerProc};
 use crate::http::client;
 use crate::load;

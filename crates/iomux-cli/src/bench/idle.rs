@@ -11,8 +11,9 @@ use iomux::FD_SETSIZE;
 use serde::{Deserialize, Serialize};
 
 use super::chart::{line_chart, Series};
-use super::echo::{measure_server, ServerSpec, Subject};
+use super::echo::{measure_server, Subject};
 use super::record::Point;
+use super::ServerSpec;
 use super::{quick, table, Lab, Report};
 use crate::load;
 use crate::serve::Model;

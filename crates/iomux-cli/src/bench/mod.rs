@@ -18,7 +18,6 @@
 //! The figure that does not depend on which side was the bottleneck is **server CPU time per
 //! message**: the server's CPU time during the measured window (summed over its threads from
 //! `/proc/PID/task/*/schedstat`, nanosecond resolution) divided by the messages completed.
-use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -625,6 +624,23 @@ impl Pinning {
     }
 }
 
+/// A server to measure: a name and the command that starts it (`--addr` is appended).
+#[derive(Clone, Debug)]
+pub struct ServerSpec {
+    pub name: String,
+    /// It waits in `io_uring_enter` (see [`echo::Subject::uses_io_uring`]).
+    pub io_uring: bool,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl ServerSpec {
+    pub fn start(&self, lab: &Lab) -> io::Result<ServerProc> {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        ServerProc::start(lab, &self.name, &self.program, &args)
+    }
+}
+
 /// A server process under measurement; killed on drop.
 pub struct ServerProc {
     child: Child,
@@ -772,54 +788,7 @@ pub fn sibling_binary(name: &str) -> io::Result<PathBuf> {
 /// rule, so that a median recorded and a median recomputed from stored repeats agree.
 pub use iomux_store::compare::median;
 
-/// A plain text table with right-aligned columns after the first.
-/// A table cell: a figure with `digits` decimals, or `?` when it was not measured.
-pub fn cell(value: Option<f64>, digits: usize) -> String {
-    value.map_or("?".to_owned(), |v| format!("{v:.digits$}"))
-}
-
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let right: Vec<bool> = (0..headers.len()).map(|i| i > 0).collect();
-    aligned_table(headers, rows, &right)
-}
-
-/// A plain text table; `right[i]` right-aligns column `i` (numbers), else it is left-aligned.
-pub fn aligned_table(headers: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |cells: &[String], out: &mut String| {
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            let sep = if i == 0 { "" } else { "  " };
-            if right.get(i).copied().unwrap_or(false) {
-                let _ = write!(out, "{sep}{cell:>w$}");
-            } else {
-                let _ = write!(out, "{sep}{cell:<w$}");
-            }
-        }
-        // Left-aligned last columns leave trailing spaces.
-        let trimmed = out.trim_end_matches(' ').len();
-        out.truncate(trimmed);
-        out.push('\n');
-    };
-    line(
-        &headers.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
-        &mut out,
-    );
-    line(
-        &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
-        &mut out,
-    );
-    for row in rows {
-        line(row, &mut out);
-    }
-    out.pop();
-    out
-}
+pub use crate::table::{aligned_table, cell, table};
 
 /// The descriptors this process may use, after raising the soft limit to the hard one.
 pub fn fd_budget() -> io::Result<u64> {

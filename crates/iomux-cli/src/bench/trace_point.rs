@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::echo::{ServerSpec, NAME};
 use super::record::Point;
-use super::{cell as fmt, table, Lab, Report};
+use super::{cell as fmt, table, Lab, Report, ServerSpec};
 use crate::load;
 
 /// The `pass` parameter of its points.
@@ -19,6 +18,7 @@ pub const PASS: &str = "trace";
 /// holds.
 pub fn measure(
     lab: &mut Lab,
+    experiment: &str,
     specs: &[ServerSpec],
     (conns, size, pipeline): (usize, usize, usize),
     duration: Duration,
@@ -50,7 +50,7 @@ pub fn measure(
         let stats = crate::trace::stats(&file).map_err(io::Error::other)?;
         let messages = progress.load(Ordering::Relaxed).max(1) as f64;
         lab.point(
-            Point::new(NAME, &spec.name)
+            Point::new(experiment, &spec.name)
                 .param("conns", conns)
                 .param("size", size)
                 .param("pipeline", pipeline)
