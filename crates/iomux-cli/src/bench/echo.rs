@@ -857,10 +857,7 @@ fn run_under_callgrind(
     load: Duration,
 ) -> io::Result<(Option<u64>, u64)> {
     let server = start_under_callgrind(lab, spec, file)?;
-    let config = load::Config {
-        drain: Duration::from_secs(10),
-        ..load::Config::closed_loop(server.addr, conns, size, pipeline, load, Duration::ZERO)
-    };
+    let config = super::pass_load(server.addr, (conns, size, pipeline), load);
     let progress = Arc::new(AtomicU64::new(0));
     load::run(&config, &progress)?;
     drop(server.stop());

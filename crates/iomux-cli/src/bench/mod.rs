@@ -624,6 +624,19 @@ impl Pinning {
     }
 }
 
+/// The load of a pass that runs a server on its own at one point (callgrind, a trace): closed
+/// loop from the first message, every message answered before the server is stopped.
+pub(crate) fn pass_load(
+    addr: std::net::SocketAddr,
+    (conns, size, pipeline): (usize, usize, usize),
+    duration: Duration,
+) -> crate::load::Config {
+    crate::load::Config {
+        drain: Duration::from_secs(10),
+        ..crate::load::Config::closed_loop(addr, conns, size, pipeline, duration, Duration::ZERO)
+    }
+}
+
 /// A server to measure: a name and the command that starts it (`--addr` is appended).
 #[derive(Clone, Debug)]
 pub struct ServerSpec {

@@ -33,17 +33,7 @@ pub fn measure(
             .args
             .extend(["--trace".to_owned(), file.display().to_string()]);
         let server = traced.start(lab)?;
-        let config = load::Config {
-            drain: Duration::from_secs(10),
-            ..load::Config::closed_loop(
-                server.addr,
-                conns,
-                size,
-                pipeline,
-                duration,
-                Duration::ZERO,
-            )
-        };
+        let config = super::pass_load(server.addr, (conns, size, pipeline), duration);
         let progress = Arc::new(AtomicU64::new(0));
         load::run(&config, &progress)?;
         drop(server.stop()); // the trace is written as the server shuts down

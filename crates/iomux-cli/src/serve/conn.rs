@@ -1,12 +1,13 @@
 //! A client of a non-blocking model: its socket and its [`Connection`] (the library's core,
 //! which keeps every rule: partial writes, backpressure, half-close, draining, errors).
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
 use iomux::conn::{Connection, Transfer};
 use iomux::{Interest, Readiness};
-use iomux_sys::socket::{DirectStream, TracedStream};
+use iomux_sys::socket::DirectStream;
 use tracing::debug;
 
 use super::{Counters, Shared};
@@ -17,9 +18,9 @@ pub const READ_BUFFER: usize = 64 * 1024;
 
 /// The socket types a client is served on: [`DirectStream`] (bare syscalls: no libc
 /// cancellation points around each read and write), or, when the server traces (`--trace`),
-/// [`TracedStream`], which times and records each call. A model is compiled for each, and picks
-/// one when it starts: a server that does not trace runs code without a single test of a
-/// trace switch on its reads and writes.
+/// [`TracedStream`](iomux_sys::socket::TracedStream), which times and records each call. A
+/// model is compiled for each, and picks one when it starts: a server that does not trace runs
+/// code without a single test of a trace switch on its reads and writes.
 pub trait Socket: AsRawFd + From<TcpStream> + 'static {
     /// The connection core's readiness step on this socket.
     fn on_ready(
@@ -31,20 +32,12 @@ pub trait Socket: AsRawFd + From<TcpStream> + 'static {
     ) -> Transfer;
 }
 
-impl Socket for DirectStream {
+impl<S> Socket for S
+where
+    S: AsRawFd + From<TcpStream> + 'static,
+    for<'a> &'a S: Read + Write,
+{
     #[inline]
-    fn on_ready(
-        conn: &mut Connection<Answer>,
-        stream: &Self,
-        readiness: Readiness,
-        buf: &mut [u8],
-        now: Instant,
-    ) -> Transfer {
-        conn.on_ready(stream, readiness, buf, now)
-    }
-}
-
-impl Socket for TracedStream {
     fn on_ready(
         conn: &mut Connection<Answer>,
         stream: &Self,
