@@ -21,7 +21,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use iomux::BackendKind;
 
@@ -81,6 +81,39 @@ fn maturin() -> Option<Command> {
         return Some(command);
     }
     None
+}
+
+/// Runs `command` to its end, but for at most `limit`: a client that hangs (a server that lost
+/// its connection) fails the test with what it printed instead of hanging the test run.
+fn output_within(command: &mut Command, limit: Duration) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 starts");
+    wait_within(child, limit)
+}
+
+/// Waits for `child` (its output piped) for at most `limit`; see [`output_within`].
+fn wait_within(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child
+        .try_wait()
+        .expect("the child can be waited for")
+        .is_none()
+    {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("the killed child ends");
+            panic!(
+                "still running after {limit:?}, killed: {}",
+                describe(&output)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("the child ended")
 }
 
 fn describe(output: &Output) -> String {
@@ -211,10 +244,10 @@ impl Drop for Server {
 #[test]
 fn cpython_selector_tests_pass_for_every_iomux_selector() {
     let Some(site) = package() else { return };
-    let output = python(site)
-        .arg(test_script("cpython_selectors.py"))
-        .output()
-        .expect("python3 runs");
+    let output = output_within(
+        python(site).arg(test_script("cpython_selectors.py")),
+        Duration::from_secs(600),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     if output.status.code() == Some(3) {
         missing(
@@ -244,9 +277,15 @@ fn cpython_selector_tests_pass_for_every_iomux_selector() {
 }
 
 #[test]
-fn notes_selectors_server_runs_on_every_backend_with_the_notes_clients() {
+fn notes_selectors_server_runs_on_every_level_triggered_backend_with_the_notes_clients() {
     let Some(site) = package() else { return };
     for kind in BackendKind::supported() {
+        // The notes' server accepts one connection and reads once per report: code for a
+        // level-triggered selector. On an edge-triggered one, two connections arriving
+        // together raise one edge, and the second waits for ever (found under CI's load).
+        if kind.is_edge_triggered() {
+            continue;
+        }
         let mut command = python(site);
         command
             .arg(test_script("seed_shim.py"))
@@ -262,11 +301,12 @@ fn notes_selectors_server_runs_on_every_backend_with_the_notes_clients() {
         );
         let port = server.port().to_string();
 
-        let out = python(site)
-            .arg(seed_program("nonblocking_clients.py"))
-            .args(["127.0.0.1", &port])
-            .output()
-            .expect("python3 runs");
+        let out = output_within(
+            python(site)
+                .arg(seed_program("nonblocking_clients.py"))
+                .args(["127.0.0.1", &port]),
+            Duration::from_secs(30),
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{kind}: {}", describe(&out));
         // Its two threads print at the same moment, so their lines may interleave.
@@ -295,7 +335,7 @@ fn notes_selectors_server_runs_on_every_backend_with_the_notes_clients() {
             .expect("piped")
             .write_all(b"hello\n\nselectors\n")
             .expect("the client reads its input");
-        let out = client.wait_with_output().expect("the client ends");
+        let out = wait_within(client, Duration::from_secs(30));
         // As in the notes, the client ends with an EOFError traceback when its input runs out.
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::cvt::cvt;
 
-pub use libc::{EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDHUP};
+pub use libc::{
+    EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLONESHOT, EPOLLOUT, EPOLLPRI, EPOLLRDHUP,
+};
 
 /// One event as `epoll_wait` returns it: a readiness mask and the 64 bits of user data that were
 /// given at registration.

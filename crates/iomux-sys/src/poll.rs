@@ -34,6 +34,21 @@ impl PollFd {
     pub fn set_events(&mut self, events: libc::c_short) {
         self.0.events = events;
     }
+    /// Makes `poll` skip this entry (its fd is stored negated, which poll(2) ignores, errors
+    /// and hang-ups included), or watch it again.
+    pub fn set_enabled(&mut self, enabled: bool) {
+        if (self.0.fd >= 0) != enabled {
+            self.0.fd = !self.0.fd;
+        }
+    }
+    /// The descriptor, whether the entry is enabled or not.
+    pub fn descriptor(&self) -> RawFd {
+        if self.0.fd < 0 {
+            !self.0.fd
+        } else {
+            self.0.fd
+        }
+    }
     /// What the last [`poll`] found; `POLLERR`, `POLLHUP` and `POLLNVAL` come whether asked or not.
     pub fn revents(&self) -> libc::c_short {
         self.0.revents

@@ -70,6 +70,16 @@ pub fn is_transient_accept_error(err: &io::Error) -> bool {
     )
 }
 
+/// How many bytes a read on `fd` would find now (`ioctl(FIONREAD)`: a socket's or pipe's
+/// queue). The selector's emulated edge triggering asks it to tell new data from old.
+pub fn bytes_readable(fd: RawFd) -> io::Result<usize> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points to `queued`, alive for
+    // the call; a bad or unsuitable fd is reported by the kernel as an error.
+    cvt(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued as *mut libc::c_int) })?;
+    Ok(queued.max(0) as usize)
+}
+
 /// A connected stream socket whose reads and writes are the bare syscalls (`recvfrom`,
 /// `sendto` with `MSG_NOSIGNAL`), made through `syscall(2)` rather than libc's `recv`/`send`.
 ///

@@ -6,6 +6,15 @@ use std::ops::BitOr;
 /// (`Interest::READ | Interest::WRITE`). Python's `EVENT_READ` and `EVENT_WRITE`.
 ///
 /// Errors and hang-ups need no interest: they are always reported.
+///
+/// Two modifiers set how a registration is reported, on every backend (natively on epoll and
+/// io_uring, emulated on select and poll; see `selector/emulate.rs` for what emulation can and
+/// cannot promise):
+/// - [`edge`](Self::edge): once per readiness change — a new arrival of data, new buffer space
+///   after the socket was full — rather than on every wait while ready. Read or write until
+///   `WouldBlock` before waiting again.
+/// - [`oneshot`](Self::oneshot): at most one report, after which the registration is silent
+///   until it is [modified](crate::Selector::set_interest) again (even to the same interest).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Interest(u8);
 
@@ -21,6 +30,31 @@ impl Interest {
     /// even errors) until asked again, keeping the source and its callback.
     pub const NONE: Interest = Interest(0);
 
+    const DIRECTIONS: u8 = 0b0011;
+    const EDGE: u8 = 0b0100;
+    const ONESHOT: u8 = 0b1000;
+
+    /// The same interest, reported edge-triggered (see the type's docs).
+    pub const fn edge(self) -> Interest {
+        Interest(self.0 | Self::EDGE)
+    }
+    /// The same interest, reported at most once until modified (see the type's docs).
+    pub const fn oneshot(self) -> Interest {
+        Interest(self.0 | Self::ONESHOT)
+    }
+    /// Asks for edge-triggered reports.
+    pub const fn is_edge(self) -> bool {
+        self.0 & Self::EDGE != 0
+    }
+    /// Asks for one report at a time.
+    pub const fn is_oneshot(self) -> bool {
+        self.0 & Self::ONESHOT != 0
+    }
+    /// The directions alone, without the modifiers.
+    pub const fn directions(self) -> Interest {
+        Interest(self.0 & Self::DIRECTIONS)
+    }
+
     /// Asks for readability.
     pub const fn is_readable(self) -> bool {
         self.0 & Self::READ.0 != 0
@@ -29,9 +63,9 @@ impl Interest {
     pub const fn is_writable(self) -> bool {
         self.0 & Self::WRITE.0 != 0
     }
-    /// Asks for nothing; registering that is an error.
+    /// Asks for no direction (whatever the modifiers); registering that is an error.
     pub const fn is_empty(self) -> bool {
-        self.0 == 0
+        self.0 & Self::DIRECTIONS == 0
     }
     /// This interest plus `other`.
     pub const fn add(self, other: Interest) -> Interest {
@@ -57,11 +91,18 @@ impl BitOr for Interest {
 impl fmt::Debug for Interest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.is_readable(), self.is_writable()) {
-            (true, true) => f.write_str("READ | WRITE"),
-            (true, false) => f.write_str("READ"),
-            (false, true) => f.write_str("WRITE"),
-            (false, false) => f.write_str("(empty)"),
+            (true, true) => f.write_str("READ | WRITE")?,
+            (true, false) => f.write_str("READ")?,
+            (false, true) => f.write_str("WRITE")?,
+            (false, false) => f.write_str("(empty)")?,
         }
+        if self.is_edge() {
+            f.write_str(" | EDGE")?;
+        }
+        if self.is_oneshot() {
+            f.write_str(" | ONESHOT")?;
+        }
+        Ok(())
     }
 }
 

@@ -368,7 +368,7 @@ impl EventLoop {
         let Some(mut callback) = key.data_mut().callback.take() else {
             return false;
         };
-        self.running = Running::of(event.fd(), interest);
+        self.running = Running::dispatched(event.fd(), interest);
         callback(self, readiness);
         self.running = Running::NONE;
         // Put the callback back unless it unregistered its source (then dropping it closes it).

@@ -27,6 +27,16 @@ impl Running {
         Running(u64::from(fd as u32) | (u64::from(interest.bits()) << 32))
     }
 
+    /// What a dispatch records for `fd`'s callback: [`of`](Self::of), except that a one-shot
+    /// interest never matches it, so the callback's `modify` to the same interest re-arms
+    /// the registration instead of being skipped as "unchanged". (Branch-free: it runs on
+    /// every dispatch.)
+    #[inline(always)]
+    pub fn dispatched(fd: RawFd, interest: Interest) -> Running {
+        let oneshot = u64::from(interest.is_oneshot());
+        Running(Running::of(fd, interest).0 | (oneshot << 48))
+    }
+
     /// The running fd, if a callback runs.
     pub fn fd(self) -> Option<RawFd> {
         (self != Running::NONE).then_some(self.0 as u32 as RawFd)
@@ -82,5 +92,13 @@ mod tests {
         assert_eq!(Running::NONE.forget_interest(), Running::NONE);
         // The largest fd is still an fd, not "nothing running".
         assert_eq!(Running::of(i32::MAX, Interest::BOTH).fd(), Some(i32::MAX));
+        // A one-shot registration's callback re-arms it by asking for the same interest.
+        let oneshot = Interest::READ.oneshot();
+        assert_ne!(Running::dispatched(7, oneshot), Running::of(7, oneshot));
+        assert_eq!(Running::dispatched(7, oneshot).fd(), Some(7));
+        assert_eq!(
+            Running::dispatched(7, Interest::READ.edge()),
+            Running::of(7, Interest::READ.edge())
+        );
     }
 }

@@ -172,6 +172,16 @@ pub(crate) trait Backend {
     fn kernel_fd(&self) -> Option<RawFd> {
         None
     }
+    /// Whether it honours [`Interest::edge`] and [`Interest::oneshot`] per registration itself;
+    /// if not, the selector emulates them (`emulate.rs`) with [`disarm`](Self::disarm).
+    fn native_triggers(&self) -> bool {
+        false
+    }
+    /// Stops reporting a registered `fd` (until the next [`modify`](Self::modify)), keeping
+    /// its registration: for emulated one-shot and edge registrations. Select and poll only.
+    fn disarm(&mut self, fd: RawFd) -> Result<()> {
+        Err(crate::error::Error::NotRegistered { fd })
+    }
 }
 
 // A token is the fd in the low 32 bits and the registration's generation in the high 32 bits.

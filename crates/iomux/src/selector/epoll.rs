@@ -56,8 +56,11 @@ impl EpollBackend {
         if interest.is_writable() {
             events |= sys::EPOLLOUT;
         }
-        if self.trigger == Trigger::Edge {
+        if self.trigger == Trigger::Edge || interest.is_edge() {
             events |= sys::EPOLLET;
+        }
+        if interest.is_oneshot() {
+            events |= sys::EPOLLONESHOT;
         }
         events as u32
     }
@@ -95,6 +98,10 @@ fn to_readiness(events: u32) -> Readiness {
 }
 
 impl Backend for EpollBackend {
+    fn native_triggers(&self) -> bool {
+        true // EPOLLET and EPOLLONESHOT, per registration
+    }
+
     fn kernel_fd(&self) -> Option<RawFd> {
         Some(self.epoll.as_raw_fd())
     }

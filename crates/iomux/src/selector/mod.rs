@@ -38,6 +38,7 @@ use crate::interest::{Interest, Readiness};
 use crate::trace::{Tracer, Wait, Wake};
 
 mod contract;
+mod emulate;
 mod epoll;
 mod poll;
 mod poll_bits;
@@ -158,6 +159,9 @@ pub struct Selector<T> {
     stats: Stats,
     /// Trace mode's record of the turns, when switched on ([`enable_trace`](Self::enable_trace)).
     tracer: Option<Box<Tracer>>,
+    /// Edge and one-shot registrations on a backend that lacks them (select, poll); made on
+    /// the first one.
+    emulation: Option<Box<emulate::Emulation>>,
     /// Set by a wait that the waker ended, and `EINTR`s seen: read by a traced wait only.
     woken: bool,
     interrupted: u32,
@@ -188,6 +192,7 @@ impl<T> Selector<T> {
             waker: None,
             stats: Stats::default(),
             tracer: None,
+            emulation: None,
             woken: false,
             interrupted: 0,
         })
@@ -246,6 +251,7 @@ impl<T> Selector<T> {
         self.backend
             .as_dyn()
             .register(fd, interest, token(fd, generation), &mut self.stats)?;
+        self.emulate(fd, interest, token(fd, generation));
         let index = fd as usize;
         if self.slots.len() <= index {
             self.slots.resize_with(index + 1, || None);
@@ -282,13 +288,15 @@ impl<T> Selector<T> {
             return Err(Error::EmptyInterest { fd });
         }
         let slot = self.slot(fd).ok_or(Error::NotRegistered { fd })?;
-        if slot.key.interest == interest {
+        // A one-shot registration is re-armed by a modify, even to the same interest.
+        if slot.key.interest == interest && !interest.is_oneshot() {
             return Ok(());
         }
         let tok = token(fd, slot.generation);
         self.backend
             .as_dyn()
             .modify(fd, interest, tok, &mut self.stats)?;
+        self.emulate(fd, interest, tok);
         self.slot_mut(fd).expect("checked above").key.interest = interest;
         Ok(())
     }
@@ -301,6 +309,9 @@ impl<T> Selector<T> {
             return Err(Error::NotRegistered { fd });
         }
         self.backend.as_dyn().unregister(fd, &mut self.stats)?;
+        if let Some(emulation) = self.emulation.as_mut() {
+            emulation.remove(fd);
+        }
         self.len -= 1;
         let slot = self.slots[fd as usize].take().expect("checked above");
         Ok(slot.key)
@@ -439,10 +450,21 @@ impl<T> Selector<T> {
         let mut remaining = timeout;
         loop {
             events.list.clear();
+            let mut wait_for = remaining;
+            if let Some(emulation) = self.emulation.as_mut() {
+                // Edges found before waiting are delivered now: the wait then only looks.
+                if emulation.before_wait(
+                    self.backend.as_dyn(),
+                    &mut events.list,
+                    &mut self.stats,
+                )? {
+                    wait_for = Some(Duration::ZERO);
+                }
+            }
             let result = self.backend.as_dyn().wait(
                 &mut events.list,
                 events.capacity,
-                remaining,
+                wait_for,
                 &mut self.stats,
             );
             let now = Instant::now();
@@ -454,6 +476,9 @@ impl<T> Selector<T> {
                 Err(e) => return Err(e.into()),
             }
             let woken = self.take_waker_events(&mut events.list);
+            if let Some(emulation) = self.emulation.as_mut() {
+                emulation.after_wait(self.backend.as_dyn(), &events.list, &mut self.stats)?;
+            }
             if woken || !events.list.is_empty() {
                 self.stats.events_returned += events.list.len() as u64;
                 return Ok(events.list.len());
@@ -469,6 +494,22 @@ impl<T> Selector<T> {
                 _ => {} // blocking (or a deadline beyond Instant's range): wait again
             }
             started = now;
+        }
+    }
+
+    /// Keeps the emulation's view of a registration current, where the backend cannot do edge
+    /// or one-shot triggering itself (see `emulate.rs`).
+    fn emulate(&mut self, fd: RawFd, interest: Interest, token: u64) {
+        let flagged = interest.is_edge() || interest.is_oneshot();
+        if (!flagged && self.emulation.is_none()) || self.backend.as_ref().native_triggers() {
+            return;
+        }
+        if interest.is_edge() || interest.is_oneshot() {
+            self.emulation
+                .get_or_insert_default()
+                .set(fd, interest, token);
+        } else if let Some(emulation) = self.emulation.as_mut() {
+            emulation.set(fd, interest, token);
         }
     }
 

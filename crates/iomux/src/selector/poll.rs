@@ -40,6 +40,8 @@ impl PollBackend {
     }
 }
 
+// (Entries disarmed for emulated triggers keep their fd negated: `descriptor()` reads it back.)
+
 impl Backend for PollBackend {
     fn register(&mut self, fd: RawFd, interest: Interest, token: u64, _: &mut Stats) -> Result<()> {
         if !iomux_sys::fd::is_open(fd) {
@@ -58,6 +60,7 @@ impl Backend for PollBackend {
     fn modify(&mut self, fd: RawFd, interest: Interest, token: u64, _: &mut Stats) -> Result<()> {
         let at = self.position(fd).ok_or(Error::NotRegistered { fd })?;
         self.fds[at].set_events(poll_events(interest));
+        self.fds[at].set_enabled(true);
         self.tokens[at] = token;
         Ok(())
     }
@@ -68,8 +71,14 @@ impl Backend for PollBackend {
         self.fds.swap_remove(at);
         self.tokens.swap_remove(at);
         if let Some(moved) = self.fds.get(at) {
-            self.position[moved.fd() as usize] = Some(at);
+            self.position[moved.descriptor() as usize] = Some(at);
         }
+        Ok(())
+    }
+
+    fn disarm(&mut self, fd: RawFd) -> Result<()> {
+        let at = self.position(fd).ok_or(Error::NotRegistered { fd })?;
+        self.fds[at].set_enabled(false);
         Ok(())
     }
 

@@ -91,6 +91,16 @@ impl Backend for SelectBackend {
         Ok(())
     }
 
+    fn disarm(&mut self, fd: RawFd) -> Result<()> {
+        if self.tokens.get(fd as usize).and_then(|t| *t).is_none() {
+            return Err(Error::NotRegistered { fd });
+        }
+        // Out of both sets, token kept: `modify` puts it back.
+        self.read_set.remove(fd);
+        self.write_set.remove(fd);
+        Ok(())
+    }
+
     fn unregister(&mut self, fd: RawFd, _: &mut Stats) -> Result<()> {
         self.read_set.remove(fd);
         self.write_set.remove(fd);

@@ -64,6 +64,10 @@ struct Registration {
     sequence: u32,
     /// A poll is in flight (or queued) for it.
     armed: bool,
+    /// Multishot polls (edge-triggered: the backend's kind, or `Interest::edge`).
+    multishot: bool,
+    /// Not re-armed after a report (`Interest::oneshot`) until modified.
+    oneshot: bool,
 }
 
 pub(crate) struct UringBackend {
@@ -119,10 +123,15 @@ impl UringBackend {
         sequence
     }
 
-    fn arm(&mut self, fd: RawFd, events: u32, sequence: u32) -> io::Result<()> {
-        let multishot = self.trigger == Trigger::Edge;
+    fn arm(&mut self, fd: RawFd, events: u32, sequence: u32, multishot: bool) -> io::Result<()> {
         self.ring
             .poll_add(fd, events, multishot, poll_tag(fd, sequence))
+    }
+
+    /// Whether a registration for `interest` uses multishot polls: edge-triggered, and not
+    /// one-shot (one report, so a one-shot poll, never re-armed until modified).
+    fn multishot(&self, interest: Interest) -> bool {
+        (self.trigger == Trigger::Edge || interest.is_edge()) && !interest.is_oneshot()
     }
 
     /// Queues the cancellation of the registration's poll, if one is in flight.
@@ -154,7 +163,6 @@ impl UringBackend {
         let fd = completion.user_data as u32 as RawFd;
         let sequence = (completion.user_data >> 32) as u32;
         let more = completion.more();
-        let trigger = self.trigger;
         let registration = self.registration_mut(fd)?;
         if registration.sequence != sequence {
             return None; // a poll of an earlier registration, modified or removed since
@@ -173,15 +181,21 @@ impl UringBackend {
             }
         };
         let token = registration.token;
-        if trigger == Trigger::Level || !more {
+        if !registration.multishot || !more {
             registration.armed = false;
-            self.rearm.push(fd);
+            if !registration.oneshot {
+                self.rearm.push(fd);
+            }
         }
         Some(event(token, readiness))
     }
 }
 
 impl Backend for UringBackend {
+    fn native_triggers(&self) -> bool {
+        true // multishot polls for edge, polls not re-armed for one-shot
+    }
+
     fn kernel_fd(&self) -> Option<RawFd> {
         Some(self.ring.as_raw_fd())
     }
@@ -199,7 +213,8 @@ impl Backend for UringBackend {
         stats.ctl_calls += 1;
         let events = poll_events(interest) as u16 as u32;
         let sequence = self.take_sequence();
-        self.arm(fd, events, sequence)?;
+        let multishot = self.multishot(interest);
+        self.arm(fd, events, sequence, multishot)?;
         let index = fd as usize;
         if self.registrations.len() <= index {
             self.registrations.resize_with(index + 1, || None);
@@ -209,6 +224,8 @@ impl Backend for UringBackend {
             events,
             sequence,
             armed: true,
+            multishot,
+            oneshot: interest.is_oneshot(),
         });
         Ok(())
     }
@@ -224,14 +241,17 @@ impl Backend for UringBackend {
         stats.ctl_calls += 1;
         let events = poll_events(interest) as u16 as u32;
         let sequence = self.take_sequence();
+        let multishot = self.multishot(interest);
         self.disarm(fd, old_sequence, armed)?;
-        self.arm(fd, events, sequence)?;
+        self.arm(fd, events, sequence, multishot)?;
         let r = self.registration_mut(fd).expect("checked above");
         *r = Registration {
             token,
             events,
             sequence,
             armed: true,
+            multishot,
+            oneshot: interest.is_oneshot(),
         };
         Ok(())
     }
@@ -266,8 +286,8 @@ impl Backend for UringBackend {
             if r.armed {
                 continue; // modified since: the new poll is queued already
             }
-            let (events, sequence) = (r.events, r.sequence);
-            if let Err(e) = self.arm(fd, events, sequence) {
+            let (events, sequence, multishot) = (r.events, r.sequence, r.multishot);
+            if let Err(e) = self.arm(fd, events, sequence, multishot) {
                 // Keep the ones not armed yet for the next wait.
                 self.rearm.extend_from_slice(&rearm[i..]);
                 self.count(stats);

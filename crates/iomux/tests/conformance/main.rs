@@ -107,6 +107,11 @@ conformance! {
         // triggers.rs
         level_or_edge_after_partial_read,
         edge_reports_once_per_new_data,
+        edge_registration_reports_once_per_new_data,
+        edge_registration_after_partial_read_reports_nothing_new,
+        edge_registration_wakes_a_blocked_wait_for_a_drained_socket,
+        edge_registration_reports_writable_again_after_the_buffer_drains,
+        oneshot_registration_reports_once_until_modified,
         // counters.rs
         counters_move_as_they_should,
         wait_time_is_counted,

@@ -49,3 +49,111 @@ pub fn edge_reports_once_per_new_data(kind: BackendKind) {
         assert_eq!(reports, 6, "every wait reports the unread data");
     }
 }
+
+// Edge-triggered and one-shot *registrations* (`Interest::edge`, `Interest::oneshot`): the
+// same semantics on every backend, native on epoll and io_uring, emulated on select and poll.
+
+pub fn edge_registration_reports_once_per_new_data(kind: BackendKind) {
+    let (a, b) = unix_pair();
+    let mut sel = Selector::with_backend(kind).unwrap();
+    sel.register(&a, Interest::READ.edge(), ()).unwrap();
+    let mut reports = 0;
+    for round in 0..3 {
+        send(&b, &[round as u8]);
+        for _ in 0..2 {
+            reports += select_ready(&mut sel, Some(Duration::from_millis(10))).len();
+        }
+    }
+    assert_eq!(
+        reports, 3,
+        "one report per write, none for the unread remainder"
+    );
+}
+
+pub fn edge_registration_after_partial_read_reports_nothing_new(kind: BackendKind) {
+    let (a, b) = unix_pair();
+    let mut sel = Selector::with_backend(kind).unwrap();
+    sel.register(&a, Interest::READ.edge(), ()).unwrap();
+    send(&b, &[7u8; 100]);
+    assert!(expect_event_for(&mut sel, &a).is_readable());
+    let mut part = [0u8; 10];
+    (&a).read_exact(&mut part).unwrap();
+    assert!(select_ready(&mut sel, Some(Duration::from_millis(20))).is_empty());
+    send(&b, b"more");
+    assert!(
+        expect_event_for(&mut sel, &a).is_readable(),
+        "new data is a new edge"
+    );
+}
+
+/// The liveness an edge-triggered program relies on: a socket drained before the wait is
+/// reported when data arrives *during* the wait (on select and poll this is what the
+/// emulation must not lose).
+pub fn edge_registration_wakes_a_blocked_wait_for_a_drained_socket(kind: BackendKind) {
+    let (a, b) = unix_pair();
+    let mut sel = Selector::with_backend(kind).unwrap();
+    sel.register(&a, Interest::READ.edge(), ()).unwrap();
+    send(&b, b"first");
+    assert!(expect_event_for(&mut sel, &a).is_readable());
+    let mut buf = [0u8; 64];
+    while (&a).read(&mut buf).is_ok() {} // drained: WouldBlock
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        send(&b, b"second");
+        b
+    });
+    let started = std::time::Instant::now();
+    let ready = select_ready(&mut sel, Some(Duration::from_secs(5)));
+    assert_eq!(ready.len(), 1, "woken by the new data");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "not by the timeout"
+    );
+    drop(writer.join());
+}
+
+pub fn edge_registration_reports_writable_again_after_the_buffer_drains(kind: BackendKind) {
+    let (a, b) = unix_pair();
+    let mut sel = Selector::with_backend(kind).unwrap();
+    sel.register(&a, Interest::WRITE.edge(), ()).unwrap();
+    assert!(expect_event_for(&mut sel, &a).is_writable());
+    assert!(
+        select_ready(&mut sel, Some(Duration::from_millis(10))).is_empty(),
+        "still writable: no new edge"
+    );
+    // Fill the buffer, then let the peer take it all: new space is a new edge.
+    let chunk = [0u8; 4096];
+    while std::io::Write::write(&mut &a, &chunk).is_ok() {}
+    assert!(
+        select_ready(&mut sel, Some(Duration::from_millis(10))).is_empty(),
+        "full"
+    );
+    let mut sink = [0u8; 65536];
+    while (&b).read(&mut sink).is_ok() {}
+    assert!(expect_event_for(&mut sel, &a).is_writable());
+}
+
+pub fn oneshot_registration_reports_once_until_modified(kind: BackendKind) {
+    let (a, b) = unix_pair();
+    let mut sel = Selector::with_backend(kind).unwrap();
+    sel.register(&a, Interest::READ.oneshot(), "a").unwrap();
+    send(&b, b"data");
+    assert!(expect_event_for(&mut sel, &a).is_readable());
+    // Still readable, but spent: silent.
+    assert!(select_ready(&mut sel, Some(Duration::from_millis(20))).is_empty());
+    send(&b, b"more");
+    assert!(select_ready(&mut sel, Some(Duration::from_millis(20))).is_empty());
+    // Modified to the same interest: armed again, and reported again (the data is there).
+    sel.set_interest(&a, Interest::READ.oneshot()).unwrap();
+    assert!(expect_event_for(&mut sel, &a).is_readable());
+    assert!(select_ready(&mut sel, Some(Duration::from_millis(20))).is_empty());
+    // Modified to a plain interest: the backend's own triggering from then on.
+    sel.set_interest(&a, Interest::READ).unwrap();
+    assert!(expect_event_for(&mut sel, &a).is_readable());
+    if !kind.is_edge_triggered() {
+        assert!(
+            expect_event_for(&mut sel, &a).is_readable(),
+            "level: again and again"
+        );
+    }
+}
