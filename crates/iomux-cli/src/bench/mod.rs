@@ -33,6 +33,7 @@ pub mod echo;
 pub mod http;
 pub mod idle;
 pub mod python;
+pub mod soak;
 pub mod store;
 pub mod trace_point;
 pub mod wait;
@@ -95,6 +96,15 @@ pub enum BenchCommand {
         #[command(flatten)]
         lab: LabArgs,
     },
+    /// Each readiness model and the completion model under churn (up to 15,000 connections
+    /// opened and closed all the time): RSS, descriptors and queued bytes must end where they
+    /// started, no byte lost.
+    Soak {
+        #[command(flatten)]
+        params: soak::Params,
+        #[command(flatten)]
+        lab: LabArgs,
+    },
     /// All four experiments, each with exactly its subcommand's defaults (about two minutes on 2 cores).
     All {
         #[command(flatten)]
@@ -138,6 +148,7 @@ pub fn main(command: BenchCommand) -> io::Result<Option<PathBuf>> {
         BenchCommand::Store { params, lab } => (lab, vec![Experiment::Store(params)]),
         BenchCommand::Http { params, lab } => (lab, vec![Experiment::Http(params)]),
         BenchCommand::Python { params, lab } => (lab, vec![Experiment::Python(params)]),
+        BenchCommand::Soak { params, lab } => (lab, vec![Experiment::Soak(params)]),
         // Not `bench python`: it needs python3, a maturin build of the extension and uvloop,
         // and its defaults take minutes (its module doc says more).
         BenchCommand::All { lab } => (
@@ -191,6 +202,7 @@ pub enum Experiment {
     Store(store::Params),
     Http(http::Params),
     Python(python::Params),
+    Soak(soak::Params),
 }
 
 impl Experiment {
@@ -203,6 +215,7 @@ impl Experiment {
             Experiment::Store(_) => store::NAME,
             Experiment::Http(_) => http::NAME,
             Experiment::Python(_) => python::NAME,
+            Experiment::Soak(_) => soak::NAME,
         }
     }
 
@@ -215,6 +228,7 @@ impl Experiment {
             Experiment::Store(p) => serde_json::to_value(p),
             Experiment::Http(p) => serde_json::to_value(p),
             Experiment::Python(p) => serde_json::to_value(p),
+            Experiment::Soak(p) => serde_json::to_value(p),
         };
         value.expect("parameters serialize")
     }
@@ -230,6 +244,7 @@ impl Experiment {
             store::NAME => Some(store::REFERENCE),
             http::NAME => Some(http::REFERENCE),
             python::NAME => Some(python::REFERENCE),
+            soak::NAME => Some(soak::REFERENCE),
             _ => None,
         }
     }
@@ -240,6 +255,7 @@ impl Experiment {
             wait::NAME => "wait_us",
             store::NAME => "compare_ms",
             http::NAME => "server_cpu_us_per_req",
+            soak::NAME => "fds_end",
             _ => "server_cpu_us_per_msg",
         }
     }
@@ -262,6 +278,7 @@ impl Experiment {
             store::NAME => Experiment::Store(params(record)?),
             http::NAME => Experiment::Http(params(record)?),
             python::NAME => Experiment::Python(params(record)?),
+            soak::NAME => Experiment::Soak(params(record)?),
             other => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -280,6 +297,7 @@ impl Experiment {
             Experiment::Store(p) => store::measure(lab, p),
             Experiment::Http(p) => http::measure(lab, p),
             Experiment::Python(p) => python::measure(lab, p),
+            Experiment::Soak(p) => soak::measure(lab, p),
         }
     }
 
@@ -292,6 +310,7 @@ impl Experiment {
             Experiment::Store(p) => store::render(report, p, points),
             Experiment::Http(p) => http::render(report, p, points),
             Experiment::Python(p) => python::render(report, p, points),
+            Experiment::Soak(p) => soak::render(report, p, points),
         }
     }
 }

@@ -564,3 +564,43 @@ fn bench_python_measures_each_selector_and_loop_and_asyncio_on_iomux_takes_1000_
         assert!(row["msgs_per_s"].as_f64().unwrap() > 1000.0, "{row}");
     }
 }
+
+/// `bench soak` at a tiny size: each server ends where it started, no byte lost or wrong.
+#[test]
+fn bench_soak_servers_end_where_they_started() {
+    let out = temp_dir("soak");
+    let text = bench(
+        &[
+            "soak",
+            "--servers",
+            "epoll,poll,uring",
+            "--conns",
+            "150",
+            "--duration",
+            "2",
+            "--churn",
+            "300",
+        ],
+        &out,
+    );
+    let rows = results(&out);
+    let verdicts: Vec<_> = rows.iter().filter(|r| r.get("verdict").is_some()).collect();
+    assert_eq!(verdicts.len(), 3, "{text}");
+    for row in verdicts {
+        assert_eq!(row["verdict"], "held", "{row}");
+        assert!(row["opened"].as_f64().unwrap() > 100.0, "{row}");
+        assert!(row["messages"].as_f64().unwrap() > 50.0, "{row}");
+        assert_eq!(row["mismatches"], 0.0, "{row}");
+        assert_eq!(row["lost_bytes"], 0.0, "{row}");
+        assert!(
+            row["fds_peak"].as_f64().unwrap() > row["fds_start"].as_f64().unwrap() + 20.0,
+            "{row}"
+        );
+    }
+    assert!(
+        rows.iter().filter(|r| r.get("sample").is_some()).count() >= 9,
+        "a sample a second"
+    );
+    assert_svg(&out, "soak-fds.svg");
+    assert_svg(&out, "soak-rss.svg");
+}
