@@ -265,11 +265,7 @@ fn sigterm_delivers_what_is_owed_then_exits_zero(model: &str) {
     let mut got = Vec::new();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let _ = c.read_to_end(&mut got);
-    assert!(
-        got.len() >= 1 << 20,
-        "{model}: only {} bytes were delivered",
-        got.len()
-    );
+    assert!(!got.is_empty(), "{model}: nothing was delivered");
     assert!(
         got == payload[..got.len()],
         "{model}: delivered bytes differ"
@@ -281,6 +277,25 @@ fn sigterm_delivers_what_is_owed_then_exits_zero(model: &str) {
         summary.starts_with("served 1 connections"),
         "{model}: {summary}"
     );
+    // Everything it had read, it wrote: what it owed when the signal came. (How much that is
+    // depends on how far the server had read, which a loaded machine changes: once, in CI, the
+    // client got 113 KiB, where this test used to ask for at least 1 MiB.)
+    let bytes = |what: &str| -> u64 {
+        let words: Vec<&str> = summary.split_whitespace().collect();
+        let at = words
+            .windows(3)
+            .position(|w| w[1] == "bytes" && w[2].trim_end_matches([',', ';']) == what)
+            .unwrap_or_else(|| panic!("{model}: no bytes {what} in {summary:?}"));
+        words[at].parse().unwrap()
+    };
+    assert_eq!(
+        bytes("in"),
+        bytes("out"),
+        "{model}: owed bytes not delivered: {summary}"
+    );
+    // The client may get fewer: the server closes with the rest of the upload unread, and the
+    // kernel answers that with a reset, which can overtake bytes still in flight.
+    assert!(got.len() as u64 <= bytes("out"), "{model}: {summary}");
 }
 
 /// A second SIGTERM during the drain means "now": the server exits at once (status 130) instead
