@@ -1,7 +1,8 @@
 //! `bench echo --trace-point`: a trace of one point (`iomux serve --trace`) for each iomux model
 //! that waits on a selector, written beside the run's other files and added up into a table:
 //! how many loop turns the point took, what woke them, how many events and syscalls a turn
-//! carried. The trace itself opens in ui.perfetto.dev or `iomux trace summary`.
+//! carried. The trace itself opens in `iomux web --trace FOLDER`, ui.perfetto.dev or `iomux
+//! trace summary`.
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -80,7 +81,7 @@ pub fn render(report: &mut Report, points: &[Point]) {
         })
         .collect();
     report.say(&format!(
-        "\nloop turns, traced ({} conns, {} B, pipeline {}; each trace-SERVER-*.json opens in ui.perfetto.dev or `iomux trace summary`)",
+        "\nloop turns, traced ({} conns, {} B, pipeline {}; each trace-SERVER-*.json opens in `iomux web --trace RUN_FOLDER`, ui.perfetto.dev or `iomux trace summary`)",
         first.at("conns").unwrap_or(0),
         first.at("size").unwrap_or(0),
         first.at("pipeline").unwrap_or(0),

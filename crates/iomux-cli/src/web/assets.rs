@@ -25,6 +25,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("assets/app.js"),
     ),
     (
+        "timeline.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/timeline.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_bytes!("assets/style.css"),
@@ -153,7 +158,7 @@ fn respond(
     response
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder
         .write_all(bytes)

@@ -1,6 +1,7 @@
 //! `iomux web`: the front end. The lab's stored runs as tables and charts, comparisons with
-//! their verdicts, a point's history, and a live view of a running `iomux serve
-//! --stats-addr`, over HTTP/1.1 served by iomux's own callback event loop ([`crate::http`]).
+//! their verdicts, a point's history, a live view of a running `iomux serve --stats-addr`,
+//! and trace files (`iomux serve --trace`) drawn as timelines, over HTTP/1.1 served by
+//! iomux's own callback event loop ([`crate::http`]).
 //!
 //! The pages are plain HTML, CSS and JS built into the binary ([`assets`]); every page gets
 //! its data from a JSON API under `/api/` ([`routes`]), which answers from the results store
@@ -20,6 +21,7 @@ pub mod assets;
 pub mod live;
 pub mod queries;
 pub mod routes;
+pub mod traces;
 
 /// `iomux web` flags.
 #[derive(clap::Args, Debug)]
@@ -34,6 +36,11 @@ pub struct WebArgs {
     /// loopback address can also be typed there).
     #[arg(long, value_name = "ADDR")]
     pub watch: Vec<SocketAddr>,
+    /// A trace file (`iomux serve --trace FILE`) to draw as a timeline on the traces page, or
+    /// a folder whose trace*.json files are listed (a `bench echo --trace-point` run's folder,
+    /// looked at again on each visit). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub trace: Vec<PathBuf>,
     /// Serve the pages' files from this folder instead of the copies built in (to work on
     /// them without rebuilding).
     #[arg(long, value_name = "DIR")]
@@ -89,8 +96,9 @@ pub fn run(args: WebArgs) -> io::Result<()> {
     );
     let _ = stdout.flush();
     let watch = args.watch;
+    let traces = Arc::new(traces::TraceSources::new(args.trace));
     server::run(listener, limits, &shutdown, |deliveries| {
-        routes::Web::new(store, url, deliveries, assets, watch)
+        routes::Web::new(store, url, deliveries, assets, watch, traces)
     })
 }
 

@@ -5,6 +5,9 @@
 //!
 //! The queue in front of the workers is bounded: past it, requests are answered 503 at once.
 //! A worker whose connection broke opens a new one for its next query.
+//!
+//! The workers also read trace files ([`super::traces`]): slow file work, like a query, that
+//! the loop must not wait for. Those need no store, so they are answered while it is down.
 use std::sync::{mpsc, Arc, Mutex};
 
 use iomux_store::compare::{self, Verdict};
@@ -13,6 +16,7 @@ use iomux_store::{DbUrl, RunFilter, Store};
 use serde_json::json;
 use tracing::warn;
 
+use super::traces::TraceSources;
 use crate::bench::{self, chart, Experiment, Report};
 use crate::http::server::{Deliveries, Delivery};
 use crate::http::{Response, Ticket};
@@ -38,6 +42,13 @@ pub enum Query {
         metric: Option<String>,
         testbed: Option<String>,
     },
+    /// The trace files there are.
+    Traces,
+    /// One trace as a timeline; `gzip` when the client takes it.
+    Trace {
+        name: String,
+        gzip: bool,
+    },
 }
 
 /// The way into the workers.
@@ -51,6 +62,7 @@ impl Workers {
     pub fn start(
         first: Box<dyn Store>,
         url: DbUrl,
+        traces: Arc<TraceSources>,
         deliveries: Deliveries,
     ) -> std::io::Result<Workers> {
         let (queue, jobs) = mpsc::sync_channel::<(Ticket, Query)>(QUEUE);
@@ -58,10 +70,15 @@ impl Workers {
         let mut first = Some(first);
         for i in 0..WORKERS {
             let store = first.take();
-            let (jobs, url, deliveries) = (jobs.clone(), url.clone(), deliveries.clone());
+            let (jobs, url, traces, deliveries) = (
+                jobs.clone(),
+                url.clone(),
+                traces.clone(),
+                deliveries.clone(),
+            );
             std::thread::Builder::new()
                 .name(format!("iomux-web-store-{i}"))
-                .spawn(move || work(store, &url, &jobs, &deliveries))?;
+                .spawn(move || work(store, &url, &traces, &jobs, &deliveries))?;
         }
         Ok(Workers { queue })
     }
@@ -84,6 +101,7 @@ impl Workers {
 fn work(
     mut store: Option<Box<dyn Store>>,
     url: &DbUrl,
+    traces: &TraceSources,
     jobs: &Mutex<mpsc::Receiver<(Ticket, Query)>>,
     deliveries: &Deliveries,
 ) {
@@ -92,6 +110,27 @@ fn work(
         let Ok((ticket, query)) = job else {
             return; // the server is gone
         };
+        let trace_answer = match &query {
+            Query::Traces => Some(traces.list_answer()),
+            Query::Trace { name, gzip } => Some(
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    traces.trace_answer(name, *gzip)
+                }))
+                .unwrap_or_else(|_| {
+                    Response::error(
+                        500,
+                        "reading the trace failed inside iomux (a bug: see the log)",
+                    )
+                }),
+            ),
+            _ => None,
+        };
+        if let Some(answer) = trace_answer {
+            if deliveries.send(Delivery::Answer(ticket, answer)).is_err() {
+                return;
+            }
+            continue;
+        }
         if store.is_none() {
             match iomux_store::open(url) {
                 Ok(s) => store = Some(s),
@@ -169,6 +208,7 @@ fn answer(store: &mut dyn Store, query: Query) -> (Response, bool) {
                 Err(e) => (Response::error(404, &e.to_string()), false),
             }
         }
+        Query::Traces | Query::Trace { .. } => unreachable!("answered by `work` without a store"),
     };
     match result {
         Ok(response) => (response, false),

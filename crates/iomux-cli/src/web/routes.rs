@@ -3,7 +3,7 @@
 //!
 //! | path | answer |
 //! |---|---|
-//! | `/`, `/run`, `/compare`, `/history`, `/live` | the page shell (`index.html`) |
+//! | `/`, `/run`, `/compare`, `/history`, `/live`, `/traces`, `/trace` | the page shell (`index.html`) |
 //! | `/assets/NAME`, `/favicon.ico` | a built-in file |
 //! | `/api/runs?experiment=&testbed=&commit=&since=&limit=` | the stored runs, newest first |
 //! | `/api/runs/RUN` | one run: record, tables as text, charts as SVG, point keys |
@@ -11,21 +11,27 @@
 //! | `/api/history?point=KEY&metric=&testbed=` | one point's metric over the runs, with chart |
 //! | `/api/watch` | the addresses given with `--watch` |
 //! | `/api/live?addr=ADDR` | an event stream of that server's counters, once a second |
+//! | `/api/traces` | the trace files given with `--trace` |
+//! | `/api/traces/NAME` | one trace as a timeline: its summary, every wait and syscall |
 //!
 //! Only `GET` and `HEAD` are taken (405 otherwise); unknown paths are 404. Answers from the
 //! store come later, from the workers.
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use iomux_store::{DbUrl, RunFilter, Store};
 
 use super::assets::Assets;
 use super::live::Live;
 use super::queries::{Query, Workers};
+use super::traces::TraceSources;
 use crate::http::server::Deliveries;
 use crate::http::{Handler, Method, Reply, Request, Response, Ticket};
 
 /// The paths the page shell answers (the script draws the page each names).
-const PAGES: &[&str] = &["/", "/run", "/compare", "/history", "/live"];
+const PAGES: &[&str] = &[
+    "/", "/run", "/compare", "/history", "/live", "/traces", "/trace",
+];
 
 /// How many runs the runs page lists unless asked for more.
 const DEFAULT_LIMIT: usize = 200;
@@ -48,9 +54,10 @@ impl Web {
         deliveries: Deliveries,
         assets: &'static Assets,
         watch: Vec<SocketAddr>,
+        traces: Arc<TraceSources>,
     ) -> std::io::Result<Web> {
         Ok(Web {
-            workers: Workers::start(store, url, deliveries.clone())?,
+            workers: Workers::start(store, url, traces, deliveries.clone())?,
             assets,
             live: Live::new(deliveries),
             watch,
@@ -113,13 +120,25 @@ impl Web {
                 "watch": self.watch.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             }))),
             "live" => self.live(request, ticket),
-            _ => match path.strip_prefix("runs/") {
-                Some(run) if !run.is_empty() => match crate::http::percent_decode(run) {
-                    Some(run) => self.ask(ticket, Query::Run(run)),
-                    None => bad("the run id is not valid text"),
-                },
-                _ => Reply::Now(Response::error(404, &format!("no such API: /api/{path}"))),
-            },
+            "traces" => self.ask(ticket, Query::Traces),
+            _ => {
+                if let Some(run) = path.strip_prefix("runs/").filter(|r| !r.is_empty()) {
+                    return match crate::http::percent_decode(run) {
+                        Some(run) => self.ask(ticket, Query::Run(run)),
+                        None => bad("the run id is not valid text"),
+                    };
+                }
+                if let Some(name) = path.strip_prefix("traces/").filter(|n| !n.is_empty()) {
+                    return match crate::http::percent_decode(name) {
+                        Some(name) => {
+                            let gzip = request.accepts_gzip();
+                            self.ask(ticket, Query::Trace { name, gzip })
+                        }
+                        None => bad("the trace name is not valid text"),
+                    };
+                }
+                Reply::Now(Response::error(404, &format!("no such API: /api/{path}")))
+            }
         }
     }
 

@@ -417,3 +417,203 @@ fn the_live_page_moves_with_the_load_and_reconnects_when_the_server_restarts() {
         .text("live-status")
         .contains(&again.pid().to_string()));
 }
+
+impl Browser {
+    /// The WebDriver reference of the element `css` picks.
+    fn element(&self, css: &str) -> Value {
+        let found = self.session_call(
+            "POST",
+            "/element",
+            Some(json!({ "using": "css selector", "value": css })),
+        );
+        json!({ "element-6066-11e4-a52e-4f735466cecf": found["element-6066-11e4-a52e-4f735466cecf"] })
+    }
+
+    /// Real input: `actions` of one input source (`pointer`, `wheel` or `key`).
+    fn act(&self, source: Value) {
+        self.session_call("POST", "/actions", Some(json!({ "actions": [source] })));
+        self.session_call("DELETE", "/actions", None);
+    }
+
+    /// A mouse click at (x, y) CSS pixels from the top left of element `css`.
+    fn click_at(&self, css: &str, x: f64, y: f64) {
+        let size = self.run(&format!(
+            "const r = document.querySelector({}).getBoundingClientRect(); return [r.width, r.height]",
+            json!(css)
+        ));
+        // WebDriver offsets count from the element's centre.
+        let dx = (x - size[0].as_f64().unwrap() / 2.0).round() as i64;
+        let dy = (y - size[1].as_f64().unwrap() / 2.0).round() as i64;
+        self.act(json!({
+            "type": "pointer", "id": "mouse", "parameters": { "pointerType": "mouse" },
+            "actions": [
+                { "type": "pointerMove", "origin": self.element(css), "x": dx, "y": dy },
+                { "type": "pointerDown", "button": 0 },
+                { "type": "pointerUp", "button": 0 },
+            ],
+        }));
+    }
+}
+
+/// The turns of each thread in a trace file, and each turn's syscall count, worked out here
+/// from the file itself (not from the server's answer the page draws).
+fn calls_per_turn(trace: &Value) -> Vec<(String, Vec<usize>)> {
+    let events = trace["traceEvents"].as_array().unwrap();
+    let mut threads: std::collections::BTreeMap<u64, (String, Vec<f64>, Vec<f64>)> =
+        Default::default();
+    for e in events {
+        let entry = threads.entry(e["tid"].as_u64().unwrap()).or_default();
+        match (e["ph"].as_str(), e["cat"].as_str()) {
+            (Some("M"), _) => entry.0 = e["args"]["name"].as_str().unwrap().to_owned(),
+            (Some("X"), Some("wait")) => entry.1.push(e["ts"].as_f64().unwrap()),
+            (Some("X"), Some("syscall")) => entry.2.push(e["ts"].as_f64().unwrap()),
+            _ => {}
+        }
+    }
+    threads
+        .into_values()
+        .filter(|(_, waits, _)| !waits.is_empty())
+        .map(|(name, waits, calls)| {
+            let counts = (0..waits.len())
+                .map(|i| {
+                    let end = waits.get(i + 1).copied().unwrap_or(f64::INFINITY);
+                    calls.iter().filter(|&&t| t >= waits[i] && t < end).count()
+                })
+                .collect();
+            (name, counts)
+        })
+        .collect()
+}
+
+#[test]
+fn the_trace_page_draws_a_real_trace_and_a_click_lists_that_turns_syscalls() {
+    let Some(browser) = Browser::start("trace") else {
+        return;
+    };
+    let dir = Scratch::new("web-browser", "trace");
+    let file = dir.join("trace-epoll.json");
+    let server = crate::util::Server::start(
+        "epoll",
+        "echo",
+        &["--threads", "2", "--trace", file.to_str().unwrap()],
+    );
+    let load = Command::new(crate::util::BIN)
+        .args(["load", "--addr", &server.addr.to_string()])
+        .args(["--conns", "8", "--duration", "0.3", "--warmup", "0"])
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "{load:?}");
+    assert!(server.stop().0.success());
+    let trace: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let turns = calls_per_turn(&trace);
+
+    // The folder is given: its trace files are listed.
+    let web = Web::start(
+        dir.join("runs.db").to_str().unwrap(),
+        &["--trace", dir.to_str().unwrap()],
+    );
+    let base = format!("http://{}", web.addr);
+    browser.check_page(&base, "/traces", "traces");
+    assert_eq!(browser.count("tbody tr"), 1, "the one trace file is listed");
+    browser.check_page(&base, "/trace?name=trace-epoll.json", "trace");
+    let total: usize = turns.iter().map(|(_, t)| t.len()).sum();
+    assert_eq!(browser.text("trace-turns"), total.to_string());
+    let summary = Command::new(crate::util::BIN)
+        .args(["trace", "summary", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&summary.stdout);
+    let shown = browser.text("trace-summary");
+    // The same text, but for the name the trace goes by (the CLI names the path).
+    assert_eq!(
+        shown.lines().skip(1).collect::<Vec<_>>(),
+        summary.lines().skip(1).collect::<Vec<_>>()
+    );
+    let drawn = |b: &Browser| {
+        b.run("return Number(document.getElementById('timeline').dataset.drawn)")
+            .as_u64()
+            .unwrap()
+    };
+    assert!(
+        drawn(&browser) > 10,
+        "the timeline drew its waits and calls"
+    );
+    let span = |b: &Browser| {
+        let view = b.run("return document.getElementById('timeline').dataset.view");
+        let v: Vec<f64> = view
+            .as_str()
+            .unwrap()
+            .split(',')
+            .map(|x| x.parse().unwrap())
+            .collect();
+        v[1] - v[0]
+    };
+
+    // The wheel zooms in around the pointer.
+    let whole = span(&browser);
+    browser.act(json!({
+        "type": "wheel", "id": "wheel",
+        "actions": [{ "type": "scroll", "origin": browser.element("#timeline"), "x": 0, "y": 0,
+                      "deltaX": 0, "deltaY": -120 }],
+    }));
+    browser.wait_for(
+        "the wheel to zoom in",
+        &format!("return (() => {{ const v = document.getElementById('timeline').dataset.view.split(',').map(Number); return v[1] - v[0] < {whole} * 0.9; }})()"),
+        Duration::from_secs(5),
+    );
+
+    // Bring a busy turn of the first loop into view, then click its wait: the details list
+    // exactly that turn's syscalls.
+    let (lane_name, counts) = &turns[0];
+    let turn = counts.len() / 2
+        + counts[counts.len() / 2..]
+            .iter()
+            .position(|&n| n >= 2)
+            .expect("a turn with syscalls in the second half");
+    let x = browser.run(&format!(
+        "const t = window.iomuxTimeline, w = t.data.threads[0].waits; \
+         t.view(w[{turn}][0] - 2, w[{turn} + 1][0] + 2); \
+         return t.xOf(w[{turn}][0] + Math.min(w[{turn}][1], w[{turn} + 1][0] - w[{turn}][0]) / 2)"
+    ));
+    let y = browser.run("return window.iomuxTimeline.laneY(0) + 8");
+    browser.click_at("#timeline", x.as_f64().unwrap(), y.as_f64().unwrap());
+    browser.wait_for(
+        "the clicked turn's details",
+        "return document.querySelector('#turn-details h2') !== null",
+        Duration::from_secs(5),
+    );
+    let heading = browser.run("return document.querySelector('#turn-details h2').textContent");
+    assert_eq!(
+        heading,
+        json!(format!(
+            "Turn {} of {} · {lane_name}",
+            turn + 1,
+            counts.len()
+        ))
+    );
+    assert_eq!(
+        browser.count("#turn-details tbody tr"),
+        counts[turn] as u64,
+        "the turn's syscalls, as the file has them"
+    );
+    browser.keep_screenshot("trace-turn");
+
+    // The arrow key moves to the next turn.
+    browser.act(json!({
+        "type": "key", "id": "keyboard",
+        "actions": [{ "type": "keyDown", "value": "\u{E014}" }, { "type": "keyUp", "value": "\u{E014}" }],
+    }));
+    browser.wait_for(
+        "the next turn",
+        &format!(
+            "return document.querySelector('#turn-details h2').textContent.startsWith('Turn {} ')",
+            turn + 2
+        ),
+        Duration::from_secs(5),
+    );
+    let severe = browser.severe_logs();
+    assert!(
+        severe.is_empty(),
+        "console errors on the trace page: {severe:?}"
+    );
+}

@@ -726,3 +726,86 @@ fn the_live_stream_carries_rates_and_says_when_the_server_is_down() {
     }
     assert!(down, "a down event once the server is gone");
 }
+
+#[test]
+fn traces_are_listed_from_a_folder_and_answered_as_timelines_with_clear_errors() {
+    let dir = Scratch::new("web-e2e", "traces");
+    let folder = dir.join("traces");
+    std::fs::create_dir_all(&folder).unwrap();
+    // A trace as `iomux serve --trace` writes one: 50 turns of a wait and two syscalls.
+    let mut events = vec![
+        r#"{"name":"thread_name","ph":"M","pid":1,"tid":0,"args":{"name":"loop 0 (poll)"}}"#
+            .to_owned(),
+    ];
+    for turn in 0..50 {
+        let t = f64::from(turn) * 20.0;
+        events.push(format!(r#"{{"name":"wait","cat":"wait","ph":"X","pid":1,"tid":0,"ts":{t:.3},"dur":10.000,"args":{{"backend":"poll","timeout_us":null,"fds_passed":3,"events":1,"woke":"fd","interrupted":0}}}}"#));
+        for (i, call) in ["recvfrom", "sendto"].iter().enumerate() {
+            events.push(format!(r#"{{"name":"{call}","cat":"syscall","ph":"X","pid":1,"tid":0,"ts":{:.3},"dur":2.000,"args":{{"fd":5,"result":64}}}}"#, t + 11.0 + 3.0 * i as f64));
+        }
+    }
+    std::fs::write(
+        folder.join("trace-poll.json"),
+        format!(
+            r#"{{"otherData":{{"command":"iomux serve","dropped_turns":0}},"traceEvents":[{}]}}"#,
+            events.join(",\n")
+        ),
+    )
+    .unwrap();
+    std::fs::write(folder.join("trace-torn.json"), "{\"traceEvents\":[{\"ph\":").unwrap();
+    std::fs::write(folder.join("results.json"), "{}").unwrap();
+    let db = dir.join("runs.db");
+    let web = Web::start(db.to_str().unwrap(), &["--trace", folder.to_str().unwrap()]);
+
+    let list = get(web.addr, "/api/traces").json();
+    let names: Vec<&str> = list["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["trace-poll.json", "trace-torn.json"], "{list}");
+
+    let timeline = get(web.addr, "/api/traces/trace-poll.json").json();
+    assert_eq!(timeline["turns"], 50);
+    assert_eq!(timeline["threads"][0]["name"], "loop 0 (poll)");
+    assert_eq!(
+        timeline["threads"][0]["calls"].as_array().unwrap().len(),
+        100
+    );
+    assert!(timeline["summary"]
+        .as_str()
+        .unwrap()
+        .contains("3.0 fds passed per wait"));
+
+    // Big answers are gzipped for clients that take it.
+    let mut s = web.connect();
+    s.write_all(
+        b"GET /api/traces/trace-poll.json HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n",
+    )
+    .unwrap();
+    let gzipped = read_answer(&mut s, false);
+    assert_eq!(gzipped.status, 200);
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+
+    // A file that is no trace says so; nothing outside the given paths can be named.
+    let torn = get(web.addr, "/api/traces/trace-torn.json");
+    assert_eq!(torn.status, 422);
+    let why = torn.json()["error"].as_str().unwrap().to_owned();
+    assert!(why.contains("trace-torn.json is not a trace"), "{why}");
+    for path in [
+        "/api/traces/results.json",
+        "/api/traces/..%2F..%2Fetc%2Fpasswd",
+        "/api/traces/nope.json",
+    ] {
+        assert_eq!(get(web.addr, path).status, 404, "{path}");
+    }
+    // A trace written while the front end runs is listed on the next visit.
+    std::fs::copy(
+        folder.join("trace-poll.json"),
+        folder.join("trace-new.json"),
+    )
+    .unwrap();
+    let list = get(web.addr, "/api/traces").json();
+    assert_eq!(list["traces"].as_array().unwrap().len(), 3, "{list}");
+}

@@ -328,11 +328,14 @@ function livePage() {
 
 // ---- start -----------------------------------------------------------------------------
 
-const PAGES = { "/": runsPage, "/run": runPage, "/compare": comparePage, "/history": historyPage, "/live": livePage };
+// The traces pages are in timeline.js.
+const PAGES = { "/": runsPage, "/run": runPage, "/compare": comparePage, "/history": historyPage, "/live": livePage,
+  "/traces": tracesPage, "/trace": tracePage };
 
 async function start() {
   const page = PAGES[location.pathname];
-  const name = { "/": "runs", "/run": "runs", "/history": "runs", "/compare": "compare", "/live": "live" }[location.pathname];
+  const name = { "/": "runs", "/run": "runs", "/history": "runs", "/compare": "compare", "/live": "live",
+    "/traces": "traces", "/trace": "traces" }[location.pathname];
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("current", a.dataset.page === name);
   if (!page) return showError(new Error(`no page at ${location.pathname}`));
   try {

@@ -1,7 +1,7 @@
 //! Trace files: `iomux serve --trace FILE` writes the loop turns its threads kept (see
 //! `iomux::trace`) as one Chrome trace, which Perfetto and `chrome://tracing` open as a
-//! timeline; `iomux trace summary FILE` reads one back and prints its turns, wake reasons and
-//! syscall histogram.
+//! timeline; `iomux trace summary FILE` reads one back ([`read`]) and prints its turns, wake
+//! reasons and syscall histogram, and `iomux web --trace FILE` draws it.
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -11,6 +11,10 @@ use std::time::Instant;
 use iomux::trace::Tracer;
 
 use crate::table::aligned_table;
+
+pub mod read;
+
+pub use read::Trace;
 
 /// Writes the traces of a server's threads (thread index, its tracer) into `path`.
 pub fn write(path: &Path, traces: &[(usize, Tracer)], command: &str) -> io::Result<()> {
@@ -90,71 +94,20 @@ impl TraceStats {
 
 /// Reads a trace file and adds it up.
 pub fn stats(path: &Path) -> Result<TraceStats, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let trace: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not a trace (JSON trace events): {e}", path.display()))?;
-    let events = trace["traceEvents"]
-        .as_array()
-        .ok_or_else(|| format!("{} is not a trace: no traceEvents array", path.display()))?;
-    let mut stats = TraceStats {
-        command: trace["otherData"]["command"]
-            .as_str()
-            .unwrap_or("?")
-            .to_owned(),
-        dropped_turns: trace["otherData"]["dropped_turns"].as_u64().unwrap_or(0),
-        ..TraceStats::default()
-    };
-    let mut threads = std::collections::BTreeSet::new();
-    let (mut first_us, mut last_us) = (f64::INFINITY, 0.0f64);
-    for event in events.iter().filter(|e| e["ph"] == "X") {
-        let (ts, dur) = (
-            event["ts"].as_f64().unwrap_or(0.0),
-            event["dur"].as_f64().unwrap_or(0.0),
-        );
-        first_us = first_us.min(ts);
-        last_us = last_us.max(ts + dur);
-        threads.insert(event["tid"].as_u64().unwrap_or(0));
-        let args = &event["args"];
-        match event["cat"].as_str() {
-            Some("wait") => {
-                stats.turns += 1;
-                stats.blocked_us += dur;
-                let n = args["events"].as_u64().unwrap_or(0);
-                stats.events += n;
-                stats.max_events = stats.max_events.max(n);
-                stats.fds_passed += args["fds_passed"].as_u64().unwrap_or(0);
-                stats.interrupted += args["interrupted"].as_u64().unwrap_or(0);
-                let woke = args["woke"].as_str().unwrap_or("?").to_owned();
-                *stats.wakes.entry(woke).or_default() += 1;
-            }
-            Some("syscall") => {
-                let name = event["name"].as_str().unwrap_or("?").to_owned();
-                let entry = stats.syscalls.entry(name).or_default();
-                entry.0 += 1;
-                entry.1 += dur;
-                if args["result"].as_i64().unwrap_or(0) < 0 {
-                    entry.2 += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    if stats.turns == 0 {
-        return Err(format!("{} holds no loop turns", path.display()));
-    }
-    stats.threads = threads.len();
-    stats.span_s = (last_us - first_us).max(0.0) / 1e6;
-    Ok(stats)
+    Ok(Trace::read(path)?.stats())
 }
 
 /// What `iomux trace summary` prints about a trace file.
 pub fn summary(path: &Path) -> Result<String, String> {
-    let s = stats(path)?;
+    Ok(summary_of(&path.display().to_string(), &stats(path)?))
+}
+
+/// A trace's summary, as `iomux trace summary` prints it, the trace named `name`.
+pub fn summary_of(name: &str, s: &TraceStats) -> String {
     let turns = s.turns;
     let mut out = String::new();
     out.push_str(&format!(
-        "{}: {}\n{} loop thread(s), {turns} turns over {:.3} s{}\n",
-        path.display(),
+        "{name}: {}\n{} loop thread(s), {turns} turns over {:.3} s{}\n",
         s.command,
         s.threads,
         s.span_s,
@@ -204,5 +157,5 @@ pub fn summary(path: &Path) -> Result<String, String> {
         &rows,
         &[false, true, true, true, true, true],
     ));
-    Ok(out)
+    out
 }

@@ -1,0 +1,216 @@
+//! Reading a trace file back: its events, per loop thread and in time order, with the names
+//! of syscalls and wake reasons kept once each. `iomux trace summary` adds them up
+//! ([`Trace::stats`]); the front end draws them as a timeline.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::TraceStats;
+
+/// The largest trace file read: a ring of the default 200,000 records per loop writes about
+/// 25 MB per loop thread.
+pub const MAX_BYTES: u64 = 512 << 20;
+
+/// A trace file, parsed.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    /// The command that wrote it.
+    pub command: String,
+    /// Turns the ring dropped (the oldest).
+    pub dropped_turns: u64,
+    /// The loop threads, by id.
+    pub threads: Vec<Thread>,
+    /// The syscall names [`Call::name`] indexes.
+    pub syscall_names: Vec<String>,
+    /// The wake reasons [`Waited::woke`] indexes.
+    pub wake_names: Vec<String>,
+}
+
+/// One loop thread's events, each kind in time order.
+#[derive(Clone, Debug, Default)]
+pub struct Thread {
+    pub tid: u64,
+    /// As the writer named it: "loop 0 (epoll)".
+    pub name: String,
+    pub waits: Vec<Waited>,
+    pub calls: Vec<Call>,
+}
+
+/// A wait: microseconds from the trace's start, how long it blocked, what it returned.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Waited {
+    pub ts: f64,
+    pub dur: f64,
+    pub events: u64,
+    /// Index into [`Trace::wake_names`].
+    pub woke: usize,
+    pub fds_passed: u64,
+    pub timeout_us: Option<f64>,
+    pub interrupted: u64,
+}
+
+/// A syscall made between waits.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Call {
+    pub ts: f64,
+    pub dur: f64,
+    /// Index into [`Trace::syscall_names`].
+    pub name: usize,
+    pub fd: i64,
+    /// The call's return value, or `-errno`.
+    pub result: i64,
+}
+
+/// Index of `name` in `names`, added if new.
+fn intern(names: &mut Vec<String>, name: &str) -> usize {
+    names.iter().position(|n| n == name).unwrap_or_else(|| {
+        names.push(name.to_owned());
+        names.len() - 1
+    })
+}
+
+impl Trace {
+    /// Reads and parses a trace file (at most [`MAX_BYTES`]).
+    pub fn read(path: &Path) -> Result<Trace, String> {
+        let size = std::fs::metadata(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .len();
+        if size > MAX_BYTES {
+            return Err(format!(
+                "{} is {} MiB, more than the {} MiB a trace is read up to (record fewer with --trace-records)",
+                path.display(),
+                size >> 20,
+                MAX_BYTES >> 20
+            ));
+        }
+        let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Trace::parse(&text).map_err(|why| format!("{}{why}", path.display()))
+    }
+
+    /// Parses a trace's bytes; an error reads after the file's name (": not a trace ...").
+    pub fn parse(text: &[u8]) -> Result<Trace, String> {
+        let json: serde_json::Value = serde_json::from_slice(text)
+            .map_err(|e| format!(" is not a trace (JSON trace events): {e}"))?;
+        let events = json["traceEvents"]
+            .as_array()
+            .ok_or(" is not a trace: no traceEvents array")?;
+        let mut trace = Trace {
+            command: json["otherData"]["command"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned(),
+            dropped_turns: json["otherData"]["dropped_turns"].as_u64().unwrap_or(0),
+            ..Trace::default()
+        };
+        let mut threads: BTreeMap<u64, Thread> = BTreeMap::new();
+        for event in events {
+            let tid = event["tid"].as_u64().unwrap_or(0);
+            let thread = threads.entry(tid).or_insert_with(|| Thread {
+                tid,
+                name: format!("thread {tid}"),
+                ..Thread::default()
+            });
+            let args = &event["args"];
+            if event["ph"] == "M" && event["name"] == "thread_name" {
+                if let Some(name) = args["name"].as_str() {
+                    thread.name = name.to_owned();
+                }
+                continue;
+            }
+            if event["ph"] != "X" {
+                continue;
+            }
+            let (ts, dur) = (
+                event["ts"].as_f64().unwrap_or(0.0),
+                event["dur"].as_f64().unwrap_or(0.0).max(0.0),
+            );
+            match event["cat"].as_str() {
+                Some("wait") => thread.waits.push(Waited {
+                    ts,
+                    dur,
+                    events: args["events"].as_u64().unwrap_or(0),
+                    woke: intern(&mut trace.wake_names, args["woke"].as_str().unwrap_or("?")),
+                    fds_passed: args["fds_passed"].as_u64().unwrap_or(0),
+                    timeout_us: args["timeout_us"].as_f64(),
+                    interrupted: args["interrupted"].as_u64().unwrap_or(0),
+                }),
+                Some("syscall") => thread.calls.push(Call {
+                    ts,
+                    dur,
+                    name: intern(
+                        &mut trace.syscall_names,
+                        event["name"].as_str().unwrap_or("?"),
+                    ),
+                    fd: args["fd"].as_i64().unwrap_or(-1),
+                    result: args["result"].as_i64().unwrap_or(0),
+                }),
+                _ => {}
+            }
+        }
+        // Threads named but with no events (none kept) are left out.
+        trace.threads = threads
+            .into_values()
+            .filter(|t| !t.waits.is_empty() || !t.calls.is_empty())
+            .collect();
+        for thread in &mut trace.threads {
+            thread.waits.sort_by(|a, b| a.ts.total_cmp(&b.ts));
+            thread.calls.sort_by(|a, b| a.ts.total_cmp(&b.ts));
+        }
+        if trace.turns() == 0 {
+            return Err(" holds no loop turns".into());
+        }
+        Ok(trace)
+    }
+
+    /// Turns kept: one per wait.
+    pub fn turns(&self) -> u64 {
+        self.threads.iter().map(|t| t.waits.len() as u64).sum()
+    }
+
+    /// From the first event's start to the last one's end, in microseconds since the trace's
+    /// zero: (first, last).
+    pub fn span_us(&self) -> (f64, f64) {
+        let starts = self.threads.iter().flat_map(|t| {
+            let wait = t.waits.iter().map(|w| (w.ts, w.ts + w.dur));
+            wait.chain(t.calls.iter().map(|c| (c.ts, c.ts + c.dur)))
+        });
+        starts.fold((f64::INFINITY, 0.0f64), |(first, last), (start, end)| {
+            (first.min(start), last.max(end))
+        })
+    }
+
+    /// What the trace holds, added up.
+    pub fn stats(&self) -> TraceStats {
+        let mut stats = TraceStats {
+            command: self.command.clone(),
+            dropped_turns: self.dropped_turns,
+            threads: self.threads.len(),
+            turns: self.turns(),
+            ..TraceStats::default()
+        };
+        let (first, last) = self.span_us();
+        stats.span_s = (last - first).max(0.0) / 1e6;
+        for thread in &self.threads {
+            for w in &thread.waits {
+                stats.blocked_us += w.dur;
+                stats.events += w.events;
+                stats.max_events = stats.max_events.max(w.events);
+                stats.fds_passed += w.fds_passed;
+                stats.interrupted += w.interrupted;
+                *stats
+                    .wakes
+                    .entry(self.wake_names[w.woke].clone())
+                    .or_default() += 1;
+            }
+            for c in &thread.calls {
+                let entry = stats
+                    .syscalls
+                    .entry(self.syscall_names[c.name].clone())
+                    .or_default();
+                entry.0 += 1;
+                entry.1 += c.dur;
+                entry.2 += u64::from(c.result < 0);
+            }
+        }
+        stats
+    }
+}
