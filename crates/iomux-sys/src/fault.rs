@@ -4,8 +4,14 @@
 //! A [`Schedule`] decides, call by call, whether a socket read or write, an accept or a wait
 //! fails the way a kernel can make it fail: `EINTR`, a short write of one byte, `EAGAIN`, a
 //! reset peer, `EMFILE`/`ENFILE`/`ECONNABORTED` on accept, a wait that returns at once with no
-//! event. Decisions come from a seeded generator, so a failing seed replays the same faults in
-//! the same order (on one thread: each thread has its own schedule).
+//! event, or an accepted connection given the number of a descriptor closed a moment before
+//! ([`Fault::ReuseFd`]). Decisions come from a seeded generator, so a failing seed replays the
+//! same faults in the same order (on one thread: each thread has its own schedule).
+//!
+//! io_uring programs get what a ring can be made to do faithfully: a send submitted for one
+//! byte (the kernel's short send), `EINTR` or an early return from `io_uring_enter`, and the
+//! reused number on an accept completion. Errors inside completions are not faked: a
+//! completion the kernel did not post would leave its real twin in flight.
 //!
 //! Only faults a real kernel can produce are injected, and a [`Mix`] says which: an
 //! edge-triggered program is entitled to take `EAGAIN` (and a short read) as "drained, wait for
@@ -16,6 +22,7 @@
 //! the environment: `IOMUX_FAULTS=seed,per_mille[,edge][,resets]` (e.g. `42,50,resets`); each
 //! thread then runs the schedule of that seed mixed with its own creation order.
 use std::cell::RefCell;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The calls a schedule can make fail.
@@ -27,9 +34,16 @@ pub enum Call {
     Write,
     /// `accept4`.
     Accept,
-    /// A selector's wait (`epoll_wait`, `poll`, `select`).
+    /// A selector's wait (`epoll_wait`, `poll`, `select`) or a ring's `io_uring_enter`.
     Wait,
+    /// An io_uring send, as it is submitted.
+    RingSend,
+    /// An io_uring accept completion.
+    RingAccept,
 }
+
+/// How many kinds of [`Call`] there are.
+const CALLS: usize = 6;
 
 /// What happens to one call instead of the plain syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +54,11 @@ pub enum Fault {
     Short,
     /// A wait returns at once, with no event.
     SpuriousWake,
+    /// An accepted connection gets the number of a descriptor this thread accepted before and
+    /// has since closed (the most recent one free), rather than the lowest free number: the
+    /// reuse another thread's opens and closes can cause. Events still on their way for the
+    /// old connection must not reach the new one.
+    ReuseFd,
 }
 
 /// Which faults a schedule draws from.
@@ -57,6 +76,11 @@ impl Mix {
     /// The faults `call` may get under this mix.
     pub fn faults(self, call: Call) -> Vec<Fault> {
         use Fault::*;
+        match call {
+            Call::RingSend => return vec![Short],
+            Call::RingAccept => return vec![ReuseFd],
+            _ => {}
+        }
         let mut faults = vec![Errno(libc::EINTR)];
         let level = !self.edge_triggered;
         match call {
@@ -82,12 +106,14 @@ impl Mix {
                     Errno(libc::EMFILE),
                     Errno(libc::ENFILE),
                     Errno(libc::ECONNABORTED),
+                    ReuseFd,
                 ]);
                 if level {
                     faults.push(Errno(libc::EAGAIN));
                 }
             }
             Call::Wait => faults.push(SpuriousWake),
+            Call::RingSend | Call::RingAccept => unreachable!("answered above"),
         }
         faults
     }
@@ -100,7 +126,7 @@ pub struct Schedule {
     state: u64,
     per_mille: u32,
     mix: Mix,
-    injected: [u64; 4],
+    injected: [u64; CALLS],
 }
 
 impl Schedule {
@@ -112,7 +138,7 @@ impl Schedule {
             state: seed,
             per_mille: per_mille.min(1000),
             mix,
-            injected: [0; 4],
+            injected: [0; CALLS],
         }
     }
 
@@ -190,11 +216,13 @@ impl Drop for ThreadSchedule {
         if let (Some(s), true) = (&self.schedule, self.from_env) {
             let total: u64 = s.injected.iter().sum();
             eprintln!(
-                "iomux-sys: {total} faults injected on this thread (read {}, write {}, accept {}, wait {}; IOMUX_FAULTS thread seed {})",
+                "iomux-sys: {total} faults injected on this thread (read {}, write {}, accept {}, wait {}, ring send {}, ring accept {}; IOMUX_FAULTS thread seed {})",
                 s.injected(Call::Read),
                 s.injected(Call::Write),
                 s.injected(Call::Accept),
                 s.injected(Call::Wait),
+                s.injected(Call::RingSend),
+                s.injected(Call::RingAccept),
                 s.seed
             );
         }
@@ -231,7 +259,7 @@ pub(crate) fn next(call: Call) -> Option<Fault> {
 /// returns without reaching the kernel.
 pub(crate) fn allowed(call: Call, len: usize) -> std::io::Result<usize> {
     match next(call) {
-        None | Some(Fault::SpuriousWake) => Ok(len),
+        None | Some(Fault::SpuriousWake | Fault::ReuseFd) => Ok(len),
         Some(Fault::Short) => Ok(len.min(1)),
         Some(Fault::Errno(errno)) => Err(std::io::Error::from_raw_os_error(errno)),
     }
@@ -241,18 +269,89 @@ pub(crate) fn allowed(call: Call, len: usize) -> std::io::Result<usize> {
 /// error it returns without reaching the kernel.
 pub(crate) fn spurious_wait() -> std::io::Result<bool> {
     match next(Call::Wait) {
-        None | Some(Fault::Short) => Ok(false),
+        None | Some(Fault::Short | Fault::ReuseFd) => Ok(false),
         Some(Fault::SpuriousWake) => Ok(true),
         Some(Fault::Errno(errno)) => Err(std::io::Error::from_raw_os_error(errno)),
     }
 }
 
-/// For an accept wrapper: the error it returns without reaching the kernel, if any.
-pub(crate) fn accept_error() -> std::io::Result<()> {
+/// For an accept wrapper, before the call: the error it returns without reaching the kernel,
+/// or `Ok(true)` if the descriptor it gets is to be moved with [`accepted`].
+pub(crate) fn accept_fault() -> std::io::Result<bool> {
     match next(Call::Accept) {
         Some(Fault::Errno(errno)) => Err(std::io::Error::from_raw_os_error(errno)),
-        _ => Ok(()),
+        Some(Fault::ReuseFd) => Ok(true),
+        _ => Ok(false),
     }
+}
+
+/// For an io_uring send about to be submitted: how many of `len` bytes to submit.
+pub(crate) fn ring_send_len(len: u32) -> u32 {
+    match next(Call::RingSend) {
+        Some(Fault::Short) => len.min(1),
+        _ => len,
+    }
+}
+
+/// For an io_uring accept completion: whether its descriptor is to be moved with [`accepted`].
+pub(crate) fn ring_accept_reuses() -> bool {
+    next(Call::RingAccept) == Some(Fault::ReuseFd)
+}
+
+/// How many recently accepted descriptor numbers a thread remembers.
+const REMEMBERED: usize = 64;
+
+thread_local! {
+    /// The numbers this thread accepted lately, oldest first.
+    static ACCEPTED: RefCell<std::collections::VecDeque<RawFd>> = const {
+        RefCell::new(std::collections::VecDeque::new())
+    };
+}
+
+/// Notes an accepted descriptor; with `reuse`, first moves it to the number of the most recent
+/// earlier one that is free now (closed), if there is one. Returns the descriptor to use, which
+/// the caller owns either way.
+///
+/// The move never takes a number from anyone: `F_DUPFD` gives the lowest free number at or
+/// above the one asked, and a copy that did not land on it is closed again.
+pub(crate) fn accepted(fd: OwnedFd, reuse: bool) -> OwnedFd {
+    let fd = if reuse { move_to_freed(fd) } else { fd };
+    ACCEPTED.with(|a| {
+        let mut a = a.borrow_mut();
+        if a.len() == REMEMBERED {
+            a.pop_front();
+        }
+        a.push_back(fd.as_raw_fd());
+    });
+    fd
+}
+
+fn move_to_freed(fd: OwnedFd) -> OwnedFd {
+    let candidates: Vec<RawFd> = ACCEPTED.with(|a| a.borrow().iter().rev().copied().collect());
+    for number in candidates {
+        if number == fd.as_raw_fd() || is_open(number) {
+            continue;
+        }
+        // SAFETY: F_DUPFD on a descriptor we own makes a new one (close-on-exec) at the lowest
+        // free number >= `number`; it touches no open descriptor.
+        let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, number) };
+        if copy < 0 {
+            return fd; // no free slot (EMFILE): keep the number the kernel gave
+        }
+        // SAFETY: `copy` was just made by fcntl for us alone.
+        let copy = unsafe { OwnedFd::from_raw_fd(copy) };
+        if copy.as_raw_fd() == number {
+            return copy; // `fd` is dropped: closed
+        }
+        // Taken again before us: drop the copy (closing it) and try an older number.
+    }
+    fd
+}
+
+/// Whether `fd` is an open descriptor of this process.
+fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; on a closed number it fails (EBADF).
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
 #[cfg(test)]
@@ -293,7 +392,14 @@ mod tests {
             edge_triggered: true,
             resets: false,
         };
-        for call in [Call::Read, Call::Write, Call::Accept, Call::Wait] {
+        for call in [
+            Call::Read,
+            Call::Write,
+            Call::Accept,
+            Call::Wait,
+            Call::RingSend,
+            Call::RingAccept,
+        ] {
             let faults = edge.faults(call);
             assert!(!faults.contains(&Fault::Errno(libc::EAGAIN)), "{call:?}");
             assert!(
@@ -313,5 +419,32 @@ mod tests {
             .unwrap();
         install(None);
         assert_eq!(next(Call::Read), None);
+    }
+
+    #[test]
+    fn a_reused_number_is_one_closed_since_and_never_an_open_one() {
+        // Other tests open and close descriptors on their threads meanwhile: a number may be
+        // taken by them at any time, so only what holds whatever they do is asserted.
+        let socket = || OwnedFd::from(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let (a, b, c) = (socket(), socket(), socket());
+        let (a, b, c) = (accepted(a, false), accepted(b, false), accepted(c, false));
+        let (nb, nc) = (b.as_raw_fd(), c.as_raw_fd());
+        drop(c);
+        drop(a);
+        let fresh = socket();
+        let kernel_gave = fresh.as_raw_fd();
+        let moved = accepted(fresh, true);
+        // Moved to `nc`, the most recent number closed, unless another thread took it first.
+        assert!(
+            moved.as_raw_fd() == nc || moved.as_raw_fd() == kernel_gave,
+            "moved to {}, not {nc} (or left at {kernel_gave})",
+            moved.as_raw_fd()
+        );
+        assert_ne!(moved.as_raw_fd(), nb, "an open number is never taken");
+        // Both sockets work: the move closed nothing of anyone's.
+        let b = std::net::UdpSocket::from(b);
+        let moved = std::net::UdpSocket::from(moved);
+        assert!(b.local_addr().is_ok() && moved.local_addr().is_ok());
+        assert_ne!(b.local_addr().unwrap(), moved.local_addr().unwrap());
     }
 }

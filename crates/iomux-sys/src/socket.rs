@@ -13,7 +13,7 @@ use crate::trace::{self, Op};
 /// `EMFILE`/`ENFILE` come back as errors like any other; see the servers for how not to spin.
 pub fn accept_nonblocking(listener: &TcpListener) -> io::Result<TcpStream> {
     #[cfg(feature = "fault-injection")]
-    crate::fault::accept_error()?;
+    let reuse = crate::fault::accept_fault()?;
     let fd = listener.as_raw_fd();
     let raw = if trace::enabled() {
         trace::timed(Op::Accept, fd, || accept4(fd))?
@@ -21,9 +21,10 @@ pub fn accept_nonblocking(listener: &TcpListener) -> io::Result<TcpStream> {
         accept4(fd)?
     };
     // SAFETY: raw is a new connected socket returned by accept4, owned by nothing else.
-    Ok(TcpStream::from(unsafe {
-        OwnedFd::from_raw_fd(raw as RawFd)
-    }))
+    let socket = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
+    #[cfg(feature = "fault-injection")]
+    let socket = crate::fault::accepted(socket, reuse);
+    Ok(TcpStream::from(socket))
 }
 
 #[inline(always)]

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use iomux::conn::Connection;
 use iomux::{BackendKind, Events, Interest, Selector};
+use iomux_sys::socket::DirectStream;
 use tracing::{debug, warn};
 
 use super::conn::READ_BUFFER;
@@ -25,7 +26,7 @@ use crate::proto::Answer;
 
 /// The open connections, so shutdown can stop their reads. A connection thread removes its own
 /// entry when it ends, which drops the last `Arc` and closes the socket at once.
-type Registry = Arc<Mutex<HashMap<u64, Arc<TcpStream>>>>;
+type Registry = Arc<Mutex<HashMap<u64, Arc<DirectStream>>>>;
 
 pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters> {
     let mut selector: Selector<()> = Selector::with_backend(BackendKind::Poll)?;
@@ -85,8 +86,8 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
     drop(listener);
     // Stop reading on every connection; each thread then finishes its writes and exits.
     for stream in registry.lock().unwrap_or_else(|e| e.into_inner()).values() {
-        let _ = stream.set_write_timeout(Some(shared.config.grace));
-        let _ = stream.shutdown(Direction::Read);
+        let _ = stream.stream().set_write_timeout(Some(shared.config.grace));
+        let _ = stream.stream().shutdown(Direction::Read);
     }
     for handle in threads {
         if let Ok(counters) = handle.join() {
@@ -123,7 +124,8 @@ fn start_connection(
 ) -> io::Result<JoinHandle<Counters>> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(shared.config.idle_timeout)?;
-    let stream = Arc::new(stream);
+    // The bare syscalls, as the other models make them (and where test builds inject faults).
+    let stream = Arc::new(DirectStream::new(stream));
     // Registered before the thread starts, so the thread's removal always finds it.
     registry
         .lock()
@@ -159,7 +161,7 @@ fn start_connection(
 }
 /// Serves one connection with blocking calls, through the same connection core as the other
 /// models (its protocol state and buffer); a blocking write needs no backpressure of its own.
-fn serve_connection(stream: &TcpStream, proto: Answer) -> Counters {
+fn serve_connection(stream: &DirectStream, proto: Answer) -> Counters {
     let mut counters = Counters::default();
     let mut buf = vec![0u8; READ_BUFFER];
     let started = Instant::now();

@@ -504,6 +504,8 @@ impl Ring {
             ));
         }
         let len = u32::try_from(buf.len() - offset).unwrap_or(u32::MAX);
+        #[cfg(feature = "fault-injection")]
+        let len = crate::fault::ring_send_len(len);
         let index = match self.free_owned.pop() {
             Some(i) => i,
             None => {
@@ -603,6 +605,11 @@ impl Ring {
         if want == 0 && queued == 0 {
             return Ok(()); // completions are waiting and nothing is queued: no syscall needed
         }
+        #[cfg(feature = "fault-injection")]
+        if crate::fault::spurious_wait()? {
+            // Returns at once, as a wait cut short would; what is queued still goes in.
+            return self.submit().map(drop);
+        }
         self.counters.enters += 1;
         let result = match timeout {
             None => self.ring.submitter().submit_and_wait(want),
@@ -668,7 +675,10 @@ impl Ring {
             if completion.result >= 0 {
                 // SAFETY: an accept's non-negative result is a descriptor the kernel has just
                 // installed in our table for this completion alone; it is taken here, once.
-                completion.accepted = Some(unsafe { OwnedFd::from_raw_fd(completion.result) });
+                let socket = unsafe { OwnedFd::from_raw_fd(completion.result) };
+                #[cfg(feature = "fault-injection")]
+                let socket = crate::fault::accepted(socket, crate::fault::ring_accept_reuses());
+                completion.accepted = Some(socket);
             }
             if !cqueue::more(flags) {
                 self.accept_tags.swap_remove(at);
