@@ -23,9 +23,9 @@ use super::chart::{line_chart, Series};
 use super::echo::Subject;
 use super::record::Point;
 use super::{cell, table, Lab, Report, ServerSpec};
-use crate::load::pattern;
 use crate::serve::Model;
 use crate::units::parse_seconds;
+use iomux_pattern::EchoCheck;
 
 pub const NAME: &str = "soak";
 /// The subject the others are compared with across testbeds.
@@ -141,9 +141,8 @@ enum Behaviour {
 struct Conn {
     stream: TcpStream,
     behaviour: Behaviour,
-    start: u64,
-    sent: u64,
-    echoed: u64,
+    /// What it sent, and what came back right.
+    check: EchoCheck,
     messages_left: u32,
     half_closed: bool,
     deadline: Instant,
@@ -197,9 +196,7 @@ fn churn(addr: SocketAddr, conns: usize, churn: usize, stop: &AtomicBool) -> io:
             let mut conn = Conn {
                 stream,
                 behaviour,
-                start: pattern::start_for(id),
-                sent: 0,
-                echoed: 0,
+                check: EchoCheck::new(id, MESSAGE),
                 messages_left: 1 + random(8) as u32,
                 half_closed: false,
                 deadline: now + Duration::from_millis(random(idle_ms)),
@@ -242,10 +239,9 @@ fn churn(addr: SocketAddr, conns: usize, churn: usize, stop: &AtomicBool) -> io:
 }
 
 fn send_message(conn: &mut Conn) -> io::Result<()> {
-    let bytes = pattern::window(conn.start, conn.sent, MESSAGE);
+    let bytes = conn.check.send(MESSAGE);
     // 64 bytes on a fresh or drained connection: the socket takes them whole.
     conn.stream.write_all(bytes)?;
-    conn.sent += MESSAGE as u64;
     Ok(())
 }
 
@@ -255,8 +251,9 @@ fn step(conn: &mut Conn, buf: &mut [u8], tally: &mut Tally) -> io::Result<bool> 
         match conn.stream.read(buf) {
             Ok(0) => {
                 // The server closed: after our half-close that is the expected end.
-                if conn.echoed < conn.sent && conn.behaviour != Behaviour::Reset {
-                    tally.lost += conn.sent - conn.echoed;
+                let check = &conn.check;
+                if !check.is_answered() && conn.behaviour != Behaviour::Reset {
+                    tally.lost += check.sent() - check.received();
                 }
                 if !conn.half_closed {
                     tally.failed += 1;
@@ -264,11 +261,10 @@ fn step(conn: &mut Conn, buf: &mut [u8], tally: &mut Tally) -> io::Result<bool> 
                 return Ok(false);
             }
             Ok(n) => {
-                if !pattern::matches(conn.start, conn.echoed, &buf[..n]) {
+                if conn.check.take(&buf[..n]).is_err() {
                     tally.mismatches += 1;
                     return Ok(false);
                 }
-                conn.echoed += n as u64;
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -278,7 +274,7 @@ fn step(conn: &mut Conn, buf: &mut [u8], tally: &mut Tally) -> io::Result<bool> 
             }
         }
     }
-    if conn.echoed < conn.sent {
+    if !conn.check.is_answered() {
         return Ok(true); // the rest of the echo is on its way
     }
     tally.messages += 1;

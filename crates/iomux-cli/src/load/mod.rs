@@ -2,7 +2,7 @@
 //! bottleneck and strict enough never to lie.
 //!
 //! - Built on iomux's own epoll backend: one event loop per `--threads`, no thread per connection.
-//! - Every echoed byte is checked against the stream that was sent ([`pattern`]); mismatches,
+//! - Every echoed byte is checked against the stream that was sent ([`iomux_pattern`]); mismatches,
 //!   resets and short streams are counted and reported, and a mismatch makes the exit status
 //!   non-zero.
 //! - Closed loop by default: `--pipeline` messages in flight per connection, a new one sent as
@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use iomux::{BackendKind, Events, Interest, OutBuffer, Selector};
-
-pub mod pattern;
+use iomux_pattern::EchoCheck;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -122,11 +121,8 @@ impl Tally {
 struct LoadConn {
     stream: TcpStream,
     out: OutBuffer,
-    start: u64,
-    /// Bytes queued for sending so far (the pattern offset of the next message).
-    sent: u64,
-    /// Bytes received and verified so far.
-    received: u64,
+    /// Its place in the pattern: bytes queued for sending, and received and verified.
+    check: EchoCheck,
     /// Send (or, open loop, intended send) time of each message not yet fully answered, in
     /// nanoseconds since the thread's [`Plan::epoch`] (a subtraction per message, not an
     /// `Instant` difference).
@@ -157,11 +153,9 @@ impl LoadConn {
             self.in_flight.push_back(sent_at);
         }
         while bytes > 0 {
-            let len = bytes.min(pattern::PERIOD);
-            let chunk = pattern::window(self.start, self.sent, len);
+            let chunk = self.check.send(bytes);
             self.out.write_or_buffer(&mut &self.stream, chunk)?;
-            self.sent += len as u64;
-            bytes -= len;
+            bytes -= chunk.len();
         }
         Ok(())
     }
@@ -170,7 +164,6 @@ impl LoadConn {
     fn on_readable(
         &mut self,
         buf: &mut [u8],
-        plan: &Plan,
         tally: &mut Tally,
         measuring: bool,
         now: u64,
@@ -193,18 +186,12 @@ impl LoadConn {
                     return completed;
                 }
             };
-            let chunk = &buf[..n];
-            if self.received + n as u64 > self.sent
-                || !pattern::matches(self.start, self.received, chunk)
-            {
+            let Ok(done) = self.check.take(&buf[..n]) else {
                 tally.mismatches += 1;
                 self.alive = false;
                 return completed;
-            }
-            let before = self.received / plan.size as u64;
-            self.received += n as u64;
-            let after = self.received / plan.size as u64;
-            for _ in before..after {
+            };
+            for _ in 0..done {
                 let sent_at = self.in_flight.pop_front().expect("a message was in flight");
                 if measuring {
                     tally
@@ -421,9 +408,7 @@ fn drive(
         conns.push(LoadConn {
             stream,
             out: OutBuffer::with_limit(usize::MAX),
-            start: pattern::start_for(id),
-            sent: 0,
-            received: 0,
+            check: EchoCheck::new(id, config.size),
             in_flight: VecDeque::new(),
             interest: Interest::READ,
             alive: true,
@@ -503,7 +488,7 @@ fn drive(
                 tally.errors += 1;
             }
             if conn.alive && (readiness.is_readable() || readiness.is_error_or_hangup()) {
-                let completed = conn.on_readable(&mut buf, &plan, &mut tally, measuring, now_nanos);
+                let completed = conn.on_readable(&mut buf, &mut tally, measuring, now_nanos);
                 progress.fetch_add(completed as u64, Ordering::Relaxed);
                 if plan.closed_loop
                     && completed > 0
