@@ -1,14 +1,17 @@
 //! Reading a trace file back: its events, per loop thread and in time order, with the names
 //! of syscalls and wake reasons kept once each. `iomux trace summary` adds them up
 //! ([`Trace::stats`]); the front end draws them as a timeline.
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+use serde::Deserialize;
 
 use super::TraceStats;
 
 /// The largest trace file read: a ring of the default 200,000 records per loop writes about
 /// 25 MB per loop thread.
-pub const MAX_BYTES: u64 = 512 << 20;
+pub const MAX_BYTES: u64 = 256 << 20;
 
 /// A trace file, parsed.
 #[derive(Clone, Debug, Default)]
@@ -60,6 +63,52 @@ pub struct Call {
     pub result: i64,
 }
 
+/// A trace file as written (the fields read; others are skipped).
+#[derive(Deserialize)]
+struct File<'a> {
+    #[serde(rename = "otherData")]
+    other_data: Option<OtherData>,
+    #[serde(rename = "traceEvents", borrow)]
+    trace_events: Option<Vec<Event<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct OtherData {
+    command: Option<String>,
+    dropped_turns: Option<u64>,
+}
+
+/// One trace event. Strings are borrowed from the file where they hold no escapes.
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    cat: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ph: Option<Cow<'a, str>>,
+    tid: Option<u64>,
+    ts: Option<f64>,
+    dur: Option<f64>,
+    #[serde(borrow)]
+    args: Option<Args<'a>>,
+}
+
+/// The arguments of a wait, a syscall or a thread's name.
+#[derive(Default, Deserialize)]
+struct Args<'a> {
+    events: Option<u64>,
+    #[serde(borrow)]
+    woke: Option<Cow<'a, str>>,
+    fds_passed: Option<u64>,
+    timeout_us: Option<f64>,
+    interrupted: Option<u64>,
+    fd: Option<i64>,
+    result: Option<i64>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+}
+
 /// Index of `name` in `names`, added if new.
 fn intern(names: &mut Vec<String>, name: &str) -> usize {
     names.iter().position(|n| n == name).unwrap_or_else(|| {
@@ -87,62 +136,65 @@ impl Trace {
     }
 
     /// Parses a trace's bytes; an error reads after the file's name (": not a trace ...").
+    ///
+    /// The events are read into borrowed, typed records (no JSON tree: a full ring's tree took
+    /// twenty times the file's size), then into each thread's waits and calls.
     pub fn parse(text: &[u8]) -> Result<Trace, String> {
-        let json: serde_json::Value = serde_json::from_slice(text)
+        let file: File = serde_json::from_slice(text)
             .map_err(|e| format!(" is not a trace (JSON trace events): {e}"))?;
-        let events = json["traceEvents"]
-            .as_array()
+        let events = file
+            .trace_events
             .ok_or(" is not a trace: no traceEvents array")?;
         let mut trace = Trace {
-            command: json["otherData"]["command"]
-                .as_str()
+            command: file
+                .other_data
+                .as_ref()
+                .and_then(|o| o.command.as_deref())
                 .unwrap_or("?")
                 .to_owned(),
-            dropped_turns: json["otherData"]["dropped_turns"].as_u64().unwrap_or(0),
+            dropped_turns: file.other_data.and_then(|o| o.dropped_turns).unwrap_or(0),
             ..Trace::default()
         };
         let mut threads: BTreeMap<u64, Thread> = BTreeMap::new();
         for event in events {
-            let tid = event["tid"].as_u64().unwrap_or(0);
+            let tid = event.tid.unwrap_or(0);
             let thread = threads.entry(tid).or_insert_with(|| Thread {
                 tid,
                 name: format!("thread {tid}"),
                 ..Thread::default()
             });
-            let args = &event["args"];
-            if event["ph"] == "M" && event["name"] == "thread_name" {
-                if let Some(name) = args["name"].as_str() {
-                    thread.name = name.to_owned();
+            let args = event.args.unwrap_or_default();
+            let name = event.name.as_deref().unwrap_or("?");
+            match (event.ph.as_deref(), event.cat.as_deref()) {
+                (Some("M"), _) if name == "thread_name" => {
+                    if let Some(named) = args.name {
+                        thread.name = named.into_owned();
+                    }
                 }
-                continue;
-            }
-            if event["ph"] != "X" {
-                continue;
-            }
-            let (ts, dur) = (
-                event["ts"].as_f64().unwrap_or(0.0),
-                event["dur"].as_f64().unwrap_or(0.0).max(0.0),
-            );
-            match event["cat"].as_str() {
-                Some("wait") => thread.waits.push(Waited {
-                    ts,
-                    dur,
-                    events: args["events"].as_u64().unwrap_or(0),
-                    woke: intern(&mut trace.wake_names, args["woke"].as_str().unwrap_or("?")),
-                    fds_passed: args["fds_passed"].as_u64().unwrap_or(0),
-                    timeout_us: args["timeout_us"].as_f64(),
-                    interrupted: args["interrupted"].as_u64().unwrap_or(0),
-                }),
-                Some("syscall") => thread.calls.push(Call {
-                    ts,
-                    dur,
-                    name: intern(
-                        &mut trace.syscall_names,
-                        event["name"].as_str().unwrap_or("?"),
-                    ),
-                    fd: args["fd"].as_i64().unwrap_or(-1),
-                    result: args["result"].as_i64().unwrap_or(0),
-                }),
+                (Some("X"), Some(cat @ ("wait" | "syscall"))) => {
+                    let ts = event.ts.unwrap_or(0.0);
+                    let dur = event.dur.unwrap_or(0.0).max(0.0);
+                    if cat == "wait" {
+                        let woke = args.woke.as_deref().unwrap_or("?");
+                        thread.waits.push(Waited {
+                            ts,
+                            dur,
+                            events: args.events.unwrap_or(0),
+                            woke: intern(&mut trace.wake_names, woke),
+                            fds_passed: args.fds_passed.unwrap_or(0),
+                            timeout_us: args.timeout_us,
+                            interrupted: args.interrupted.unwrap_or(0),
+                        });
+                    } else {
+                        thread.calls.push(Call {
+                            ts,
+                            dur,
+                            name: intern(&mut trace.syscall_names, name),
+                            fd: args.fd.unwrap_or(-1),
+                            result: args.result.unwrap_or(0),
+                        });
+                    }
+                }
                 _ => {}
             }
         }

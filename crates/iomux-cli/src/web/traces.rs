@@ -114,7 +114,7 @@ impl TraceSources {
         };
         let body = timeline_json(&listed.name, &parsed).into_bytes();
         let response = if gzip && body.len() >= 512 {
-            Response::new(200, "application/json", super::assets::gzip(&body))
+            Response::new(200, "application/json", super::assets::gzip_fast(&body))
                 .with_header("Content-Encoding", "gzip")
         } else {
             Response::new(200, "application/json", body)
