@@ -19,8 +19,9 @@
 //! one costs a wake-up and never a lost connection.
 //!
 //! A schedule is installed per thread, by a test ([`install`]) or, for a whole process, from
-//! the environment: `IOMUX_FAULTS=seed,per_mille[,edge][,resets]` (e.g. `42,50,resets`); each
-//! thread then runs the schedule of that seed mixed with its own creation order.
+//! the environment: `IOMUX_FAULTS=seed,per_mille[,edge][,resets][,interrupts]` (e.g.
+//! `42,50,resets`); each thread then runs the schedule of that seed mixed with its own creation
+//! order.
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,7 +63,7 @@ pub enum Fault {
 }
 
 /// Which faults a schedule draws from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Mix {
     /// The program waits edge-triggered: no `EAGAIN` on reads, writes and accepts, and no
     /// short reads (an edge-triggered program may take either as "drained").
@@ -70,12 +71,21 @@ pub struct Mix {
     /// Also break connections: `ECONNRESET` on reads, `EPIPE` on writes. Without it every byte
     /// must arrive; with it a connection may end early, never with wrong bytes.
     pub resets: bool,
+    /// Nothing but `EINTR` on waits, which a selector retries with the time left: a program on
+    /// a selector must not see a single one of these, so any test of it can run under them.
+    pub interrupts_only: bool,
 }
 
 impl Mix {
     /// The faults `call` may get under this mix.
     pub fn faults(self, call: Call) -> Vec<Fault> {
         use Fault::*;
+        if self.interrupts_only {
+            return match call {
+                Call::Wait => vec![Errno(libc::EINTR)],
+                _ => Vec::new(),
+            };
+        }
         match call {
             Call::RingSend => return vec![Short],
             Call::RingAccept => return vec![ReuseFd],
@@ -167,6 +177,9 @@ impl Schedule {
             return None;
         }
         let faults = self.mix.faults(call);
+        if faults.is_empty() {
+            return None;
+        }
         let fault = faults[(self.next() % faults.len() as u64) as usize];
         self.injected[call as usize] += 1;
         Some(fault)
@@ -180,19 +193,19 @@ impl Schedule {
         let mut parts = text.split(',');
         let number = |part: Option<&str>| -> u64 {
             part.and_then(|p| p.trim().parse().ok()).unwrap_or_else(|| {
-                panic!("IOMUX_FAULTS={text:?}: expected seed,per_mille[,edge][,resets]")
+                panic!(
+                    "IOMUX_FAULTS={text:?}: expected seed,per_mille[,edge][,resets][,interrupts]"
+                )
             })
         };
         let seed = number(parts.next());
         let per_mille = number(parts.next()) as u32;
-        let mut mix = Mix {
-            edge_triggered: false,
-            resets: false,
-        };
+        let mut mix = Mix::default();
         for flag in parts {
             match flag.trim() {
                 "edge" => mix.edge_triggered = true,
                 "resets" => mix.resets = true,
+                "interrupts" => mix.interrupts_only = true,
                 other => panic!("IOMUX_FAULTS={text:?}: unknown flag {other:?}"),
             }
         }
@@ -361,6 +374,7 @@ mod tests {
     const BOTH: Mix = Mix {
         edge_triggered: false,
         resets: true,
+        interrupts_only: false,
     };
 
     #[test]
@@ -390,7 +404,7 @@ mod tests {
     fn edge_triggered_mixes_never_fake_a_drained_socket() {
         let edge = Mix {
             edge_triggered: true,
-            resets: false,
+            ..Mix::default()
         };
         for call in [
             Call::Read,
@@ -446,5 +460,26 @@ mod tests {
         let moved = std::net::UdpSocket::from(moved);
         assert!(b.local_addr().is_ok() && moved.local_addr().is_ok());
         assert_ne!(b.local_addr().unwrap(), moved.local_addr().unwrap());
+    }
+
+    #[test]
+    fn interrupts_only_is_eintr_on_waits_and_nothing_else() {
+        let mix = Mix {
+            interrupts_only: true,
+            ..Mix::default()
+        };
+        assert_eq!(mix.faults(Call::Wait), [Fault::Errno(libc::EINTR)]);
+        let mut s = Schedule::new(5, 1000, mix);
+        for call in [
+            Call::Read,
+            Call::Write,
+            Call::Accept,
+            Call::RingSend,
+            Call::RingAccept,
+        ] {
+            assert_eq!(s.decide(call), None, "{call:?}");
+            assert_eq!(s.injected(call), 0);
+        }
+        assert_eq!(s.decide(Call::Wait), Some(Fault::Errno(libc::EINTR)));
     }
 }

@@ -193,6 +193,7 @@ fn run(kind: BackendKind, seed: u64, resets: bool) -> Result<(), String> {
     let mix = Mix {
         edge_triggered: kind.is_edge_triggered(),
         resets,
+        ..Mix::default()
     };
     let (addr, stop, registered, server) = start_server(kind, Schedule::new(seed, PER_MILLE, mix));
     let clients: Vec<_> = (0..CLIENTS)

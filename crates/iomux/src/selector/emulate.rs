@@ -99,7 +99,14 @@ impl Emulation {
             return Ok(false);
         }
         stats.fds_passed += self.probe.len() as u64;
-        sys::poll(&mut self.probe, Some(std::time::Duration::ZERO))?;
+        // A zero-timeout poll does not sleep, so a signal hardly ever interrupts it; when one
+        // does, it is asked again: an `EINTR` must not reach the selector's caller.
+        loop {
+            match sys::poll(&mut self.probe, Some(std::time::Duration::ZERO)) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other.map(drop)?,
+            };
+        }
         let mut found = false;
         let probe = std::mem::take(&mut self.probe);
         for entry in &probe {

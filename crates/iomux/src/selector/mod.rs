@@ -376,7 +376,8 @@ impl<T> Selector<T> {
     /// woken, and fills `events` (cleared first). Returns the number of events.
     ///
     /// `None` blocks; `Some(Duration::ZERO)` checks and returns at once; otherwise it waits at
-    /// least `timeout`. `EINTR` is retried with the remaining time.
+    /// least `timeout`. `EINTR` is retried with the remaining time, even none: an interrupted
+    /// wait looks once more, so an empty answer always means nothing was ready.
     pub fn select(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
         if self.tracer.is_some() {
             return self.select_traced(events, timeout);
@@ -470,11 +471,14 @@ impl<T> Selector<T> {
             let now = Instant::now();
             self.stats.wait_calls += 1;
             self.stats.wait_time += now - started;
-            match result {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted += 1,
+            let interrupted = match result {
+                Ok(()) => false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.interrupted += 1;
+                    true
+                }
                 Err(e) => return Err(e.into()),
-            }
+            };
             let woken = self.take_waker_events(&mut events.list);
             if let Some(emulation) = self.emulation.as_mut() {
                 emulation.after_wait(self.backend.as_dyn(), &events.list, &mut self.stats)?;
@@ -483,7 +487,14 @@ impl<T> Selector<T> {
                 self.stats.events_returned += events.list.len() as u64;
                 return Ok(events.list.len());
             }
+            // An interrupted wait has not looked: it looks again, with whatever time is left
+            // (none, for a zero timeout or a deadline passed), so an empty answer always means
+            // that nothing was ready.
             match (timeout, deadline) {
+                (Some(_), Some(deadline)) if interrupted => {
+                    remaining = Some(deadline.saturating_duration_since(now));
+                }
+                _ if interrupted => {} // blocking: wait again
                 (Some(t), _) if t.is_zero() => return Ok(0),
                 (Some(_), Some(deadline)) => {
                     if now >= deadline {

@@ -4,7 +4,9 @@
 //! instantiates each listed body once per backend, as `select::name`, `poll::name`,
 //! `epoll::name`, `epoll_et::name`, `io_uring::name` and `io_uring_et::name` (CPython's `BaseSelectorTestCase` subclasses, as a macro).
 //! Bodies listed under `exclusive` open many descriptors or depend on fd numbers, so they run
-//! alone (a process-wide write lock), keeping the other bodies' fds small for select.
+//! alone (a process-wide write lock), keeping the other bodies' fds small for select. The
+//! shared bodies run a second time under a fault schedule that interrupts the test thread's
+//! waits (`select::interrupted::name`, ...): `EINTR` must never reach a selector's caller.
 //!
 //! A backend this kernel cannot run (io_uring disabled by sysctl or seccomp, say) is skipped,
 //! loudly: each of its tests prints why. With `IOMUX_REQUIRE_BACKENDS=1` (CI sets it) a skip is
@@ -64,6 +66,22 @@ macro_rules! conformance {
                     }
                 }
             )*
+            /// The same bodies with this thread's waits interrupted (`EINTR`) at random: the
+            /// selector retries each with the time left, so no body may notice.
+            mod interrupted {
+                use iomux::BackendKind;
+                $(
+                    #[test]
+                    fn $shared() {
+                        if crate::util::available(BackendKind::$kind) {
+                            let _guard = crate::util::shared_fds();
+                            crate::util::with_interrupted_waits(stringify!($shared), || {
+                                super::super::$shared(BackendKind::$kind)
+                            });
+                        }
+                    }
+                )*
+            }
         }
     };
 }

@@ -20,6 +20,49 @@ pub fn exclusive_fds() -> RwLockWriteGuard<'static, ()> {
     FDS.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Waits interrupted in a thousand, under [`with_interrupted_waits`].
+const INTERRUPTED_PER_MILLE: u32 = 300;
+
+/// Runs `body` with this thread's waits interrupted (`EINTR`, at the sys layer) about three
+/// times in ten, in an order seeded from the clock, or from `IOMUX_FAULT_SEED` to replay a
+/// failure (whose seed is printed).
+pub fn with_interrupted_waits(name: &str, body: impl FnOnce()) {
+    use iomux_sys::fault::{install, Mix, Schedule};
+    struct SaySeed<'a>(&'a str, u64);
+    impl Drop for SaySeed<'_> {
+        fn drop(&mut self) {
+            install(None);
+            if std::thread::panicking() {
+                eprintln!(
+                    "{} failed with its waits interrupted: IOMUX_FAULT_SEED={} replays it",
+                    self.0, self.1
+                );
+            }
+        }
+    }
+    let seed = std::env::var("IOMUX_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
+    let mix = Mix {
+        interrupts_only: true,
+        ..Mix::default()
+    };
+    install(Some(Schedule::new(seed, INTERRUPTED_PER_MILLE, mix)));
+    let _say = SaySeed(name, seed);
+    body();
+}
+
+/// How many of this thread's waits the fault schedule has interrupted (0 outside
+/// [`with_interrupted_waits`]).
+pub fn interrupted_waits() -> u64 {
+    iomux_sys::fault::current().map_or(0, |s| s.injected(iomux_sys::fault::Call::Wait))
+}
+
 /// Whether the backend runs on this machine. If not, says why on stderr and returns false
 /// (the test is skipped), or fails when `IOMUX_REQUIRE_BACKENDS` is set.
 pub fn available(kind: iomux::BackendKind) -> bool {
