@@ -711,6 +711,14 @@ impl ServerProc {
         self.child.id()
     }
 
+    /// The next line the server prints (after `listening on`: `stats on ...` with
+    /// `--stats-addr`).
+    pub fn next_line(&mut self) -> io::Result<String> {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        Ok(line)
+    }
+
     /// CPU time used so far by all of the server's threads, with the user/system split.
     pub fn cpu_sample(&self) -> CpuSample {
         CpuSample::of(self.pid())

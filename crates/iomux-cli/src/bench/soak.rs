@@ -2,9 +2,11 @@
 //! while — up to `--conns` connections at once, opened and closed all the time, each doing one
 //! of four things: talk (echoed messages, every byte checked), half-close (then read to the end),
 //! reset (an RST in the middle), idle (then close). Every second the server's RSS, open
-//! descriptors and bytes queued in its sockets are sampled. When the churn stops, all three must
-//! be back where they started (within a small bound), with no byte lost or wrong: what a server
-//! that leaks a descriptor, a buffer or a connection's state per churned connection would fail.
+//! descriptors, bytes queued in its sockets (the kernel's buffers, from `/proc/net/tcp`) and
+//! bytes held in its own buffers (owed to clients: its `--stats-addr` answer, which adds up
+//! every connection's) are sampled. When the churn stops, all four must be back where they
+//! started (within a small bound), with no byte lost or wrong: what a server that leaks a
+//! descriptor, a buffer or a connection's state per churned connection would fail.
 //!
 //! Not part of `bench all` (it runs minutes); `--duration 100` on the six servers is the
 //! issue's ten-minute soak.
@@ -72,9 +74,29 @@ struct Sample {
     rss_kib: f64,
     fds: f64,
     queued: f64,
+    /// Bytes in the server's own buffers (`None` if it could not be asked).
+    held: Option<f64>,
 }
 
-fn sample(pid: u32, port: u16) -> Sample {
+/// The server's `--stats-addr` answer, over one kept-alive connection (opened before the first
+/// sample, so its descriptor is part of where the server starts).
+struct StatsLink(Option<TcpStream>);
+
+impl StatsLink {
+    fn connect(addr: Option<SocketAddr>) -> StatsLink {
+        StatsLink(addr.and_then(|a| TcpStream::connect(a).ok()))
+    }
+
+    /// Bytes the server holds for its clients, as it last published them.
+    fn held(&mut self) -> Option<f64> {
+        let stream = self.0.as_mut()?;
+        let answer = crate::http::client::get(stream, "/stats", 1 << 16).ok()?;
+        let snapshot: crate::serve::stats::Snapshot = serde_json::from_slice(&answer.body).ok()?;
+        snapshot.buffered_bytes.map(|b| b as f64)
+    }
+}
+
+fn sample(pid: u32, port: u16, stats: &mut StatsLink) -> Sample {
     let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -93,6 +115,7 @@ fn sample(pid: u32, port: u16) -> Sample {
         rss_kib,
         fds,
         queued: queued_bytes(port) as f64,
+        held: stats.held(),
     }
 }
 
@@ -331,11 +354,26 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
                 p.conns
             ));
         }
-        let spec = ServerSpec::new(subject)?;
-        let server = spec.start(lab)?;
+        let mut spec = ServerSpec::new(subject)?;
+        spec.args
+            .extend(["--stats-addr".to_owned(), "127.0.0.1:0".to_owned()]);
+        let mut server = spec.start(lab)?;
         let (pid, addr) = (server.pid(), server.addr);
+        let line = server.next_line()?;
+        let stats_addr = line
+            .trim()
+            .strip_prefix("stats on http://")
+            .and_then(|rest| rest.strip_suffix("/stats"))
+            .and_then(|a| a.parse().ok());
+        if stats_addr.is_none() {
+            lab.say(&format!(
+                "{}: no stats address (it said {line:?}); its own buffers are not sampled",
+                model.name()
+            ));
+        }
+        let mut stats = StatsLink::connect(stats_addr);
         std::thread::sleep(Duration::from_millis(300));
-        let start = sample(pid, addr.port());
+        let start = sample(pid, addr.port(), &mut stats);
         let stop = Arc::new(AtomicBool::new(false));
         let driver = {
             let stop = stop.clone();
@@ -346,7 +384,8 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
         let mut series = vec![(0.0, start)];
         while began.elapsed() < p.duration {
             std::thread::sleep(Duration::from_secs(1).min(p.duration));
-            series.push((began.elapsed().as_secs_f64(), sample(pid, addr.port())));
+            let now = sample(pid, addr.port(), &mut stats);
+            series.push((began.elapsed().as_secs_f64(), now));
         }
         stop.store(true, Ordering::Relaxed);
         let tally = driver
@@ -354,19 +393,24 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
             .map_err(|_| io::Error::other("the churn thread panicked"))??;
         // Let the server see every close, then sample where it ends.
         let settle = Instant::now();
-        let mut end = sample(pid, addr.port());
-        while (end.fds > start.fds + FD_SLACK || end.queued > 0.0)
+        let mut end = sample(pid, addr.port(), &mut stats);
+        let holds = |s: &Sample| s.held.is_some_and(|h| h > 0.0);
+        while (end.fds > start.fds + FD_SLACK || end.queued > 0.0 || holds(&end))
             && settle.elapsed() < Duration::from_secs(10)
         {
             std::thread::sleep(Duration::from_millis(100));
-            end = sample(pid, addr.port());
+            end = sample(pid, addr.port(), &mut stats);
         }
+        drop(stats);
         series.push((began.elapsed().as_secs_f64(), end));
         drop(server.stop());
         let peak = |f: fn(&Sample) -> f64| series.iter().map(|(_, s)| f(s)).fold(0.0, f64::max);
+        // Held bytes are judged where the server publishes them (every model soaked does).
         let back = end.fds <= start.fds + FD_SLACK
             && end.queued == 0.0
+            && !holds(&end)
             && end.rss_kib <= start.rss_kib + RSS_SLACK_KIB;
+        let held_peak = series.iter().filter_map(|(_, s)| s.held).reduce(f64::max);
         let clean = tally.mismatches == 0 && tally.lost == 0;
         for (i, (t, s)) in series.iter().enumerate() {
             lab.point(
@@ -375,7 +419,8 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
                     .metric("t_s", *t)
                     .metric("rss_kib", s.rss_kib)
                     .metric("fds", s.fds)
-                    .metric("queued_bytes", s.queued),
+                    .metric("queued_bytes", s.queued)
+                    .metric("held_bytes", s.held),
             )?;
         }
         lab.point(
@@ -390,6 +435,8 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
                 .metric("fds_end", end.fds)
                 .metric("queued_peak_bytes", peak(|s| s.queued))
                 .metric("queued_end_bytes", end.queued)
+                .metric("held_peak_bytes", held_peak)
+                .metric("held_end_bytes", end.held)
                 .metric("opened", tally.opened as f64)
                 .metric("messages", tally.messages as f64)
                 .metric("mismatches", tally.mismatches as f64)
@@ -406,7 +453,7 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
         .filter(|pt| pt.params.contains_key("verdict"))
         .collect();
     report.say(&format!(
-        "soak: {} servers; at most {} connections each, {} opened a second, for {:.0} s; each must end where it started (fds +{FD_SLACK}, RSS +{:.0} MiB, nothing queued), no byte lost or wrong",
+        "soak: {} servers; at most {} connections each, {} opened a second, for {:.0} s; each must end where it started (fds +{FD_SLACK}, RSS +{:.0} MiB, nothing queued in its sockets nor held in its buffers), no byte lost or wrong",
         p.servers.len(),
         p.conns,
         p.churn,
@@ -445,6 +492,11 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
                 ),
                 format!(
                     "{}/{}",
+                    cell(pt.get("held_peak_bytes"), 0),
+                    cell(pt.get("held_end_bytes"), 0)
+                ),
+                format!(
+                    "{}/{}",
                     cell(pt.get("mismatches"), 0),
                     cell(pt.get("lost_bytes"), 0)
                 ),
@@ -460,6 +512,7 @@ pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<(
             "RSS MiB start/peak/end",
             "fds start/peak/end",
             "queued B peak/end",
+            "held B peak/end",
             "wrong/lost",
         ],
         &rows,

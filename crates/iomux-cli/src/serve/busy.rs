@@ -30,7 +30,10 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
     loop {
         counters.loop_iterations += 1;
         let now = Instant::now();
-        publisher.tick(now, || counters);
+        publisher.tick(now, || Counters {
+            buffered: Some(clients.iter().map(|c| c.conn.owed().len() as u64).sum()),
+            ..counters
+        });
         if shared.shutdown.is_requested() && drain.is_none() {
             drain = Some(Drain::start(now, config.grace));
             listener = None;

@@ -89,6 +89,10 @@ pub struct Counters {
     pub cq_overflows: u64,
     /// The selector's counters (readiness models), or the ring's (completion model).
     pub selector: iomux::Stats,
+    /// A gauge, not a count: the bytes owed to clients and held in the server's own buffers
+    /// when the counters were published (`None` where a model does not add them up: the
+    /// callbacks model's connections live in their callbacks).
+    pub buffered: Option<u64>,
 }
 
 impl Counters {
@@ -102,6 +106,10 @@ impl Counters {
         self.out_of_buffers += other.out_of_buffers;
         self.cq_overflows += other.cq_overflows;
         self.selector += other.selector;
+        self.buffered = match (self.buffered, other.buffered) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
     }
 
     /// Counts the bytes a connection moved.

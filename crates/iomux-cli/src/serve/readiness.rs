@@ -120,6 +120,15 @@ impl<S: Socket> Server<'_, S> {
             let (counters, selector) = (&self.counters, &self.selector);
             self.publisher.tick(now, || Counters {
                 selector: selector.stats(),
+                buffered: Some(
+                    selector
+                        .keys()
+                        .map(|key| match key.data() {
+                            Entry::Client(client) => client.conn.owed().len() as u64,
+                            Entry::Listener => 0,
+                        })
+                        .sum(),
+                ),
                 ..*counters
             });
             if self.shared.shutdown.is_requested() && self.drain.is_none() {

@@ -109,6 +109,10 @@ pub struct Snapshot {
     pub ctl_calls: u64,
     pub cpu_user_s: f64,
     pub cpu_system_s: f64,
+    /// Bytes owed to clients, held in the server's own buffers (not the kernel's), when the
+    /// threads last published; absent where the model does not add them up.
+    #[serde(default)]
+    pub buffered_bytes: Option<u64>,
 }
 
 /// Checks that `addr` is a loopback address: the counters are not for the network.
@@ -178,6 +182,7 @@ impl StatsHandler {
             ctl_calls: sel.ctl_calls,
             cpu_user_s: user.as_secs_f64(),
             cpu_system_s: system.as_secs_f64(),
+            buffered_bytes: total.buffered,
         }
     }
 }

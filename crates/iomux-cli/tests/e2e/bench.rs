@@ -596,6 +596,9 @@ fn bench_soak_servers_end_where_they_started() {
             row["fds_peak"].as_f64().unwrap() > row["fds_start"].as_f64().unwrap() + 20.0,
             "{row}"
         );
+        // The server's own buffers were asked (its --stats-addr), and ended empty.
+        assert_eq!(row["held_end_bytes"], 0.0, "{row}");
+        assert!(row["held_peak_bytes"].as_f64().is_some(), "{row}");
     }
     assert!(
         rows.iter().filter(|r| r.get("sample").is_some()).count() >= 9,

@@ -21,8 +21,13 @@ use crate::web::{filled_store, read_answer, serve_with_stats, Web};
 
 const CHROMEDRIVER: &str = "chromedriver";
 
+/// One browser at a time: a headless Chromium and its driver take most of a 2-core machine, and
+/// running three at once made chromedriver drop a connection now and then.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A chromedriver process and one browser session on it.
 struct Browser {
+    _turn: std::sync::MutexGuard<'static, ()>,
     driver: Child,
     port: u16,
     session: String,
@@ -52,6 +57,7 @@ impl Browser {
             );
             return None;
         }
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -65,6 +71,7 @@ impl Browser {
             .expect("start chromedriver");
         let profile = Scratch::new("web-browser", name);
         let mut browser = Browser {
+            _turn: turn,
             driver,
             port,
             session: String::new(),

@@ -809,3 +809,61 @@ fn traces_are_listed_from_a_folder_and_answered_as_timelines_with_clear_errors()
     let list = get(web.addr, "/api/traces").json();
     assert_eq!(list["traces"].as_array().unwrap().len(), 3, "{list}");
 }
+
+#[test]
+fn stats_show_the_bytes_a_server_holds_for_a_client_that_does_not_read() {
+    for model in ["epoll", "nonblocking", "uring"] {
+        let mut server = Server::start_args(&["--model", model, "--stats-addr", "127.0.0.1:0"]);
+        let line = server.next_line();
+        let stats: SocketAddr = line
+            .trim()
+            .strip_prefix("stats on http://")
+            .and_then(|r| r.strip_suffix("/stats"))
+            .unwrap_or_else(|| panic!("{model}: unexpected line {line:?}"))
+            .parse()
+            .unwrap();
+        let held = || get(stats, "/stats").json()["buffered_bytes"].as_u64();
+        // Nothing held at first (nothing is published before the loop's first turn).
+        assert!(matches!(held(), None | Some(0)), "{model}: {:?}", held());
+        // 16 MiB sent and nothing read: the echo fills the client's receive buffer, then the
+        // server's send buffer, then the server's own buffer (up to its limit).
+        const TOTAL: usize = 16 << 20;
+        let client = server.connect();
+        let mut writer = client.try_clone().unwrap();
+        let sending = std::thread::spawn(move || {
+            let chunk = vec![7u8; 64 << 10];
+            for _ in 0..TOTAL / chunk.len() {
+                writer.write_all(&chunk).unwrap();
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while held().unwrap_or(0) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{model}: no held bytes published"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Read it all back: the server's buffer empties, and the board says so.
+        let mut reader = client;
+        let mut got = 0;
+        let mut buf = vec![0u8; 1 << 20];
+        while got < TOTAL {
+            let n = reader.read(&mut buf).unwrap();
+            assert!(n > 0, "{model}: the server closed after {got} bytes");
+            got += n;
+        }
+        sending.join().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while held() != Some(0) {
+            assert!(
+                Instant::now() < deadline,
+                "{model}: still holding {:?}",
+                held()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(reader);
+        assert!(server.stop().0.success());
+    }
+}
