@@ -22,6 +22,8 @@ pub fn accept_nonblocking(listener: &TcpListener) -> io::Result<TcpStream> {
     };
     // SAFETY: raw is a new connected socket returned by accept4, owned by nothing else.
     let socket = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
+    // A fault may move the connection to another number; trace mode's record of this accept
+    // then shows the number the kernel gave, which the connection no longer uses.
     #[cfg(feature = "fault-injection")]
     let socket = crate::fault::accepted(socket, reuse);
     Ok(TcpStream::from(socket))

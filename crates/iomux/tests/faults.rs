@@ -288,3 +288,36 @@ proptest! {
 fn replay_seed() -> Option<u64> {
     std::env::var("IOMUX_FAULT_SEED").ok()?.parse().ok()
 }
+
+/// A flood of signals (every wait interrupted) must not turn a timed select into a hang: an
+/// interrupted wait with no time left looks again a few times, then answers "nothing ready".
+#[test]
+fn every_wait_interrupted_still_ends_a_timed_select() {
+    for kind in BackendKind::ALL {
+        if kind.probe().is_err() {
+            continue;
+        }
+        let mut sel = iomux::Selector::<()>::with_backend(kind).unwrap();
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        sel.register(&a, Interest::READ.edge(), ()).unwrap();
+        let flood = Mix {
+            interrupts_only: true,
+            ..Mix::default()
+        };
+        fault::install(Some(Schedule::new(1, 1000, flood)));
+        let mut events = iomux::Events::with_capacity(8);
+        for timeout in [Duration::ZERO, Duration::from_millis(20)] {
+            let began = Instant::now();
+            let n = sel.select(&mut events, Some(timeout)).unwrap();
+            assert_eq!(n, 0, "{kind}");
+            assert!(began.elapsed() >= timeout, "{kind}: returned early");
+            assert!(
+                began.elapsed() < Duration::from_secs(2),
+                "{kind}: took too long"
+            );
+        }
+        let interrupted = fault::current().unwrap().injected(Call::Wait);
+        fault::install(None);
+        assert!(interrupted > 2, "{kind}: {interrupted} interruptions");
+    }
+}

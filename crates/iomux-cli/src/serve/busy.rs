@@ -31,7 +31,7 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
         counters.loop_iterations += 1;
         let now = Instant::now();
         publisher.tick(now, || Counters {
-            buffered: Some(clients.iter().map(|c| c.conn.owed().len() as u64).sum()),
+            buffered: Some(clients.iter().map(|c| c.conn.owed_len() as u64).sum()),
             ..counters
         });
         if shared.shutdown.is_requested() && drain.is_none() {

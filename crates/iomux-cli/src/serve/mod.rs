@@ -89,8 +89,8 @@ pub struct Counters {
     pub cq_overflows: u64,
     /// The selector's counters (readiness models), or the ring's (completion model).
     pub selector: iomux::Stats,
-    /// A gauge, not a count: the bytes owed to clients and held in the server's own buffers
-    /// when the counters were published (`None` where a model does not add them up: the
+    /// A gauge, not a count: the bytes owed to clients and buffered in the server's own
+    /// buffers (`Connection::owed_len`) when the counters were published (`None` where a model does not add them up: the
     /// callbacks model's connections live in their callbacks).
     pub buffered: Option<u64>,
 }

@@ -124,7 +124,7 @@ impl<S: Socket> Server<'_, S> {
                     selector
                         .keys()
                         .map(|key| match key.data() {
-                            Entry::Client(client) => client.conn.owed().len() as u64,
+                            Entry::Client(client) => client.conn.owed_len() as u64,
                             Entry::Listener => 0,
                         })
                         .sum(),

@@ -109,8 +109,8 @@ pub struct Snapshot {
     pub ctl_calls: u64,
     pub cpu_user_s: f64,
     pub cpu_system_s: f64,
-    /// Bytes owed to clients, held in the server's own buffers (not the kernel's), when the
-    /// threads last published; absent where the model does not add them up.
+    /// Bytes owed to clients, buffered in the server's own buffers (not the kernel's), when
+    /// the threads last published; absent where the model does not add them up.
     #[serde(default)]
     pub buffered_bytes: Option<u64>,
 }

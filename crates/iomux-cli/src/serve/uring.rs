@@ -137,8 +137,6 @@ struct Client {
     /// A send is in flight (at most one), of its buffer from this offset.
     sending: bool,
     send_offset: usize,
-    /// Bytes of the send in flight (its buffer is the ring's until the last completion).
-    in_flight: usize,
     /// A buffer a short send handed back: its bytes from `send_offset` go next, before
     /// anything newer.
     unsent: Option<Vec<u8>>,
@@ -254,7 +252,14 @@ impl Server<'_> {
             let counters = &self.counters;
             let clients = &self.clients;
             self.publisher.tick(now, || Counters {
-                buffered: Some(clients.iter().flatten().map(Client::buffered).sum()),
+                // Owed in all: buffered, and taken into sends not yet reported sent.
+                buffered: Some(
+                    clients
+                        .iter()
+                        .flatten()
+                        .map(|c| c.conn.owed_len() as u64)
+                        .sum(),
+                ),
                 ..*counters
             });
 
@@ -394,7 +399,6 @@ impl Server<'_> {
             cancelling_receive: false,
             sending: false,
             send_offset: 0,
-            in_flight: 0,
             unsent: None,
             touched: false,
             spare: Vec::new(),
@@ -460,7 +464,6 @@ impl Server<'_> {
         // zero-copy send the notification that the kernel is done reading it.
         if let Some(buf) = completion.sent_buffer {
             client.sending = false;
-            client.in_flight = 0;
             if client.failed || client.send_offset >= buf.len() {
                 client.spare = buf;
             } else {
@@ -501,7 +504,6 @@ impl Server<'_> {
         if let Some(buf) = next_send {
             client.sending = true;
             let offset = client.send_offset;
-            client.in_flight = buf.len() - offset;
             let zero_copy_above = self.shared.config.ring.ring_zero_copy_above;
             send(
                 &mut self.ring,
@@ -590,18 +592,6 @@ impl Server<'_> {
 
 /// Queues the connection for `drive` at the end of this turn, once however many completions
 /// it had.
-impl Client {
-    /// Bytes owed and not yet sent: the connection's, what a short send left of its buffer,
-    /// and the send in flight.
-    fn buffered(&self) -> u64 {
-        let unsent = self
-            .unsent
-            .as_ref()
-            .map_or(0, |buf| buf.len().saturating_sub(self.send_offset));
-        (self.conn.owed().len() + unsent + self.in_flight) as u64
-    }
-}
-
 fn touch(touched: &mut Vec<u32>, client: &mut Client, slot: u32) {
     if !client.touched {
         client.touched = true;

@@ -3,9 +3,11 @@
 //! ([`Trace::stats`]); the front end draws them as a timeline.
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::Path;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::TraceStats;
 
@@ -90,8 +92,10 @@ struct Event<'a> {
     tid: Option<u64>,
     ts: Option<f64>,
     dur: Option<f64>,
+    /// Kept as text, and read as [`Args`] only for the events drawn: other tools' events may
+    /// carry anything there.
     #[serde(borrow)]
-    args: Option<Args<'a>>,
+    args: Option<&'a RawValue>,
 }
 
 /// The arguments of a wait, a syscall or a thread's name.
@@ -131,7 +135,18 @@ impl Trace {
                 MAX_BYTES >> 20
             ));
         }
-        let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Read up to one byte past the limit: a file still growing cannot slip past it.
+        let mut text = Vec::with_capacity(size as usize);
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut text))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if text.len() as u64 > MAX_BYTES {
+            return Err(format!(
+                "{} grew past the {} MiB a trace is read up to",
+                path.display(),
+                MAX_BYTES >> 20
+            ));
+        }
         Trace::parse(&text).map_err(|why| format!("{}{why}", path.display()))
     }
 
@@ -163,7 +178,11 @@ impl Trace {
                 name: format!("thread {tid}"),
                 ..Thread::default()
             });
-            let args = event.args.unwrap_or_default();
+            // Arguments of the wrong types are taken as absent rather than refusing the file.
+            let args: Args = event
+                .args
+                .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                .unwrap_or_default();
             let name = event.name.as_deref().unwrap_or("?");
             match (event.ph.as_deref(), event.cat.as_deref()) {
                 (Some("M"), _) if name == "thread_name" => {
@@ -198,10 +217,10 @@ impl Trace {
                 _ => {}
             }
         }
-        // Threads named but with no events (none kept) are left out.
+        // Threads with no wait kept are left out: their calls (if any) belong to no turn.
         trace.threads = threads
             .into_values()
-            .filter(|t| !t.waits.is_empty() || !t.calls.is_empty())
+            .filter(|t| !t.waits.is_empty())
             .collect();
         for thread in &mut trace.threads {
             thread.waits.sort_by(|a, b| a.ts.total_cmp(&b.ts));
@@ -264,5 +283,32 @@ impl Trace {
             }
         }
         stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_tools_events_and_mistyped_arguments_do_not_refuse_the_file() {
+        let text = br#"{"traceEvents":[
+{"name":"GC","cat":"v8","ph":"X","tid":9,"ts":1,"dur":2,"args":{"fd":"socket:[1]","data":[1,2]}},
+{"name":"wait","cat":"wait","ph":"X","tid":0,"ts":5,"dur":1,"args":{"events":"many","woke":"fd"}},
+{"name":"sendto","cat":"syscall","ph":"X","tid":0,"ts":7,"dur":1,"args":{"fd":4,"result":64}},
+{"name":"recvfrom","cat":"syscall","ph":"X","tid":0,"ts":8,"dur":1,"args":{"fd":4,"result":1.5}},
+{"name":"thread_name","ph":"M","tid":9,"args":{"name":7}}
+]}"#;
+        let trace = Trace::parse(text).unwrap();
+        // The v8 thread has no wait: left out. The mistyped arguments count as absent.
+        assert_eq!(trace.threads.len(), 1);
+        let thread = &trace.threads[0];
+        assert_eq!(thread.waits.len(), 1);
+        assert_eq!(thread.waits[0].events, 0);
+        assert_eq!(thread.calls.len(), 2);
+        assert_eq!((thread.calls[0].fd, thread.calls[0].result), (4, 64));
+        assert_eq!((thread.calls[1].fd, thread.calls[1].result), (-1, 0));
+        assert!(Trace::parse(b"{\"traceEvents\":[]}").is_err());
+        assert!(Trace::parse(b"[1,2]").is_err());
     }
 }

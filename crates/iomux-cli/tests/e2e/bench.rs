@@ -597,8 +597,8 @@ fn bench_soak_servers_end_where_they_started() {
             "{row}"
         );
         // The server's own buffers were asked (its --stats-addr), and ended empty.
-        assert_eq!(row["held_end_bytes"], 0.0, "{row}");
-        assert!(row["held_peak_bytes"].as_f64().is_some(), "{row}");
+        assert_eq!(row["buffered_end_bytes"], 0.0, "{row}");
+        assert!(row["buffered_peak_bytes"].as_f64().is_some(), "{row}");
     }
     assert!(
         rows.iter().filter(|r| r.get("sample").is_some()).count() >= 9,

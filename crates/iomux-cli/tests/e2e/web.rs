@@ -811,7 +811,7 @@ fn traces_are_listed_from_a_folder_and_answered_as_timelines_with_clear_errors()
 }
 
 #[test]
-fn stats_show_the_bytes_a_server_holds_for_a_client_that_does_not_read() {
+fn stats_show_the_bytes_a_server_buffers_for_a_client_that_does_not_read() {
     for model in ["epoll", "nonblocking", "uring"] {
         let mut server = Server::start_args(&["--model", model, "--stats-addr", "127.0.0.1:0"]);
         let line = server.next_line();
@@ -822,9 +822,13 @@ fn stats_show_the_bytes_a_server_holds_for_a_client_that_does_not_read() {
             .unwrap_or_else(|| panic!("{model}: unexpected line {line:?}"))
             .parse()
             .unwrap();
-        let held = || get(stats, "/stats").json()["buffered_bytes"].as_u64();
+        let buffered = || get(stats, "/stats").json()["buffered_bytes"].as_u64();
         // Nothing held at first (nothing is published before the loop's first turn).
-        assert!(matches!(held(), None | Some(0)), "{model}: {:?}", held());
+        assert!(
+            matches!(buffered(), None | Some(0)),
+            "{model}: {:?}",
+            buffered()
+        );
         // 16 MiB sent and nothing read: the echo fills the client's receive buffer, then the
         // server's send buffer, then the server's own buffer (up to its limit).
         const TOTAL: usize = 16 << 20;
@@ -837,10 +841,10 @@ fn stats_show_the_bytes_a_server_holds_for_a_client_that_does_not_read() {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(10);
-        while held().unwrap_or(0) == 0 {
+        while buffered().unwrap_or(0) == 0 {
             assert!(
                 Instant::now() < deadline,
-                "{model}: no held bytes published"
+                "{model}: no buffered bytes published"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -855,11 +859,11 @@ fn stats_show_the_bytes_a_server_holds_for_a_client_that_does_not_read() {
         }
         sending.join().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while held() != Some(0) {
+        while buffered() != Some(0) {
             assert!(
                 Instant::now() < deadline,
-                "{model}: still holding {:?}",
-                held()
+                "{model}: still buffering {:?}",
+                buffered()
             );
             std::thread::sleep(Duration::from_millis(50));
         }

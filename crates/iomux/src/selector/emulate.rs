@@ -29,6 +29,9 @@ use super::poll_bits::{poll_events, to_readiness};
 use crate::error::Result;
 use crate::interest::{Interest, Readiness};
 
+/// How many times the pre-wait probe is asked again after an `EINTR`.
+const PROBE_TRIES: u32 = 8;
+
 /// One emulated registration.
 struct State {
     /// As asked, with its modifiers.
@@ -100,10 +103,20 @@ impl Emulation {
         }
         stats.fds_passed += self.probe.len() as u64;
         // A zero-timeout poll does not sleep, so a signal hardly ever interrupts it; when one
-        // does, it is asked again: an `EINTR` must not reach the selector's caller.
+        // does, it is asked again (a few times: a flood of signals must not hang the wait):
+        // an `EINTR` must not reach the selector's caller.
+        let mut tries = 0;
         loop {
             match sys::poll(&mut self.probe, Some(std::time::Duration::ZERO)) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted && tries < PROBE_TRIES => {
+                    tries += 1;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    // Not looked at this time: the quiet registrations stay quiet until the
+                    // next wait's probe.
+                    self.probe.clear();
+                    return Ok(false);
+                }
                 other => break other.map(drop)?,
             };
         }

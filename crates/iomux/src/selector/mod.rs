@@ -108,6 +108,10 @@ impl<T> SelectorKey<T> {
         self.data
     }
 }
+/// How many interrupted looks in a row a wait with no time left retries before it answers
+/// "nothing ready" ([`Selector::select`]).
+const MAX_LATE_INTERRUPTIONS: u32 = 8;
+
 struct Slot<T> {
     key: SelectorKey<T>,
     generation: u32,
@@ -377,7 +381,8 @@ impl<T> Selector<T> {
     ///
     /// `None` blocks; `Some(Duration::ZERO)` checks and returns at once; otherwise it waits at
     /// least `timeout`. `EINTR` is retried with the remaining time, even none: an interrupted
-    /// wait looks once more, so an empty answer always means nothing was ready.
+    /// wait looks once more (up to a few times in a row), so an empty answer means nothing was
+    /// ready.
     pub fn select(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
         if self.tracer.is_some() {
             return self.select_traced(events, timeout);
@@ -449,6 +454,9 @@ impl<T> Selector<T> {
         let mut started = Instant::now();
         let deadline = timeout.and_then(|t| started.checked_add(t));
         let mut remaining = timeout;
+        // Interrupted looks made with no time left: a few are retried, not for ever (a flood
+        // of signals must not turn a zero timeout into a hang).
+        let mut late_interruptions = 0;
         loop {
             events.list.clear();
             let mut wait_for = remaining;
@@ -492,7 +500,14 @@ impl<T> Selector<T> {
             // that nothing was ready.
             match (timeout, deadline) {
                 (Some(_), Some(deadline)) if interrupted => {
-                    remaining = Some(deadline.saturating_duration_since(now));
+                    let left = deadline.saturating_duration_since(now);
+                    if left.is_zero() {
+                        late_interruptions += 1;
+                        if late_interruptions > MAX_LATE_INTERRUPTIONS {
+                            return Ok(0);
+                        }
+                    }
+                    remaining = Some(left);
                 }
                 _ if interrupted => {} // blocking: wait again
                 (Some(t), _) if t.is_zero() => return Ok(0),

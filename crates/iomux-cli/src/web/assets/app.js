@@ -247,7 +247,7 @@ const LIVE_TILES = [
   ["fds-per-wait", "fds passed per wait", (s) => s.rates && s.rates.fds_per_wait],
   ["events-per-wait", "events per wait", (s) => s.rates && s.rates.events_per_wait],
   ["cpu", "CPU %", (s) => s.rates && s.rates.cpu_percent],
-  ["held", "bytes held for clients", (s) => s.stats.buffered_bytes],
+  ["buffered", "bytes buffered for clients", (s) => s.stats.buffered_bytes],
 ];
 const LIVE_WINDOW = 60;
 

@@ -2,7 +2,8 @@
 // timeline: one lane per loop thread, its waits above (coloured by why they woke) and the
 // syscalls of each turn below (coloured by name, errors in red). Wheel zooms around the
 // pointer, dragging pans, a click picks the turn under the pointer and lists its syscalls.
-// Uses el/api/show/table/short/utc from app.js (loaded after this file, run before any page).
+// Uses el, api, show, table, link, query, human and utc from app.js (loaded after this file,
+// run before any page).
 "use strict";
 
 const ERRNO = { 4: "EINTR", 9: "EBADF", 11: "EAGAIN", 23: "ENFILE", 24: "EMFILE", 32: "EPIPE",
@@ -181,6 +182,7 @@ class Timeline {
   /// Picks turn `turn` of lane `lane`, and brings it into view if it is not.
   select(lane, turn) {
     const waits = this.data.threads[lane].waits;
+    if (!waits.length) return; // iomux web sends no such lane; a guard all the same
     turn = Math.max(0, Math.min(waits.length - 1, turn));
     this.selected = { lane, turn };
     const w = waits[turn];
@@ -219,8 +221,11 @@ class Timeline {
     }, { passive: false });
     let drag = null;
     c.addEventListener("pointerdown", (e) => {
+      // Captured: the release reaches the canvas even off it, so a drag always ends.
+      c.setPointerCapture(e.pointerId);
       drag = { x: local(e)[0], start: this.start, end: this.end, moved: false };
     });
+    c.addEventListener("pointercancel", () => { drag = null; });
     c.addEventListener("pointermove", (e) => {
       if (!drag) return;
       const dx = local(e)[0] - drag.x;
@@ -313,7 +318,11 @@ class Timeline {
     g.strokeStyle = "#e3e3e3";
     g.fillStyle = "#666";
     g.lineWidth = 1;
-    for (let t = Math.ceil((this.start - zero) / step) * step + zero; t <= this.end; t += step) {
+    // Ticks counted, not summed: a step below the float spacing of huge times cannot stall.
+    const first = Math.ceil((this.start - zero) / step);
+    for (let k = 0; k < 1000; k++) {
+      const t = (first + k) * step + zero;
+      if (t > this.end) break;
       const x = Math.round(this.xOf(t)) + 0.5;
       g.beginPath();
       g.moveTo(x, AXIS - 6);
