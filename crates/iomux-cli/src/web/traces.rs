@@ -165,39 +165,36 @@ pub fn timeline_json(name: &str, trace: &Trace) -> String {
             thread.tid,
             serde_json::Value::from(thread.name.as_str())
         );
-        for (j, w) in thread.waits.iter().enumerate() {
+        rows(&mut out, &thread.waits, |out, w| {
             let timeout = w
                 .timeout_us
                 .map_or_else(|| "null".to_owned(), |t| format!("{t:.3}"));
-            let _ = write!(
+            let (ts, dur) = (w.ts, w.dur);
+            let (events, woke, fds, interrupted) = (w.events, w.woke, w.fds_passed, w.interrupted);
+            write!(
                 out,
-                "{}[{:.3},{:.3},{},{},{},{timeout},{}]",
-                if j > 0 { "," } else { "" },
-                w.ts,
-                w.dur,
-                w.events,
-                w.woke,
-                w.fds_passed,
-                w.interrupted
-            );
-        }
+                "[{ts:.3},{dur:.3},{events},{woke},{fds},{timeout},{interrupted}]"
+            )
+        });
         out.push_str("],\"calls\":[");
-        for (j, c) in thread.calls.iter().enumerate() {
-            let _ = write!(
-                out,
-                "{}[{:.3},{:.3},{},{},{}]",
-                if j > 0 { "," } else { "" },
-                c.ts,
-                c.dur,
-                c.name,
-                c.fd,
-                c.result
-            );
-        }
+        rows(&mut out, &thread.calls, |out, c| {
+            let (ts, dur, name, fd, result) = (c.ts, c.dur, c.name, c.fd, c.result);
+            write!(out, "[{ts:.3},{dur:.3},{name},{fd},{result}]")
+        });
         out.push_str("]}");
     }
     out.push_str("]}");
     out
+}
+
+/// Writes one JSON array row per item, comma-separated.
+fn rows<T>(out: &mut String, items: &[T], row: impl Fn(&mut String, &T) -> std::fmt::Result) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = row(out, item); // writing into a String cannot fail
+    }
 }
 
 #[cfg(test)]

@@ -600,9 +600,14 @@ fn a_stalled_database_delays_only_its_own_queries_and_a_full_queue_says_503() {
     );
 }
 
-/// `iomux serve --stats-addr STATS`: the server and its stats address.
+/// `iomux serve --stats-addr STATS` (epoll): the server and its stats address.
 pub fn serve_with_stats(extra: &[&str], stats: &str) -> (Server, SocketAddr) {
-    let mut args = vec!["--model", "epoll", "--stats-addr", stats];
+    serve_model_with_stats("epoll", extra, stats)
+}
+
+/// `iomux serve --model MODEL --stats-addr STATS`: the server and its stats address.
+pub fn serve_model_with_stats(model: &str, extra: &[&str], stats: &str) -> (Server, SocketAddr) {
+    let mut args = vec!["--model", model, "--stats-addr", stats];
     args.extend_from_slice(extra);
     let mut server = Server::start_args(&args);
     let line = server.next_line();
@@ -610,7 +615,7 @@ pub fn serve_with_stats(extra: &[&str], stats: &str) -> (Server, SocketAddr) {
         .trim()
         .strip_prefix("stats on http://")
         .and_then(|r| r.strip_suffix("/stats"))
-        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .unwrap_or_else(|| panic!("{model}: unexpected line {line:?}"))
         .parse()
         .unwrap();
     (server, stats)
@@ -813,15 +818,7 @@ fn traces_are_listed_from_a_folder_and_answered_as_timelines_with_clear_errors()
 #[test]
 fn stats_show_the_bytes_a_server_buffers_for_a_client_that_does_not_read() {
     for model in ["epoll", "nonblocking", "uring"] {
-        let mut server = Server::start_args(&["--model", model, "--stats-addr", "127.0.0.1:0"]);
-        let line = server.next_line();
-        let stats: SocketAddr = line
-            .trim()
-            .strip_prefix("stats on http://")
-            .and_then(|r| r.strip_suffix("/stats"))
-            .unwrap_or_else(|| panic!("{model}: unexpected line {line:?}"))
-            .parse()
-            .unwrap();
+        let (server, stats) = serve_model_with_stats(model, &[], "127.0.0.1:0");
         let buffered = || get(stats, "/stats").json()["buffered_bytes"].as_u64();
         // Nothing held at first (nothing is published before the loop's first turn).
         assert!(
