@@ -830,6 +830,10 @@ fn stats_show_the_bytes_a_server_buffers_for_a_client_that_does_not_read() {
         // server's send buffer, then the server's own buffer (up to its limit).
         const TOTAL: usize = 16 << 20;
         let client = server.connect();
+        // A small, fixed receive buffer: autotuning could otherwise take in the whole echo.
+        socket2::SockRef::from(&client)
+            .set_recv_buffer_size(64 << 10)
+            .unwrap();
         let mut writer = client.try_clone().unwrap();
         let sending = std::thread::spawn(move || {
             let chunk = vec![7u8; 64 << 10];
