@@ -140,7 +140,8 @@ enum Command {
         stats_addr: Option<SocketAddr>,
         /// Trace mode: record every loop turn (the wait, why it woke, the syscalls that
         /// followed) and write them on shutdown to FILE as a Chrome trace, for Perfetto or
-        /// chrome://tracing, or `iomux trace summary FILE`. Readiness and callbacks models.
+        /// chrome://tracing, or `iomux trace summary FILE`. Readiness, callbacks and uring models
+        /// (for uring: each io_uring_enter, and the completions it reaped).
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
         /// With --trace: the records (waits and syscalls) each loop keeps; the oldest turns

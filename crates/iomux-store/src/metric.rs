@@ -184,7 +184,7 @@ pub const METRICS: &[MetricInfo] = &[
         "syscalls_per_turn",
         Better::Neither,
         Kind::Descriptive,
-        "syscalls between two traced waits, on average",
+        "syscalls (for a ring: completions) between two traced waits, on average",
     ),
     entry(
         "woke_for_fd_share",

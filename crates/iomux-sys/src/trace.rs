@@ -24,7 +24,8 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// The traced syscalls.
+/// The traced calls: syscalls a readiness loop makes, and the completions a ring's loop reaps
+/// (the kernel did that work on its own; the record marks when the loop learnt of it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
     /// A socket read (`recvfrom`).
@@ -33,15 +34,32 @@ pub enum Op {
     Write,
     /// `accept4`.
     Accept,
+    /// An io_uring accept's completion (the result: the new descriptor).
+    AcceptDone,
+    /// An io_uring receive's completion (bytes received).
+    RecvDone,
+    /// An io_uring send's completion (bytes sent).
+    SendDone,
 }
 
 impl Op {
-    /// The syscall's name, as a trace shows it.
+    /// The call's name, as a trace shows it.
     pub fn name(self) -> &'static str {
         match self {
             Op::Read => "recvfrom",
             Op::Write => "sendto",
             Op::Accept => "accept4",
+            Op::AcceptDone => "accept completion",
+            Op::RecvDone => "recv completion",
+            Op::SendDone => "send completion",
+        }
+    }
+
+    /// Its category in a trace: `syscall` or `completion`.
+    pub fn category(self) -> &'static str {
+        match self {
+            Op::Read | Op::Write | Op::Accept => "syscall",
+            Op::AcceptDone | Op::RecvDone | Op::SendDone => "completion",
         }
     }
 }
@@ -91,6 +109,21 @@ pub(crate) fn timed(
         })
     });
     result
+}
+
+/// Keeps a record made by the caller (a ring's completion, reaped now) on this thread, for the
+/// running turn of its loop's trace.
+#[cold]
+#[inline(never)]
+pub fn record(op: Op, fd: i32, result: i64) {
+    let record = SyscallRecord {
+        op,
+        fd,
+        start: Instant::now(),
+        duration: Duration::ZERO,
+        result,
+    };
+    RECORDS.with(|r| r.borrow_mut().push(record));
 }
 
 /// Moves this thread's records made since the last call onto the end of `into`.

@@ -107,7 +107,9 @@ impl Tracer {
     }
 
     /// Ends the running turn: this thread's syscall records since its wait become its own.
-    pub(crate) fn end_turn(&mut self) {
+    /// (A [`Selector`](crate::Selector) calls it; a loop that waits without one, as iomux's
+    /// completion model does on its ring, calls it before each wait.)
+    pub fn end_turn(&mut self) {
         let Some(turn) = self.turns.back_mut() else {
             return;
         };
@@ -117,8 +119,8 @@ impl Tracer {
         self.trim();
     }
 
-    /// Begins a turn with its wait.
-    pub(crate) fn begin_turn(&mut self, wait: Wait) {
+    /// Begins a turn with its wait (see [`end_turn`](Self::end_turn)).
+    pub fn begin_turn(&mut self, wait: Wait) {
         // Records made before the first traced wait (or between two loops) belong to no turn.
         if self.turns.is_empty() {
             iomux_sys::trace::take(&mut Vec::new());
@@ -189,8 +191,9 @@ impl Tracer {
                 sep(out)?;
                 write!(
                     out,
-                    r#"{{"name":"{}","cat":"syscall","ph":"X","pid":1,"tid":{tid},"ts":{:.3},"dur":{:.3},"args":{{"fd":{},"result":{}}}}}"#,
+                    r#"{{"name":"{}","cat":"{}","ph":"X","pid":1,"tid":{tid},"ts":{:.3},"dur":{:.3},"args":{{"fd":{},"result":{}}}}}"#,
                     call.op.name(),
+                    call.op.category(),
                     us(call.start),
                     call.duration.as_secs_f64() * 1e6,
                     call.fd,

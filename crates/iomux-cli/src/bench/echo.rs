@@ -417,7 +417,7 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
             .subjects()
             .into_iter()
             .zip(&specs)
-            .filter(|(subject, _)| matches!(subject, Subject::Model(m) if m.waits_on_a_selector()))
+            .filter(|(subject, _)| matches!(subject, Subject::Model(m) if m.traces()))
             .map(|(_, spec)| spec.clone())
             .collect();
         super::trace_point::measure(lab, NAME, &traceable, probe_point(p), p.duration)?;

@@ -92,7 +92,7 @@ pub fn render(report: &mut Report, points: &[Point]) {
             "turns",
             "messages",
             "events/wait",
-            "syscalls/turn",
+            "calls/turn",
             "woke for fd %",
             "blocked us/wait",
         ],

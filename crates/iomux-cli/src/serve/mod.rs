@@ -340,14 +340,14 @@ pub fn run(config: Config) -> io::Result<Summary> {
             ),
         ));
     }
-    if config.trace.is_some() && !config.model.waits_on_a_selector() {
+    if config.trace.is_some() && !config.model.traces() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "--trace is offered by the models that wait on a selector ({}), not {}",
+                "--trace is offered by the models that have loop turns to record ({}), not {}",
                 Model::all()
                     .iter()
-                    .filter(|m| m.waits_on_a_selector())
+                    .filter(|m| m.traces())
                     .map(|m| m.name())
                     .collect::<Vec<_>>()
                     .join(", "),

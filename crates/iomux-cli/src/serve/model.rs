@@ -87,6 +87,12 @@ impl Model {
         matches!(self, Model::Readiness(_) | Model::Callbacks)
     }
 
+    /// Whether `--trace` applies: the model has loop turns to record (a selector's waits, or
+    /// the completion model's `io_uring_enter`s).
+    pub fn traces(self) -> bool {
+        self.waits_on_a_selector() || matches!(self, Model::Uring)
+    }
+
     /// Whether `--stats-addr` applies: its threads publish their counters as they go (the
     /// blocking model's connection threads keep theirs until they end).
     pub fn publishes_stats(self) -> bool {

@@ -28,9 +28,11 @@ use std::io;
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use iomux::conn::Connection;
+use iomux::trace::{Tracer, Wait, Wake};
+use iomux::BackendKind;
 use iomux_sys::eventfd::EventFd;
 use iomux_sys::uring::{BufGroup, Completion, Ring, RingOptions, Setup};
 use tracing::{debug, info};
@@ -168,6 +170,9 @@ struct Server<'a> {
     publisher: Publisher,
     next_idle_sweep: Option<Instant>,
     drain: Option<Drain>,
+    /// Trace mode (`--trace`): each turn's `io_uring_enter` as its wait, and the completions
+    /// it reaped as its calls.
+    tracer: Option<Tracer>,
 }
 
 pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
@@ -209,10 +214,21 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
         publisher: Publisher::new(shared, 0),
         next_idle_sweep: super::first_idle_sweep(shared),
         drain: None,
+        tracer: shared
+            .trace_records()
+            .map(|records| Tracer::new(BackendKind::IoUring, records)),
     };
     server.arm_wake()?;
     server.listen(Instant::now())?;
-    server.run()?;
+    let ran = server.run();
+    shared.keep_trace(
+        0,
+        server.tracer.take().map(|mut t| {
+            t.end_turn();
+            t
+        }),
+    );
+    ran?;
     let c = server.ring.counters();
     server.counters.cq_overflows = c.cq_overflows;
     server.counters.selector = iomux::Stats {
@@ -234,12 +250,19 @@ impl Server<'_> {
                 self.drain.as_ref(),
                 &self.publisher,
             );
-            match self.ring.submit_and_wait(timeout) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            if let Some(tracer) = self.tracer.as_mut() {
+                tracer.end_turn();
             }
+            let began = Instant::now();
+            let interrupted = match self.ring.submit_and_wait(timeout) {
+                Ok(()) => false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+                Err(e) => return Err(e),
+            };
             let now = Instant::now();
+            if self.tracer.is_some() {
+                self.trace_wait(began, now, timeout, interrupted);
+            }
             self.counters.loop_iterations += 1;
             while let Some(completion) = self.ring.next_completion() {
                 self.complete(completion, now)?;
@@ -315,8 +338,62 @@ impl Server<'_> {
         Ok(())
     }
 
+    /// Begins a traced turn: the wait is the `io_uring_enter` just made; its events are the
+    /// completions now ready.
+    #[cold]
+    fn trace_wait(
+        &mut self,
+        began: Instant,
+        now: Instant,
+        timeout: Option<Duration>,
+        interrupted: bool,
+    ) {
+        let ready = self.ring.completions_ready();
+        // A completion is a descriptor's news (the shutdown eventfd's too); none: the time ran out.
+        let woke = if ready == 0 { Wake::Timeout } else { Wake::Fd };
+        if let Some(tracer) = self.tracer.as_mut() {
+            tracer.begin_turn(Wait {
+                start: began,
+                blocked: now - began,
+                timeout,
+                fds_passed: 0,
+                events: ready,
+                woke,
+                interrupted: u32::from(interrupted),
+            });
+        }
+    }
+
+    /// Records a completion for the running traced turn.
+    #[cold]
+    fn trace_completion(&self, op: Op, slot: u32, generation: u32, result: i32) {
+        let op = match op {
+            Op::Accept => iomux_sys::trace::Op::AcceptDone,
+            Op::Recv => iomux_sys::trace::Op::RecvDone,
+            Op::Send => iomux_sys::trace::Op::SendDone,
+            Op::Close | Op::Wake => return,
+        };
+        let fd = match op {
+            iomux_sys::trace::Op::AcceptDone => {
+                self.listener.as_ref().map_or(-1, |l| l.as_raw_fd())
+            }
+            _ => self
+                .clients
+                .get(slot as usize)
+                .and_then(Option::as_ref)
+                .filter(|c| c.generation == generation)
+                .map_or(-1, |c| c.socket.as_raw_fd()),
+        };
+        iomux_sys::trace::record(op, fd, i64::from(result));
+    }
+
     fn complete(&mut self, completion: Completion, now: Instant) -> io::Result<()> {
         let (op, slot, generation) = untag(completion.user_data);
+        if self.tracer.is_some() {
+            if let Some(op) = op {
+                self.trace_completion(op, slot, generation, completion.result);
+            }
+        }
         match op {
             Some(Op::Accept) => self.accepted(completion, now),
             Some(Op::Recv) => {

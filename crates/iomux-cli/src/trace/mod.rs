@@ -81,7 +81,7 @@ impl TraceStats {
         sum / self.turns.max(1) as f64
     }
 
-    /// Syscalls between waits, per turn.
+    /// Calls between waits (syscalls, or a ring's completions), per turn.
     pub fn syscalls_per_turn(&self) -> f64 {
         self.per_turn(self.syscalls.values().map(|(n, _, _)| *n as f64).sum())
     }
@@ -149,11 +149,9 @@ pub fn summary_of(name: &str, s: &TraceStats) -> String {
             ]
         })
         .collect();
-    out.push_str("\nsyscalls between waits\n");
+    out.push_str("\ncalls between waits (syscalls made; for a ring, completions reaped)\n");
     out.push_str(&aligned_table(
-        &[
-            "syscall", "calls", "per turn", "total us", "mean us", "errors",
-        ],
+        &["call", "calls", "per turn", "total us", "mean us", "errors"],
         &rows,
         &[false, true, true, true, true, true],
     ));

@@ -190,7 +190,7 @@ impl Trace {
                         thread.name = named.into_owned();
                     }
                 }
-                (Some("X"), Some(cat @ ("wait" | "syscall"))) => {
+                (Some("X"), Some(cat @ ("wait" | "syscall" | "completion"))) => {
                     let ts = event.ts.unwrap_or(0.0);
                     let dur = event.dur.unwrap_or(0.0).max(0.0);
                     if cat == "wait" {

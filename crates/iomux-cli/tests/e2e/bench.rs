@@ -147,7 +147,7 @@ fn bench_echo_compares_models_with_every_peer() {
         text.contains("x tokio") && text.contains("x floor"),
         "{text}"
     );
-    // --trace-point: a trace of the probe point for each model that waits on a selector.
+    // --trace-point: a trace of the probe point for each model with loop turns to record.
     let traced: Vec<_> = results(&out)
         .into_iter()
         .filter(|r| r["pass"] == "trace")

@@ -78,6 +78,49 @@ fn serve_trace_records_waits_and_syscalls_and_summary_reads_them() {
 }
 
 #[test]
+fn the_completion_model_traces_its_enters_and_the_completions_each_reaped() {
+    let (trace, file, _dir) = traced_run("summary", "uring", &[]);
+    let waits = events(&trace, "wait");
+    let completions = events(&trace, "completion");
+    assert!(waits.len() > 10, "{} waits", waits.len());
+    assert!(waits.iter().all(|w| w["args"]["backend"] == "io-uring"));
+    assert!(
+        events(&trace, "syscall").is_empty(),
+        "a ring's loop makes no socket syscalls"
+    );
+    for name in ["accept completion", "recv completion", "send completion"] {
+        assert!(
+            completions
+                .iter()
+                .any(|c| c["name"] == name && c["args"]["fd"].as_i64().unwrap() >= 0),
+            "no {name} in the trace"
+        );
+    }
+    // Each wait says how many completions it found ready: they add up to the ones recorded
+    // (the wake-ups and closes are ready too, but not recorded).
+    let ready: u64 = waits
+        .iter()
+        .map(|w| w["args"]["events"].as_u64().unwrap())
+        .sum();
+    assert!(
+        ready >= completions.len() as u64,
+        "{ready} ready, {} recorded",
+        completions.len()
+    );
+    let out = Command::new(BIN)
+        .args(["trace", "summary"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("recv completion") && text.contains("send completion"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_trace_ring_keeps_only_the_newest_records() {
     let (trace, _file, _dir) = traced_run("ring", "epoll", &["--trace-records", "60"]);
     let kept = events(&trace, "wait").len() + events(&trace, "syscall").len();

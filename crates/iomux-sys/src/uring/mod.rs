@@ -691,6 +691,11 @@ impl Ring {
     pub fn has_completions(&mut self) -> bool {
         !self.ring.completion().is_empty()
     }
+
+    /// How many completions are ready to be taken without entering the kernel.
+    pub fn completions_ready(&mut self) -> usize {
+        self.ring.completion().len()
+    }
 }
 
 impl Drop for Ring {
