@@ -80,10 +80,10 @@ async function tracePage() {
     el("i", { style: `background:${colour}` }), text);
   const legend = el("p", { class: "legend" },
     "waits that woke for: ", data.wake_names.map((w) => swatch(WAKE_COLOURS[w] || "#ddd", w)),
-    " · syscalls: ", data.syscall_names.map((s, i) => swatch(CALL_COLOURS[i % CALL_COLOURS.length], s)),
+    " · calls (syscalls; a ring's completions): ", data.syscall_names.map((s, i) => swatch(CALL_COLOURS[i % CALL_COLOURS.length], s)),
     swatch(ERROR_COLOUR, "failed"));
   const details = el("div", { id: "turn-details" },
-    el("p", { class: "muted" }, "Click a turn (or use the turn buttons, or ← → on the timeline) to list its syscalls."));
+    el("p", { class: "muted" }, "Click a turn (or use the turn buttons, or ← → on the timeline) to list its calls."));
   show(
     el("h1", {}, `Trace ${data.name}`),
     el("p", { class: "mono" }, data.command),
@@ -115,11 +115,11 @@ function turnDetails(data, lane, turn) {
       `${w[4]} fd(s) passed, timeout ${w[5] === null ? "none" : duration(w[5])}`,
       w[6] ? `, interrupted ${w[6]} time(s)` : ""),
     calls.length
-      ? table(["syscall", "fd", "result", "at (after the wait began)", "took"],
+      ? table(["call", "fd", "result", "at (after the wait began)", "took"],
         calls.map((c) => [data.syscall_names[c[2]], c[3], el("span", { class: c[4] < 0 ? "failed" : null }, result(c[4])),
           duration(c[0] - w[0]), duration(c[1])]),
         [false, true, true, true, true])
-      : el("p", { class: "muted" }, "No syscalls in this turn."));
+      : el("p", { class: "muted" }, "No calls in this turn."));
 }
 
 /// The syscalls of a thread's turn: from its wait to the next one.
