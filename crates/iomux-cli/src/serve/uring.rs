@@ -253,14 +253,15 @@ impl Server<'_> {
             if let Some(tracer) = self.tracer.as_mut() {
                 tracer.end_turn();
             }
-            let began = Instant::now();
+            // The clock is read before the wait only when tracing.
+            let began = self.tracer.is_some().then(Instant::now);
             let interrupted = match self.ring.submit_and_wait(timeout) {
                 Ok(()) => false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
                 Err(e) => return Err(e),
             };
             let now = Instant::now();
-            if self.tracer.is_some() {
+            if let Some(began) = began {
                 self.trace_wait(began, now, timeout, interrupted);
             }
             self.counters.loop_iterations += 1;
