@@ -31,6 +31,17 @@ fn traced_run(
     (json, file, dir)
 }
 
+/// What `iomux trace summary FILE` prints (it must succeed).
+fn summary(file: &std::path::Path) -> String {
+    let out = Command::new(BIN)
+        .args(["trace", "summary"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn events<'a>(trace: &'a serde_json::Value, cat: &str) -> Vec<&'a serde_json::Value> {
     trace["traceEvents"]
         .as_array()
@@ -59,13 +70,7 @@ fn serve_trace_records_waits_and_syscalls_and_summary_reads_them() {
                 "{model}: no {name} in the trace"
             );
         }
-        let out = Command::new(BIN)
-            .args(["trace", "summary"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{model}: {out:?}");
+        let text = summary(&file);
         assert!(
             text.contains(&format!("{} turns", waits.len())),
             "{model}: {text}"
@@ -107,13 +112,7 @@ fn the_completion_model_traces_its_enters_and_the_completions_each_reaped() {
         "{ready} ready, {} recorded",
         completions.len()
     );
-    let out = Command::new(BIN)
-        .args(["trace", "summary"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{out:?}");
+    let text = summary(&file);
     assert!(
         text.contains("recv completion") && text.contains("send completion"),
         "{text}"

@@ -605,10 +605,16 @@ impl Ring {
         if want == 0 && queued == 0 {
             return Ok(()); // completions are waiting and nothing is queued: no syscall needed
         }
+        // A faulted enter behaves as the kernel's: the queued entries go in first, then the
+        // wait is cut short (an early return) or interrupted (`EINTR`).
         #[cfg(feature = "fault-injection")]
-        if crate::fault::spurious_wait()? {
-            // Returns at once, as a wait cut short would; what is queued still goes in.
-            return self.submit().map(drop);
+        match crate::fault::spurious_wait() {
+            Ok(false) => {}
+            Ok(true) => return self.submit().map(drop),
+            Err(interrupted) => {
+                self.submit()?;
+                return Err(interrupted);
+            }
         }
         self.counters.enters += 1;
         let result = match timeout {

@@ -18,9 +18,14 @@ pub fn counters_move_as_they_should(kind: BackendKind) {
     sel.select(&mut events, Some(Duration::ZERO)).unwrap();
     sel.select(&mut events, Some(Duration::ZERO)).unwrap();
     let s = sel.stats();
-    // Each interrupted wait (under `interrupted::`) is a wait call more, retried.
-    let calls = 2 + interrupted_waits();
-    assert_eq!(s.wait_calls, calls);
+    // Under `interrupted::`, an interrupted wait is retried: a wait call more, unless it had
+    // events to deliver all the same (a ring's completions reaped after the interruption).
+    let calls = s.wait_calls;
+    let interrupted = interrupted_waits();
+    assert!(
+        (2..=2 + interrupted).contains(&calls),
+        "{calls} wait calls, {interrupted} interrupted"
+    );
     match kind {
         BackendKind::Select | BackendKind::Poll => {
             assert_eq!(
