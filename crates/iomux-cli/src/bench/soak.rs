@@ -372,11 +372,7 @@ pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
         let mut server = spec.start(lab)?;
         let (pid, addr) = (server.pid(), server.addr);
         let line = server.next_line()?;
-        let stats_addr = line
-            .trim()
-            .strip_prefix("stats on http://")
-            .and_then(|rest| rest.strip_suffix("/stats"))
-            .and_then(|a| a.parse().ok());
+        let stats_addr = crate::serve::stats::announced(&line);
         if stats_addr.is_none() {
             lab.say(&format!(
                 "{}: no stats address (it said {line:?}); its own buffers are not sampled",

@@ -440,7 +440,7 @@ pub fn run(config: Config) -> io::Result<Summary> {
                 .name("iomux-stats".into())
                 .spawn(move || stats::serve(listener, shared, backend))?;
             // Like the line before it; a closed stdout must not stop the server.
-            let _ = writeln!(io::stdout(), "stats on http://{stats_local}/stats");
+            let _ = writeln!(io::stdout(), "{}", stats::announcement(stats_local));
             Some(thread)
         }
         None => None,

@@ -115,6 +115,21 @@ pub struct Snapshot {
     pub buffered_bytes: Option<u64>,
 }
 
+/// The line a server prints once its stats address is bound (the lab reads it back with
+/// [`announced`]).
+pub fn announcement(addr: SocketAddr) -> String {
+    format!("stats on http://{addr}/stats")
+}
+
+/// The stats address an [`announcement`] line names.
+pub fn announced(line: &str) -> Option<SocketAddr> {
+    line.trim()
+        .strip_prefix("stats on http://")?
+        .strip_suffix("/stats")?
+        .parse()
+        .ok()
+}
+
 /// Checks that `addr` is a loopback address: the counters are not for the network.
 pub fn check_loopback(addr: SocketAddr) -> Result<(), String> {
     if addr.ip().is_loopback() {

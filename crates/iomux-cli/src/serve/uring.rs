@@ -367,25 +367,21 @@ impl Server<'_> {
 
     /// Records a completion for the running traced turn.
     #[cold]
-    fn trace_completion(&self, op: Op, slot: u32, generation: u32, result: i32) {
-        let op = match op {
-            Op::Accept => iomux_sys::trace::Op::AcceptDone,
-            Op::Recv => iomux_sys::trace::Op::RecvDone,
-            Op::Send => iomux_sys::trace::Op::SendDone,
+    fn trace_completion(&mut self, op: Op, slot: u32, generation: u32, result: i32) {
+        use iomux_sys::trace::Op as Traced;
+        let mut client_fd = || {
+            live_client(&mut self.clients, slot, generation).map_or(-1, |c| c.socket.as_raw_fd())
+        };
+        let (traced, fd) = match op {
+            Op::Accept => (
+                Traced::AcceptDone,
+                self.listener.as_ref().map_or(-1, |l| l.as_raw_fd()),
+            ),
+            Op::Recv => (Traced::RecvDone, client_fd()),
+            Op::Send => (Traced::SendDone, client_fd()),
             Op::Close | Op::Wake => return,
         };
-        let fd = match op {
-            iomux_sys::trace::Op::AcceptDone => {
-                self.listener.as_ref().map_or(-1, |l| l.as_raw_fd())
-            }
-            _ => self
-                .clients
-                .get(slot as usize)
-                .and_then(Option::as_ref)
-                .filter(|c| c.generation == generation)
-                .map_or(-1, |c| c.socket.as_raw_fd()),
-        };
-        iomux_sys::trace::record(op, fd, i64::from(result));
+        iomux_sys::trace::record(traced, fd, i64::from(result));
     }
 
     fn complete(&mut self, completion: Completion, now: Instant) -> io::Result<()> {
