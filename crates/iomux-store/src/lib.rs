@@ -18,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod fasthash;
+pub mod history;
 pub mod metric;
 pub mod mysql;
 pub mod record;

@@ -25,6 +25,6 @@ pub fn addr_from_args(about: &'static str) -> SocketAddr {
 /// Announces the bound address the way `iomux serve` does.
 pub fn announce(addr: SocketAddr) {
     use std::io::Write;
-    println!("listening on {addr}");
+    println!("{}", iomux_metadata::announce::listening(addr));
     let _ = std::io::stdout().flush();
 }

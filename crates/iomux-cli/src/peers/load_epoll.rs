@@ -16,7 +16,7 @@ use iomux_sys::epoll::{Epoll, EpollEvent, EPOLLIN};
 #[command(name = "peer-load-epoll")]
 struct Args {
     /// The echo server's address.
-    #[arg(long, default_value = "127.0.0.1:9000")]
+    #[arg(long, default_value = iomux_metadata::DEFAULT_ADDR)]
     addr: SocketAddr,
     /// Connections, each with one message in flight.
     #[arg(long, default_value_t = 100)]

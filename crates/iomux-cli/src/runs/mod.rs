@@ -1,15 +1,14 @@
 //! `iomux runs`: the results store from the command line — list, show, remove, compare,
 //! history, export and import of the lab's runs. Every subcommand takes `--db` (or
-//! `IOMUX_DB`) and `--json`.
+//! `IOMUX_DB`) and `--json` (but `export`, which has `--format`).
 use std::io::{self, Write};
 use std::path::PathBuf;
 
 use iomux_store::record::{self, RunRecords};
 use iomux_store::{RunFilter, Store};
 
-use crate::bench::{self, Report};
-use crate::store::DbArg;
-use crate::units::Utc;
+use iomux_lab::units::{parse_since, Utc};
+use iomux_lab::{DbArg, Report};
 
 pub mod verdicts;
 
@@ -33,8 +32,6 @@ pub enum RunsCommand {
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        #[arg(long)]
-        json: bool,
     },
     /// One run's tables and charts, rendered again from the store.
     Show {
@@ -43,16 +40,9 @@ pub enum RunsCommand {
         /// Folder for the charts (default: bench-results/run-ID).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// The run record and all its points as JSON, instead of tables.
-        #[arg(long)]
-        json: bool,
     },
     /// Delete a run and its points from the store.
-    Rm {
-        run: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Rm { run: String },
     /// Each point of run B against run A: the ratio B/A and whether it is a regression, an
     /// improvement or noise (and which rule said so). Regressions first.
     Compare {
@@ -69,8 +59,6 @@ pub enum RunsCommand {
         /// Exit with status 2 when there is a regression (for scripts and CI).
         #[arg(long)]
         fail_on_regression: bool,
-        #[arg(long)]
-        json: bool,
     },
     /// One point's metric over the stored runs of one testbed, with change points marked.
     History {
@@ -82,8 +70,6 @@ pub enum RunsCommand {
         /// The testbed (fingerprint, its start, or host); default: the one that ran the point last.
         #[arg(long)]
         testbed: Option<String>,
-        #[arg(long)]
-        json: bool,
     },
     /// A run in another tool's format: Bencher Metric Format JSON (bmf) or CSV.
     Export {
@@ -101,8 +87,6 @@ pub enum RunsCommand {
         /// Run folders or results.jsonl files.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -116,7 +100,12 @@ pub enum ExportFormat {
 }
 
 /// Runs an `iomux runs` subcommand; returns the exit status.
-pub fn main(db: &DbArg, command: RunsCommand) -> io::Result<u8> {
+pub fn main(db: &DbArg, json: bool, command: RunsCommand) -> io::Result<u8> {
+    if json && matches!(command, RunsCommand::Export { .. }) {
+        return Err(io::Error::other(
+            "runs export writes the format --format names; --json does not apply",
+        ));
+    }
     let mut store = db.open()?;
     let store = store.as_mut();
     match command {
@@ -126,10 +115,9 @@ pub fn main(db: &DbArg, command: RunsCommand) -> io::Result<u8> {
             commit,
             since,
             limit,
-            json,
         } => {
             let since = since
-                .map(|s| crate::units::parse_since(&s, record::now_unix()))
+                .map(|s| parse_since(&s, record::now_unix()))
                 .transpose()
                 .map_err(io::Error::other)?;
             let filter = RunFilter {
@@ -141,7 +129,7 @@ pub fn main(db: &DbArg, command: RunsCommand) -> io::Result<u8> {
             };
             list(store, &filter, json)?;
         }
-        RunsCommand::Show { run, out, json } => {
+        RunsCommand::Show { run, out } => {
             let id = store.find_run(&run)?;
             let records = store.load_run(&id)?;
             if json {
@@ -150,11 +138,11 @@ pub fn main(db: &DbArg, command: RunsCommand) -> io::Result<u8> {
                 let dir =
                     out.unwrap_or_else(|| PathBuf::from("bench-results").join(format!("run-{id}")));
                 let mut report = Report::new(dir.clone());
-                bench::render_run(&mut report, &records)?;
+                iomux_lab::render_run(&mut report, &records)?;
                 report.say(&format!("charts in {}", dir.display()));
             }
         }
-        RunsCommand::Rm { run, json } => {
+        RunsCommand::Rm { run } => {
             let id = store.find_run(&run)?;
             store.remove_run(&id)?;
             if json {
@@ -169,7 +157,6 @@ pub fn main(db: &DbArg, command: RunsCommand) -> io::Result<u8> {
             all,
             metric,
             fail_on_regression,
-            json,
         } => {
             let regressions = verdicts::compare(store, &a, &b, metric.as_deref(), all, json)?;
             if fail_on_regression && regressions > 0 {
@@ -180,7 +167,6 @@ pub fn main(db: &DbArg, command: RunsCommand) -> io::Result<u8> {
             point,
             metric,
             testbed,
-            json,
         } => verdicts::history(store, &point, metric.as_deref(), testbed.as_deref(), json)?,
         RunsCommand::Export {
             run,
@@ -208,7 +194,7 @@ pub fn main(db: &DbArg, command: RunsCommand) -> io::Result<u8> {
                 }
             }
         }
-        RunsCommand::Import { paths, json } => import(store, &paths, json)?,
+        RunsCommand::Import { paths } => import(store, &paths, json)?,
     }
     Ok(0)
 }
@@ -255,7 +241,7 @@ fn list(store: &mut dyn Store, filter: &RunFilter, json: bool) -> io::Result<()>
             ]
         })
         .collect();
-    say(&bench::aligned_table(
+    say(&iomux_lab::aligned_table(
         &[
             "run",
             "started (UTC)",

@@ -3,12 +3,13 @@
 use std::io;
 
 use iomux_store::compare::{self, short, Comparison, Mode, Verdict};
-use iomux_store::record::{PointKey, Run};
+use iomux_store::record::Run;
 use iomux_store::{metric, Store};
 
 use super::{print_json, say, short_testbed};
-use crate::bench::{self, Experiment};
-use crate::units::Utc;
+use iomux_lab::units::Utc;
+use iomux_lab::{aligned_table, Experiment};
+use iomux_store::history::{self, History};
 
 /// One run as a line: id, commit, start, testbed.
 fn describe(run: &Run) -> String {
@@ -108,7 +109,7 @@ fn print_comparison(a: &Run, b: &Run, c: &Comparison, all: bool) {
         .collect();
     if !shown.is_empty() {
         say("");
-        say(&bench::aligned_table(
+        say(&aligned_table(
             &["verdict", "B/A", "point", "metric", "A", "B", "rule"],
             &shown,
             &[false, true, false, false, true, true, false],
@@ -122,36 +123,6 @@ fn print_comparison(a: &Run, b: &Run, c: &Comparison, all: bool) {
     }
 }
 
-/// One run's figure in a point's history.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct HistoryRow {
-    pub run: String,
-    pub started: f64,
-    pub git_commit: String,
-    pub median: f64,
-    pub repeats: Vec<f64>,
-    /// The change from the previous run, as a fraction.
-    pub change: Option<f64>,
-    pub change_point: bool,
-}
-
-/// One point's metric over the stored runs of one testbed (`runs history`, the web page).
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct History {
-    pub point: String,
-    pub metric: String,
-    pub better: metric::Better,
-    /// The testbed's fingerprint.
-    pub testbed: String,
-    /// Its host name.
-    pub host: String,
-    /// How change points were found.
-    pub rule: String,
-    pub runs: Vec<HistoryRow>,
-    /// Other testbeds that measured the point: host, fingerprint, runs.
-    pub other_testbeds: Vec<(String, String, u64)>,
-}
-
 /// Prints one point's metric over the runs of one testbed.
 pub fn history(
     store: &mut dyn Store,
@@ -160,93 +131,12 @@ pub fn history(
     testbed: Option<&str>,
     json: bool,
 ) -> io::Result<()> {
-    let h = history_of(store, point, metric_name, testbed)?;
+    let h = history::of(store, point, metric_name, testbed, &Experiment::headline)?;
     if json {
         return print_json(&h);
     }
     print_history(&h);
     Ok(())
-}
-
-/// One point's metric over the runs of one testbed (default: the testbed that ran it last).
-pub fn history_of(
-    store: &mut dyn Store,
-    point: &str,
-    metric_name: Option<&str>,
-    testbed: Option<&str>,
-) -> io::Result<History> {
-    let key: PointKey = point.parse().map_err(io::Error::other)?;
-    let testbeds = store.point_testbeds(&key)?;
-    if testbeds.is_empty() {
-        return Err(io::Error::other(format!(
-            "no stored run measured {key} (`iomux runs show RUN` prints a run's points as `runs compare` names them)"
-        )));
-    }
-    let chosen = match testbed {
-        None => &testbeds[0],
-        Some(t) => testbeds
-            .iter()
-            .find(|u| u.fingerprint.starts_with(t) || u.host == t)
-            .ok_or_else(|| {
-                io::Error::other(format!(
-                    "testbed {t:?} has no runs of {key}; these do: {}",
-                    testbeds
-                        .iter()
-                        .map(|u| format!("{} {}", u.host, short_testbed(&u.fingerprint)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?,
-    };
-    let entries = store.history(&chosen.fingerprint, &key)?;
-    let name = metric_name.unwrap_or_else(|| Experiment::headline(&key.experiment));
-    let info = metric::info(name);
-    let series: Vec<(&iomux_store::HistoryEntry, f64)> = entries
-        .iter()
-        .filter_map(|e| Some((e, e.median.as_ref()?.get(name)?)))
-        .collect();
-    if series.is_empty() {
-        let names: Vec<String> = entries
-            .iter()
-            .filter_map(|e| e.median.as_ref())
-            .flat_map(|p| p.metrics.keys().cloned())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        return Err(io::Error::other(format!(
-            "the runs of {key} have no metric {name:?} (they have: {})",
-            names.join(", ")
-        )));
-    }
-    let values: Vec<f64> = series.iter().map(|s| s.1).collect();
-    let (steps, rule) = compare::change_points(&values, &info);
-    let rows: Vec<HistoryRow> = series
-        .iter()
-        .zip(&steps)
-        .map(|((entry, median), step)| HistoryRow {
-            run: entry.run.clone(),
-            started: entry.started,
-            git_commit: entry.git_commit.clone(),
-            median: *median,
-            repeats: entry.repeats.iter().filter_map(|p| p.get(name)).collect(),
-            change: step.change,
-            change_point: step.change_point,
-        })
-        .collect();
-    Ok(History {
-        point: key.to_string(),
-        metric: name.to_owned(),
-        better: info.better,
-        testbed: chosen.fingerprint.clone(),
-        host: chosen.host.clone(),
-        rule,
-        runs: rows,
-        other_testbeds: testbeds
-            .iter()
-            .filter(|u| u.fingerprint != chosen.fingerprint)
-            .map(|u| (u.host.clone(), u.fingerprint.clone(), u.runs))
-            .collect(),
-    })
 }
 
 fn print_history(h: &History) {
@@ -302,7 +192,7 @@ fn print_history(h: &History) {
             ]
         })
         .collect();
-    say(&bench::aligned_table(
+    say(&aligned_table(
         &[
             "started (UTC)",
             "run",

@@ -1,0 +1,176 @@
+//! [`Lab`]: a lab run in progress, from its run record to `summary.txt`.
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::db::StoreSink;
+use crate::process::Pinning;
+use crate::record::{self, ExperimentParams, JsonlSink, Point, Run, Sink, Testbed};
+use crate::{describe_run, Experiment, LabArgs, Report};
+
+/// A lab run in progress: where results go, the run record, the points so far.
+pub struct Lab {
+    pub report: Report,
+    pub pinning: Pinning,
+    pub quick: bool,
+    run: Run,
+    jsonl: Box<dyn Sink>,
+    store: Option<StoreSink>,
+    points: Vec<Point>,
+}
+
+impl Lab {
+    pub(crate) fn new(args: &LabArgs, name: &str, experiments: &[Experiment]) -> io::Result<Lab> {
+        let stamp = timestamp();
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("bench-results").join(format!("{stamp}-{name}")));
+        let pinning = Pinning::detect();
+        let testbed = Testbed::detect(pinning.server, pinning.load);
+        let run = Run {
+            // Unique across the machines that share a store: the time, the testbed, the process.
+            id: format!(
+                "{stamp}-{}-{}",
+                &testbed.fingerprint()[..6],
+                std::process::id()
+            ),
+            started: record::now_unix(),
+            finished: None,
+            iomux_version: env!("CARGO_PKG_VERSION").to_owned(),
+            git_commit: option_env!("IOMUX_GIT_COMMIT")
+                .unwrap_or("unknown")
+                .to_owned(),
+            command_line: iomux_store::url::redact_command_line(
+                &std::env::args().collect::<Vec<_>>(),
+            ),
+            testbed,
+            quick: args.quick,
+            experiments: experiments
+                .iter()
+                .map(|e| ExperimentParams {
+                    experiment: e.name().to_owned(),
+                    params: e.params_json(),
+                })
+                .collect(),
+        };
+        if args.dry_run {
+            return Ok(Lab {
+                report: Report::new(out),
+                pinning,
+                quick: args.quick,
+                run,
+                jsonl: Box::new(NoSink),
+                store: None,
+                points: Vec::new(),
+            });
+        }
+        // Opened, and the run recorded, before anything is measured: a store that cannot be
+        // used stops the run here, with nothing lost.
+        let store = if args.no_db {
+            None
+        } else {
+            let sink = args
+                .store
+                .open()
+                .and_then(|store| StoreSink::start(store, &run, &out))
+                .map_err(|e| {
+                    io::Error::other(format!(
+                        "cannot record into the results store: {e} (--no-db measures without it)"
+                    ))
+                })?;
+            Some(sink)
+        };
+        fs::create_dir_all(&out).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot create {}: {e}", out.display()))
+        })?;
+        let mut jsonl = JsonlSink::create(&out.join("results.jsonl"))?;
+        jsonl.run(&run)?;
+        // The load generator runs on this thread and the threads it starts (they inherit this).
+        pinning.pin_load_thread();
+        let mut lab = Lab {
+            report: Report::new(out),
+            pinning,
+            quick: args.quick,
+            run,
+            jsonl: Box::new(jsonl),
+            store,
+            points: Vec::new(),
+        };
+        let line = format!(
+            "{}; results in {}",
+            describe_run(&lab.run),
+            lab.report.dir.display()
+        );
+        lab.report.say(&line);
+        Ok(lab)
+    }
+
+    /// Records one measured point (written at once) and keeps it for rendering.
+    pub fn point(&mut self, point: Point) -> io::Result<()> {
+        self.jsonl.point(&point)?;
+        if let Some(store) = &mut self.store {
+            store.point(&point)?;
+        }
+        self.points.push(point);
+        Ok(())
+    }
+
+    /// The run record (what a dry run prints).
+    pub fn run_record(&self) -> &Run {
+        &self.run
+    }
+
+    /// The points recorded so far for `experiment`.
+    pub fn points_of(&self, experiment: &str) -> Vec<Point> {
+        self.points
+            .iter()
+            .filter(|p| p.experiment == experiment)
+            .cloned()
+            .collect()
+    }
+
+    /// Prints a line and keeps it for `summary.txt` (progress notes that are not results).
+    pub fn say(&mut self, line: &str) {
+        self.report.say(line);
+    }
+
+    /// The output folder.
+    pub fn out(&self) -> &Path {
+        &self.report.dir
+    }
+
+    pub(crate) fn finish(mut self) -> io::Result<PathBuf> {
+        self.run.finished = Some(record::now_unix());
+        self.jsonl.run(&self.run)?;
+        if let Some(store) = &mut self.store {
+            store.run(&self.run)?;
+            if let Some(place) = store.recorded_in() {
+                let line = format!("recorded as run {} in {place}", self.run.id);
+                self.report.say(&line);
+            }
+        }
+        let dir = self.report.dir.clone();
+        let mut existing = fs::read_to_string(dir.join("summary.txt")).unwrap_or_default();
+        existing.push_str(&self.report.text);
+        fs::write(dir.join("summary.txt"), existing)?;
+        Ok(dir)
+    }
+}
+
+/// The sink of a dry run: nothing is measured, so nothing is written.
+struct NoSink;
+
+impl Sink for NoSink {
+    fn run(&mut self, _: &Run) -> io::Result<()> {
+        Ok(())
+    }
+    fn point(&mut self, _: &Point) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC, for folder names and run ids.
+fn timestamp() -> String {
+    crate::units::Utc::of(record::now_unix()).stamp()
+}

@@ -1,0 +1,90 @@
+//! The runner every timed experiment shares: load a running server with the load generator for
+//! a window, sample the server's CPU at the window's edges, repeat, keep the medians.
+use std::io;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iomux_load::{self as load, WindowEdge};
+
+use crate::median;
+use crate::process::{CpuSample, ServerProc};
+use crate::record::Point;
+
+/// One measured point of one server (medians over the repeats).
+#[derive(Clone, Debug, Default)]
+pub struct Measured {
+    pub msgs_per_s: f64,
+    pub cpu_us_per_msg: f64,
+    pub user_us_per_msg: f64,
+    pub system_us_per_msg: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub load_cpu_us_per_msg: f64,
+    pub errors: u64,
+    pub mismatches: u64,
+}
+
+impl Measured {
+    /// As a point's metrics.
+    pub fn into_point(self, point: Point) -> Point {
+        point
+            .metric("msgs_per_s", self.msgs_per_s)
+            .metric("server_cpu_us_per_msg", self.cpu_us_per_msg)
+            .metric("server_user_us_per_msg", self.user_us_per_msg)
+            .metric("server_system_us_per_msg", self.system_us_per_msg)
+            .metric("p50_us", self.p50_us)
+            .metric("p99_us", self.p99_us)
+            .metric("load_cpu_us_per_msg", self.load_cpu_us_per_msg)
+            .metric("errors", self.errors as f64)
+            .metric("mismatches", self.mismatches as f64)
+    }
+}
+
+/// Runs `config` against `server` `repeat` times and returns the medians.
+pub fn measure_server(
+    server: &ServerProc,
+    config: &load::Config,
+    repeat: usize,
+) -> io::Result<Measured> {
+    let mut runs = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let progress = Arc::new(AtomicU64::new(0));
+        let mut cpu = [CpuSample::default(); 2];
+        let report = load::run_observed(config, &progress, &mut |edge| {
+            cpu[usize::from(edge == WindowEdge::End)] = server.cpu_sample();
+        })?;
+        let messages = report.messages.max(1) as f64;
+        let (user, system) = cpu[1].since(&cpu[0]);
+        let per_msg = |d: Duration| d.as_secs_f64() * 1e6 / messages;
+        runs.push(Measured {
+            msgs_per_s: report.msgs_per_s,
+            cpu_us_per_msg: per_msg(user + system),
+            user_us_per_msg: per_msg(user),
+            system_us_per_msg: per_msg(system),
+            p50_us: report.p50_us,
+            p99_us: report.p99_us,
+            load_cpu_us_per_msg: report.load_cpu_s * 1e6
+                / (report.msgs_per_s * (config.duration + config.warmup).as_secs_f64()).max(1.0),
+            errors: report.errors + report.unanswered,
+            mismatches: report.mismatches,
+        });
+    }
+    Ok(merge(&runs))
+}
+
+/// Medians of the measurements; errors and mismatches are summed.
+pub fn merge(runs: &[Measured]) -> Measured {
+    let pick = |f: fn(&Measured) -> f64| median(runs.iter().map(f).collect());
+    Measured {
+        msgs_per_s: pick(|m| m.msgs_per_s),
+        cpu_us_per_msg: pick(|m| m.cpu_us_per_msg),
+        user_us_per_msg: pick(|m| m.user_us_per_msg),
+        system_us_per_msg: pick(|m| m.system_us_per_msg),
+        p50_us: pick(|m| m.p50_us),
+        p99_us: pick(|m| m.p99_us),
+        load_cpu_us_per_msg: pick(|m| m.load_cpu_us_per_msg),
+        errors: runs.iter().map(|m| m.errors).sum(),
+        mismatches: runs.iter().map(|m| m.mismatches).sum(),
+    }
+}

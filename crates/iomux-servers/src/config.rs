@@ -1,0 +1,102 @@
+//! [`Config`]: everything a server model needs to know, and the checks that refuse a
+//! configuration before anything is bound.
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use iomux::BackendKind;
+
+use crate::{stats, uring, Answer, Model};
+
+/// Everything a server model needs to know.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub model: Model,
+    pub proto: Answer,
+    pub addr: SocketAddr,
+    pub threads: usize,
+    pub max_conns: Option<usize>,
+    pub idle_timeout: Option<Duration>,
+    pub buffer_limit: usize,
+    pub grace: Duration,
+    /// The completion model's ring (`--model uring` only).
+    pub ring: uring::RingConfig,
+    /// Where to serve the live counters (`--stats-addr`), if anywhere.
+    pub stats_addr: Option<SocketAddr>,
+    /// Trace mode (`--trace`): where to write the trace, and how many records each loop
+    /// keeps (its last turns).
+    pub trace: Option<(std::path::PathBuf, usize)>,
+}
+
+impl Config {
+    /// Refuses what cannot run here, each with one line that says what would: a thread count
+    /// the model does not offer, a model or backend this kernel lacks, trace mode or live
+    /// counters on a model without them. Returns the selector backend the model will wait with.
+    pub fn check(&self) -> io::Result<Option<BackendKind>> {
+        let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
+        let models_that = |offer: fn(Model) -> bool| {
+            Model::all()
+                .iter()
+                .filter(|&&m| offer(m))
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if self.threads == 0 {
+            return Err(invalid("--threads must be at least 1".into()));
+        }
+        if self.threads > 1 && !self.model.runs_several_loops() {
+            return Err(invalid(format!(
+                "--threads applies to the readiness models ({}), not {}",
+                models_that(Model::runs_several_loops),
+                self.model.name()
+            )));
+        }
+        let backend = match self.model {
+            Model::Readiness(kind) => Some(kind),
+            // A bad IOMUX_BACKEND fails now, with its one-line error.
+            Model::Callbacks => Some(BackendKind::default_choice().map_err(iomux::Error::from)?),
+            Model::Blocking | Model::Nonblocking | Model::Uring => None,
+        };
+        if let (Model::Callbacks, Some(kind)) = (self.model, backend) {
+            if let Err(reason) = kind.probe() {
+                let e = iomux::Error::Unsupported {
+                    backend: kind,
+                    reason,
+                };
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("{} ({}={kind})", e, iomux::BACKEND_ENV),
+                ));
+            }
+        }
+        if let Err(why) = self.model.probe() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "--model {} cannot run here: {why}; models that work here: {}",
+                    self.model.name(),
+                    models_that(|m| m.probe().is_ok())
+                ),
+            ));
+        }
+        if self.trace.is_some() && !self.model.traces() {
+            return Err(invalid(format!(
+                "--trace is offered by the models that have loop turns to record ({}), not {}",
+                models_that(Model::traces),
+                self.model.name()
+            )));
+        }
+        if let Some(addr) = self.stats_addr {
+            stats::check_loopback(addr).map_err(invalid)?;
+            if !self.model.publishes_stats() {
+                return Err(invalid(format!(
+                    "--stats-addr is not offered by --model {} (its connection threads keep their counters until they end); models that offer it: {}",
+                    self.model.name(),
+                    models_that(Model::publishes_stats)
+                )));
+            }
+        }
+        Ok(backend)
+    }
+}

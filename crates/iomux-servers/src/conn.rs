@@ -1,0 +1,88 @@
+//! A client of a non-blocking model: its socket and its [`Connection`] (the library's core,
+//! which keeps every rule: partial writes, backpressure, half-close, draining, errors).
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Instant;
+
+use iomux::conn::{Connection, Transfer};
+use iomux::{Interest, Readiness};
+use iomux_sys::socket::DirectStream;
+use tracing::debug;
+
+use super::{Counters, Shared};
+use crate::answer::Answer;
+
+/// How much one read takes at most (one buffer per server thread, shared by its clients).
+pub const READ_BUFFER: usize = 64 * 1024;
+
+/// The socket types a client is served on: [`DirectStream`] (bare syscalls: no libc
+/// cancellation points around each read and write), or, when the server traces (`--trace`),
+/// [`TracedStream`](iomux_sys::socket::TracedStream), which times and records each call. A
+/// model is compiled for each, and picks one when it starts: a server that does not trace runs
+/// code without a single test of a trace switch on its reads and writes.
+pub trait Socket: AsRawFd + From<TcpStream> + 'static {
+    /// The connection core's readiness step on this socket.
+    fn on_ready(
+        conn: &mut Connection<Answer>,
+        stream: &Self,
+        readiness: Readiness,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> Transfer;
+}
+
+impl<S> Socket for S
+where
+    S: AsRawFd + From<TcpStream> + 'static,
+    for<'a> &'a S: Read + Write,
+{
+    #[inline]
+    fn on_ready(
+        conn: &mut Connection<Answer>,
+        stream: &Self,
+        readiness: Readiness,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> Transfer {
+        conn.on_ready(stream, readiness, buf, now)
+    }
+}
+
+/// A client connection of a non-blocking model: its socket and its connection core.
+pub struct Client<S = DirectStream> {
+    pub stream: S,
+    pub conn: Connection<Answer>,
+}
+
+impl<S: AsRawFd> AsRawFd for Client<S> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+}
+
+impl<S: Socket> Client<S> {
+    pub fn new(stream: TcpStream, shared: &Shared, now: Instant) -> Client<S> {
+        Client {
+            stream: S::from(stream),
+            conn: Connection::new(shared.config.proto.clone(), shared.config.buffer_limit, now),
+        }
+    }
+
+    /// Handles one readiness report; returns the next interest (`None`: close it).
+    pub fn on_ready(
+        &mut self,
+        readiness: Readiness,
+        buf: &mut [u8],
+        counters: &mut Counters,
+        now: Instant,
+    ) -> Option<Interest> {
+        let transfer = S::on_ready(&mut self.conn, &self.stream, readiness, buf, now);
+        counters.record(&transfer);
+        if let Some(e) = transfer.error {
+            debug!("connection error: {e}");
+            return None;
+        }
+        self.conn.interest()
+    }
+}
