@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use iomux_lab::experiments::{busy, echo, http, idle, python, soak, store, wait};
 use iomux_lab::units::{parse_positive_seconds, parse_seconds};
-use iomux_lab::{DbArg, Experiment, LabArgs};
+use iomux_lab::{Chosen, DbArg, LabArgs};
 use iomux_metadata::{Model, DEFAULT_ADDR};
 use iomux_servers::Answer;
 
@@ -297,7 +297,7 @@ impl WebArgs {
 /// experiment) and which experiment.
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Lab options (any experiment)")]
     pub lab: LabArgs,
     #[command(subcommand)]
     pub command: BenchCommand,
@@ -337,17 +337,17 @@ pub enum BenchCommand {
 
 impl BenchCommand {
     /// The experiments to run (`bench show` runs none: it renders a stored run).
-    pub fn experiments(self) -> Vec<Experiment> {
+    pub fn experiments(self) -> Vec<Box<dyn Chosen>> {
         match self {
-            BenchCommand::Wait(params) => vec![Experiment::Wait(params)],
-            BenchCommand::Echo(params) => vec![Experiment::Echo(params)],
-            BenchCommand::Idle(params) => vec![Experiment::Idle(params)],
-            BenchCommand::Busy(params) => vec![Experiment::Busy(params)],
-            BenchCommand::Store(params) => vec![Experiment::Store(params)],
-            BenchCommand::Http(params) => vec![Experiment::Http(params)],
-            BenchCommand::Python(params) => vec![Experiment::Python(params)],
-            BenchCommand::Soak(params) => vec![Experiment::Soak(params)],
-            BenchCommand::All => Experiment::all_defaults(),
+            BenchCommand::Wait(params) => vec![Box::new(params)],
+            BenchCommand::Echo(params) => vec![Box::new(params)],
+            BenchCommand::Idle(params) => vec![Box::new(params)],
+            BenchCommand::Busy(params) => vec![Box::new(params)],
+            BenchCommand::Store(params) => vec![Box::new(params)],
+            BenchCommand::Http(params) => vec![Box::new(params)],
+            BenchCommand::Python(params) => vec![Box::new(params)],
+            BenchCommand::Soak(params) => vec![Box::new(params)],
+            BenchCommand::All => iomux_lab::all_defaults(),
             BenchCommand::Show { .. } => Vec::new(),
         }
     }

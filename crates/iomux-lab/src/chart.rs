@@ -14,7 +14,9 @@ const COLORS: [&str; 10] = [
 
 /// A named line of (x, y) points.
 pub struct Series {
+    /// The line's name, in the legend.
     pub name: String,
+    /// Its (x, y) points, drawn in this order.
     pub points: Vec<(f64, f64)>,
 }
 

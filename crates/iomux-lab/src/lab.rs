@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 use crate::db::StoreSink;
 use crate::process::Pinning;
 use crate::record::{self, ExperimentParams, JsonlSink, Point, Run, Sink, Testbed};
-use crate::{describe_run, Experiment, LabArgs, Report};
+use crate::{describe_run, Chosen, LabArgs, Report};
 
 /// A lab run in progress: where results go, the run record, the points so far.
 pub struct Lab {
+    /// Where rendered tables and charts go.
     pub report: Report,
+    /// Which CPUs the servers and the load generator run on.
     pub pinning: Pinning,
+    /// A `--quick` smoke run: every point measured briefly, with few descriptors and connections.
     pub quick: bool,
     run: Run,
     jsonl: Box<dyn Sink>,
@@ -20,7 +23,11 @@ pub struct Lab {
 }
 
 impl Lab {
-    pub(crate) fn new(args: &LabArgs, name: &str, experiments: &[Experiment]) -> io::Result<Lab> {
+    pub(crate) fn new(
+        args: &LabArgs,
+        name: &str,
+        experiments: &[Box<dyn Chosen>],
+    ) -> io::Result<Lab> {
         let stamp = timestamp();
         let out = args
             .out

@@ -42,7 +42,7 @@ use record::{Point, Run, RunRecords};
 
 pub use crate::db::DbArg;
 pub use crate::lab::Lab;
-pub use crate::registry::Experiment;
+pub use crate::registry::{all_defaults, headline, reference, Chosen, Experiment, Kind, KINDS};
 pub use crate::report::Report;
 
 /// Options of the lab itself, shared by every experiment.
@@ -59,6 +59,7 @@ pub struct LabArgs {
     /// Print the run record (testbed, each experiment's parameters) as JSON and measure nothing.
     #[arg(long, global = true)]
     pub dry_run: bool,
+    /// The results store the run is recorded into.
     #[command(flatten)]
     pub store: DbArg,
     /// Do not record the run into the results store (results.jsonl is written all the same).
@@ -68,7 +69,7 @@ pub struct LabArgs {
 
 /// Runs `experiments` with the lab's options; returns the folder the results went to (`None`
 /// for a dry run, which measures nothing).
-pub fn run(lab_args: &LabArgs, experiments: &[Experiment]) -> io::Result<Option<PathBuf>> {
+pub fn run(lab_args: &LabArgs, experiments: &[Box<dyn Chosen>]) -> io::Result<Option<PathBuf>> {
     let name = match experiments {
         [one] => one.name(),
         _ => "all",
@@ -131,7 +132,7 @@ pub fn render_run(report: &mut Report, records: &RunRecords) -> io::Result<()> {
             .filter(|p| p.experiment == experiment.experiment)
             .cloned()
             .collect();
-        Experiment::from_record(experiment)?.render(report, &mine)?;
+        registry::from_record(experiment)?.render(report, &mine)?;
     }
     Ok(())
 }
@@ -179,4 +180,9 @@ pub mod quick {
     pub const MAX_FDS: usize = 300;
     /// At most this many connections per point.
     pub const MAX_CONNS: usize = 20;
+
+    /// A quick run's connection counts: each at most [`MAX_CONNS`].
+    pub fn conns(declared: &[usize]) -> Vec<usize> {
+        declared.iter().map(|&c| c.min(MAX_CONNS)).collect()
+    }
 }

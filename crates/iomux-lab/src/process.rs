@@ -15,7 +15,9 @@ use crate::Lab;
 /// Which CPUs the server and the load generator run on.
 #[derive(Clone, Debug)]
 pub struct Pinning {
+    /// The server's CPU (`None`: not pinned).
     pub server: Option<usize>,
+    /// The load generator's CPU (`None`: not pinned).
     pub load: Option<usize>,
 }
 
@@ -70,14 +72,18 @@ pub fn pass_load(
 /// A server to measure: a name and the command that starts it (`--addr` is appended).
 #[derive(Clone, Debug)]
 pub struct ServerSpec {
+    /// The server's name in tables and records.
     pub name: String,
     /// It waits in `io_uring_enter` (see [`crate::subjects::Subject::uses_io_uring`]).
     pub io_uring: bool,
+    /// The program to run.
     pub program: PathBuf,
+    /// Its arguments (before the appended `--addr`).
     pub args: Vec<String>,
 }
 
 impl ServerSpec {
+    /// Starts it on the server's CPU and waits for its `listening on` line.
     pub fn start(&self, lab: &Lab) -> io::Result<ServerProc> {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         ServerProc::start(lab, &self.name, &self.program, &args)
@@ -88,6 +94,7 @@ impl ServerSpec {
 pub struct ServerProc {
     child: Child,
     stdout: BufReader<ChildStdout>,
+    /// The address the server announced it listens on.
     pub addr: SocketAddr,
 }
 
@@ -166,17 +173,20 @@ impl Drop for ServerProc {
     }
 }
 
-/// Sum of the on-CPU time of every thread of `pid`, from `/proc/PID/task/*/schedstat`.
 /// A process's CPU time at one moment: the total from the scheduler (nanoseconds, exact) and
 /// the user and system clock ticks (1/100 s) that split it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuSample {
+    /// On-CPU time of all its threads, from the scheduler.
     pub total: Duration,
+    /// User CPU time, in clock ticks (1/100 s).
     pub user_ticks: u64,
+    /// System CPU time, in clock ticks (1/100 s).
     pub system_ticks: u64,
 }
 
 impl CpuSample {
+    /// Samples process `pid`'s CPU time now (zero for what cannot be read).
     pub fn of(pid: u32) -> CpuSample {
         let (user_ticks, system_ticks) = fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
@@ -209,6 +219,7 @@ impl CpuSample {
     }
 }
 
+/// Sum of the on-CPU time of every thread of `pid`, from `/proc/PID/task/*/schedstat`.
 pub fn process_cpu(pid: u32) -> Duration {
     let mut total = 0u64;
     if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {

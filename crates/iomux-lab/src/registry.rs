@@ -1,143 +1,154 @@
-//! The experiments the lab knows, each with its parameters, and what each is about.
+//! The experiments the lab knows: one trait ([`Experiment`]) that each experiment's `Params`
+//! implements in its own file, and the list of them ([`KINDS`]), written once. Everything that
+//! goes by an experiment's name (a stored run's rendering, `runs compare`'s reference subject,
+//! `runs history`'s default metric) looks it up there.
 use std::io;
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::experiments::{busy, echo, http, idle, python, soak, store, wait};
 use crate::record::{ExperimentParams, Point};
 use crate::{Lab, Report};
 
-/// One experiment with its parameters.
-pub enum Experiment {
-    Wait(wait::Params),
-    Echo(echo::Params),
-    Idle(idle::Params),
-    Busy(busy::Params),
-    Store(store::Params),
-    Http(http::Params),
-    Python(python::Params),
-    Soak(soak::Params),
+/// An experiment: its parameters are the implementing type (its command line, its record and,
+/// parsed from an empty command line, its defaults: [`crate::defaults`]); what it measures and
+/// how it shows it are its methods.
+pub trait Experiment:
+    Serialize + DeserializeOwned + clap::Args + clap::FromArgMatches + 'static
+{
+    /// Its name, in records and on the command line.
+    const NAME: &'static str;
+    /// The subject its other subjects are compared with (the ratios its tables print, and
+    /// what runs on different testbeds are compared through).
+    const REFERENCE: &'static str;
+    /// The metric it is about (what `runs history` shows unless told otherwise).
+    const HEADLINE: &'static str = "server_cpu_us_per_msg";
+    /// Measures every point and records each into `lab` as it is measured.
+    fn measure(&self, lab: &mut Lab) -> io::Result<()>;
+    /// Its tables and charts, from its recorded points.
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()>;
 }
 
-impl Experiment {
-    /// What `iomux bench all` runs: every experiment that needs nothing but this binary, with
-    /// its defaults. (Not `python`: it needs python3, a maturin build of the extension and
-    /// uvloop, and its defaults take minutes. Not `store`, `http` or `soak`: they measure the
-    /// store, nginx and endurance, not the notes' claims.)
-    pub fn all_defaults() -> Vec<Experiment> {
-        vec![
-            Experiment::Wait(Default::default()),
-            Experiment::Echo(Default::default()),
-            Experiment::Idle(Default::default()),
-            Experiment::Busy(Default::default()),
-        ]
+/// An experiment with its parameters, chosen at run time (from the command line, or from a
+/// stored run's record).
+pub trait Chosen {
+    /// Its name.
+    fn name(&self) -> &'static str;
+    /// Its parameters as recorded.
+    fn params_json(&self) -> serde_json::Value;
+    /// See [`Experiment::measure`].
+    fn measure(&self, lab: &mut Lab) -> io::Result<()>;
+    /// See [`Experiment::render`].
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()>;
+}
+
+impl<E: Experiment> Chosen for E {
+    fn name(&self) -> &'static str {
+        E::NAME
     }
 
-    pub fn name(&self) -> &'static str {
-        match self {
-            Experiment::Wait(_) => wait::NAME,
-            Experiment::Echo(_) => echo::NAME,
-            Experiment::Idle(_) => idle::NAME,
-            Experiment::Busy(_) => busy::NAME,
-            Experiment::Store(_) => store::NAME,
-            Experiment::Http(_) => http::NAME,
-            Experiment::Python(_) => python::NAME,
-            Experiment::Soak(_) => soak::NAME,
-        }
+    fn params_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("parameters serialize")
     }
 
-    pub(crate) fn params_json(&self) -> serde_json::Value {
-        let value = match self {
-            Experiment::Wait(p) => serde_json::to_value(p),
-            Experiment::Echo(p) => serde_json::to_value(p),
-            Experiment::Idle(p) => serde_json::to_value(p),
-            Experiment::Busy(p) => serde_json::to_value(p),
-            Experiment::Store(p) => serde_json::to_value(p),
-            Experiment::Http(p) => serde_json::to_value(p),
-            Experiment::Python(p) => serde_json::to_value(p),
-            Experiment::Soak(p) => serde_json::to_value(p),
-        };
-        value.expect("parameters serialize")
+    fn measure(&self, lab: &mut Lab) -> io::Result<()> {
+        Experiment::measure(self, lab)
     }
 
-    /// The subject an experiment's other subjects are compared with across testbeds (the
-    /// ratios the tables print).
-    pub fn reference(experiment: &str) -> Option<&'static str> {
-        match experiment {
-            echo::NAME => Some(echo::REFERENCE),
-            wait::NAME => Some(wait::REFERENCE),
-            idle::NAME => Some(idle::REFERENCE),
-            busy::NAME => Some(busy::REFERENCE),
-            store::NAME => Some(store::REFERENCE),
-            http::NAME => Some(http::REFERENCE),
-            python::NAME => Some(python::REFERENCE),
-            soak::NAME => Some(soak::REFERENCE),
-            _ => None,
-        }
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
+        Experiment::render(self, report, points)
     }
+}
 
-    /// The metric an experiment is about (what `runs history` shows unless told otherwise).
-    pub fn headline(experiment: &str) -> &'static str {
-        match experiment {
-            wait::NAME => "wait_us",
-            store::NAME => "compare_ms",
-            http::NAME => "server_cpu_us_per_req",
-            soak::NAME => "fds_end",
-            _ => "server_cpu_us_per_msg",
-        }
-    }
+/// What the lab knows of an experiment by its name alone.
+pub struct Kind {
+    /// [`Experiment::NAME`].
+    pub name: &'static str,
+    /// [`Experiment::REFERENCE`].
+    pub reference: &'static str,
+    /// [`Experiment::HEADLINE`].
+    pub headline: &'static str,
+    /// Whether `iomux bench all` runs it (with its defaults).
+    pub in_all: bool,
+    /// Its recorded parameters, read back.
+    read: fn(&serde_json::Value) -> Result<Box<dyn Chosen>, serde_json::Error>,
+    /// Its defaults.
+    defaults: fn() -> Box<dyn Chosen>,
+}
 
-    /// The experiment a run record names, with its recorded parameters.
-    pub(crate) fn from_record(record: &ExperimentParams) -> io::Result<Experiment> {
-        fn params<T: DeserializeOwned>(record: &ExperimentParams) -> io::Result<T> {
-            serde_json::from_value(record.params.clone()).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("the {} parameters cannot be read: {e}", record.experiment),
-                )
-            })
-        }
-        Ok(match record.experiment.as_str() {
-            wait::NAME => Experiment::Wait(params(record)?),
-            echo::NAME => Experiment::Echo(params(record)?),
-            idle::NAME => Experiment::Idle(params(record)?),
-            busy::NAME => Experiment::Busy(params(record)?),
-            store::NAME => Experiment::Store(params(record)?),
-            http::NAME => Experiment::Http(params(record)?),
-            python::NAME => Experiment::Python(params(record)?),
-            soak::NAME => Experiment::Soak(params(record)?),
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("unknown experiment {other:?} in the run record"),
-                ))
-            }
-        })
+const fn kind<E: Experiment>(in_all: bool) -> Kind {
+    fn read<E: Experiment>(
+        params: &serde_json::Value,
+    ) -> Result<Box<dyn Chosen>, serde_json::Error> {
+        Ok(Box::new(E::deserialize(params)?))
     }
+    fn defaults<E: Experiment>() -> Box<dyn Chosen> {
+        Box::new(crate::defaults::<E>())
+    }
+    Kind {
+        name: E::NAME,
+        reference: E::REFERENCE,
+        headline: E::HEADLINE,
+        in_all,
+        read: read::<E>,
+        defaults: defaults::<E>,
+    }
+}
 
-    pub(crate) fn measure(&self, lab: &mut Lab) -> io::Result<()> {
-        match self {
-            Experiment::Wait(p) => wait::measure(lab, p),
-            Experiment::Echo(p) => echo::measure(lab, p),
-            Experiment::Idle(p) => idle::measure(lab, p),
-            Experiment::Busy(p) => busy::measure(lab, p),
-            Experiment::Store(p) => store::measure(lab, p),
-            Experiment::Http(p) => http::measure(lab, p),
-            Experiment::Python(p) => python::measure(lab, p),
-            Experiment::Soak(p) => soak::measure(lab, p),
-        }
-    }
+/// Every experiment, once. `bench all` runs those that need nothing but this binary and
+/// measure the notes' claims: not `python` (python3, a maturin build and uvloop; minutes),
+/// `store`, `http` or `soak` (the store, nginx and endurance).
+pub const KINDS: &[Kind] = &[
+    kind::<wait::Params>(true),
+    kind::<echo::Params>(true),
+    kind::<idle::Params>(true),
+    kind::<busy::Params>(true),
+    kind::<store::Params>(false),
+    kind::<http::Params>(false),
+    kind::<python::Params>(false),
+    kind::<soak::Params>(false),
+];
 
-    pub(crate) fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
-        match self {
-            Experiment::Wait(p) => wait::render(report, p, points),
-            Experiment::Echo(p) => echo::render(report, p, points),
-            Experiment::Idle(p) => idle::render(report, p, points),
-            Experiment::Busy(p) => busy::render(report, p, points),
-            Experiment::Store(p) => store::render(report, p, points),
-            Experiment::Http(p) => http::render(report, p, points),
-            Experiment::Python(p) => python::render(report, p, points),
-            Experiment::Soak(p) => soak::render(report, p, points),
-        }
-    }
+/// The experiment named `name`.
+pub fn kind_of(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// The reference subject of the experiment named `name` (see [`Experiment::REFERENCE`]).
+pub fn reference(name: &str) -> Option<&'static str> {
+    kind_of(name).map(|k| k.reference)
+}
+
+/// The headline metric of the experiment named `name` (see [`Experiment::HEADLINE`]).
+pub fn headline(name: &str) -> &'static str {
+    kind_of(name).map_or(echo::Params::HEADLINE, |k| k.headline)
+}
+
+/// What `iomux bench all` runs, each with its defaults.
+pub fn all_defaults() -> Vec<Box<dyn Chosen>> {
+    KINDS
+        .iter()
+        .filter(|k| k.in_all)
+        .map(|k| (k.defaults)())
+        .collect()
+}
+
+/// The experiment a run record names, with its recorded parameters.
+pub fn from_record(record: &ExperimentParams) -> io::Result<Box<dyn Chosen>> {
+    let kind = kind_of(&record.experiment).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "unknown experiment {:?} in the run record",
+                record.experiment
+            ),
+        )
+    })?;
+    (kind.read)(&record.params).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the {} parameters cannot be read: {e}", record.experiment),
+        )
+    })
 }

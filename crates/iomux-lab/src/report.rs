@@ -8,6 +8,7 @@ use crate::chart;
 /// Where rendered tables and charts go: printed, kept for `summary.txt`, charts into a folder;
 /// or, for the web front end, only kept ([`Report::in_memory`]).
 pub struct Report {
+    /// The folder the charts go into.
     pub dir: PathBuf,
     pub(crate) text: String,
     /// `Some`: nothing is printed or written; charts are kept here as (name, SVG).

@@ -14,14 +14,23 @@ use crate::record::Point;
 /// One measured point of one server (medians over the repeats).
 #[derive(Clone, Debug, Default)]
 pub struct Measured {
+    /// Messages answered per second.
     pub msgs_per_s: f64,
+    /// The server's CPU time (user + system) per message, in microseconds.
     pub cpu_us_per_msg: f64,
+    /// The server's user CPU time per message, in microseconds.
     pub user_us_per_msg: f64,
+    /// The server's system (kernel) CPU time per message, in microseconds.
     pub system_us_per_msg: f64,
+    /// Median latency, in microseconds.
     pub p50_us: f64,
+    /// 99th percentile latency, in microseconds.
     pub p99_us: f64,
+    /// The load generator's CPU time per message (warm-up included), in microseconds.
     pub load_cpu_us_per_msg: f64,
+    /// Failed connections and unanswered messages, summed over the repeats.
     pub errors: u64,
+    /// Connections whose echo differed from what was sent, summed over the repeats.
     pub mismatches: u64,
 }
 
@@ -39,6 +48,19 @@ impl Measured {
             .metric("errors", self.errors as f64)
             .metric("mismatches", self.mismatches as f64)
     }
+}
+
+/// The points of a matrix: every (connections, size, pipeline) combination, in table order
+/// (connections outermost).
+pub fn matrix(conns: &[usize], sizes: &[usize], pipelines: &[usize]) -> Vec<(usize, usize, usize)> {
+    conns
+        .iter()
+        .flat_map(|&c| {
+            sizes
+                .iter()
+                .flat_map(move |&s| pipelines.iter().map(move |&d| (c, s, d)))
+        })
+        .collect()
 }
 
 /// Runs `config` against `server` `repeat` times and returns the medians.

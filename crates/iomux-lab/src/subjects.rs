@@ -24,8 +24,10 @@ pub enum Peer {
 }
 
 impl Peer {
+    /// Every peer.
     pub const ALL: [Peer; 4] = [Peer::Tokio, Peer::Mio, Peer::Floor, Peer::Monoio];
 
+    /// The peer's name, as `--servers` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Peer::Tokio => "tokio",
@@ -48,7 +50,9 @@ impl Peer {
 /// A server `bench echo` measures: an `iomux serve` model or a peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Subject {
+    /// An `iomux serve` model.
     Model(Model),
+    /// A reference server.
     Peer(Peer),
 }
 
@@ -62,6 +66,7 @@ impl Subject {
         })
     }
 
+    /// Its name, as `--servers` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Subject::Model(m) => m.name(),

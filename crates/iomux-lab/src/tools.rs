@@ -27,6 +27,7 @@ pub enum Counter {
 }
 
 impl Counter {
+    /// What it counts, as the report names it.
     pub fn noun(self) -> &'static str {
         match self {
             Counter::Syscalls => "syscalls (strace -f -c)",
@@ -44,6 +45,7 @@ impl Counter {
         }
     }
 
+    /// The program that counts.
     pub fn tool(self) -> &'static str {
         match self {
             Counter::Syscalls => "strace",
@@ -73,6 +75,7 @@ impl Counter {
     }
 }
 
+/// Whether the counter's tool is installed; if not, says that its pass is skipped.
 pub fn tool_available(lab: &mut Lab, counter: Counter) -> bool {
     let ok = Command::new(counter.tool())
         .arg("--version")

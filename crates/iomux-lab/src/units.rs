@@ -25,10 +25,12 @@ pub mod secs {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
+    /// Writes a `Duration` as seconds.
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 
+    /// Reads seconds back into a `Duration`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let value = f64::deserialize(d)?;
         Duration::try_from_secs_f64(value).map_err(serde::de::Error::custom)
@@ -41,10 +43,12 @@ pub mod names {
     use std::fmt::Display;
     use std::str::FromStr;
 
+    /// Writes the items as a list of their names.
     pub fn serialize<T: Display, S: Serializer>(items: &[T], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(items.iter().map(|i| i.to_string()))
     }
 
+    /// Reads a list of names back into the items they name.
     pub fn deserialize<'de, T, D>(d: D) -> Result<Vec<T>, D::Error>
     where
         T: FromStr,
@@ -61,11 +65,17 @@ pub mod names {
 /// A moment in UTC, as a calendar shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Utc {
+    /// The year (e.g. 2024).
     pub year: i64,
+    /// The month, 1 to 12.
     pub month: i64,
+    /// The day of the month, from 1.
     pub day: i64,
+    /// The hour, 0 to 23.
     pub hour: i64,
+    /// The minute, 0 to 59.
     pub minute: i64,
+    /// The second, 0 to 59.
     pub second: i64,
 }
 

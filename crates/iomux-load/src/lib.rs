@@ -26,15 +26,23 @@ use iomux_pattern::EchoCheck;
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The echo server's address.
     pub addr: SocketAddr,
+    /// Active connections.
     pub conns: usize,
+    /// Message size in bytes.
     pub size: usize,
+    /// Messages in flight per connection (closed loop).
     pub pipeline: usize,
+    /// The measured window (after the warm-up).
     pub duration: Duration,
+    /// Load before measuring starts.
     pub warmup: Duration,
     /// Total messages per second across all connections (open loop), or `None` (closed loop).
     pub rate: Option<f64>,
+    /// Extra connections that are opened and never send.
     pub idle: usize,
+    /// Event loops (threads) driving the active connections.
     pub threads: usize,
     /// How long to wait for the answers still in flight when the run ends.
     pub drain: Duration,
@@ -69,20 +77,33 @@ impl Config {
 /// What a run measured. Serialized as the `--json` line.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Report {
+    /// Messages answered per second in the measured window.
     pub msgs_per_s: f64,
+    /// Megabytes (10^6 bytes) echoed per second in the measured window.
     pub mb_per_s: f64,
+    /// Median latency, in microseconds.
     pub p50_us: f64,
+    /// 99th percentile latency, in microseconds.
     pub p99_us: f64,
+    /// 99.9th percentile latency, in microseconds.
     pub p999_us: f64,
+    /// Highest latency, in microseconds.
     pub max_us: f64,
+    /// Mean latency, in microseconds.
     pub mean_us: f64,
+    /// Active connections.
     pub conns: usize,
+    /// Idle connections (opened, never sending).
     pub idle: usize,
+    /// Message size in bytes.
     pub size: usize,
+    /// Messages in flight per connection (closed loop).
     pub pipeline: usize,
+    /// Total messages per second asked for (open loop), or `None` (closed loop).
     pub rate: Option<f64>,
     /// Messages completed inside the measured window.
     pub messages: u64,
+    /// The measured window, in seconds.
     pub window_s: f64,
     /// Connections that failed: refused, reset, closed early.
     pub errors: u64,
@@ -274,7 +295,9 @@ fn check_fd_budget(config: &Config) -> io::Result<()> {
 /// reads the server's CPU time at both).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowEdge {
+    /// The warm-up is over: measuring starts.
     Start,
+    /// The measured window is over.
     End,
 }
 

@@ -7,14 +7,21 @@ use crate::Model;
 /// What `iomux serve` prints when it stops: as one line of text, or as one JSON object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// The I/O model's name, as `--model` takes it.
     pub model: String,
     /// The selector backend the model waited with (none for blocking and nonblocking).
     pub backend: Option<String>,
+    /// Server threads (`--threads`).
     pub threads: usize,
+    /// Connections accepted.
     pub accepted: u64,
+    /// Connections accepted and then closed unserved (refused by the selector, or no thread).
     pub refused: u64,
+    /// Bytes read from clients.
     pub bytes_in: u64,
+    /// Bytes written to clients.
     pub bytes_out: u64,
+    /// Loop turns, summed over the threads (0 for the blocking and callbacks models).
     pub loop_iterations: u64,
     /// Multishot receives ended by an empty provided-buffer ring (`uring` model; 0 elsewhere).
     pub out_of_buffers: u64,
@@ -22,22 +29,32 @@ pub struct Summary {
     pub cq_overflows: u64,
     /// CPU seconds (user + system) the whole process used while serving.
     pub cpu_s: f64,
+    /// The selector's (or the ring's) counters; none when the model made no wait calls.
     pub selector: Option<SelectorSummary>,
 }
 
 /// The selector's cost counters, summed over the server's loops.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SelectorSummary {
+    /// Waits made (`select`/`poll`/`epoll_wait` calls, or ring turns).
     pub wait_calls: u64,
+    /// Events the waits returned, summed.
     pub events_returned: u64,
+    /// Descriptors handed to the kernel by the waits, summed (none for epoll).
     pub fds_passed: u64,
+    /// Registration changes that cost the kernel work (`epoll_ctl` calls, io_uring poll requests).
     pub ctl_calls: u64,
     /// io_uring: entries submitted, completions taken, `io_uring_enter` calls.
     pub submissions: u64,
+    /// io_uring: completion queue entries taken.
     pub completions: u64,
+    /// io_uring: `io_uring_enter` calls.
     pub enter_calls: u64,
+    /// Seconds spent inside the wait syscalls.
     pub wait_s: f64,
+    /// Descriptors handed to the kernel per wait, on average.
     pub fds_per_wait: f64,
+    /// Events returned per wait, on average.
     pub events_per_wait: f64,
 }
 

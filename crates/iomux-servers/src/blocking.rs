@@ -28,6 +28,8 @@ use crate::answer::Answer;
 /// entry when it ends, which drops the last `Arc` and closes the socket at once.
 type Registry = Arc<Mutex<HashMap<u64, Arc<DirectStream>>>>;
 
+/// Accepts on `listener`, a thread per connection, until shutdown, then lets the connections
+/// finish writing; returns what they did.
 pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters> {
     let mut selector: Selector<()> = Selector::with_backend(BackendKind::Poll)?;
     let waker = selector.waker()?;

@@ -2,9 +2,9 @@
 //! iomux's callback [`EventLoop`] with an accept or a read/write callback. The loop's backend is
 //! the default selector's (`IOMUX_BACKEND`, else epoll).
 //!
-//! The loop owns every source, so pausing the listener (see [`crate::accept`]) unregisters one
-//! `Rc` of it and a timer, or the next close, registers it again. Idle connections are closed
-//! by a timer per connection; shutdown arrives through a [`iomux::Notifier`].
+//! The listener follows the accept rules on the loop as [`LoopListener`] does for every
+//! callback-loop server. Idle connections are closed by a timer per connection; shutdown
+//! arrives through a [`iomux::Notifier`].
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::TcpListener;
@@ -16,29 +16,37 @@ use std::time::{Duration, Instant};
 use iomux::{EventLoop, Interest, Readiness};
 use tracing::{debug, warn};
 
-use super::conn::{Client, Socket, READ_BUFFER};
-use super::stats::Publisher;
-use super::{Counters, Shared};
-use crate::accept::{Accepted, Acceptor, ACCEPT_RETRY};
-use crate::shutdown::give_up;
 use iomux_sys::socket::{DirectStream, TracedStream};
+
+use crate::conn::{Client, Socket, READ_BUFFER};
+use crate::listener::{ListenerOwner, LoopListener};
+use crate::shutdown::give_up;
+use crate::stats::Publisher;
+use crate::{Counters, Shared};
 
 /// State the callbacks of one loop share.
 struct Ctx {
     shared: Arc<Shared>,
     /// The loop's read buffer and counters, together: one borrow per callback.
     io: RefCell<LoopIo>,
-    acceptor: RefCell<Acceptor>,
+    listener: LoopListener,
     draining: Cell<bool>,
-    /// Taken (and so closed, once the loop drops its registration too) on shutdown.
-    listener: RefCell<Option<Rc<TcpListener>>>,
-    listening: Cell<bool>,
     /// Accepts and registers clients on the socket type the server runs with (see
     /// [`Socket`]): chosen once, so the client callbacks are compiled for that type alone.
     accept: fn(&mut EventLoop, &TcpListener, &Context),
 }
 
 type Context = Rc<Ctx>;
+
+impl ListenerOwner for Ctx {
+    fn listener(&self) -> &LoopListener {
+        &self.listener
+    }
+
+    fn accept_ready(self: &Rc<Self>, lp: &mut EventLoop, socket: &TcpListener) {
+        (self.accept)(lp, socket, self)
+    }
+}
 
 /// What every client callback of one loop reads into and counts on.
 struct LoopIo {
@@ -57,10 +65,8 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
             read_buffer: vec![0; READ_BUFFER],
             counters: Counters::default(),
         }),
-        acceptor: RefCell::new(Acceptor::default()),
+        listener: LoopListener::new(listener),
         draining: Cell::new(false),
-        listener: RefCell::new(Some(Rc::new(listener))),
-        listening: Cell::new(false),
         accept: match shared.trace_records() {
             Some(_) => accept_all::<TracedStream>,
             None => accept_all::<DirectStream>,
@@ -73,7 +79,7 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
     shared.shutdown.on_request(move || {
         let _ = on_shutdown.notify();
     });
-    listen(&mut lp, &ctx)?;
+    LoopListener::listen(&ctx, &mut lp)?;
     if shared.board.is_some() {
         publish(&mut lp, &ctx, Publisher::new(shared, 0));
     }
@@ -100,61 +106,8 @@ fn publish(lp: &mut EventLoop, ctx: &Context, mut publisher: Publisher) {
     }
 }
 
-fn listen(lp: &mut EventLoop, ctx: &Context) -> iomux::Result<()> {
-    let Some(listener) = ctx.listener.borrow().clone() else {
-        return Ok(());
-    };
-    if ctx.listening.get() || ctx.draining.get() {
-        return Ok(());
-    }
-    let accept_ctx = ctx.clone();
-    lp.register(
-        listener,
-        Interest::READ,
-        move |lp, listener: &mut Rc<TcpListener>, _| (accept_ctx.accept)(lp, listener, &accept_ctx),
-    )?;
-    ctx.listening.set(true);
-    Ok(())
-}
-
-fn stop_listening(lp: &mut EventLoop, ctx: &Context) {
-    if ctx.listening.replace(false) {
-        if let Some(listener) = ctx.listener.borrow().as_ref() {
-            let _ = lp.unregister(listener.as_raw_fd());
-        }
-    }
-}
-
-/// Listens again if a pause is over (the retry timer fired, or a connection closed).
-fn resume_if_due(lp: &mut EventLoop, ctx: &Context) {
-    if ctx.acceptor.borrow_mut().resume_due(Instant::now()) {
-        if let Err(e) = listen(lp, ctx) {
-            warn!("cannot resume accepting: {e}");
-            ctx.acceptor.borrow_mut().on_close(Instant::now());
-            schedule_resume(lp, ctx);
-        }
-    }
-}
-
-fn schedule_resume(lp: &mut EventLoop, ctx: &Context) {
-    let ctx = ctx.clone();
-    lp.call_later(ACCEPT_RETRY, move |lp| resume_if_due(lp, &ctx));
-}
-
 fn accept_all<S: Socket>(lp: &mut EventLoop, listener: &TcpListener, ctx: &Context) {
-    loop {
-        let accepted =
-            ctx.acceptor
-                .borrow_mut()
-                .accept(listener, &ctx.shared.limit, Instant::now());
-        let stream = match accepted {
-            Accepted::Conn(stream) => stream,
-            Accepted::Drained => return,
-            Accepted::Paused => {
-                stop_listening(lp, ctx);
-                return schedule_resume(lp, ctx);
-            }
-        };
+    while let Some(stream) = LoopListener::accept(ctx, lp, listener, &ctx.shared.limit) {
         let now = Instant::now();
         let client = Client::<S>::new(stream, &ctx.shared, now);
         // Activity is tracked only for an idle timeout (a cell write per message otherwise).
@@ -226,8 +179,7 @@ fn close(lp: &mut EventLoop, fd: RawFd, ctx: &Context) {
                 lp.stop(); // only the shutdown notifier is left
             }
         } else {
-            ctx.acceptor.borrow_mut().on_close(Instant::now());
-            resume_if_due(lp, ctx);
+            LoopListener::on_close(ctx, lp);
         }
     }
 }
@@ -263,10 +215,7 @@ fn start_draining(lp: &mut EventLoop, ctx: &Context) {
     if ctx.draining.replace(true) {
         return;
     }
-    ctx.acceptor.borrow_mut().stop();
-    stop_listening(lp, ctx);
-    // The last reference: the listening socket closes.
-    ctx.listener.borrow_mut().take();
+    ctx.listener.close(lp);
     // Every connection gets one more callback (sockets are writable at once): there it stops
     // reading, writes what it owes and closes. The notifier (the running source) is skipped.
     let me = lp.current_fd();

@@ -11,13 +11,21 @@ use crate::{stats, uring, Answer, Model};
 /// Everything a server model needs to know.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The I/O model (`--model`).
     pub model: Model,
+    /// What the server answers (`--proto`).
     pub proto: Answer,
+    /// The address to listen on.
     pub addr: SocketAddr,
+    /// Event loops, each on its own thread, sharing the port (`--threads`; readiness models).
     pub threads: usize,
+    /// At most this many connections open at once (`--max-conns`; `None`: no limit).
     pub max_conns: Option<usize>,
+    /// Closes a connection silent both ways for this long (`--idle-timeout`; `None`: never).
     pub idle_timeout: Option<Duration>,
+    /// Bytes owed to a client past which the server stops reading from it (`--max-buffer`).
     pub buffer_limit: usize,
+    /// On shutdown, how long to keep delivering what is owed before closing anyway (`--grace`).
     pub grace: Duration,
     /// The completion model's ring (`--model uring` only).
     pub ring: uring::RingConfig,

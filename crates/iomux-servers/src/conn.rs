@@ -51,7 +51,9 @@ where
 
 /// A client connection of a non-blocking model: its socket and its connection core.
 pub struct Client<S = DirectStream> {
+    /// The client's socket.
     pub stream: S,
+    /// The connection core: the protocol and what it owes the client.
     pub conn: Connection<Answer>,
 }
 
@@ -62,6 +64,7 @@ impl<S: AsRawFd> AsRawFd for Client<S> {
 }
 
 impl<S: Socket> Client<S> {
+    /// A client on `stream`, answering as the server's `--proto` within its `--max-buffer`.
     pub fn new(stream: TcpStream, shared: &Shared, now: Instant) -> Client<S> {
         Client {
             stream: S::from(stream),

@@ -3,8 +3,8 @@
 //! One loop, one thread. The listener and every connection are the loop's sources; each
 //! connection is the library's [`Connection`] around an [`Http`] protocol, so partial writes,
 //! backpressure, half-close and resets are handled as in every other iomux server. Accepting
-//! follows the one accept rule ([`crate::accept`]): out of descriptors, it pauses
-//! instead of spinning.
+//! follows the one accept rule ([`crate::accept`], on the loop as [`LoopListener`]): out of
+//! descriptors, it pauses instead of spinning.
 //!
 //! Answers computed on other threads (store queries) and event-stream messages come back as
 //! [`Delivery`]s through the loop's channel; a connection waiting for one is parked (watched
@@ -27,7 +27,7 @@ use iomux::{EventLoop, Interest, Readiness, TimerId};
 use iomux_sys::socket::DirectStream;
 use tracing::{debug, warn};
 
-use crate::accept::{Accepted, Acceptor, ACCEPT_RETRY};
+use crate::listener::{ListenerOwner, LoopListener};
 use crate::shutdown::{give_up, ConnLimit, Shutdown};
 use iomux_http::protocol::Http;
 use iomux_http::{Handler, Limits, Response, Ticket};
@@ -38,7 +38,12 @@ pub enum Delivery {
     /// The answer to a request whose handler replied [`Reply::Later`](iomux_http::Reply::Later).
     Answer(Ticket, Response),
     /// A message for the event stream of connection `conn` (framed: `data: ...\n\n`).
-    Push { conn: u64, message: Arc<[u8]> },
+    Push {
+        /// The connection whose event stream it goes to.
+        conn: u64,
+        /// The message, framed.
+        message: Arc<[u8]>,
+    },
 }
 
 /// Where other threads send [`Delivery`]s.
@@ -100,11 +105,19 @@ struct Server<H> {
     read_buffer: RefCell<Vec<u8>>,
     clients: RefCell<HashMap<u64, Known<H>>>,
     next_id: Cell<u64>,
-    acceptor: RefCell<Acceptor>,
     limit: ConnLimit,
-    listener: RefCell<Option<Rc<TcpListener>>>,
-    listening: Cell<bool>,
+    listener: LoopListener,
     draining: Cell<bool>,
+}
+
+impl<H: Handler + 'static> ListenerOwner for Server<H> {
+    fn listener(&self) -> &LoopListener {
+        &self.listener
+    }
+
+    fn accept_ready(self: &Rc<Self>, lp: &mut EventLoop, socket: &TcpListener) {
+        self.accept_all(lp, socket)
+    }
 }
 
 /// Serves `listener` on this thread until `shutdown` is requested; then stops accepting,
@@ -135,10 +148,8 @@ pub fn run<H: Handler + 'static>(
         read_buffer: RefCell::new(vec![0; READ_BUFFER]),
         clients: RefCell::default(),
         next_id: Cell::new(0),
-        acceptor: RefCell::default(),
         limit: ConnLimit::new(None),
-        listener: RefCell::new(Some(Rc::new(listener))),
-        listening: Cell::new(false),
+        listener: LoopListener::new(listener),
         draining: Cell::new(false),
     });
     let _ = cell.set(server.clone());
@@ -149,66 +160,14 @@ pub fn run<H: Handler + 'static>(
     shutdown.on_request(move || {
         let _ = on_shutdown.notify();
     });
-    server.listen(&mut lp)?;
+    LoopListener::listen(&server, &mut lp)?;
     lp.run()?;
     Ok(())
 }
 
 impl<H: Handler + 'static> Server<H> {
-    fn listen(self: &Rc<Self>, lp: &mut EventLoop) -> iomux::Result<()> {
-        let Some(listener) = self.listener.borrow().clone() else {
-            return Ok(());
-        };
-        if self.listening.get() || self.draining.get() {
-            return Ok(());
-        }
-        let server = self.clone();
-        lp.register(
-            listener,
-            Interest::READ,
-            move |lp, listener: &mut Rc<TcpListener>, _| server.accept_all(lp, listener),
-        )?;
-        self.listening.set(true);
-        Ok(())
-    }
-
-    fn stop_listening(&self, lp: &mut EventLoop) {
-        if self.listening.replace(false) {
-            if let Some(listener) = self.listener.borrow().as_ref() {
-                let _ = lp.unregister(listener.as_raw_fd());
-            }
-        }
-    }
-
-    fn resume_if_due(self: &Rc<Self>, lp: &mut EventLoop) {
-        if self.acceptor.borrow_mut().resume_due(Instant::now()) {
-            if let Err(e) = self.listen(lp) {
-                warn!("cannot resume accepting: {e}");
-                self.acceptor.borrow_mut().on_close(Instant::now());
-                self.schedule_resume(lp);
-            }
-        }
-    }
-
-    fn schedule_resume(self: &Rc<Self>, lp: &mut EventLoop) {
-        let server = self.clone();
-        lp.call_later(ACCEPT_RETRY, move |lp| server.resume_if_due(lp));
-    }
-
     fn accept_all(self: &Rc<Self>, lp: &mut EventLoop, listener: &TcpListener) {
-        loop {
-            let accepted = self
-                .acceptor
-                .borrow_mut()
-                .accept(listener, &self.limit, Instant::now());
-            let stream = match accepted {
-                Accepted::Conn(stream) => stream,
-                Accepted::Drained => return,
-                Accepted::Paused => {
-                    self.stop_listening(lp);
-                    return self.schedule_resume(lp);
-                }
-            };
+        while let Some(stream) = LoopListener::accept(self, lp, listener, &self.limit) {
             let id = self.next_id.get();
             self.next_id.set(id + 1);
             let now = lp.now();
@@ -336,8 +295,7 @@ impl<H: Handler + 'static> Server<H> {
                 lp.stop();
             }
         } else {
-            self.acceptor.borrow_mut().on_close(Instant::now());
-            self.resume_if_due(lp);
+            LoopListener::on_close(self, lp);
         }
     }
 
@@ -450,9 +408,7 @@ impl<H: Handler + 'static> Server<H> {
         if self.draining.replace(true) {
             return;
         }
-        self.acceptor.borrow_mut().stop();
-        self.stop_listening(lp);
-        self.listener.borrow_mut().take();
+        self.listener.close(lp);
         // Every connection gets one more callback (sockets are writable at once): there it
         // stops reading, writes what it owes and closes.
         let ids: Vec<u64> = self.clients.borrow().keys().copied().collect();

@@ -33,6 +33,7 @@ mod callbacks;
 pub mod config;
 pub mod conn;
 pub mod http;
+pub mod listener;
 mod nonblocking;
 mod readiness;
 pub mod run;

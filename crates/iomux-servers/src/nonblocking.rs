@@ -17,6 +17,8 @@ use super::{Counters, Shared};
 use crate::accept::{Accepted, Acceptor};
 use crate::shutdown::Drain;
 
+/// Serves on `listener` by polling every socket in turn until shutdown and its drain; returns
+/// what it did.
 pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
     let config = &shared.config;
     let mut listener = Some(listener);

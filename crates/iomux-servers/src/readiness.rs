@@ -38,6 +38,8 @@ struct Server<'a, S> {
     drain: Option<Drain>,
 }
 
+/// Runs loop `index` on a `backend` selector over `listener` until shutdown and its drain;
+/// returns what it did.
 pub fn serve(
     listener: TcpListener,
     backend: BackendKind,

@@ -12,12 +12,17 @@ use crate::{stats, Config};
 /// What a server did, summed over its threads.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Counters {
+    /// Connections accepted.
     pub accepted: u64,
+    /// Connections accepted and then closed unserved (refused by the selector, or no thread).
     pub refused: u64,
+    /// Bytes read from clients.
     pub bytes_in: u64,
+    /// Bytes written to clients.
     pub bytes_out: u64,
     /// Reads (or receive completions) that brought data.
     pub reads: u64,
+    /// Loop turns (the blocking and callbacks models count none).
     pub loop_iterations: u64,
     /// Multishot receives ended because the provided-buffer ring ran dry (completion model).
     pub out_of_buffers: u64,
@@ -32,6 +37,7 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Adds another thread's counters to these (the `buffered` gauges too).
     pub fn add(&mut self, other: &Counters) {
         self.accepted += other.accepted;
         self.refused += other.refused;
@@ -58,8 +64,11 @@ impl Counters {
 
 /// The shared state each model's threads get.
 pub struct Shared {
+    /// The server's configuration.
     pub config: Config,
+    /// The shutdown request the threads watch.
     pub shutdown: Arc<Shutdown>,
+    /// Connections open now, across threads, for `--max-conns`.
     pub limit: ConnLimit,
     /// Where the threads publish their counters (with `--stats-addr`).
     pub board: Option<Arc<stats::Board>>,

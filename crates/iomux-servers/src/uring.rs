@@ -175,6 +175,7 @@ struct Server<'a> {
     tracer: Option<Tracer>,
 }
 
+/// Serves on `listener` with one io_uring until shutdown and its drain; returns what it did.
 pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
     let config = &shared.config.ring;
     let ring = Ring::new(&RingOptions {

@@ -11,21 +11,30 @@ use crate::store::{HistoryEntry, Store};
 /// One run's figure in a point's history.
 #[derive(Clone, Debug, Serialize)]
 pub struct HistoryRow {
+    /// The run's id.
     pub run: String,
+    /// When the run started, in seconds since the Unix epoch.
     pub started: f64,
+    /// The commit the run's binary was built from.
     pub git_commit: String,
+    /// The metric's value at the run's median point.
     pub median: f64,
+    /// The metric's value in each repeat.
     pub repeats: Vec<f64>,
     /// The change from the previous run, as a fraction.
     pub change: Option<f64>,
+    /// The change is beyond the series' noise: a change point.
     pub change_point: bool,
 }
 
 /// One point's metric over the stored runs of one testbed (`runs history`, the web page).
 #[derive(Clone, Debug, Serialize)]
 pub struct History {
+    /// The point's key.
     pub point: String,
+    /// The metric's name.
     pub metric: String,
+    /// Which direction of the metric is an improvement.
     pub better: metric::Better,
     /// The testbed's fingerprint.
     pub testbed: String,
@@ -33,6 +42,7 @@ pub struct History {
     pub host: String,
     /// How change points were found.
     pub rule: String,
+    /// The runs that measured the point on this testbed, oldest first.
     pub runs: Vec<HistoryRow>,
     /// Other testbeds that measured the point: host, fingerprint, runs.
     pub other_testbeds: Vec<(String, String, u64)>,

@@ -61,6 +61,7 @@ struct Rates {
 }
 
 impl Live {
+    /// No page watching anything yet; samples reach the event loop through `deliveries`.
     pub fn new(deliveries: Deliveries) -> Live {
         Live {
             subscribers: Arc::default(),

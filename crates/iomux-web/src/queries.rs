@@ -17,7 +17,7 @@ use serde_json::json;
 use tracing::warn;
 
 use iomux_http::{Response, Ticket};
-use iomux_lab::{chart, Experiment, Report};
+use iomux_lab::{chart, Report};
 use iomux_servers::http::{Deliveries, Delivery};
 use iomux_store::history::{self, History};
 
@@ -32,22 +32,33 @@ pub const WORKERS: usize = 2;
 /// What the pages ask of the store.
 #[derive(Debug)]
 pub enum Query {
+    /// The stored runs the filter picks, newest first.
     Runs(RunFilter),
+    /// One run, by id, unique prefix, `latest` or `latest~N`: its record, tables and charts.
     Run(String),
+    /// Two runs' points compared.
     Compare {
+        /// The first run (the baseline), named as [`Query::Run`] names one.
         a: String,
+        /// The second run, judged against the first, named likewise.
         b: String,
     },
+    /// One point's metric over the stored runs of one testbed.
     History {
+        /// The point's key, as `iomux runs compare` prints it.
         point: String,
+        /// The metric (`None`: the experiment's headline metric).
         metric: Option<String>,
+        /// The testbed, by fingerprint prefix or host name (`None`: the one that ran it last).
         testbed: Option<String>,
     },
     /// The trace files there are.
     Traces,
     /// One trace as a timeline; `gzip` when the client takes it.
     Trace {
+        /// Its name on the pages.
         name: String,
+        /// Whether to answer gzip-compressed.
         gzip: bool,
     },
 }
@@ -185,8 +196,8 @@ fn answer(store: &mut dyn Store, query: Query) -> (Response, bool) {
             .map(|runs| Response::json(&json!({ "store": store.describe(), "runs": runs }))),
         Query::Run(reference) => run(store, &reference),
         Query::Compare { a, b } => {
-            compare::compare_stored(store, &a, &b, &Experiment::reference, compare::Noise::Keep)
-                .map(|(a, b, comparison)| {
+            compare::compare_stored(store, &a, &b, &iomux_lab::reference, compare::Noise::Keep).map(
+                |(a, b, comparison)| {
                     let counts = json!({
                         "regression": comparison.count(Verdict::Regression),
                         "improvement": comparison.count(Verdict::Improvement),
@@ -196,14 +207,15 @@ fn answer(store: &mut dyn Store, query: Query) -> (Response, bool) {
                     Response::json(
                         &json!({ "a": a, "b": b, "comparison": comparison, "counts": counts }),
                     )
-                })
+                },
+            )
         }
         Query::History {
             point,
             metric,
             testbed,
         } => {
-            let headline = &Experiment::headline;
+            let headline = &iomux_lab::headline;
             return match history::of(
                 store,
                 &point,

@@ -49,6 +49,8 @@ pub struct Web {
 }
 
 impl Web {
+    /// The front end over `store` (at `url`, for the workers' own connections), listing `watch`
+    /// on the live page and `traces` on the traces page.
     pub fn new(
         store: Box<dyn Store>,
         url: DbUrl,

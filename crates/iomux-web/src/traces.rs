@@ -27,13 +27,16 @@ pub struct TraceSources {
 pub struct Listed {
     /// Its name on the pages: the file name, with `~2`, `~3`... after a name seen before.
     pub name: String,
+    /// Where the file is.
     pub path: PathBuf,
+    /// Its size in bytes.
     pub bytes: u64,
     /// Last modified, in seconds since 1970.
     pub modified: Option<u64>,
 }
 
 impl TraceSources {
+    /// The traces under `paths` (files, or folders of `trace*.json` files).
     pub fn new(paths: Vec<PathBuf>) -> TraceSources {
         TraceSources { paths }
     }

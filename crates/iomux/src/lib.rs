@@ -1,10 +1,12 @@
-//! # iomux: one selectors-style API over select, poll and epoll
+//! # iomux: one selectors-style API over select, poll, epoll and io_uring
 //!
 //! iomux is the readiness layer of a server, built so that its mechanisms can be compared: one
 //! [`Selector`] API (register / modify / unregister / select, with data of your type per
 //! registration, as in Python's `selectors`) over backends chosen **at run time** — `select`,
-//! `poll`, `epoll` level-triggered and `epoll-et` edge-triggered — plus a callback
-//! [`EventLoop`] on top and an [`OutBuffer`] for partial writes and backpressure.
+//! `poll`, `epoll` level-triggered and `epoll-et` edge-triggered, and io_uring polls
+//! (`io-uring`, `io-uring-et`) — plus a callback [`EventLoop`] on top, an [`OutBuffer`] for
+//! partial writes and backpressure, and the connection core ([`conn`]) every iomux server
+//! model drives.
 //!
 //! ```
 //! use iomux::{BackendKind, Selector};

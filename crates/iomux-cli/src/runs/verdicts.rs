@@ -7,8 +7,8 @@ use iomux_store::record::Run;
 use iomux_store::{metric, Store};
 
 use super::{print_json, say, short_testbed};
+use iomux_lab::aligned_table;
 use iomux_lab::units::Utc;
-use iomux_lab::{aligned_table, Experiment};
 use iomux_store::history::{self, History};
 
 /// One run as a line: id, commit, start, testbed.
@@ -40,7 +40,7 @@ pub fn compare(
         compare::Noise::Count
     };
     let (a, b, mut comparison) =
-        compare::compare_stored(store, a, b, &Experiment::reference, noise)?;
+        compare::compare_stored(store, a, b, &iomux_lab::reference, noise)?;
     if let Some(name) = only_metric {
         comparison.rows.retain(|r| &*r.metric == name);
     }
@@ -131,7 +131,7 @@ pub fn history(
     testbed: Option<&str>,
     json: bool,
 ) -> io::Result<()> {
-    let h = history::of(store, point, metric_name, testbed, &Experiment::headline)?;
+    let h = history::of(store, point, metric_name, testbed, &iomux_lab::headline)?;
     if json {
         return print_json(&h);
     }

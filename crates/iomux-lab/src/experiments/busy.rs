@@ -11,10 +11,11 @@ use crate::record::Point;
 use crate::runner::measure_server;
 use crate::subjects::Subject;
 use crate::units::parse_seconds;
-use crate::{quick, table, Lab, Report};
+use crate::{quick, table, Experiment, Lab, Report};
 use iomux_load as load;
 use iomux_metadata::Model;
 
+/// The experiment's name, in records and on the command line.
 pub const NAME: &str = "busy";
 /// The subject the others are compared with across testbeds.
 pub const REFERENCE: &str = "epoll";
@@ -46,101 +47,102 @@ pub struct Params {
     pub duration: Duration,
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        crate::defaults()
-    }
-}
+impl Experiment for Params {
+    const NAME: &'static str = NAME;
+    const REFERENCE: &'static str = REFERENCE;
 
-pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
-    let duration = if lab.quick {
-        quick::DURATION * 2
-    } else {
-        p.duration
-    };
-    for &model in &p.models {
-        let server = ServerSpec::new(Subject::Model(model))?.start(lab)?;
-        let config = load::Config {
-            rate: Some(p.rate),
-            idle: p.idle,
-            ..load::Config::closed_loop(
-                server.addr,
-                p.active,
-                64,
-                1,
-                duration,
-                Duration::from_millis(200),
-            )
+    fn measure(&self, lab: &mut Lab) -> io::Result<()> {
+        let p = self;
+        let duration = if lab.quick {
+            quick::DURATION * 2
+        } else {
+            p.duration
         };
-        let m = measure_server(&server, &config, 1)?;
-        drop(server.stop());
-        let core_share = m.cpu_us_per_msg * m.msgs_per_s / 1e6;
-        let point = Point::new(NAME, model.name())
-            .param("idle", p.idle)
-            .param("active", p.active)
-            .param("rate", p.rate);
-        lab.point(m.into_point(point).metric("server_cpu_share", core_share))?;
+        for &model in &p.models {
+            let server = ServerSpec::new(Subject::Model(model))?.start(lab)?;
+            let config = load::Config {
+                rate: Some(p.rate),
+                idle: p.idle,
+                ..load::Config::closed_loop(
+                    server.addr,
+                    p.active,
+                    64,
+                    1,
+                    duration,
+                    Duration::from_millis(200),
+                )
+            };
+            let m = measure_server(&server, &config, 1)?;
+            drop(server.stop());
+            let core_share = m.cpu_us_per_msg * m.msgs_per_s / 1e6;
+            let point = Point::new(NAME, model.name())
+                .param("idle", p.idle)
+                .param("active", p.active)
+                .param("rate", p.rate);
+            lab.point(m.into_point(point).metric("server_cpu_share", core_share))?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<()> {
-    report.say(&format!(
-        "busy: {} idle clients, {} active sending {:.0} msg/s in all (open loop), {:.1} s measured",
-        p.idle,
-        p.active,
-        p.rate,
-        p.duration.as_secs_f64()
-    ));
-    let fmt = crate::cell;
-    let mine: Vec<&Point> = p
-        .models
-        .iter()
-        .filter_map(|m| points.iter().find(|pt| pt.subject == m.name()))
-        .collect();
-    let rows: Vec<Vec<String>> = mine
-        .iter()
-        .map(|pt| {
-            vec![
-                pt.subject.clone(),
-                fmt(pt.get("msgs_per_s"), 0),
-                fmt(pt.get("server_cpu_us_per_msg"), 1),
-                pt.get("server_cpu_share")
-                    .map_or("?".into(), |s| format!("{:.0}%", s * 100.0)),
-                fmt(pt.get("p50_us"), 0),
-                fmt(pt.get("p99_us"), 0),
-            ]
-        })
-        .collect();
-    report.say(&table(
-        &[
-            "model",
-            "msg/s",
-            "CPU us/msg",
-            "CPU use",
-            "p50 us",
-            "p99 us",
-        ],
-        &rows,
-    ));
-    let names: Vec<String> = mine.iter().map(|pt| pt.subject.clone()).collect();
-    let values: Vec<Vec<f64>> = mine
-        .iter()
-        .map(|pt| {
-            vec![
-                pt.get("server_cpu_us_per_msg").unwrap_or(f64::NAN),
-                pt.get("server_cpu_share").map_or(f64::NAN, |s| s * 100.0),
-            ]
-        })
-        .collect();
-    report.write_chart(
-        "busy",
-        &bar_chart(
-            "A trickle of messages: what waiting costs (lower is better)",
-            "server CPU: microseconds per message, and % of a core",
-            &["CPU us per message".to_owned(), "% of a core".to_owned()],
-            &names,
-            &values,
-        ),
-    )
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
+        let p = self;
+        report.say(&format!(
+            "busy: {} idle clients, {} active sending {:.0} msg/s in all (open loop), {:.1} s measured",
+            p.idle,
+            p.active,
+            p.rate,
+            p.duration.as_secs_f64()
+        ));
+        let fmt = crate::cell;
+        let mine: Vec<&Point> = p
+            .models
+            .iter()
+            .filter_map(|m| points.iter().find(|pt| pt.subject == m.name()))
+            .collect();
+        let rows: Vec<Vec<String>> = mine
+            .iter()
+            .map(|pt| {
+                vec![
+                    pt.subject.clone(),
+                    fmt(pt.get("msgs_per_s"), 0),
+                    fmt(pt.get("server_cpu_us_per_msg"), 1),
+                    pt.get("server_cpu_share")
+                        .map_or("?".into(), |s| format!("{:.0}%", s * 100.0)),
+                    fmt(pt.get("p50_us"), 0),
+                    fmt(pt.get("p99_us"), 0),
+                ]
+            })
+            .collect();
+        report.say(&table(
+            &[
+                "model",
+                "msg/s",
+                "CPU us/msg",
+                "CPU use",
+                "p50 us",
+                "p99 us",
+            ],
+            &rows,
+        ));
+        let names: Vec<String> = mine.iter().map(|pt| pt.subject.clone()).collect();
+        let values: Vec<Vec<f64>> = mine
+            .iter()
+            .map(|pt| {
+                vec![
+                    pt.get("server_cpu_us_per_msg").unwrap_or(f64::NAN),
+                    pt.get("server_cpu_share").map_or(f64::NAN, |s| s * 100.0),
+                ]
+            })
+            .collect();
+        report.write_chart(
+            "busy",
+            &bar_chart(
+                "A trickle of messages: what waiting costs (lower is better)",
+                "server CPU: microseconds per message, and % of a core",
+                &["CPU us per message".to_owned(), "% of a core".to_owned()],
+                &names,
+                &values,
+            ),
+        )
+    }
 }

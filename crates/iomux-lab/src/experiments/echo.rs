@@ -1,7 +1,7 @@
 //! `iomux bench echo`: every `iomux serve` model and the reference peers under the same load.
 //!
 //! Peers: an echo server on tokio's current-thread runtime, one on mio, and the floor, a bare
-//! level-triggered epoll loop (`crates/iomux-peers`). For each point of the matrix (connections
+//! level-triggered epoll loop (the `peer-*` binaries of `crates/iomux-cli`). For each point of the matrix (connections
 //! x message size x pipeline depth) it reports messages/s, the server's CPU time per message
 //! and its ratio to tokio's and to the floor's, and p50/p99 latency. With strace present it
 //! also counts the server's syscalls per message, at one point or (`--syscalls every`) at each,
@@ -19,7 +19,7 @@ use crate::runner::{measure_server, merge, Measured};
 use crate::subjects::{Peer, Subject};
 use crate::tools::{count_at, tool_available, Counter};
 use crate::units::parse_seconds;
-use crate::{quick, table, Lab, Report};
+use crate::{quick, table, Experiment, Lab, Report};
 
 /// The experiment's name, in records and on the command line.
 pub const NAME: &str = "echo";
@@ -67,9 +67,315 @@ pub struct Params {
     pub trace_point: bool,
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        crate::defaults()
+impl Experiment for Params {
+    const NAME: &'static str = NAME;
+    const REFERENCE: &'static str = REFERENCE;
+
+    /// Measures every server at every point, in a rotating order, and records the points.
+    fn measure(&self, lab: &mut Lab) -> io::Result<()> {
+        let declared = self;
+        let p = &if lab.quick {
+            declared.quick()
+        } else {
+            declared.clone()
+        };
+        let budget = crate::fd_budget()?;
+        let points = p.matrix();
+        if let Some(&(c, _, _)) = points.iter().find(|(c, _, _)| *c as u64 + 64 > budget) {
+            return Err(io::Error::other(format!("{c} connections need more descriptors than RLIMIT_NOFILE ({budget}) allows; lower --conns")));
+        }
+        let specs = p
+            .subjects()
+            .into_iter()
+            .map(ServerSpec::new)
+            .collect::<io::Result<Vec<_>>>()?;
+        // All servers run at once (idle ones cost nothing), so each point can visit them in turn,
+        // a different order every repeat: drift on a noisy machine then spreads over all servers
+        // instead of landing on whichever happened to run during it.
+        let servers = specs
+            .iter()
+            .map(|spec| spec.start(lab))
+            .collect::<io::Result<Vec<_>>>()?;
+        let record = |name: &str, (conns, size, pipeline): (usize, usize, usize)| {
+            Point::new(NAME, name)
+                .param("conns", conns)
+                .param("size", size)
+                .param("pipeline", pipeline)
+        };
+        for &point in &points {
+            let (conns, size, pipeline) = point;
+            let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
+            for rep in 0..p.repeat.max(1) {
+                for k in 0..servers.len() {
+                    let si = (k + rep) % servers.len();
+                    let config = load::Config::closed_loop(
+                        servers[si].addr,
+                        conns,
+                        size,
+                        pipeline,
+                        p.duration,
+                        p.warmup,
+                    );
+                    runs[si].push(measure_server(&servers[si], &config, 1)?);
+                }
+            }
+            for (si, spec) in specs.iter().enumerate() {
+                if p.repeat > 1 {
+                    for (rep, m) in runs[si].iter().enumerate() {
+                        lab.point(m.clone().into_point(record(&spec.name, point).repeat(rep)))?;
+                    }
+                }
+                lab.point(merge(&runs[si]).into_point(record(&spec.name, point)))?;
+            }
+        }
+        for server in servers {
+            drop(server.stop());
+        }
+        if p.syscalls == SyscallCount::Every && tool_available(lab, Counter::Syscalls) {
+            for &point in &points {
+                count_at(lab, NAME, &specs, Counter::Syscalls, point, p.duration)?;
+            }
+        }
+        if p.syscalls == SyscallCount::Probe && tool_available(lab, Counter::Syscalls) {
+            count_at(
+                lab,
+                NAME,
+                &specs,
+                Counter::Syscalls,
+                probe_point(p),
+                p.duration,
+            )?;
+        }
+        if p.callgrind && tool_available(lab, Counter::Instructions) {
+            count_at(
+                lab,
+                NAME,
+                &specs,
+                Counter::Instructions,
+                probe_point(p),
+                p.duration,
+            )?;
+        }
+        if p.trace_point {
+            let traceable: Vec<ServerSpec> = p
+                .subjects()
+                .into_iter()
+                .zip(&specs)
+                .filter(|(subject, _)| matches!(subject, Subject::Model(m) if m.traces()))
+                .map(|(_, spec)| spec.clone())
+                .collect();
+            crate::trace_point::measure(lab, NAME, &traceable, probe_point(p), p.duration)?;
+        }
+        Ok(())
+    }
+
+    /// The tables (one per point, the ratios to tokio over all points, the counting passes) and
+    /// the chart, from the recorded points.
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
+        let declared = self;
+        let subjects = declared.subjects();
+        let names: Vec<&str> = subjects.iter().map(|s| s.name()).collect();
+        // The matrix as measured (a --quick run caps the connections).
+        let mut matrix: Vec<(usize, usize, usize)> = Vec::new();
+        for pt in points.iter().filter(|pt| !pt.params.contains_key("pass")) {
+            let key = (
+                pt.at("conns").unwrap_or(0) as usize,
+                pt.at("size").unwrap_or(0) as usize,
+                pt.at("pipeline").unwrap_or(0) as usize,
+            );
+            if !matrix.contains(&key) {
+                matrix.push(key);
+            }
+        }
+        report.say(&format!(
+            "echo: {} servers; conns {:?} x size {:?} x pipeline {:?}; {:.1} s measured after {:.1} s warm-up, median of {}",
+            names.len(),
+            declared.conns,
+            declared.sizes,
+            declared.pipelines,
+            declared.duration.as_secs_f64(),
+            declared.warmup.as_secs_f64(),
+            declared.repeat
+        ));
+        let at = |name: &str, (c, s, d): (usize, usize, usize), pass: Option<&str>| {
+            points.iter().find(|pt| {
+                pt.subject == name
+                    && pt.repeat.is_none()
+                    && pt.at("conns") == Some(c as u64)
+                    && pt.at("size") == Some(s as u64)
+                    && pt.at("pipeline") == Some(d as u64)
+                    && pt.params.get("pass").and_then(|v| v.as_str()) == pass
+            })
+        };
+        let cpu = |name: &str, point| {
+            at(name, point, None).and_then(|pt| pt.get("server_cpu_us_per_msg"))
+        };
+        let every = declared.syscalls == SyscallCount::Every;
+        let fmt = crate::cell;
+        for &point in &matrix {
+            let (conns, size, pipeline) = point;
+            let rows: Vec<Vec<String>> = names
+                .iter()
+                .filter_map(|&name| {
+                    let pt = at(name, point, None)?;
+                    let mine = pt.get("server_cpu_us_per_msg");
+                    let ratio = |to: &str| match (mine, cpu(to, point)) {
+                        (Some(a), Some(b)) if names.contains(&to) => format!("{:.2}", a / b),
+                        _ => "-".into(),
+                    };
+                    let (errors, mismatches) = (
+                        pt.get("errors").unwrap_or(0.0),
+                        pt.get("mismatches").unwrap_or(0.0),
+                    );
+                    let mut row = vec![
+                        name.to_owned(),
+                        fmt(pt.get("msgs_per_s"), 0),
+                        fmt(mine, 2),
+                        format!(
+                            "{}/{}",
+                            fmt(pt.get("server_user_us_per_msg"), 2),
+                            fmt(pt.get("server_system_us_per_msg"), 2)
+                        ),
+                        ratio(Peer::Tokio.name()),
+                        ratio(Peer::Floor.name()),
+                        fmt(pt.get("p50_us"), 0),
+                        fmt(pt.get("p99_us"), 0),
+                        fmt(pt.get("load_cpu_us_per_msg"), 2),
+                        if errors + mismatches > 0.0 {
+                            format!("{errors}/{mismatches}")
+                        } else {
+                            "0".into()
+                        },
+                    ];
+                    if every {
+                        row.push(fmt(
+                            at(name, point, Some(Counter::Syscalls.pass()))
+                                .and_then(|pt| pt.get("per_msg")),
+                            2,
+                        ));
+                    }
+                    Some(row)
+                })
+                .collect();
+            report.say(&format!("\n{conns} conns, {size} B, pipeline {pipeline}"));
+            let mut headers = vec![
+                "server",
+                "msg/s",
+                "CPU us/msg",
+                "usr/sys us",
+                "x tokio",
+                "x floor",
+                "p50 us",
+                "p99 us",
+                "load us/msg",
+                "err/mism",
+            ];
+            if every {
+                headers.push("syscalls/msg");
+            }
+            report.say(&table(&headers, &rows));
+        }
+        if names.contains(&Peer::Tokio.name()) && !matrix.is_empty() {
+            let rows: Vec<Vec<String>> = names
+                .iter()
+                .map(|&name| {
+                    let ratios: Vec<f64> = matrix
+                        .iter()
+                        .filter_map(|&pt| Some(cpu(name, pt)? / cpu(Peer::Tokio.name(), pt)?))
+                        .collect();
+                    let geomean =
+                        (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+                    let worst = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    vec![
+                        name.to_owned(),
+                        format!("{geomean:.2}"),
+                        format!("{worst:.2}"),
+                    ]
+                })
+                .collect();
+            report.say("\nserver CPU per message relative to tokio, over all points");
+            report.say(&table(&["server", "geomean", "worst"], &rows));
+        }
+        let groups: Vec<String> = matrix
+            .iter()
+            .map(|(c, s, d)| format!("{c}c {s}B p{d}"))
+            .collect();
+        let values: Vec<Vec<f64>> = names
+            .iter()
+            .map(|&name| {
+                matrix
+                    .iter()
+                    .map(|&pt| cpu(name, pt).unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .collect();
+        report.write_chart(
+            "echo",
+            &bar_chart(
+                "Server CPU time per message (lower is better)",
+                "microseconds of server CPU per message",
+                &groups,
+                &names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+                &values,
+            ),
+        )?;
+        for counter in [Counter::Syscalls, Counter::Instructions] {
+            if counter == Counter::Syscalls && every {
+                continue; // a column of each table already
+            }
+            let passes: Vec<&Point> = points
+                .iter()
+                .filter(|pt| pt.params.get("pass").and_then(|v| v.as_str()) == Some(counter.pass()))
+                .collect();
+            let Some(first) = passes.first() else {
+                continue;
+            };
+            let per_msg = |name: &str| {
+                passes
+                    .iter()
+                    .find(|pt| pt.subject == name)
+                    .and_then(|pt| pt.get("per_msg"))
+            };
+            let tokio = per_msg(Peer::Tokio.name());
+            let rows: Vec<Vec<String>> = passes
+                .iter()
+                .map(|pt| {
+                    let each = pt.get("per_msg");
+                    if let Some(why) = pt.params.get("skipped").and_then(|v| v.as_str()) {
+                        return vec![
+                            pt.subject.clone(),
+                            format!("skipped: {why}"),
+                            "-".into(),
+                            "-".into(),
+                            "-".into(),
+                        ];
+                    }
+                    vec![
+                        pt.subject.clone(),
+                        fmt(pt.get("total"), 0),
+                        fmt(pt.get("messages"), 0),
+                        fmt(each, 2),
+                        match (each, tokio) {
+                            (Some(e), Some(t)) => format!("{:.2}", e / t),
+                            _ => "-".into(),
+                        },
+                    ]
+                })
+                .collect();
+            report.say(&format!(
+                "\n{} per message ({} conns, {} B, pipeline {}; each tool report is in the output folder)",
+                counter.noun(),
+                first.at("conns").unwrap_or(0),
+                first.at("size").unwrap_or(0),
+                first.at("pipeline").unwrap_or(0),
+            ));
+            report.say(&table(
+                &["server", "total", "messages", "per message", "x tokio"],
+                &rows,
+            ));
+        }
+        crate::trace_point::render(report, points);
+        Ok(())
     }
 }
 
@@ -84,25 +390,14 @@ impl Params {
 
     /// The matrix of (connections, size, pipeline), in table order.
     fn matrix(&self) -> Vec<(usize, usize, usize)> {
-        self.conns
-            .iter()
-            .flat_map(|&c| {
-                self.sizes
-                    .iter()
-                    .flat_map(move |&s| self.pipelines.iter().map(move |&d| (c, s, d)))
-            })
-            .collect()
+        crate::runner::matrix(&self.conns, &self.sizes, &self.pipelines)
     }
 
     /// What a `--quick` run measures instead: the same points with few connections, briefly,
     /// without the counting passes.
     fn quick(&self) -> Params {
         Params {
-            conns: self
-                .conns
-                .iter()
-                .map(|&c| c.min(quick::MAX_CONNS))
-                .collect(),
+            conns: quick::conns(&self.conns),
             duration: quick::DURATION,
             warmup: quick::WARMUP,
             repeat: 1,
@@ -124,310 +419,6 @@ pub enum SyscallCount {
     Probe,
     /// At every point, as a column of each point's table (about 1 s per server and point).
     Every,
-}
-
-/// Measures every server at every point, in a rotating order, and records the points.
-pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
-    let p = &if lab.quick {
-        declared.quick()
-    } else {
-        declared.clone()
-    };
-    let budget = crate::fd_budget()?;
-    let points = p.matrix();
-    if let Some(&(c, _, _)) = points.iter().find(|(c, _, _)| *c as u64 + 64 > budget) {
-        return Err(io::Error::other(format!("{c} connections need more descriptors than RLIMIT_NOFILE ({budget}) allows; lower --conns")));
-    }
-    let specs = p
-        .subjects()
-        .into_iter()
-        .map(ServerSpec::new)
-        .collect::<io::Result<Vec<_>>>()?;
-    // All servers run at once (idle ones cost nothing), so each point can visit them in turn,
-    // a different order every repeat: drift on a noisy machine then spreads over all servers
-    // instead of landing on whichever happened to run during it.
-    let servers = specs
-        .iter()
-        .map(|spec| spec.start(lab))
-        .collect::<io::Result<Vec<_>>>()?;
-    let record = |name: &str, (conns, size, pipeline): (usize, usize, usize)| {
-        Point::new(NAME, name)
-            .param("conns", conns)
-            .param("size", size)
-            .param("pipeline", pipeline)
-    };
-    for &point in &points {
-        let (conns, size, pipeline) = point;
-        let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
-        for rep in 0..p.repeat.max(1) {
-            for k in 0..servers.len() {
-                let si = (k + rep) % servers.len();
-                let config = load::Config::closed_loop(
-                    servers[si].addr,
-                    conns,
-                    size,
-                    pipeline,
-                    p.duration,
-                    p.warmup,
-                );
-                runs[si].push(measure_server(&servers[si], &config, 1)?);
-            }
-        }
-        for (si, spec) in specs.iter().enumerate() {
-            if p.repeat > 1 {
-                for (rep, m) in runs[si].iter().enumerate() {
-                    lab.point(m.clone().into_point(record(&spec.name, point).repeat(rep)))?;
-                }
-            }
-            lab.point(merge(&runs[si]).into_point(record(&spec.name, point)))?;
-        }
-    }
-    for server in servers {
-        drop(server.stop());
-    }
-    if p.syscalls == SyscallCount::Every && tool_available(lab, Counter::Syscalls) {
-        for &point in &points {
-            count_at(lab, NAME, &specs, Counter::Syscalls, point, p.duration)?;
-        }
-    }
-    if p.syscalls == SyscallCount::Probe && tool_available(lab, Counter::Syscalls) {
-        count_at(
-            lab,
-            NAME,
-            &specs,
-            Counter::Syscalls,
-            probe_point(p),
-            p.duration,
-        )?;
-    }
-    if p.callgrind && tool_available(lab, Counter::Instructions) {
-        count_at(
-            lab,
-            NAME,
-            &specs,
-            Counter::Instructions,
-            probe_point(p),
-            p.duration,
-        )?;
-    }
-    if p.trace_point {
-        let traceable: Vec<ServerSpec> = p
-            .subjects()
-            .into_iter()
-            .zip(&specs)
-            .filter(|(subject, _)| matches!(subject, Subject::Model(m) if m.traces()))
-            .map(|(_, spec)| spec.clone())
-            .collect();
-        crate::trace_point::measure(lab, NAME, &traceable, probe_point(p), p.duration)?;
-    }
-    Ok(())
-}
-
-/// The tables (one per point, the ratios to tokio over all points, the counting passes) and
-/// the chart, from the recorded points.
-pub fn render(report: &mut Report, declared: &Params, points: &[Point]) -> io::Result<()> {
-    let subjects = declared.subjects();
-    let names: Vec<&str> = subjects.iter().map(|s| s.name()).collect();
-    // The matrix as measured (a --quick run caps the connections).
-    let mut matrix: Vec<(usize, usize, usize)> = Vec::new();
-    for pt in points.iter().filter(|pt| !pt.params.contains_key("pass")) {
-        let key = (
-            pt.at("conns").unwrap_or(0) as usize,
-            pt.at("size").unwrap_or(0) as usize,
-            pt.at("pipeline").unwrap_or(0) as usize,
-        );
-        if !matrix.contains(&key) {
-            matrix.push(key);
-        }
-    }
-    report.say(&format!(
-        "echo: {} servers; conns {:?} x size {:?} x pipeline {:?}; {:.1} s measured after {:.1} s warm-up, median of {}",
-        names.len(),
-        declared.conns,
-        declared.sizes,
-        declared.pipelines,
-        declared.duration.as_secs_f64(),
-        declared.warmup.as_secs_f64(),
-        declared.repeat
-    ));
-    let at = |name: &str, (c, s, d): (usize, usize, usize), pass: Option<&str>| {
-        points.iter().find(|pt| {
-            pt.subject == name
-                && pt.repeat.is_none()
-                && pt.at("conns") == Some(c as u64)
-                && pt.at("size") == Some(s as u64)
-                && pt.at("pipeline") == Some(d as u64)
-                && pt.params.get("pass").and_then(|v| v.as_str()) == pass
-        })
-    };
-    let cpu =
-        |name: &str, point| at(name, point, None).and_then(|pt| pt.get("server_cpu_us_per_msg"));
-    let every = declared.syscalls == SyscallCount::Every;
-    let fmt = crate::cell;
-    for &point in &matrix {
-        let (conns, size, pipeline) = point;
-        let rows: Vec<Vec<String>> = names
-            .iter()
-            .filter_map(|&name| {
-                let pt = at(name, point, None)?;
-                let mine = pt.get("server_cpu_us_per_msg");
-                let ratio = |to: &str| match (mine, cpu(to, point)) {
-                    (Some(a), Some(b)) if names.contains(&to) => format!("{:.2}", a / b),
-                    _ => "-".into(),
-                };
-                let (errors, mismatches) = (
-                    pt.get("errors").unwrap_or(0.0),
-                    pt.get("mismatches").unwrap_or(0.0),
-                );
-                let mut row = vec![
-                    name.to_owned(),
-                    fmt(pt.get("msgs_per_s"), 0),
-                    fmt(mine, 2),
-                    format!(
-                        "{}/{}",
-                        fmt(pt.get("server_user_us_per_msg"), 2),
-                        fmt(pt.get("server_system_us_per_msg"), 2)
-                    ),
-                    ratio(Peer::Tokio.name()),
-                    ratio(Peer::Floor.name()),
-                    fmt(pt.get("p50_us"), 0),
-                    fmt(pt.get("p99_us"), 0),
-                    fmt(pt.get("load_cpu_us_per_msg"), 2),
-                    if errors + mismatches > 0.0 {
-                        format!("{errors}/{mismatches}")
-                    } else {
-                        "0".into()
-                    },
-                ];
-                if every {
-                    row.push(fmt(
-                        at(name, point, Some(Counter::Syscalls.pass()))
-                            .and_then(|pt| pt.get("per_msg")),
-                        2,
-                    ));
-                }
-                Some(row)
-            })
-            .collect();
-        report.say(&format!("\n{conns} conns, {size} B, pipeline {pipeline}"));
-        let mut headers = vec![
-            "server",
-            "msg/s",
-            "CPU us/msg",
-            "usr/sys us",
-            "x tokio",
-            "x floor",
-            "p50 us",
-            "p99 us",
-            "load us/msg",
-            "err/mism",
-        ];
-        if every {
-            headers.push("syscalls/msg");
-        }
-        report.say(&table(&headers, &rows));
-    }
-    if names.contains(&Peer::Tokio.name()) && !matrix.is_empty() {
-        let rows: Vec<Vec<String>> = names
-            .iter()
-            .map(|&name| {
-                let ratios: Vec<f64> = matrix
-                    .iter()
-                    .filter_map(|&pt| Some(cpu(name, pt)? / cpu(Peer::Tokio.name(), pt)?))
-                    .collect();
-                let geomean =
-                    (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
-                let worst = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                vec![
-                    name.to_owned(),
-                    format!("{geomean:.2}"),
-                    format!("{worst:.2}"),
-                ]
-            })
-            .collect();
-        report.say("\nserver CPU per message relative to tokio, over all points");
-        report.say(&table(&["server", "geomean", "worst"], &rows));
-    }
-    let groups: Vec<String> = matrix
-        .iter()
-        .map(|(c, s, d)| format!("{c}c {s}B p{d}"))
-        .collect();
-    let values: Vec<Vec<f64>> = names
-        .iter()
-        .map(|&name| {
-            matrix
-                .iter()
-                .map(|&pt| cpu(name, pt).unwrap_or(f64::NAN))
-                .collect()
-        })
-        .collect();
-    report.write_chart(
-        "echo",
-        &bar_chart(
-            "Server CPU time per message (lower is better)",
-            "microseconds of server CPU per message",
-            &groups,
-            &names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-            &values,
-        ),
-    )?;
-    for counter in [Counter::Syscalls, Counter::Instructions] {
-        if counter == Counter::Syscalls && every {
-            continue; // a column of each table already
-        }
-        let passes: Vec<&Point> = points
-            .iter()
-            .filter(|pt| pt.params.get("pass").and_then(|v| v.as_str()) == Some(counter.pass()))
-            .collect();
-        let Some(first) = passes.first() else {
-            continue;
-        };
-        let per_msg = |name: &str| {
-            passes
-                .iter()
-                .find(|pt| pt.subject == name)
-                .and_then(|pt| pt.get("per_msg"))
-        };
-        let tokio = per_msg(Peer::Tokio.name());
-        let rows: Vec<Vec<String>> = passes
-            .iter()
-            .map(|pt| {
-                let each = pt.get("per_msg");
-                if let Some(why) = pt.params.get("skipped").and_then(|v| v.as_str()) {
-                    return vec![
-                        pt.subject.clone(),
-                        format!("skipped: {why}"),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                    ];
-                }
-                vec![
-                    pt.subject.clone(),
-                    fmt(pt.get("total"), 0),
-                    fmt(pt.get("messages"), 0),
-                    fmt(each, 2),
-                    match (each, tokio) {
-                        (Some(e), Some(t)) => format!("{:.2}", e / t),
-                        _ => "-".into(),
-                    },
-                ]
-            })
-            .collect();
-        report.say(&format!(
-            "\n{} per message ({} conns, {} B, pipeline {}; each tool report is in the output folder)",
-            counter.noun(),
-            first.at("conns").unwrap_or(0),
-            first.at("size").unwrap_or(0),
-            first.at("pipeline").unwrap_or(0),
-        ));
-        report.say(&table(
-            &["server", "total", "messages", "per message", "x tokio"],
-            &rows,
-        ));
-    }
-    crate::trace_point::render(report, points);
-    Ok(())
 }
 
 /// The point the strace and callgrind passes measure: 100 connections (or the nearest asked

@@ -28,11 +28,12 @@ use crate::runner::measure_server;
 use crate::subjects::Subject;
 use crate::tools::{attach_strace, strace_total};
 use crate::units::parse_seconds;
-use crate::{quick, table, Lab, Report};
+use crate::{quick, table, Experiment, Lab, Report};
 use iomux_http::client;
 use iomux_load as load;
 use iomux_metadata::Model;
 
+/// The experiment's name, in records and on the command line.
 pub const NAME: &str = "http";
 /// The subject the others are compared with across testbeds.
 pub const REFERENCE: &str = "nginx";
@@ -49,6 +50,7 @@ pub enum HttpServer {
 }
 
 impl HttpServer {
+    /// Its name, as `--servers` takes it and the tables show it.
     pub fn name(self) -> &'static str {
         match self {
             HttpServer::IomuxWeb => "iomux-web",
@@ -98,9 +100,116 @@ pub struct Params {
     pub repeat: usize,
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        crate::defaults()
+impl Experiment for Params {
+    const NAME: &'static str = NAME;
+    const REFERENCE: &'static str = REFERENCE;
+    const HEADLINE: &'static str = "server_cpu_us_per_req";
+
+    fn measure(&self, lab: &mut Lab) -> io::Result<()> {
+        let p = self;
+        need("wrk", "wrk")?;
+        if p.servers.contains(&HttpServer::Nginx) {
+            need("nginx", "nginx-light")?;
+        }
+        // The servers' files (nginx's root, config, logs and temp folders; iomux web's empty
+        // store) live in a scratch folder, removed at the end; nginx.conf is kept beside the results.
+        let scratch = std::env::temp_dir().join(format!("iomux-bench-http-{}", std::process::id()));
+        let result =
+            fetch_file(lab, &scratch, &p.file).and_then(|body| measure_in(lab, p, &body, &scratch));
+        if scratch.join("nginx.conf").exists() {
+            let _ = std::fs::copy(scratch.join("nginx.conf"), lab.out().join("nginx.conf"));
+        }
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
+    }
+
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
+        let p = self;
+        report.say(&format!(
+            "http: wrk -t1 -c{} for {} s against /assets/{} (keep-alive); server pinned to one CPU, wrk to the other; median of {} rotated repeats",
+            p.conns,
+            p.duration.as_secs().max(1),
+            p.file,
+            p.repeat
+        ));
+        let medians: Vec<&Point> = p
+            .servers
+            .iter()
+            .filter_map(|s| {
+                points.iter().find(|pt| {
+                    pt.subject == s.name() && pt.repeat.is_none() && !pt.params.contains_key("pass")
+                })
+            })
+            .collect();
+        let cost = |pt: &Point| {
+            pt.get("server_cpu_us_per_req")
+                .or_else(|| pt.get("server_cpu_us_per_msg"))
+        };
+        let nginx = medians
+            .iter()
+            .find(|pt| pt.subject == REFERENCE)
+            .and_then(|pt| cost(pt));
+        let echo = medians
+            .iter()
+            .find(|pt| pt.subject == HttpServer::EpollEcho.name())
+            .and_then(|pt| cost(pt));
+        let fmt = crate::cell;
+        let ratio = |v: Option<f64>, base: Option<f64>| match (v, base) {
+            (Some(v), Some(b)) if b > 0.0 => format!("{:.2}x", v / b),
+            _ => "".to_owned(),
+        };
+        let syscalls = |subject: &str| {
+            points
+                .iter()
+                .find(|pt| pt.subject == subject && pt.params.contains_key("pass"))
+                .and_then(|pt| pt.get("syscalls_per_req"))
+        };
+        let rows: Vec<Vec<String>> = medians
+            .iter()
+            .map(|pt| {
+                let per_s = pt.get("requests_per_s").or_else(|| pt.get("msgs_per_s"));
+                vec![
+                    pt.subject.clone(),
+                    fmt(per_s, 0),
+                    fmt(cost(pt), 2),
+                    ratio(cost(pt), nginx),
+                    ratio(cost(pt), echo),
+                    fmt(pt.get("p50_us"), 0),
+                    fmt(pt.get("p99_us"), 0),
+                    syscalls(&pt.subject).map_or(String::new(), |n| format!("{n:.2}")),
+                    fmt(pt.get("errors"), 0),
+                ]
+            })
+            .collect();
+        report.say(&table(
+            &[
+                "server",
+                "req/s (msg/s)",
+                "CPU us/req",
+                "vs nginx",
+                "vs echo msg",
+                "p50 us",
+                "p99 us",
+                "syscalls/req",
+                "errors",
+            ],
+            &rows,
+        ));
+        let names: Vec<String> = medians.iter().map(|pt| pt.subject.clone()).collect();
+        let values: Vec<Vec<f64>> = medians
+            .iter()
+            .map(|pt| vec![cost(pt).unwrap_or(f64::NAN)])
+            .collect();
+        report.write_chart(
+            "http",
+            &bar_chart(
+                "Server CPU per request: iomux web vs nginx (lower is better)",
+                "microseconds of server CPU per request (echo: per message)",
+                &["CPU us per request".to_owned()],
+                &names,
+                &values,
+            ),
+        )
     }
 }
 
@@ -130,23 +239,6 @@ fn need(program: &str, package: &str) -> io::Result<()> {
             format!("bench http needs {program} (apt-get install {package})"),
         ))
     }
-}
-
-pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
-    need("wrk", "wrk")?;
-    if p.servers.contains(&HttpServer::Nginx) {
-        need("nginx", "nginx-light")?;
-    }
-    // The servers' files (nginx's root, config, logs and temp folders; iomux web's empty
-    // store) live in a scratch folder, removed at the end; nginx.conf is kept beside the results.
-    let scratch = std::env::temp_dir().join(format!("iomux-bench-http-{}", std::process::id()));
-    let result =
-        fetch_file(lab, &scratch, &p.file).and_then(|body| measure_in(lab, p, &body, &scratch));
-    if scratch.join("nginx.conf").exists() {
-        let _ = std::fs::copy(scratch.join("nginx.conf"), lab.out().join("nginx.conf"));
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
 }
 
 fn measure_in(lab: &mut Lab, p: &Params, body: &[u8], scratch: &Path) -> io::Result<()> {
@@ -482,94 +574,6 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<()> {
-    report.say(&format!(
-        "http: wrk -t1 -c{} for {} s against /assets/{} (keep-alive); server pinned to one CPU, wrk to the other; median of {} rotated repeats",
-        p.conns,
-        p.duration.as_secs().max(1),
-        p.file,
-        p.repeat
-    ));
-    let medians: Vec<&Point> = p
-        .servers
-        .iter()
-        .filter_map(|s| {
-            points.iter().find(|pt| {
-                pt.subject == s.name() && pt.repeat.is_none() && !pt.params.contains_key("pass")
-            })
-        })
-        .collect();
-    let cost = |pt: &Point| {
-        pt.get("server_cpu_us_per_req")
-            .or_else(|| pt.get("server_cpu_us_per_msg"))
-    };
-    let nginx = medians
-        .iter()
-        .find(|pt| pt.subject == REFERENCE)
-        .and_then(|pt| cost(pt));
-    let echo = medians
-        .iter()
-        .find(|pt| pt.subject == HttpServer::EpollEcho.name())
-        .and_then(|pt| cost(pt));
-    let fmt = crate::cell;
-    let ratio = |v: Option<f64>, base: Option<f64>| match (v, base) {
-        (Some(v), Some(b)) if b > 0.0 => format!("{:.2}x", v / b),
-        _ => "".to_owned(),
-    };
-    let syscalls = |subject: &str| {
-        points
-            .iter()
-            .find(|pt| pt.subject == subject && pt.params.contains_key("pass"))
-            .and_then(|pt| pt.get("syscalls_per_req"))
-    };
-    let rows: Vec<Vec<String>> = medians
-        .iter()
-        .map(|pt| {
-            let per_s = pt.get("requests_per_s").or_else(|| pt.get("msgs_per_s"));
-            vec![
-                pt.subject.clone(),
-                fmt(per_s, 0),
-                fmt(cost(pt), 2),
-                ratio(cost(pt), nginx),
-                ratio(cost(pt), echo),
-                fmt(pt.get("p50_us"), 0),
-                fmt(pt.get("p99_us"), 0),
-                syscalls(&pt.subject).map_or(String::new(), |n| format!("{n:.2}")),
-                fmt(pt.get("errors"), 0),
-            ]
-        })
-        .collect();
-    report.say(&table(
-        &[
-            "server",
-            "req/s (msg/s)",
-            "CPU us/req",
-            "vs nginx",
-            "vs echo msg",
-            "p50 us",
-            "p99 us",
-            "syscalls/req",
-            "errors",
-        ],
-        &rows,
-    ));
-    let names: Vec<String> = medians.iter().map(|pt| pt.subject.clone()).collect();
-    let values: Vec<Vec<f64>> = medians
-        .iter()
-        .map(|pt| vec![cost(pt).unwrap_or(f64::NAN)])
-        .collect();
-    report.write_chart(
-        "http",
-        &bar_chart(
-            "Server CPU per request: iomux web vs nginx (lower is better)",
-            "microseconds of server CPU per request (echo: per message)",
-            &["CPU us per request".to_owned()],
-            &names,
-            &values,
-        ),
-    )
 }
 
 #[cfg(test)]

@@ -16,10 +16,11 @@ use crate::record::Point;
 use crate::runner::measure_server;
 use crate::subjects::Subject;
 use crate::units::parse_seconds;
-use crate::{quick, table, Lab, Report};
+use crate::{quick, table, Experiment, Lab, Report};
 use iomux_load as load;
 use iomux_metadata::Model;
 
+/// The experiment's name, in records and on the command line.
 pub const NAME: &str = "idle";
 /// The subject the others are compared with across testbeds.
 pub const REFERENCE: &str = "epoll";
@@ -50,9 +51,137 @@ pub struct Params {
     pub repeat: usize,
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        crate::defaults()
+impl Experiment for Params {
+    const NAME: &'static str = NAME;
+    const REFERENCE: &'static str = REFERENCE;
+
+    fn measure(&self, lab: &mut Lab) -> io::Result<()> {
+        let p = self;
+        let budget = crate::fd_budget()?;
+        let (duration, warmup, repeat) = if lab.quick {
+            (quick::DURATION, quick::WARMUP, 1)
+        } else {
+            (p.duration, p.warmup, p.repeat)
+        };
+        for model in p.models() {
+            let spec = ServerSpec::new(Subject::Model(model))?;
+            for &idle in &p.idle {
+                let point = Point::new(NAME, model.name())
+                    .param("idle", idle)
+                    .param("active", p.active);
+                let needed = (idle + p.active) as u64 + 64;
+                if lab.quick && idle > quick::MAX_FDS {
+                    lab.point(point.param(
+                        "skipped",
+                        format!("more than {} fds in a --quick run", quick::MAX_FDS),
+                    ))?;
+                    continue;
+                }
+                if needed > budget {
+                    lab.point(point.param(
+                        "skipped",
+                        format!("needs {needed} fds, RLIMIT_NOFILE is {budget}"),
+                    ))?;
+                    continue;
+                }
+                let server = spec.start(lab)?;
+                // Connections take the numbers after the server's own descriptors: a backend with
+                // an fd-number limit (select) cannot hold them all past it.
+                let highest = server.open_fds() + idle + p.active;
+                if model
+                    .backend()
+                    .and_then(|k| k.fd_limit())
+                    .is_some_and(|limit| highest >= limit)
+                {
+                    drop(server.stop());
+                    lab.point(point.param("skipped", format!("FD_SETSIZE wall ({FD_SETSIZE})")))?;
+                    continue;
+                }
+                let config = load::Config {
+                    idle,
+                    ..load::Config::closed_loop(server.addr, p.active, 64, 1, duration, warmup)
+                };
+                let m = measure_server(&server, &config, repeat)?;
+                let per_wait = server
+                    .stop()
+                    .and_then(|summary| Some(summary.selector?.fds_per_wait));
+                lab.point(m.into_point(point).metric("fds_passed_per_wait", per_wait))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
+        let p = self;
+        report.say(&format!(
+            "idle: {} active connections (64 B, pipeline 1) while {:?} idle connections are open; {:.1} s measured, median of {}",
+            p.active,
+            p.idle,
+            p.duration.as_secs_f64(),
+            p.repeat
+        ));
+        let mut rows = Vec::new();
+        let mut series = Vec::new();
+        for model in p.models() {
+            let mut base = None;
+            let mut line = Vec::new();
+            for &idle in &p.idle {
+                let Some(pt) = points
+                    .iter()
+                    .find(|pt| pt.subject == model.name() && pt.at("idle") == Some(idle as u64))
+                else {
+                    continue;
+                };
+                let mut row = vec![model.name().to_owned(), idle.to_string()];
+                match pt.get("msgs_per_s") {
+                    Some(rate) => {
+                        let base = *base.get_or_insert(rate);
+                        line.push((idle.max(1) as f64, rate / base));
+                        row.extend([
+                            format!("{rate:.0}"),
+                            format!("{:.2}", rate / base),
+                            pt.get("server_cpu_us_per_msg")
+                                .map_or("?".into(), |v| format!("{v:.2}")),
+                            pt.get("fds_passed_per_wait")
+                                .map_or("-".into(), |v| format!("{v:.0}")),
+                        ]);
+                    }
+                    None => row.push(
+                        pt.params
+                            .get("skipped")
+                            .and_then(|v| v.as_str())
+                            .map_or("skipped".into(), |why| format!("skipped: {why}")),
+                    ),
+                }
+                rows.push(row);
+            }
+            series.push(Series {
+                name: model.name().to_owned(),
+                points: line,
+            });
+        }
+        report.say(&table(
+            &[
+                "model",
+                "idle conns",
+                "active msg/s",
+                "x no idle",
+                "CPU us/msg",
+                "fds/wait",
+            ],
+            &rows,
+        ));
+        report.write_chart(
+            "idle",
+            &line_chart(
+                "Active throughput as idle connections grow (1.0 = none idle)",
+                "idle connections (0 is plotted at 1)",
+                "throughput relative to 0 idle",
+                &series,
+                true,
+                false,
+            ),
+        )
     }
 }
 
@@ -68,131 +197,4 @@ impl Params {
             self.models.clone()
         }
     }
-}
-
-pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
-    let budget = crate::fd_budget()?;
-    let (duration, warmup, repeat) = if lab.quick {
-        (quick::DURATION, quick::WARMUP, 1)
-    } else {
-        (p.duration, p.warmup, p.repeat)
-    };
-    for model in p.models() {
-        let spec = ServerSpec::new(Subject::Model(model))?;
-        for &idle in &p.idle {
-            let point = Point::new(NAME, model.name())
-                .param("idle", idle)
-                .param("active", p.active);
-            let needed = (idle + p.active) as u64 + 64;
-            if lab.quick && idle > quick::MAX_FDS {
-                lab.point(point.param(
-                    "skipped",
-                    format!("more than {} fds in a --quick run", quick::MAX_FDS),
-                ))?;
-                continue;
-            }
-            if needed > budget {
-                lab.point(point.param(
-                    "skipped",
-                    format!("needs {needed} fds, RLIMIT_NOFILE is {budget}"),
-                ))?;
-                continue;
-            }
-            let server = spec.start(lab)?;
-            // Connections take the numbers after the server's own descriptors: a backend with
-            // an fd-number limit (select) cannot hold them all past it.
-            let highest = server.open_fds() + idle + p.active;
-            if model
-                .backend()
-                .and_then(|k| k.fd_limit())
-                .is_some_and(|limit| highest >= limit)
-            {
-                drop(server.stop());
-                lab.point(point.param("skipped", format!("FD_SETSIZE wall ({FD_SETSIZE})")))?;
-                continue;
-            }
-            let config = load::Config {
-                idle,
-                ..load::Config::closed_loop(server.addr, p.active, 64, 1, duration, warmup)
-            };
-            let m = measure_server(&server, &config, repeat)?;
-            let per_wait = server
-                .stop()
-                .and_then(|summary| Some(summary.selector?.fds_per_wait));
-            lab.point(m.into_point(point).metric("fds_passed_per_wait", per_wait))?;
-        }
-    }
-    Ok(())
-}
-
-pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<()> {
-    report.say(&format!(
-        "idle: {} active connections (64 B, pipeline 1) while {:?} idle connections are open; {:.1} s measured, median of {}",
-        p.active,
-        p.idle,
-        p.duration.as_secs_f64(),
-        p.repeat
-    ));
-    let mut rows = Vec::new();
-    let mut series = Vec::new();
-    for model in p.models() {
-        let mut base = None;
-        let mut line = Vec::new();
-        for &idle in &p.idle {
-            let Some(pt) = points
-                .iter()
-                .find(|pt| pt.subject == model.name() && pt.at("idle") == Some(idle as u64))
-            else {
-                continue;
-            };
-            let mut row = vec![model.name().to_owned(), idle.to_string()];
-            match pt.get("msgs_per_s") {
-                Some(rate) => {
-                    let base = *base.get_or_insert(rate);
-                    line.push((idle.max(1) as f64, rate / base));
-                    row.extend([
-                        format!("{rate:.0}"),
-                        format!("{:.2}", rate / base),
-                        pt.get("server_cpu_us_per_msg")
-                            .map_or("?".into(), |v| format!("{v:.2}")),
-                        pt.get("fds_passed_per_wait")
-                            .map_or("-".into(), |v| format!("{v:.0}")),
-                    ]);
-                }
-                None => row.push(
-                    pt.params
-                        .get("skipped")
-                        .and_then(|v| v.as_str())
-                        .map_or("skipped".into(), |why| format!("skipped: {why}")),
-                ),
-            }
-            rows.push(row);
-        }
-        series.push(Series {
-            name: model.name().to_owned(),
-            points: line,
-        });
-    }
-    report.say(&table(
-        &[
-            "model",
-            "idle conns",
-            "active msg/s",
-            "x no idle",
-            "CPU us/msg",
-            "fds/wait",
-        ],
-        &rows,
-    ));
-    report.write_chart(
-        "idle",
-        &line_chart(
-            "Active throughput as idle connections grow (1.0 = none idle)",
-            "idle connections (0 is plotted at 1)",
-            "throughput relative to 0 idle",
-            &series,
-            true,
-            false,
-        ),
-    )
 }

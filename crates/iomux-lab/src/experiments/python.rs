@@ -35,9 +35,10 @@ use crate::process::ServerProc;
 use crate::record::Point;
 use crate::runner::{measure_server, merge, Measured};
 use crate::units::parse_seconds;
-use crate::{quick, table, Lab, Report};
+use crate::{quick, table, Experiment, Lab, Report};
 use iomux_load as load;
 
+/// The experiment's name, in records and on the command line.
 pub const NAME: &str = "python";
 /// The subject the others are compared with across testbeds: the notes' server on the
 /// standard module. (The asyncio group's tables use [`PyServer::AsyncioStd`].)
@@ -61,6 +62,7 @@ pub enum PyServer {
 }
 
 impl PyServer {
+    /// Every server, in the order the tables show them.
     pub const ALL: [PyServer; 6] = [
         PyServer::PyStdEpoll,
         PyServer::PyIomuxEpoll,
@@ -70,6 +72,7 @@ impl PyServer {
         PyServer::AsyncioUvloop,
     ];
 
+    /// Its name, as `--servers` takes it and the tables show it.
     pub fn name(self) -> &'static str {
         match self {
             PyServer::PyStdEpoll => "py-std-epoll",
@@ -171,33 +174,229 @@ pub struct Params {
     pub python_site: Option<PathBuf>,
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        crate::defaults()
+impl Experiment for Params {
+    const NAME: &'static str = NAME;
+    const REFERENCE: &'static str = REFERENCE;
+
+    fn measure(&self, lab: &mut Lab) -> io::Result<()> {
+        let declared = self;
+        let p = &if lab.quick {
+            declared.quick()
+        } else {
+            declared.clone()
+        };
+        // Raised before the servers start: they inherit the limit (and raise their own soft one).
+        crate::fd_budget()?;
+        let scripts = py_crate().join("bench");
+        if !scripts.join("peer.py").exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "bench python runs the scripts of the source tree it was built from, and {} is missing",
+                    scripts.display()
+                ),
+            ));
+        }
+        let servers = start_all(lab, p, &scripts)?;
+        let record = |server: PyServer, (conns, size, pipeline): (usize, usize, usize)| {
+            Point::new(NAME, server.name())
+                .param("conns", conns)
+                .param("size", size)
+                .param("pipeline", pipeline)
+        };
+        let running: Vec<(PyServer, &ServerProc)> = servers
+            .iter()
+            .filter_map(|(s, proc)| Some((*s, proc.as_ref().ok()?)))
+            .collect();
+        for point in p.matrix() {
+            let runs = measure_point(p, &running, point)?;
+            for ((server, _), runs) in running.iter().zip(runs) {
+                if p.repeat > 1 {
+                    for (rep, m) in runs.iter().enumerate() {
+                        lab.point(m.clone().into_point(record(*server, point).repeat(rep)))?;
+                    }
+                }
+                lab.point(merge(&runs).into_point(record(*server, point)))?;
+            }
+            for (server, started) in &servers {
+                if let Err(why) = started {
+                    lab.point(record(*server, point).param("skipped", why.as_str()))?;
+                }
+            }
+        }
+        for (_, started) in servers {
+            if let Ok(proc) = started {
+                drop(proc.stop());
+            }
+        }
+        Ok(())
+    }
+
+    /// The tables (one per point, then each server's CPU per message relative to its group's
+    /// reference at every point) and the chart, from the recorded points.
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
+        let p = self;
+        // The matrix as measured (a --quick run caps the connections).
+        let mut matrix: Vec<(usize, usize, usize)> = Vec::new();
+        for pt in points {
+            let key = (
+                pt.at("conns").unwrap_or(0) as usize,
+                pt.at("size").unwrap_or(0) as usize,
+                pt.at("pipeline").unwrap_or(0) as usize,
+            );
+            if !matrix.contains(&key) {
+                matrix.push(key);
+            }
+        }
+        report.say(&format!(
+            "python: {} servers; conns {:?} x size {:?} x pipeline {:?}; {:.1} s measured after {:.1} s warm-up, median of {} rotated repeats; \
+             \"x ref\" is server CPU per message relative to {} (selectors servers) or {} (asyncio servers)",
+            p.servers.len(),
+            p.conns,
+            p.sizes,
+            p.pipelines,
+            p.duration.as_secs_f64(),
+            p.warmup.as_secs_f64(),
+            p.repeat,
+            PyServer::PyStdEpoll,
+            PyServer::AsyncioStd,
+        ));
+        let at = |server: PyServer, (c, s, d): (usize, usize, usize)| {
+            points.iter().find(|pt| {
+                pt.subject == server.name()
+                    && pt.repeat.is_none()
+                    && pt.at("conns") == Some(c as u64)
+                    && pt.at("size") == Some(s as u64)
+                    && pt.at("pipeline") == Some(d as u64)
+            })
+        };
+        let cpu = |server: PyServer, point| {
+            at(server, point).and_then(|pt| pt.get("server_cpu_us_per_msg"))
+        };
+        let ratio = |server: PyServer, point| {
+            let reference = server.reference();
+            if !p.servers.contains(&reference) {
+                return None;
+            }
+            Some(cpu(server, point)? / cpu(reference, point)?)
+        };
+        let fmt = crate::cell;
+        for &point in &matrix {
+            let (conns, size, pipeline) = point;
+            let rows: Vec<Vec<String>> = p
+                .servers
+                .iter()
+                .filter_map(|&server| {
+                    let pt = at(server, point)?;
+                    if pt.params.contains_key("skipped") {
+                        let mut row = vec![server.name().to_owned(), "skipped".to_owned()];
+                        row.resize(8, "-".to_owned());
+                        return Some(row);
+                    }
+                    let (errors, mismatches) = (
+                        pt.get("errors").unwrap_or(0.0),
+                        pt.get("mismatches").unwrap_or(0.0),
+                    );
+                    Some(vec![
+                        server.name().to_owned(),
+                        fmt(pt.get("msgs_per_s"), 0),
+                        fmt(pt.get("server_cpu_us_per_msg"), 2),
+                        format!(
+                            "{}/{}",
+                            fmt(pt.get("server_user_us_per_msg"), 2),
+                            fmt(pt.get("server_system_us_per_msg"), 2)
+                        ),
+                        ratio(server, point).map_or("-".to_owned(), |r| format!("{r:.2}")),
+                        fmt(pt.get("p50_us"), 0),
+                        fmt(pt.get("p99_us"), 0),
+                        if errors + mismatches > 0.0 {
+                            format!("{errors}/{mismatches}")
+                        } else {
+                            "0".into()
+                        },
+                    ])
+                })
+                .collect();
+            report.say(&format!("\n{conns} conns, {size} B, pipeline {pipeline}"));
+            report.say(&table(
+                &[
+                    "server",
+                    "msg/s",
+                    "CPU us/msg",
+                    "usr/sys us",
+                    "x ref",
+                    "p50 us",
+                    "p99 us",
+                    "err/mism",
+                ],
+                &rows,
+            ));
+        }
+        // Why each skipped server was skipped, once (the tables only say that it was).
+        let mut skipped: Vec<(&str, &str)> = Vec::new();
+        for pt in points {
+            if let Some(why) = pt.params.get("skipped").and_then(|v| v.as_str()) {
+                if !skipped.iter().any(|(name, _)| *name == pt.subject) {
+                    skipped.push((&pt.subject, why));
+                }
+            }
+        }
+        for (name, why) in skipped {
+            report.say(&format!("{name}: skipped, {why}"));
+        }
+        let groups: Vec<String> = matrix
+            .iter()
+            .map(|(c, s, d)| format!("{c}c {s}B p{d}"))
+            .collect();
+        let summary: Vec<Vec<String>> =
+            p.servers
+                .iter()
+                .map(|&server| {
+                    let mut row = vec![server.name().to_owned()];
+                    row.extend(matrix.iter().map(|&pt| {
+                        ratio(server, pt).map_or("-".to_owned(), |r| format!("{r:.2}"))
+                    }));
+                    row
+                })
+                .collect();
+        let mut headers = vec!["server"];
+        headers.extend(groups.iter().map(String::as_str));
+        report.say("\nserver CPU per message relative to the group's reference, at each point");
+        report.say(&table(&headers, &summary));
+        let names: Vec<String> = p.servers.iter().map(|s| s.name().to_owned()).collect();
+        let values: Vec<Vec<f64>> = p
+            .servers
+            .iter()
+            .map(|&server| {
+                matrix
+                    .iter()
+                    .map(|&pt| cpu(server, pt).unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .collect();
+        report.write_chart(
+            NAME,
+            &bar_chart(
+                "Python echo servers: server CPU time per message (lower is better)",
+                "microseconds of server CPU per message",
+                &groups,
+                &names,
+                &values,
+            ),
+        )
     }
 }
 
 impl Params {
     /// The matrix of (connections, size, pipeline), in table order.
     fn matrix(&self) -> Vec<(usize, usize, usize)> {
-        self.conns
-            .iter()
-            .flat_map(|&c| {
-                self.sizes
-                    .iter()
-                    .flat_map(move |&s| self.pipelines.iter().map(move |&d| (c, s, d)))
-            })
-            .collect()
+        crate::runner::matrix(&self.conns, &self.sizes, &self.pipelines)
     }
 
     /// What a `--quick` run measures instead: the same points with few connections, briefly.
     fn quick(&self) -> Params {
         Params {
-            conns: self
-                .conns
-                .iter()
-                .map(|&c| c.min(quick::MAX_CONNS))
-                .collect(),
+            conns: quick::conns(&self.conns),
             duration: quick::DURATION,
             warmup: quick::WARMUP,
             repeat: 1,
@@ -227,59 +426,6 @@ fn target_dir() -> PathBuf {
 
 /// Why a subject is not measured (something not installed or not supported here).
 type Skip = String;
-
-pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
-    let p = &if lab.quick {
-        declared.quick()
-    } else {
-        declared.clone()
-    };
-    // Raised before the servers start: they inherit the limit (and raise their own soft one).
-    crate::fd_budget()?;
-    let scripts = py_crate().join("bench");
-    if !scripts.join("peer.py").exists() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!(
-                "bench python runs the scripts of the source tree it was built from, and {} is missing",
-                scripts.display()
-            ),
-        ));
-    }
-    let servers = start_all(lab, p, &scripts)?;
-    let record = |server: PyServer, (conns, size, pipeline): (usize, usize, usize)| {
-        Point::new(NAME, server.name())
-            .param("conns", conns)
-            .param("size", size)
-            .param("pipeline", pipeline)
-    };
-    let running: Vec<(PyServer, &ServerProc)> = servers
-        .iter()
-        .filter_map(|(s, proc)| Some((*s, proc.as_ref().ok()?)))
-        .collect();
-    for point in p.matrix() {
-        let runs = measure_point(p, &running, point)?;
-        for ((server, _), runs) in running.iter().zip(runs) {
-            if p.repeat > 1 {
-                for (rep, m) in runs.iter().enumerate() {
-                    lab.point(m.clone().into_point(record(*server, point).repeat(rep)))?;
-                }
-            }
-            lab.point(merge(&runs).into_point(record(*server, point)))?;
-        }
-        for (server, started) in &servers {
-            if let Err(why) = started {
-                lab.point(record(*server, point).param("skipped", why.as_str()))?;
-            }
-        }
-    }
-    for (_, started) in servers {
-        if let Ok(proc) = started {
-            drop(proc.stop());
-        }
-    }
-    Ok(())
-}
 
 /// Starts every server asked for, or says why it is skipped: the interpreter is found, and the
 /// package built, once for all of them.
@@ -543,160 +689,6 @@ fn python_path(site: &Path) -> std::ffi::OsString {
     std::env::join_paths(paths).unwrap_or_else(|_| site.as_os_str().to_owned())
 }
 
-/// The tables (one per point, then each server's CPU per message relative to its group's
-/// reference at every point) and the chart, from the recorded points.
-pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<()> {
-    // The matrix as measured (a --quick run caps the connections).
-    let mut matrix: Vec<(usize, usize, usize)> = Vec::new();
-    for pt in points {
-        let key = (
-            pt.at("conns").unwrap_or(0) as usize,
-            pt.at("size").unwrap_or(0) as usize,
-            pt.at("pipeline").unwrap_or(0) as usize,
-        );
-        if !matrix.contains(&key) {
-            matrix.push(key);
-        }
-    }
-    report.say(&format!(
-        "python: {} servers; conns {:?} x size {:?} x pipeline {:?}; {:.1} s measured after {:.1} s warm-up, median of {} rotated repeats; \
-         \"x ref\" is server CPU per message relative to {} (selectors servers) or {} (asyncio servers)",
-        p.servers.len(),
-        p.conns,
-        p.sizes,
-        p.pipelines,
-        p.duration.as_secs_f64(),
-        p.warmup.as_secs_f64(),
-        p.repeat,
-        PyServer::PyStdEpoll,
-        PyServer::AsyncioStd,
-    ));
-    let at = |server: PyServer, (c, s, d): (usize, usize, usize)| {
-        points.iter().find(|pt| {
-            pt.subject == server.name()
-                && pt.repeat.is_none()
-                && pt.at("conns") == Some(c as u64)
-                && pt.at("size") == Some(s as u64)
-                && pt.at("pipeline") == Some(d as u64)
-        })
-    };
-    let cpu =
-        |server: PyServer, point| at(server, point).and_then(|pt| pt.get("server_cpu_us_per_msg"));
-    let ratio = |server: PyServer, point| {
-        let reference = server.reference();
-        if !p.servers.contains(&reference) {
-            return None;
-        }
-        Some(cpu(server, point)? / cpu(reference, point)?)
-    };
-    let fmt = crate::cell;
-    for &point in &matrix {
-        let (conns, size, pipeline) = point;
-        let rows: Vec<Vec<String>> = p
-            .servers
-            .iter()
-            .filter_map(|&server| {
-                let pt = at(server, point)?;
-                if pt.params.contains_key("skipped") {
-                    let mut row = vec![server.name().to_owned(), "skipped".to_owned()];
-                    row.resize(8, "-".to_owned());
-                    return Some(row);
-                }
-                let (errors, mismatches) = (
-                    pt.get("errors").unwrap_or(0.0),
-                    pt.get("mismatches").unwrap_or(0.0),
-                );
-                Some(vec![
-                    server.name().to_owned(),
-                    fmt(pt.get("msgs_per_s"), 0),
-                    fmt(pt.get("server_cpu_us_per_msg"), 2),
-                    format!(
-                        "{}/{}",
-                        fmt(pt.get("server_user_us_per_msg"), 2),
-                        fmt(pt.get("server_system_us_per_msg"), 2)
-                    ),
-                    ratio(server, point).map_or("-".to_owned(), |r| format!("{r:.2}")),
-                    fmt(pt.get("p50_us"), 0),
-                    fmt(pt.get("p99_us"), 0),
-                    if errors + mismatches > 0.0 {
-                        format!("{errors}/{mismatches}")
-                    } else {
-                        "0".into()
-                    },
-                ])
-            })
-            .collect();
-        report.say(&format!("\n{conns} conns, {size} B, pipeline {pipeline}"));
-        report.say(&table(
-            &[
-                "server",
-                "msg/s",
-                "CPU us/msg",
-                "usr/sys us",
-                "x ref",
-                "p50 us",
-                "p99 us",
-                "err/mism",
-            ],
-            &rows,
-        ));
-    }
-    // Why each skipped server was skipped, once (the tables only say that it was).
-    let mut skipped: Vec<(&str, &str)> = Vec::new();
-    for pt in points {
-        if let Some(why) = pt.params.get("skipped").and_then(|v| v.as_str()) {
-            if !skipped.iter().any(|(name, _)| *name == pt.subject) {
-                skipped.push((&pt.subject, why));
-            }
-        }
-    }
-    for (name, why) in skipped {
-        report.say(&format!("{name}: skipped, {why}"));
-    }
-    let groups: Vec<String> = matrix
-        .iter()
-        .map(|(c, s, d)| format!("{c}c {s}B p{d}"))
-        .collect();
-    let summary: Vec<Vec<String>> = p
-        .servers
-        .iter()
-        .map(|&server| {
-            let mut row = vec![server.name().to_owned()];
-            row.extend(
-                matrix
-                    .iter()
-                    .map(|&pt| ratio(server, pt).map_or("-".to_owned(), |r| format!("{r:.2}"))),
-            );
-            row
-        })
-        .collect();
-    let mut headers = vec!["server"];
-    headers.extend(groups.iter().map(String::as_str));
-    report.say("\nserver CPU per message relative to the group's reference, at each point");
-    report.say(&table(&headers, &summary));
-    let names: Vec<String> = p.servers.iter().map(|s| s.name().to_owned()).collect();
-    let values: Vec<Vec<f64>> = p
-        .servers
-        .iter()
-        .map(|&server| {
-            matrix
-                .iter()
-                .map(|&pt| cpu(server, pt).unwrap_or(f64::NAN))
-                .collect()
-        })
-        .collect();
-    report.write_chart(
-        NAME,
-        &bar_chart(
-            "Python echo servers: server CPU time per message (lower is better)",
-            "microseconds of server CPU per message",
-            &groups,
-            &names,
-            &values,
-        ),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,7 +700,7 @@ mod tests {
         for server in PyServer::ALL {
             assert_eq!(server.name().parse::<PyServer>(), Ok(server));
         }
-        let defaults = Params::default();
+        let defaults = crate::defaults::<Params>();
         assert_eq!(defaults.servers, PyServer::ALL);
         let json = serde_json::to_value(&defaults).unwrap();
         assert_eq!(serde_json::from_value::<Params>(json).unwrap(), defaults);

@@ -26,10 +26,11 @@ use crate::process::ServerSpec;
 use crate::record::Point;
 use crate::subjects::Subject;
 use crate::units::parse_seconds;
-use crate::{cell, table, Lab, Report};
+use crate::{cell, table, Experiment, Lab, Report};
 use iomux_metadata::Model;
 use iomux_pattern::EchoCheck;
 
+/// The experiment's name, in records and on the command line.
 pub const NAME: &str = "soak";
 /// The subject the others are compared with across testbeds.
 pub const REFERENCE: &str = "epoll";
@@ -63,9 +64,249 @@ pub struct Params {
     pub churn: usize,
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        crate::defaults()
+impl Experiment for Params {
+    const NAME: &'static str = NAME;
+    const REFERENCE: &'static str = REFERENCE;
+    const HEADLINE: &'static str = "fds_end";
+
+    fn measure(&self, lab: &mut Lab) -> io::Result<()> {
+        let declared = self;
+        let p = &if lab.quick {
+            Params {
+                conns: declared.conns.min(crate::quick::MAX_CONNS),
+                duration: Duration::from_secs(2),
+                ..declared.clone()
+            }
+        } else {
+            declared.clone()
+        };
+        let budget = crate::fd_budget()? as usize;
+        for &subject in &p.servers {
+            let Subject::Model(model) = subject else {
+                return Err(io::Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("bench soak runs iomux's own models, not the peer {subject}"),
+                ));
+            };
+            let mut conns = p.conns.min(budget.saturating_sub(200));
+            if let Model::Readiness(kind) = model {
+                if let Some(limit) = kind.fd_limit() {
+                    conns = conns.min(limit.saturating_sub(100));
+                }
+            }
+            if conns < p.conns {
+                lab.say(&format!(
+                    "{}: {conns} connections at most (its descriptor limit), not {}",
+                    model.name(),
+                    p.conns
+                ));
+            }
+            let mut spec = ServerSpec::new(subject)?;
+            spec.args
+                .extend(["--stats-addr".to_owned(), "127.0.0.1:0".to_owned()]);
+            let mut server = spec.start(lab)?;
+            let (pid, addr) = (server.pid(), server.addr);
+            let line = server.next_line()?;
+            let stats_addr = iomux_metadata::announce::stats_on(&line);
+            if stats_addr.is_none() {
+                lab.say(&format!(
+                    "{}: no stats address (it said {line:?}); its own buffers are not sampled",
+                    model.name()
+                ));
+            }
+            let mut stats = StatsLink::connect(stats_addr);
+            std::thread::sleep(Duration::from_millis(300));
+            let start = sample(pid, addr.port(), &mut stats);
+            let stop = Arc::new(AtomicBool::new(false));
+            let driver = {
+                let stop = stop.clone();
+                let churn_rate = p.churn;
+                std::thread::spawn(move || churn(addr, conns, churn_rate, &stop))
+            };
+            let began = Instant::now();
+            let mut series = vec![(0.0, start)];
+            while began.elapsed() < p.duration {
+                std::thread::sleep(Duration::from_secs(1).min(p.duration));
+                let now = sample(pid, addr.port(), &mut stats);
+                series.push((began.elapsed().as_secs_f64(), now));
+            }
+            stop.store(true, Ordering::Relaxed);
+            let tally = driver
+                .join()
+                .map_err(|_| io::Error::other("the churn thread panicked"))??;
+            // Let the server see every close, then sample where it ends.
+            let settle = Instant::now();
+            let mut end = sample(pid, addr.port(), &mut stats);
+            let holds = |s: &Sample| s.buffered != Some(0.0);
+            while (end.fds > start.fds + FD_SLACK || end.queued > 0.0 || holds(&end))
+                && settle.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(100));
+                end = sample(pid, addr.port(), &mut stats);
+            }
+            drop(stats);
+            series.push((began.elapsed().as_secs_f64(), end));
+            drop(server.stop());
+            let peak = |f: fn(&Sample) -> f64| series.iter().map(|(_, s)| f(s)).fold(0.0, f64::max);
+            // Every model soaked publishes its buffered bytes: not knowing them at the end fails
+            // the verdict like holding some would.
+            if end.buffered.is_none() {
+                lab.say(&format!(
+                    "{}: its buffered bytes could not be read at the end",
+                    model.name()
+                ));
+            }
+            let back = end.fds <= start.fds + FD_SLACK
+                && end.queued == 0.0
+                && !holds(&end)
+                && end.rss_kib <= start.rss_kib + RSS_SLACK_KIB;
+            let buffered_peak = series
+                .iter()
+                .filter_map(|(_, s)| s.buffered)
+                .reduce(f64::max);
+            let clean = tally.mismatches == 0 && tally.lost == 0;
+            for (i, (t, s)) in series.iter().enumerate() {
+                lab.point(
+                    Point::new(NAME, model.name())
+                        .param("sample", i)
+                        .metric("t_s", *t)
+                        .metric("rss_kib", s.rss_kib)
+                        .metric("fds", s.fds)
+                        .metric("queued_bytes", s.queued)
+                        .metric("buffered_bytes", s.buffered),
+                )?;
+            }
+            lab.point(
+                Point::new(NAME, model.name())
+                    .param("conns", conns)
+                    .param("verdict", if back && clean { "held" } else { "FAILED" })
+                    .metric("rss_start_kib", start.rss_kib)
+                    .metric("rss_peak_kib", peak(|s| s.rss_kib))
+                    .metric("rss_end_kib", end.rss_kib)
+                    .metric("fds_start", start.fds)
+                    .metric("fds_peak", peak(|s| s.fds))
+                    .metric("fds_end", end.fds)
+                    .metric("queued_peak_bytes", peak(|s| s.queued))
+                    .metric("queued_end_bytes", end.queued)
+                    .metric("buffered_peak_bytes", buffered_peak)
+                    .metric("buffered_end_bytes", end.buffered)
+                    .metric("opened", tally.opened as f64)
+                    .metric("messages", tally.messages as f64)
+                    .metric("mismatches", tally.mismatches as f64)
+                    .metric("lost_bytes", tally.lost as f64)
+                    .metric("errors", tally.failed as f64),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
+        let p = self;
+        let verdicts: Vec<&Point> = points
+            .iter()
+            .filter(|pt| pt.params.contains_key("verdict"))
+            .collect();
+        report.say(&format!(
+            "soak: {} servers; at most {} connections each, {} opened a second, for {:.0} s; each must end where it started (fds +{FD_SLACK}, RSS +{:.0} MiB, nothing queued in its sockets nor buffered in its own), no byte lost or wrong",
+            p.servers.len(),
+            p.conns,
+            p.churn,
+            p.duration.as_secs_f64(),
+            RSS_SLACK_KIB / 1024.0
+        ));
+        let rows: Vec<Vec<String>> = verdicts
+            .iter()
+            .map(|pt| {
+                let kib = |name: &str| cell(pt.get(name).map(|v| v / 1024.0), 1);
+                vec![
+                    pt.subject.clone(),
+                    pt.params
+                        .get("verdict")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("?")
+                        .to_owned(),
+                    cell(pt.get("opened"), 0),
+                    cell(pt.get("messages"), 0),
+                    format!(
+                        "{}/{}/{}",
+                        kib("rss_start_kib"),
+                        kib("rss_peak_kib"),
+                        kib("rss_end_kib")
+                    ),
+                    format!(
+                        "{}/{}/{}",
+                        cell(pt.get("fds_start"), 0),
+                        cell(pt.get("fds_peak"), 0),
+                        cell(pt.get("fds_end"), 0)
+                    ),
+                    format!(
+                        "{}/{}",
+                        cell(pt.get("queued_peak_bytes"), 0),
+                        cell(pt.get("queued_end_bytes"), 0)
+                    ),
+                    format!(
+                        "{}/{}",
+                        cell(pt.get("buffered_peak_bytes"), 0),
+                        cell(pt.get("buffered_end_bytes"), 0)
+                    ),
+                    format!(
+                        "{}/{}",
+                        cell(pt.get("mismatches"), 0),
+                        cell(pt.get("lost_bytes"), 0)
+                    ),
+                ]
+            })
+            .collect();
+        report.say(&table(
+            &[
+                "server",
+                "verdict",
+                "opened",
+                "messages",
+                "RSS MiB start/peak/end",
+                "fds start/peak/end",
+                "queued B peak/end",
+                "buffered B peak/end",
+                "wrong/lost",
+            ],
+            &rows,
+        ));
+        let series = |metric: &str| -> Vec<Series> {
+            p.servers
+                .iter()
+                .map(|m| Series {
+                    name: m.name().to_owned(),
+                    points: points
+                        .iter()
+                        .filter(|pt| pt.subject == m.name() && pt.params.contains_key("sample"))
+                        .filter_map(|pt| Some((pt.get("t_s")?, pt.get(metric)?)))
+                        .collect(),
+                })
+                .collect()
+        };
+        report.write_chart(
+            "soak-fds",
+            &line_chart(
+                "Open descriptors under churn",
+                "seconds",
+                "descriptors",
+                &series("fds"),
+                false,
+                false,
+            ),
+        )?;
+        report.write_chart(
+            "soak-rss",
+            &line_chart(
+                "Resident memory under churn",
+                "seconds",
+                "KiB",
+                &series("rss_kib"),
+                false,
+                false,
+            ),
+        )?;
+        Ok(())
     }
 }
 
@@ -334,242 +575,4 @@ fn step(conn: &mut Conn, buf: &mut [u8], tally: &mut Tally) -> io::Result<bool> 
         }
         Behaviour::Idle => Ok(true),
     }
-}
-
-pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
-    let p = &if lab.quick {
-        Params {
-            conns: declared.conns.min(crate::quick::MAX_CONNS),
-            duration: Duration::from_secs(2),
-            ..declared.clone()
-        }
-    } else {
-        declared.clone()
-    };
-    let budget = crate::fd_budget()? as usize;
-    for &subject in &p.servers {
-        let Subject::Model(model) = subject else {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                format!("bench soak runs iomux's own models, not the peer {subject}"),
-            ));
-        };
-        let mut conns = p.conns.min(budget.saturating_sub(200));
-        if let Model::Readiness(kind) = model {
-            if let Some(limit) = kind.fd_limit() {
-                conns = conns.min(limit.saturating_sub(100));
-            }
-        }
-        if conns < p.conns {
-            lab.say(&format!(
-                "{}: {conns} connections at most (its descriptor limit), not {}",
-                model.name(),
-                p.conns
-            ));
-        }
-        let mut spec = ServerSpec::new(subject)?;
-        spec.args
-            .extend(["--stats-addr".to_owned(), "127.0.0.1:0".to_owned()]);
-        let mut server = spec.start(lab)?;
-        let (pid, addr) = (server.pid(), server.addr);
-        let line = server.next_line()?;
-        let stats_addr = iomux_metadata::announce::stats_on(&line);
-        if stats_addr.is_none() {
-            lab.say(&format!(
-                "{}: no stats address (it said {line:?}); its own buffers are not sampled",
-                model.name()
-            ));
-        }
-        let mut stats = StatsLink::connect(stats_addr);
-        std::thread::sleep(Duration::from_millis(300));
-        let start = sample(pid, addr.port(), &mut stats);
-        let stop = Arc::new(AtomicBool::new(false));
-        let driver = {
-            let stop = stop.clone();
-            let churn_rate = p.churn;
-            std::thread::spawn(move || churn(addr, conns, churn_rate, &stop))
-        };
-        let began = Instant::now();
-        let mut series = vec![(0.0, start)];
-        while began.elapsed() < p.duration {
-            std::thread::sleep(Duration::from_secs(1).min(p.duration));
-            let now = sample(pid, addr.port(), &mut stats);
-            series.push((began.elapsed().as_secs_f64(), now));
-        }
-        stop.store(true, Ordering::Relaxed);
-        let tally = driver
-            .join()
-            .map_err(|_| io::Error::other("the churn thread panicked"))??;
-        // Let the server see every close, then sample where it ends.
-        let settle = Instant::now();
-        let mut end = sample(pid, addr.port(), &mut stats);
-        let holds = |s: &Sample| s.buffered != Some(0.0);
-        while (end.fds > start.fds + FD_SLACK || end.queued > 0.0 || holds(&end))
-            && settle.elapsed() < Duration::from_secs(10)
-        {
-            std::thread::sleep(Duration::from_millis(100));
-            end = sample(pid, addr.port(), &mut stats);
-        }
-        drop(stats);
-        series.push((began.elapsed().as_secs_f64(), end));
-        drop(server.stop());
-        let peak = |f: fn(&Sample) -> f64| series.iter().map(|(_, s)| f(s)).fold(0.0, f64::max);
-        // Every model soaked publishes its buffered bytes: not knowing them at the end fails
-        // the verdict like holding some would.
-        if end.buffered.is_none() {
-            lab.say(&format!(
-                "{}: its buffered bytes could not be read at the end",
-                model.name()
-            ));
-        }
-        let back = end.fds <= start.fds + FD_SLACK
-            && end.queued == 0.0
-            && !holds(&end)
-            && end.rss_kib <= start.rss_kib + RSS_SLACK_KIB;
-        let buffered_peak = series
-            .iter()
-            .filter_map(|(_, s)| s.buffered)
-            .reduce(f64::max);
-        let clean = tally.mismatches == 0 && tally.lost == 0;
-        for (i, (t, s)) in series.iter().enumerate() {
-            lab.point(
-                Point::new(NAME, model.name())
-                    .param("sample", i)
-                    .metric("t_s", *t)
-                    .metric("rss_kib", s.rss_kib)
-                    .metric("fds", s.fds)
-                    .metric("queued_bytes", s.queued)
-                    .metric("buffered_bytes", s.buffered),
-            )?;
-        }
-        lab.point(
-            Point::new(NAME, model.name())
-                .param("conns", conns)
-                .param("verdict", if back && clean { "held" } else { "FAILED" })
-                .metric("rss_start_kib", start.rss_kib)
-                .metric("rss_peak_kib", peak(|s| s.rss_kib))
-                .metric("rss_end_kib", end.rss_kib)
-                .metric("fds_start", start.fds)
-                .metric("fds_peak", peak(|s| s.fds))
-                .metric("fds_end", end.fds)
-                .metric("queued_peak_bytes", peak(|s| s.queued))
-                .metric("queued_end_bytes", end.queued)
-                .metric("buffered_peak_bytes", buffered_peak)
-                .metric("buffered_end_bytes", end.buffered)
-                .metric("opened", tally.opened as f64)
-                .metric("messages", tally.messages as f64)
-                .metric("mismatches", tally.mismatches as f64)
-                .metric("lost_bytes", tally.lost as f64)
-                .metric("errors", tally.failed as f64),
-        )?;
-    }
-    Ok(())
-}
-
-pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<()> {
-    let verdicts: Vec<&Point> = points
-        .iter()
-        .filter(|pt| pt.params.contains_key("verdict"))
-        .collect();
-    report.say(&format!(
-        "soak: {} servers; at most {} connections each, {} opened a second, for {:.0} s; each must end where it started (fds +{FD_SLACK}, RSS +{:.0} MiB, nothing queued in its sockets nor buffered in its own), no byte lost or wrong",
-        p.servers.len(),
-        p.conns,
-        p.churn,
-        p.duration.as_secs_f64(),
-        RSS_SLACK_KIB / 1024.0
-    ));
-    let rows: Vec<Vec<String>> = verdicts
-        .iter()
-        .map(|pt| {
-            let kib = |name: &str| cell(pt.get(name).map(|v| v / 1024.0), 1);
-            vec![
-                pt.subject.clone(),
-                pt.params
-                    .get("verdict")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("?")
-                    .to_owned(),
-                cell(pt.get("opened"), 0),
-                cell(pt.get("messages"), 0),
-                format!(
-                    "{}/{}/{}",
-                    kib("rss_start_kib"),
-                    kib("rss_peak_kib"),
-                    kib("rss_end_kib")
-                ),
-                format!(
-                    "{}/{}/{}",
-                    cell(pt.get("fds_start"), 0),
-                    cell(pt.get("fds_peak"), 0),
-                    cell(pt.get("fds_end"), 0)
-                ),
-                format!(
-                    "{}/{}",
-                    cell(pt.get("queued_peak_bytes"), 0),
-                    cell(pt.get("queued_end_bytes"), 0)
-                ),
-                format!(
-                    "{}/{}",
-                    cell(pt.get("buffered_peak_bytes"), 0),
-                    cell(pt.get("buffered_end_bytes"), 0)
-                ),
-                format!(
-                    "{}/{}",
-                    cell(pt.get("mismatches"), 0),
-                    cell(pt.get("lost_bytes"), 0)
-                ),
-            ]
-        })
-        .collect();
-    report.say(&table(
-        &[
-            "server",
-            "verdict",
-            "opened",
-            "messages",
-            "RSS MiB start/peak/end",
-            "fds start/peak/end",
-            "queued B peak/end",
-            "buffered B peak/end",
-            "wrong/lost",
-        ],
-        &rows,
-    ));
-    let series = |metric: &str| -> Vec<Series> {
-        p.servers
-            .iter()
-            .map(|m| Series {
-                name: m.name().to_owned(),
-                points: points
-                    .iter()
-                    .filter(|pt| pt.subject == m.name() && pt.params.contains_key("sample"))
-                    .filter_map(|pt| Some((pt.get("t_s")?, pt.get(metric)?)))
-                    .collect(),
-            })
-            .collect()
-    };
-    report.write_chart(
-        "soak-fds",
-        &line_chart(
-            "Open descriptors under churn",
-            "seconds",
-            "descriptors",
-            &series("fds"),
-            false,
-            false,
-        ),
-    )?;
-    report.write_chart(
-        "soak-rss",
-        &line_chart(
-            "Resident memory under churn",
-            "seconds",
-            "KiB",
-            &series("rss_kib"),
-            false,
-            false,
-        ),
-    )?;
-    Ok(())
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::chart::bar_chart;
 use crate::{median, table, Experiment, Lab, Report};
 
+/// The experiment's name, in records and on the command line.
 pub const NAME: &str = "store";
 /// The subject the others are compared with across testbeds.
 pub const REFERENCE: &str = "sqlite";
@@ -47,9 +48,122 @@ pub struct Params {
     pub mysql: Option<String>,
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        crate::defaults()
+impl Experiment for Params {
+    const NAME: &'static str = NAME;
+    const REFERENCE: &'static str = REFERENCE;
+    const HEADLINE: &'static str = "compare_ms";
+
+    /// Measures each engine `repeat` times and records a point per repeat and their median.
+    fn measure(&self, lab: &mut Lab) -> io::Result<()> {
+        let declared = self;
+        let p = &if lab.quick {
+            declared.quick()
+        } else {
+            declared.clone()
+        };
+        // The lab pins this thread to the load generator's CPU; a store reads two runs at once
+        // on two threads, so this experiment runs on every CPU, and gives the pinning back after.
+        let cpus: Vec<usize> =
+            (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+        let _ = iomux_sys::process::pin_current_thread(&cpus);
+        let outcome = measure_engines(lab, p);
+        lab.pinning.pin_load_thread();
+        outcome
+    }
+
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
+        let p = self;
+        let medians: Vec<&Point> = points.iter().filter(|pt| pt.repeat.is_none()).collect();
+        // The sizes measured (a --quick run measures smaller ones than it declares).
+        let size = |name: &str, declared: usize| {
+            medians
+                .first()
+                .and_then(|pt| pt.at(name))
+                .map_or(declared as u64, |v| v)
+        };
+        report.say(&format!(
+            "store: import {} points, record {} one by one, compare two runs of {} points; median of {} repeats",
+            size("import_points", p.import_points),
+            size("live_points", p.live_points),
+            size("points", p.points),
+            p.repeat.max(1)
+        ));
+        let fmt = crate::cell;
+        let verdict = |met: bool| if met { "met" } else { "NOT met" };
+        let rows: Vec<Vec<String>> = medians
+            .iter()
+            .map(|pt| {
+                let import = pt.get("import_points_per_s");
+                let record = pt.get("record_point_us");
+                let compare = pt.get("compare_ms");
+                let share = record.map(echo_recording_share);
+                vec![
+                    pt.subject.clone(),
+                    // The import goal is the embedded store's (a server's rate is its network's).
+                    if pt.subject == "sqlite" {
+                        format!(
+                            "{} ({})",
+                            fmt(import, 0),
+                            verdict(import.is_some_and(|v| v >= GOAL_IMPORT_POINTS_PER_S))
+                        )
+                    } else {
+                        format!("{} (goal is SQLite's)", fmt(import, 0))
+                    },
+                    fmt(record, 0),
+                    format!(
+                        "{} ({})",
+                        share.map_or("?".into(), |s| format!("{:.3}%", s * 100.0)),
+                        verdict(share.is_some_and(|s| s < GOAL_RECORDING_SHARE))
+                    ),
+                    format!(
+                        "{} ({})",
+                        fmt(compare, 1),
+                        verdict(compare.is_some_and(|v| v < GOAL_COMPARE_MS))
+                    ),
+                ]
+            })
+            .collect();
+        report.say(&table(
+            &[
+                "engine",
+                "import points/s (SQLite goal >= 20,000)",
+                "record us/point",
+                "share of a bench echo run (goal < 1%)",
+                "compare ms (goal < 100)",
+            ],
+            &rows,
+        ));
+        // One chart: each figure as the share of its goal's budget used (under 100%: goal met).
+        let groups = [
+            "import time".to_owned(),
+            "recording".to_owned(),
+            "compare time".to_owned(),
+        ];
+        let names: Vec<String> = medians.iter().map(|pt| pt.subject.clone()).collect();
+        let values: Vec<Vec<f64>> = medians
+            .iter()
+            .map(|pt| {
+                vec![
+                    pt.get("import_points_per_s")
+                        .map_or(f64::NAN, |v| 100.0 * GOAL_IMPORT_POINTS_PER_S / v),
+                    pt.get("record_point_us").map_or(f64::NAN, |v| {
+                        100.0 * echo_recording_share(v) / GOAL_RECORDING_SHARE
+                    }),
+                    pt.get("compare_ms")
+                        .map_or(f64::NAN, |v| 100.0 * v / GOAL_COMPARE_MS),
+                ]
+            })
+            .collect();
+        report.write_chart(
+            "store",
+            &bar_chart(
+                "The results store against its goals (lower is better; under 100% meets the goal)",
+                "% of the goal's budget used",
+                &groups,
+                &names,
+                &values,
+            ),
+        )
     }
 }
 
@@ -177,7 +291,7 @@ fn time_scratch_runs(
         store.as_mut(),
         &id("a"),
         &id("b"),
-        &Experiment::reference,
+        &crate::reference,
         Noise::Count,
     )?;
     let compare_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -193,23 +307,6 @@ fn time_scratch_runs(
         record_point_us,
         compare_ms,
     })
-}
-
-/// Measures each engine `repeat` times and records a point per repeat and their median.
-pub fn measure(lab: &mut Lab, declared: &Params) -> io::Result<()> {
-    let p = &if lab.quick {
-        declared.quick()
-    } else {
-        declared.clone()
-    };
-    // The lab pins this thread to the load generator's CPU; a store reads two runs at once
-    // on two threads, so this experiment runs on every CPU, and gives the pinning back after.
-    let cpus: Vec<usize> =
-        (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
-    let _ = iomux_sys::process::pin_current_thread(&cpus);
-    let outcome = measure_engines(lab, p);
-    lab.pinning.pin_load_thread();
-    outcome
 }
 
 fn measure_engines(lab: &mut Lab, p: &Params) -> io::Result<()> {
@@ -261,101 +358,7 @@ fn with_timings(point: Point, t: &Timings) -> Point {
 /// (warm-up + duration) records at most two points (a repeat and, after the last repeat, the
 /// median), so the share is at most two recordings per window.
 fn echo_recording_share(record_point_us: f64) -> f64 {
-    let echo = super::echo::Params::default();
+    let echo = crate::defaults::<super::echo::Params>();
     let window_us = (echo.duration + echo.warmup).as_secs_f64() * 1e6;
     2.0 * record_point_us / window_us
-}
-
-pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<()> {
-    let medians: Vec<&Point> = points.iter().filter(|pt| pt.repeat.is_none()).collect();
-    // The sizes measured (a --quick run measures smaller ones than it declares).
-    let size = |name: &str, declared: usize| {
-        medians
-            .first()
-            .and_then(|pt| pt.at(name))
-            .map_or(declared as u64, |v| v)
-    };
-    report.say(&format!(
-        "store: import {} points, record {} one by one, compare two runs of {} points; median of {} repeats",
-        size("import_points", p.import_points),
-        size("live_points", p.live_points),
-        size("points", p.points),
-        p.repeat.max(1)
-    ));
-    let fmt = crate::cell;
-    let verdict = |met: bool| if met { "met" } else { "NOT met" };
-    let rows: Vec<Vec<String>> = medians
-        .iter()
-        .map(|pt| {
-            let import = pt.get("import_points_per_s");
-            let record = pt.get("record_point_us");
-            let compare = pt.get("compare_ms");
-            let share = record.map(echo_recording_share);
-            vec![
-                pt.subject.clone(),
-                // The import goal is the embedded store's (a server's rate is its network's).
-                if pt.subject == "sqlite" {
-                    format!(
-                        "{} ({})",
-                        fmt(import, 0),
-                        verdict(import.is_some_and(|v| v >= GOAL_IMPORT_POINTS_PER_S))
-                    )
-                } else {
-                    format!("{} (goal is SQLite's)", fmt(import, 0))
-                },
-                fmt(record, 0),
-                format!(
-                    "{} ({})",
-                    share.map_or("?".into(), |s| format!("{:.3}%", s * 100.0)),
-                    verdict(share.is_some_and(|s| s < GOAL_RECORDING_SHARE))
-                ),
-                format!(
-                    "{} ({})",
-                    fmt(compare, 1),
-                    verdict(compare.is_some_and(|v| v < GOAL_COMPARE_MS))
-                ),
-            ]
-        })
-        .collect();
-    report.say(&table(
-        &[
-            "engine",
-            "import points/s (SQLite goal >= 20,000)",
-            "record us/point",
-            "share of a bench echo run (goal < 1%)",
-            "compare ms (goal < 100)",
-        ],
-        &rows,
-    ));
-    // One chart: each figure as the share of its goal's budget used (under 100%: goal met).
-    let groups = [
-        "import time".to_owned(),
-        "recording".to_owned(),
-        "compare time".to_owned(),
-    ];
-    let names: Vec<String> = medians.iter().map(|pt| pt.subject.clone()).collect();
-    let values: Vec<Vec<f64>> = medians
-        .iter()
-        .map(|pt| {
-            vec![
-                pt.get("import_points_per_s")
-                    .map_or(f64::NAN, |v| 100.0 * GOAL_IMPORT_POINTS_PER_S / v),
-                pt.get("record_point_us").map_or(f64::NAN, |v| {
-                    100.0 * echo_recording_share(v) / GOAL_RECORDING_SHARE
-                }),
-                pt.get("compare_ms")
-                    .map_or(f64::NAN, |v| 100.0 * v / GOAL_COMPARE_MS),
-            ]
-        })
-        .collect();
-    report.write_chart(
-        "store",
-        &bar_chart(
-            "The results store against its goals (lower is better; under 100% meets the goal)",
-            "% of the goal's budget used",
-            &groups,
-            &names,
-            &values,
-        ),
-    )
 }

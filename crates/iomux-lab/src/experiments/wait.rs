@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::chart::{line_chart, Series};
 use crate::record::Point;
-use crate::{median, quick, table, Lab, Report};
+use crate::{median, quick, table, Experiment, Lab, Report};
 
+/// The experiment's name, in records and on the command line.
 pub const NAME: &str = "wait";
 /// The subject the others are compared with across testbeds.
 pub const REFERENCE: &str = "epoll";
@@ -46,9 +47,125 @@ pub struct Params {
     pub backends: Vec<BackendKind>,
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        crate::defaults()
+impl Experiment for Params {
+    const NAME: &'static str = NAME;
+    const REFERENCE: &'static str = REFERENCE;
+    const HEADLINE: &'static str = "wait_us";
+
+    /// Measures every backend at every N and records a point for each.
+    fn measure(&self, lab: &mut Lab) -> io::Result<()> {
+        let p = self;
+        let budget = crate::fd_budget()?;
+        let (_, hard) = iomux_sys::process::nofile_limit()?;
+        let rounds = if lab.quick { 2 } else { p.rounds };
+        for &n in &p.fds {
+            let point = |kind: BackendKind| {
+                Point::new(NAME, kind.name())
+                    .param("fds", n)
+                    .param("active", p.active)
+                    .param("writes", p.writes)
+                    .param("rounds", rounds)
+            };
+            let skip = if lab.quick && n > quick::MAX_FDS {
+                Some(format!(
+                    "skipped: more than {} fds in a --quick run",
+                    quick::MAX_FDS
+                ))
+            } else if n as u64 + 64 > budget {
+                Some(format!("skipped: needs about {} fds; RLIMIT_NOFILE is {budget} (hard limit {hard}; raise it with ulimit -Hn)", n + 64))
+            } else {
+                None
+            };
+            if let Some(why) = skip {
+                for kind in p.backends() {
+                    lab.point(point(kind).param("skipped", why.as_str()))?;
+                }
+                continue;
+            }
+            let items = (0..n)
+                .map(|_| EventFd::semaphore())
+                .collect::<io::Result<Vec<_>>>()?;
+            for kind in p.backends() {
+                match measure_one(kind, &items, p, rounds) {
+                    Ok(m) => lab.point(
+                        point(kind)
+                            .metric("round_us", m.round_us)
+                            .metric("waits_per_round", m.waits_per_round)
+                            .metric("fds_passed_per_wait", m.fds_per_wait)
+                            .metric("wait_us", m.wait_us),
+                    )?,
+                    Err(Error::FdTooLarge { limit, .. }) => lab.point(
+                        point(kind).param("skipped", format!("FD_SETSIZE wall ({limit})")),
+                    )?,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The table and the chart, from the recorded points.
+    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
+        let p = self;
+        let rounds = points
+            .iter()
+            .find_map(|pt| pt.at("rounds"))
+            .unwrap_or(p.rounds as u64);
+        report.say(&format!(
+            "wait: the libevent bench.c chain, {} active, {} writes per round, median of {rounds} rounds; one eventfd per item",
+            p.active, p.writes
+        ));
+        let backends = p.backends();
+        let mut rows = Vec::new();
+        let mut series: Vec<Series> = backends
+            .iter()
+            .map(|k| Series {
+                name: k.name().into(),
+                points: Vec::new(),
+            })
+            .collect();
+        let mut at_smallest: Vec<Option<f64>> = vec![None; backends.len()];
+        for &n in &p.fds {
+            let mut row = vec![n.to_string()];
+            for (b, kind) in backends.iter().enumerate() {
+                let found = points
+                    .iter()
+                    .find(|pt| pt.subject == kind.name() && pt.at("fds") == Some(n as u64));
+                let cell = match found {
+                    None => "-".to_owned(),
+                    Some(pt) => match (pt.get("round_us"), pt.params.get("skipped")) {
+                        (Some(round_us), _) => {
+                            let base = *at_smallest[b].get_or_insert(round_us);
+                            series[b].points.push((n as f64, round_us));
+                            format!(
+                                "{round_us:.1} us ({:.2}x), {:.0} fds",
+                                round_us / base,
+                                pt.get("fds_passed_per_wait").unwrap_or(f64::NAN)
+                            )
+                        }
+                        (None, Some(why)) => why.as_str().unwrap_or("skipped").to_owned(),
+                        (None, None) => "?".to_owned(),
+                    },
+                };
+                row.push(cell);
+            }
+            rows.push(row);
+        }
+        let mut headers = vec!["N fds"];
+        headers.extend(backends.iter().map(|k| k.name()));
+        report.say("cells: microseconds per round (its ratio to the smallest N), and fds handed to the kernel per wait");
+        report.say(&table(&headers, &rows));
+        report.write_chart(
+            "wait",
+            &line_chart(
+                "Time per round vs registered fds (bench.c chain)",
+                "registered descriptors (N)",
+                "microseconds per round",
+                &series,
+                true,
+                true,
+            ),
+        )
     }
 }
 
@@ -60,120 +177,6 @@ impl Params {
             self.backends.clone()
         }
     }
-}
-
-/// Measures every backend at every N and records a point for each.
-pub fn measure(lab: &mut Lab, p: &Params) -> io::Result<()> {
-    let budget = crate::fd_budget()?;
-    let (_, hard) = iomux_sys::process::nofile_limit()?;
-    let rounds = if lab.quick { 2 } else { p.rounds };
-    for &n in &p.fds {
-        let point = |kind: BackendKind| {
-            Point::new(NAME, kind.name())
-                .param("fds", n)
-                .param("active", p.active)
-                .param("writes", p.writes)
-                .param("rounds", rounds)
-        };
-        let skip = if lab.quick && n > quick::MAX_FDS {
-            Some(format!(
-                "skipped: more than {} fds in a --quick run",
-                quick::MAX_FDS
-            ))
-        } else if n as u64 + 64 > budget {
-            Some(format!("skipped: needs about {} fds; RLIMIT_NOFILE is {budget} (hard limit {hard}; raise it with ulimit -Hn)", n + 64))
-        } else {
-            None
-        };
-        if let Some(why) = skip {
-            for kind in p.backends() {
-                lab.point(point(kind).param("skipped", why.as_str()))?;
-            }
-            continue;
-        }
-        let items = (0..n)
-            .map(|_| EventFd::semaphore())
-            .collect::<io::Result<Vec<_>>>()?;
-        for kind in p.backends() {
-            match measure_one(kind, &items, p, rounds) {
-                Ok(m) => lab.point(
-                    point(kind)
-                        .metric("round_us", m.round_us)
-                        .metric("waits_per_round", m.waits_per_round)
-                        .metric("fds_passed_per_wait", m.fds_per_wait)
-                        .metric("wait_us", m.wait_us),
-                )?,
-                Err(Error::FdTooLarge { limit, .. }) => {
-                    lab.point(point(kind).param("skipped", format!("FD_SETSIZE wall ({limit})")))?
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The table and the chart, from the recorded points.
-pub fn render(report: &mut Report, p: &Params, points: &[Point]) -> io::Result<()> {
-    let rounds = points
-        .iter()
-        .find_map(|pt| pt.at("rounds"))
-        .unwrap_or(p.rounds as u64);
-    report.say(&format!(
-        "wait: the libevent bench.c chain, {} active, {} writes per round, median of {rounds} rounds; one eventfd per item",
-        p.active, p.writes
-    ));
-    let backends = p.backends();
-    let mut rows = Vec::new();
-    let mut series: Vec<Series> = backends
-        .iter()
-        .map(|k| Series {
-            name: k.name().into(),
-            points: Vec::new(),
-        })
-        .collect();
-    let mut at_smallest: Vec<Option<f64>> = vec![None; backends.len()];
-    for &n in &p.fds {
-        let mut row = vec![n.to_string()];
-        for (b, kind) in backends.iter().enumerate() {
-            let found = points
-                .iter()
-                .find(|pt| pt.subject == kind.name() && pt.at("fds") == Some(n as u64));
-            let cell = match found {
-                None => "-".to_owned(),
-                Some(pt) => match (pt.get("round_us"), pt.params.get("skipped")) {
-                    (Some(round_us), _) => {
-                        let base = *at_smallest[b].get_or_insert(round_us);
-                        series[b].points.push((n as f64, round_us));
-                        format!(
-                            "{round_us:.1} us ({:.2}x), {:.0} fds",
-                            round_us / base,
-                            pt.get("fds_passed_per_wait").unwrap_or(f64::NAN)
-                        )
-                    }
-                    (None, Some(why)) => why.as_str().unwrap_or("skipped").to_owned(),
-                    (None, None) => "?".to_owned(),
-                },
-            };
-            row.push(cell);
-        }
-        rows.push(row);
-    }
-    let mut headers = vec!["N fds"];
-    headers.extend(backends.iter().map(|k| k.name()));
-    report.say("cells: microseconds per round (its ratio to the smallest N), and fds handed to the kernel per wait");
-    report.say(&table(&headers, &rows));
-    report.write_chart(
-        "wait",
-        &line_chart(
-            "Time per round vs registered fds (bench.c chain)",
-            "registered descriptors (N)",
-            "microseconds per round",
-            &series,
-            true,
-            true,
-        ),
-    )
 }
 
 /// One backend at one N.

@@ -64,6 +64,7 @@ pub struct TraceStats {
     pub blocked_us: f64,
     /// Events the waits returned, summed, and the most one returned.
     pub events: u64,
+    /// The most events one wait returned.
     pub max_events: u64,
     /// Descriptors handed to the kernel, summed.
     pub fds_passed: u64,

@@ -33,33 +33,45 @@ pub struct Trace {
 /// One loop thread's events, each kind in time order.
 #[derive(Clone, Debug, Default)]
 pub struct Thread {
+    /// The thread's id in the trace (its loop's index).
     pub tid: u64,
     /// As the writer named it: "loop 0 (epoll)".
     pub name: String,
+    /// Its waits.
     pub waits: Vec<Waited>,
+    /// The syscalls (or ring completions) it made between waits.
     pub calls: Vec<Call>,
 }
 
 /// A wait: microseconds from the trace's start, how long it blocked, what it returned.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Waited {
+    /// When it began, in microseconds from the trace's start.
     pub ts: f64,
+    /// How long it blocked, in microseconds.
     pub dur: f64,
+    /// Events it returned.
     pub events: u64,
     /// Index into [`Trace::wake_names`].
     pub woke: usize,
+    /// Descriptors handed to the kernel.
     pub fds_passed: u64,
+    /// The timeout it was given, in microseconds (`None`: block).
     pub timeout_us: Option<f64>,
+    /// Signals that interrupted it (`EINTR`).
     pub interrupted: u64,
 }
 
 /// A syscall made between waits.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Call {
+    /// When it began, in microseconds from the trace's start.
     pub ts: f64,
+    /// How long it took, in microseconds.
     pub dur: f64,
     /// Index into [`Trace::syscall_names`].
     pub name: usize,
+    /// The descriptor it acted on (-1 when the trace gives none).
     pub fd: i64,
     /// The call's return value, or `-errno`.
     pub result: i64,
