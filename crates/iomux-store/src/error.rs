@@ -2,6 +2,8 @@
 //! scrubbed of any password (see [`Error::scrub`]).
 use std::fmt;
 
+use crate::url::redact_urls_in_text;
+
 /// What went wrong, as far as a caller needs to tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -46,12 +48,15 @@ impl Error {
         }
     }
 
-    /// The same error with every occurrence of `secret` in its message replaced by `***`. Engines
-    /// call this with the password before an error leaves them: a driver message that quotes
-    /// its connection options must not carry the password to the terminal or a log.
-    pub fn scrub(mut self, secret: Option<&str>) -> Error {
-        if let Some(secret) = secret.filter(|s| !s.is_empty()) {
-            self.message = self.message.replace(secret, "***");
+    /// The same error with the password of every URL its message quotes replaced by `***`
+    /// ([`redact_urls_in_text`]). Engines call this before an error leaves them: a driver
+    /// message that quotes the address it was given must not carry the password to the
+    /// terminal or a log. Only a URL's password field is masked: the password is never looked
+    /// for in the rest of the message (a one-letter password would take that letter out of
+    /// every word, "M***SQL").
+    pub fn scrub(mut self) -> Error {
+        if self.message.contains("://") {
+            self.message = redact_urls_in_text(&self.message);
         }
         self
     }

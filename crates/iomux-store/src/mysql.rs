@@ -9,7 +9,11 @@
 //!   are serialized among processes with `GET_LOCK` instead, and each is idempotent.
 //! - `UPDATE` reports rows *changed*, not rows matched: the store never relies on it to learn
 //!   whether a row exists.
-//! - Driver errors may quote connection options: every message is scrubbed of the password.
+//! - `mysql::Error`'s `Display` (and its `Debug`, the same) wraps the error in its variant's
+//!   name, `DriverError { Could not connect ... }`: messages quote what it wraps instead
+//!   (`driver_says`), one plain sentence.
+//! - Driver errors might quote an address: every message loses the password of any URL it
+//!   holds ([`Error::scrub`]), and only that (the password is never searched for in the words).
 use std::time::Duration;
 
 use mysql::prelude::Queryable;
@@ -84,7 +88,22 @@ impl Mysql {
     }
 }
 
-/// One line for an error met on an open connection, scrubbed of the password.
+/// What the driver says went wrong, as a plain sentence: the `Display` of the error that
+/// `mysql::Error` wraps (its own `Display` shows the variant around it, `IoError { ... }`), or
+/// the server's own message.
+fn driver_says(e: &mysql::Error) -> String {
+    match e {
+        mysql::Error::IoError(e) => e.to_string(),
+        mysql::Error::CodecError(e) => e.to_string(),
+        mysql::Error::MySqlError(server) => server.message.clone(),
+        mysql::Error::DriverError(e) => e.to_string(),
+        mysql::Error::UrlError(e) => e.to_string(),
+        // Conversion errors, which are plain already (and TLS errors, with a TLS feature).
+        other => other.to_string(),
+    }
+}
+
+/// One line for an error met on an open connection, scrubbed of any password.
 fn failure(url: &MysqlUrl, address: &str, e: mysql::Error) -> Error {
     let user = url.user.as_deref().unwrap_or("(none)");
     let error = match &e {
@@ -99,15 +118,21 @@ fn failure(url: &MysqlUrl, address: &str, e: mysql::Error) -> Error {
         mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
             lost(address, &e)
         }
-        _ => Error::new(ErrorKind::Other, format!("MySQL server {address}: {e}")),
+        _ => Error::new(
+            ErrorKind::Other,
+            format!("MySQL server {address}: {}", driver_says(&e)),
+        ),
     };
-    error.scrub(url.password.as_deref())
+    error.scrub()
 }
 
 fn lost(address: &str, e: &mysql::Error) -> Error {
     Error::new(
         ErrorKind::Lost,
-        format!("lost the connection to the MySQL server {address}: {e}"),
+        format!(
+            "lost the connection to the MySQL server {address}: {}",
+            driver_says(e)
+        ),
     )
 }
 
@@ -131,10 +156,10 @@ fn connect_error(url: &MysqlUrl, address: &str, e: mysql::Error) -> Error {
         },
         _ => Error::new(
             ErrorKind::Unreachable,
-            format!("cannot reach a MySQL server at {address}: {e}"),
+            format!("cannot reach a MySQL server at {address}: {}", driver_says(&e)),
         ),
     };
-    error.scrub(url.password.as_deref())
+    error.scrub()
 }
 
 fn params(values: &[Value]) -> mysql::Params {
@@ -264,5 +289,62 @@ impl Engine for Mysql {
             &[],
         )?;
         Ok(rows.iter().map(|r| r[0].text()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::url::DbUrl;
+
+    /// Issue 22: driver errors came as Rust debug structures (`DriverError { ... }`), and the
+    /// password `y` took the letter out of every word ("M***SQL server"). (`CodecError` is
+    /// left out: its type is not exported by the driver without its `derive` feature.)
+    #[test]
+    fn driver_errors_are_plain_sentences_with_every_letter_kept() {
+        let Ok(DbUrl::Mysql(url)) = DbUrl::parse("mysql://u:y@db.lan:3307/iomux") else {
+            panic!("a mysql URL");
+        };
+        let address = "db.lan:3307";
+        let lost =
+            |says: &str| format!("lost the connection to the MySQL server {address}: {says}");
+        let pipe = std::io::Error::from_raw_os_error(32);
+        let cases = [
+            (
+                mysql::Error::DriverError(mysql::DriverError::Timeout),
+                lost("Operation timed out"),
+            ),
+            (
+                mysql::Error::IoError(pipe),
+                lost("Broken pipe (os error 32)"),
+            ),
+            (
+                mysql::Error::MySqlError(mysql::MySqlError {
+                    state: "HY000".into(),
+                    message: "Lost connection to server during query".into(),
+                    code: 2013,
+                }),
+                lost("Lost connection to server during query"),
+            ),
+            (
+                mysql::Error::UrlError(mysql::UrlError::BadUrl),
+                format!("MySQL server {address}: Invalid or incomplete connection URL"),
+            ),
+        ];
+        for (e, line) in cases {
+            assert_eq!(failure(&url, address, e).message(), line);
+        }
+        let e = connect_error(
+            &url,
+            address,
+            mysql::Error::DriverError(mysql::DriverError::ConnectTimeout),
+        );
+        assert_eq!(e.kind, ErrorKind::Unreachable);
+        assert_eq!(
+            e.message(),
+            format!(
+                "cannot reach a MySQL server at {address}: Could not connect: connection timeout"
+            )
+        );
     }
 }

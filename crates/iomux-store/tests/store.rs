@@ -603,6 +603,46 @@ fn sqlite_creates_the_folder_of_a_new_store() {
     assert!(path.exists());
 }
 
+/// A TCP port on 127.0.0.1 that nothing listens on (bound, then let go).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Issue 22: the password was masked by replacing every occurrence of it in the message, so a
+/// one-letter password took letters out of the words ("cannot reach a M***SQL server"), and
+/// the driver's error came as a Rust debug structure ("DriverError { ... }"). No server
+/// needed: the port is closed.
+#[test]
+fn mysql_unreachable_with_a_one_letter_password_is_one_plain_sentence() {
+    let port = closed_port();
+    let address = format!("127.0.0.1:{port}");
+    let url = format!("mysql://u:y@{address}/db");
+    let e = iomux_store::open(&DbUrl::parse(&url).unwrap())
+        .err()
+        .expect("refused");
+    assert_eq!(e.kind, ErrorKind::Unreachable, "{e}");
+    let refused = std::net::TcpStream::connect(&address).unwrap_err();
+    assert_eq!(
+        e.message(),
+        format!(
+            "cannot reach a MySQL server at {address}: Could not connect to address `{address}': {refused}"
+        )
+    );
+    // The same with a password that is a word of the message.
+    let url = format!("mysql://u:MySQL@{address}/db");
+    let e = iomux_store::open(&DbUrl::parse(&url).unwrap())
+        .err()
+        .expect("refused");
+    assert!(
+        e.message().starts_with("cannot reach a MySQL server at "),
+        "{e}"
+    );
+}
+
 // What only a server can get wrong.
 
 fn server() -> Option<&'static MariaDb> {

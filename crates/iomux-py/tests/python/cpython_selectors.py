@@ -10,7 +10,6 @@ Exit status: 0 when the rule holds, 1 when it does not, 3 when the interpreter h
 ``test.test_selectors`` (Debian ships it in ``libpython3.X-testsuite``).
 """
 
-import resource
 import selectors
 import sys
 import unittest
@@ -71,32 +70,6 @@ def modify_unregister_with_a_failing_core(self):
     self.assertEqual(len(s.get_map()), 0)
 
 
-def above_fd_setsize_over_several_selects(self):
-    # CPython's test_above_fd_setsize, with the ready writers collected over as many select()
-    # calls as it takes.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
-    pairs = (min(hard, 2**16) - 32) // 2
-    s = self.SELECTOR()
-    self.addCleanup(s.close)
-    writers = set()
-    for _ in range(pairs):
-        rd, wr = self.make_socketpair()
-        s.register(rd, selectors.EVENT_READ)
-        s.register(wr, selectors.EVENT_WRITE)
-        writers.add(wr.fileno())
-    seen = set()
-    for _ in range(100):
-        ready = s.select()
-        self.assertTrue(ready)
-        self.assertTrue(all(events == selectors.EVENT_WRITE for _, events in ready))
-        seen.update(key.fd for key, _ in ready)
-        if seen == writers:
-            break
-    self.assertEqual(seen, writers)
-
-
 class Difference:
     """A CPython test that iomux's classes run differently, on purpose: replaced by
     ``replacement`` (run under the test's own name), or skipped if there is none."""
@@ -124,13 +97,6 @@ DIFFERENCES = {
         LEVEL_ONLY + " (it would wait forever for writers it was told about before)",
     ),
     "test_timeout": Difference(_edge_triggered, LEVEL_ONLY),
-    "test_above_fd_setsize": Difference(
-        lambda cls: cls.BACKEND.startswith("io-uring"),
-        "expects one select() to report all ~10,000 ready fds; iomux's io_uring backend hands "
-        "over at most a completion queue's worth (2,048) per wait, the kernel keeping the rest "
-        "for the next; replaced by the same check over several select() calls",
-        above_fd_setsize_over_several_selects,
-    ),
 }
 
 

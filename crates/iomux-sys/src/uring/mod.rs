@@ -18,7 +18,9 @@
 //! - Multishot operations (poll, accept, receive) post many completions; the last one lacks
 //!   `IORING_CQE_F_MORE`, and only then must the operation be re-armed.
 //! - The completion ring can overflow: the kernel keeps the overflow (`IORING_FEAT_NODROP`)
-//!   and hands it over at the next `io_uring_enter` with `GETEVENTS`, which every wait here is.
+//!   and hands it over, as much as the ring has room for, at the next `io_uring_enter` with
+//!   `GETEVENTS`, which every wait here is. A caller that wants every completion now drains
+//!   the ring and calls [`Ring::take_overflow`] until the kernel holds none back.
 //! - `SINGLE_ISSUER|DEFER_TASKRUN` (6.1) makes completions cheaper but is refused by older
 //!   kernels, and binds the ring to the thread that created it: [`Ring::new`] tries the setups
 //!   it is given in order and records the refusals.
@@ -123,8 +125,8 @@ pub struct RingCounters {
     pub completions: u64,
     /// `io_uring_enter` calls.
     pub enters: u64,
-    /// Waits that found the completion queue had overflowed (the kernel held completions back
-    /// and handed them over in that wait).
+    /// Times the completion queue was found to have overflowed, the kernel holding completions
+    /// back: at the start of a wait, or by [`Ring::take_overflow`] once the queue was drained.
     pub cq_overflows: u64,
 }
 
@@ -632,6 +634,26 @@ impl Ring {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EBUSY)) => Ok(()),
             other => other.map(drop),
         }
+    }
+
+    /// Whether the kernel holds completions back because the completion queue overflowed
+    /// (`IORING_SQ_CQ_OVERFLOW`; with `IORING_FEAT_NODROP` none is lost).
+    pub fn cq_overflowed(&mut self) -> bool {
+        self.ring.submission().cq_overflow()
+    }
+
+    /// Has the kernel hand over the completions it held back when the completion queue
+    /// overflowed, if it holds any: one `io_uring_enter` with `GETEVENTS` and nothing to wait
+    /// for (submitting what is queued as well), which moves as many as there is room for into
+    /// the completion queue. Drain the queue first, then call this until it returns `false`,
+    /// to have every completion. Returns whether it entered the kernel.
+    pub fn take_overflow(&mut self) -> io::Result<bool> {
+        if !self.cq_overflowed() {
+            return Ok(false);
+        }
+        self.counters.cq_overflows += 1;
+        self.submit_and_settle()?;
+        Ok(true)
     }
 
     /// Counts the entries the kernel took out of the `queued` that were waiting.

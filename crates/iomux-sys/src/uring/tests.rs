@@ -181,6 +181,49 @@ fn completions_beyond_a_tiny_completion_queue_are_kept_by_the_kernel() {
 }
 
 #[test]
+fn take_overflow_hands_over_every_completion_held_back_without_waiting_again() {
+    let mut ring = Ring::new(&RingOptions {
+        entries: 4,
+        cq_entries: Some(4),
+        setups: vec![Setup::PLAIN],
+    })
+    .unwrap();
+    assert!(!ring.take_overflow().unwrap(), "nothing held back yet");
+    let pairs: Vec<_> = (0..32).map(|_| UnixStream::pair().unwrap()).collect();
+    for (i, (a, _)) in pairs.iter().enumerate() {
+        ring.poll_add(a.as_raw_fd(), libc::POLLOUT as u32, false, i as u64)
+            .unwrap();
+    }
+    ring.submit_and_wait(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut overflows = 0;
+    loop {
+        while let Some(c) = ring.next_completion() {
+            seen.insert(c.user_data);
+        }
+        if !ring.take_overflow().unwrap() {
+            break;
+        }
+        overflows += 1;
+    }
+    assert_eq!(seen.len(), 32, "every completion, after one wait");
+    assert!(!ring.cq_overflowed());
+    let c = ring.counters();
+    assert!(
+        overflows >= 32 / 4 - 1,
+        "{overflows} hand-overs of a 4-entry queue"
+    );
+    assert_eq!(
+        c.cq_overflows,
+        overflows + 1,
+        "the wait found it overflowed too"
+    );
+    assert_eq!((c.submissions, c.completions), (32, 32));
+    assert_eq!(ring.in_flight(), 0);
+}
+
+#[test]
 fn many_connections_share_large_buffers_and_each_stream_stays_whole() {
     let mut ring = ring();
     let group = ring.add_buffer_group(2, 64 * 1024).unwrap();

@@ -105,7 +105,10 @@ pub struct Stats {
     pub submissions: u64,
     /// io_uring only: completion queue entries taken.
     pub completions: u64,
-    /// io_uring only: `io_uring_enter` calls (one per wait at most).
+    /// io_uring only: `io_uring_enter` calls: one per wait (none when completions were ready
+    /// and nothing was queued), plus one each time the submission queue filled up (1,024
+    /// polls), one each time a wait took completions the kernel held back after the
+    /// completion queue overflowed, and one per unregister of a poll in flight.
     pub enter_calls: u64,
     /// Time spent inside the wait syscalls.
     pub wait_time: Duration,

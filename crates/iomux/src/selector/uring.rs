@@ -25,6 +25,10 @@
 //!   the start of the next wait; a fresh poll checks the current state, so a socket that is
 //!   still ready is reported again, as level-triggering demands. The re-arms ride in the
 //!   wait's own `io_uring_enter`.
+//! - The completion queue (2,048 entries) can overflow when thousands of polls are ready at
+//!   once; the kernel keeps the overflow and hands it over when asked, so a wait drains the
+//!   queue and asks again until it has every completion (or as many events as the caller has
+//!   room for): one select() reports every ready registration, as epoll's does.
 //! - The poll mask is poll(2)'s, so the translation is `poll_bits.rs`, shared with `poll.rs`.
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -297,13 +301,32 @@ impl Backend for UringBackend {
         }
         rearm.clear(); // kept for its capacity
         self.rearm = rearm;
-        let result = self.ring.submit_and_wait(timeout);
-        while out.len() < max {
-            let Some(completion) = self.ring.next_completion() else {
-                break;
-            };
-            if let Some(event) = self.deliver(completion) {
-                out.push(event);
+        // Every queued poll goes in with this enter: `Ring::poll_add` submitted a full
+        // submission queue's worth each time it filled, so thousands of polls (a re-arm of
+        // every ready registration) take as many rounds as they need.
+        let mut result = self.ring.submit_and_wait(timeout);
+        loop {
+            while out.len() < max {
+                let Some(completion) = self.ring.next_completion() else {
+                    break;
+                };
+                if let Some(event) = self.deliver(completion) {
+                    out.push(event);
+                }
+            }
+            if out.len() >= max {
+                break; // the rest stay in the ring (or the kernel) for the next wait
+            }
+            // The completion queue is drained, but it may have overflowed (thousands of polls
+            // ready at once, more than its 2,048 entries): the kernel keeps the rest back
+            // until asked, and one select() reports every ready registration, as epoll's does.
+            match self.ring.take_overflow() {
+                Ok(true) if self.ring.has_completions() => {}
+                Ok(_) => break,
+                Err(e) => {
+                    result = result.and(Err(e));
+                    break;
+                }
             }
         }
         self.count(stats);

@@ -1,8 +1,9 @@
 //! Thousands of fds, and select's FD_SETSIZE wall.
 use std::io::{PipeReader, PipeWriter, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 
-use iomux::{BackendKind, Error, Interest, Selector, FD_SETSIZE};
+use iomux::{BackendKind, Error, Events, Interest, Selector, FD_SETSIZE};
 
 use crate::util::*;
 
@@ -62,6 +63,64 @@ pub fn thousands_of_fds(kind: BackendKind) {
     got.sort();
     want.sort();
     assert_eq!(got, want);
+}
+
+/// Every end of this many socket pairs is registered for writing, all ready at once: more than
+/// an io_uring backend's submission queue (1,024) and completion queue (2,048) hold.
+const READY_PAIRS: usize = 2_500;
+
+/// One select() reports every ready registration, however many (CPython's
+/// test_above_fd_setsize asks this of every scalable selector), when the events buffer has
+/// room: io_uring must submit every queued poll, in as many rounds as its submission queue
+/// needs, and take the completions the kernel kept back when its completion queue overflowed.
+/// select watches as many as fit below FD_SETSIZE.
+pub fn one_select_reports_thousands_of_ready_fds(kind: BackendKind) {
+    let limit = iomux_sys::process::raise_nofile_limit().unwrap();
+    assert!(
+        limit as usize > 2 * READY_PAIRS + 64,
+        "RLIMIT_NOFILE {limit} is too low for {READY_PAIRS} socket pairs"
+    );
+    let pairs: Vec<(UnixStream, UnixStream)> = (0..READY_PAIRS).map(|_| unix_pair()).collect();
+    let mut sel = Selector::with_backend(kind).unwrap();
+    let mut want = Vec::new();
+    for (end, fd) in pairs.iter().flat_map(|(a, b)| [a, b]).enumerate() {
+        if kind == BackendKind::Select && fd.as_raw_fd() as usize >= FD_SETSIZE {
+            continue;
+        }
+        sel.register(fd, Interest::WRITE, end).unwrap();
+        want.push(end);
+    }
+    if kind != BackendKind::Select {
+        assert_eq!(want.len(), 2 * READY_PAIRS);
+    }
+    let mut events = Events::with_capacity(want.len());
+    let reported = |sel: &mut Selector<usize>, events: &mut Events| {
+        sel.select(events, Some(SOON)).unwrap();
+        let mut got: Vec<usize> = sel
+            .ready(events)
+            .inspect(|(_, readiness)| assert!(readiness.is_writable()))
+            .map(|(key, _)| *key.data())
+            .collect();
+        got.sort();
+        got
+    };
+    let got = reported(&mut sel, &mut events);
+    assert_eq!(got.len(), want.len(), "one select() reports every ready fd");
+    assert_eq!(got, want);
+    if matches!(kind, BackendKind::IoUring | BackendKind::IoUringEdge) {
+        let stats = sel.stats();
+        assert_eq!(stats.submissions, want.len() as u64, "every poll submitted");
+        assert!(stats.completions >= want.len() as u64, "{stats:?}");
+        assert!(
+            stats.enter_calls > (want.len() / 1024) as u64,
+            "a submission queue's worth per io_uring_enter: {stats:?}"
+        );
+    }
+    if !kind.is_edge_triggered() {
+        // Still ready: level-triggering reports them all again (io_uring re-arms every poll,
+        // more than its submission queue holds, before this wait).
+        assert_eq!(reported(&mut sel, &mut events), want, "and again");
+    }
 }
 
 /// select refuses an fd at or above FD_SETSIZE with a clear error; poll and epoll take it.

@@ -148,6 +148,7 @@ conformance! {
         unregister_after_close_succeeds,
         // limits.rs
         thousands_of_fds,
+        one_select_reports_thousands_of_ready_fds,
         fd_at_or_above_fd_setsize,
     ],
 }
