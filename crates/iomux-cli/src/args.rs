@@ -151,7 +151,7 @@ pub struct ServeArgs {
     #[arg(long, exclusive = true)]
     pub list_models: bool,
     #[command(flatten)]
-    ring: iomux_servers::uring::RingConfig,
+    ring: iomux_servers::config::RingConfig,
     /// Serve the live counters (connections, messages, bytes, waits, CPU) as JSON on
     /// http://ADDR/stats, a loopback address; `iomux web --watch ADDR` draws them.
     #[arg(long, value_name = "ADDR")]

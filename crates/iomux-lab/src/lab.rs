@@ -3,10 +3,53 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::db::StoreSink;
+use crate::db::{DbArg, StoreSink};
 use crate::process::Pinning;
-use crate::record::{self, ExperimentParams, JsonlSink, Point, Run, Sink, Testbed};
-use crate::{describe_run, Chosen, LabArgs, Report};
+use crate::report::Report;
+use iomux_store::record::{self, ExperimentParams, JsonlSink, Point, Run, Sink, Testbed};
+
+/// Options of the lab itself, shared by every experiment.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LabArgs {
+    /// Folder for results.jsonl, summary.txt and the charts (default: a new one under bench-results/).
+    #[arg(long, global = true)]
+    pub out: Option<PathBuf>,
+    /// A smoke run: the same parameters, but every point measured briefly (tens of ms), at most
+    /// 300 descriptors and 20 connections, no strace or callgrind passes. For checking that the
+    /// lab works, not for figures (the run record says so).
+    #[arg(long, global = true)]
+    pub quick: bool,
+    /// Print the run record (testbed, each experiment's parameters) as JSON and measure nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// The results store the run is recorded into.
+    #[command(flatten)]
+    pub store: DbArg,
+    /// Do not record the run into the results store (results.jsonl is written all the same).
+    #[arg(long, global = true)]
+    pub no_db: bool,
+}
+
+/// One line on a run: id, build, testbed, pinning.
+pub fn describe_run(run: &Run) -> String {
+    let t = &run.testbed;
+    let pinning = match (t.server_cpu, t.load_cpu) {
+        (Some(s), Some(l)) => format!("server pinned to CPU {s}, load generator to CPU {l}"),
+        _ => "one CPU: server and load generator share it (ratios are squeezed)".into(),
+    };
+    format!(
+        "iomux bench run {}: iomux {} ({}); {} ({} cores{}), Linux {}, RLIMIT_NOFILE {}; {pinning}{}",
+        run.id,
+        run.iomux_version,
+        run.git_commit,
+        t.cpu_model,
+        t.cores,
+        if t.virtualized { ", virtualised" } else { "" },
+        t.kernel,
+        t.nofile_limit,
+        if run.quick { "; --quick: a smoke run, not figures" } else { "" }
+    )
+}
 
 /// A lab run in progress: where results go, the run record, the points so far.
 pub struct Lab {
@@ -26,7 +69,7 @@ impl Lab {
     pub(crate) fn new(
         args: &LabArgs,
         name: &str,
-        experiments: &[Box<dyn Chosen>],
+        experiments: Vec<ExperimentParams>,
     ) -> io::Result<Lab> {
         let stamp = timestamp();
         let out = args
@@ -48,18 +91,12 @@ impl Lab {
             git_commit: option_env!("IOMUX_GIT_COMMIT")
                 .unwrap_or("unknown")
                 .to_owned(),
-            command_line: iomux_store::url::redact_command_line(
+            command_line: iomux_store::redact::redact_command_line(
                 &std::env::args().collect::<Vec<_>>(),
             ),
             testbed,
             quick: args.quick,
-            experiments: experiments
-                .iter()
-                .map(|e| ExperimentParams {
-                    experiment: e.name().to_owned(),
-                    params: e.params_json(),
-                })
-                .collect(),
+            experiments,
         };
         if args.dry_run {
             return Ok(Lab {

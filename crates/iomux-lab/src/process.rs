@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use iomux_metadata::{announce, Summary};
 
-use crate::Lab;
-
 /// Which CPUs the server and the load generator run on.
 #[derive(Clone, Debug)]
 pub struct Pinning {
@@ -84,9 +82,9 @@ pub struct ServerSpec {
 
 impl ServerSpec {
     /// Starts it on the server's CPU and waits for its `listening on` line.
-    pub fn start(&self, lab: &Lab) -> io::Result<ServerProc> {
+    pub fn start(&self, pinning: &Pinning) -> io::Result<ServerProc> {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        ServerProc::start(lab, &self.name, &self.program, &args)
+        ServerProc::start(pinning, &self.name, &self.program, &args)
     }
 }
 
@@ -100,14 +98,19 @@ pub struct ServerProc {
 
 impl ServerProc {
     /// Starts `program args... --addr 127.0.0.1:0` and waits for its `listening on` line.
-    pub fn start(lab: &Lab, name: &str, program: &Path, args: &[&str]) -> io::Result<ServerProc> {
+    pub fn start(
+        pinning: &Pinning,
+        name: &str,
+        program: &Path,
+        args: &[&str],
+    ) -> io::Result<ServerProc> {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .args(["--addr", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        let mut child = lab.pinning.spawn_pinned(&mut cmd).map_err(|e| {
+        let mut child = pinning.spawn_pinned(&mut cmd).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot start {}: {e}", program.display()))
         })?;
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));

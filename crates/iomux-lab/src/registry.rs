@@ -1,65 +1,12 @@
-//! The experiments the lab knows: one trait ([`Experiment`]) that each experiment's `Params`
-//! implements in its own file, and the list of them ([`KINDS`]), written once. Everything that
-//! goes by an experiment's name (a stored run's rendering, `runs compare`'s reference subject,
-//! `runs history`'s default metric) looks it up there.
+//! The experiments the lab knows ([`KINDS`]), listed once. Everything that goes by an
+//! experiment's name (a stored run's rendering, `runs compare`'s reference subject, `runs
+//! history`'s default metric, `bench all`) looks it up here.
 use std::io;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use iomux_store::record::ExperimentParams;
 
+use crate::experiment::{Chosen, Experiment};
 use crate::experiments::{busy, echo, http, idle, python, soak, store, wait};
-use crate::record::{ExperimentParams, Point};
-use crate::{Lab, Report};
-
-/// An experiment: its parameters are the implementing type (its command line, its record and,
-/// parsed from an empty command line, its defaults: [`crate::defaults`]); what it measures and
-/// how it shows it are its methods.
-pub trait Experiment:
-    Serialize + DeserializeOwned + clap::Args + clap::FromArgMatches + 'static
-{
-    /// Its name, in records and on the command line.
-    const NAME: &'static str;
-    /// The subject its other subjects are compared with (the ratios its tables print, and
-    /// what runs on different testbeds are compared through).
-    const REFERENCE: &'static str;
-    /// The metric it is about (what `runs history` shows unless told otherwise).
-    const HEADLINE: &'static str = "server_cpu_us_per_msg";
-    /// Measures every point and records each into `lab` as it is measured.
-    fn measure(&self, lab: &mut Lab) -> io::Result<()>;
-    /// Its tables and charts, from its recorded points.
-    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()>;
-}
-
-/// An experiment with its parameters, chosen at run time (from the command line, or from a
-/// stored run's record).
-pub trait Chosen {
-    /// Its name.
-    fn name(&self) -> &'static str;
-    /// Its parameters as recorded.
-    fn params_json(&self) -> serde_json::Value;
-    /// See [`Experiment::measure`].
-    fn measure(&self, lab: &mut Lab) -> io::Result<()>;
-    /// See [`Experiment::render`].
-    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()>;
-}
-
-impl<E: Experiment> Chosen for E {
-    fn name(&self) -> &'static str {
-        E::NAME
-    }
-
-    fn params_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("parameters serialize")
-    }
-
-    fn measure(&self, lab: &mut Lab) -> io::Result<()> {
-        Experiment::measure(self, lab)
-    }
-
-    fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
-        Experiment::render(self, report, points)
-    }
-}
 
 /// What the lab knows of an experiment by its name alone.
 pub struct Kind {
@@ -84,7 +31,7 @@ const fn kind<E: Experiment>(in_all: bool) -> Kind {
         Ok(Box::new(E::deserialize(params)?))
     }
     fn defaults<E: Experiment>() -> Box<dyn Chosen> {
-        Box::new(crate::defaults::<E>())
+        Box::new(crate::params::defaults::<E>())
     }
     Kind {
         name: E::NAME,

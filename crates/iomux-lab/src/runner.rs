@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use iomux_load::{self as load, WindowEdge};
 
-use crate::median;
 use crate::process::{CpuSample, ServerProc};
-use crate::record::Point;
+use iomux_store::compare::median;
+use iomux_store::record::Point;
 
 /// One measured point of one server (medians over the repeats).
 #[derive(Clone, Debug, Default)]

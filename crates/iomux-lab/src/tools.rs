@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use iomux_load::{self as load, WindowEdge};
 
+use crate::lab::Lab;
 use crate::process::{ServerProc, ServerSpec};
-use crate::record::Point;
-use crate::Lab;
+use iomux_store::record::Point;
 
 /// What a counting pass counts, per message, for each server.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -134,7 +134,7 @@ pub fn count_at(
         let progress = Arc::new(AtomicU64::new(0));
         let messages = match counter {
             Counter::Syscalls => {
-                let server = spec.start(lab)?;
+                let server = spec.start(&lab.pinning)?;
                 // The window's edges cut through up to conns x pipeline messages in flight, so it must
                 // hold many more than that: strace slows the server, and with 1,000 connections a
                 // short window would be a third edge. 3 ms per message in flight, at most 5 s.
@@ -293,7 +293,7 @@ fn start_under_callgrind(lab: &Lab, spec: &ServerSpec, file: &Path) -> io::Resul
         program: PathBuf::from("valgrind"),
         args,
     }
-    .start(lab)
+    .start(&lab.pinning)
 }
 
 #[cfg(test)]

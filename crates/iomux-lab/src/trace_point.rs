@@ -8,10 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::lab::Lab;
 use crate::process::ServerSpec;
-use crate::record::Point;
-use crate::{cell as fmt, table, Lab, Report};
+use crate::report::Report;
+use crate::table::cell as fmt;
+use crate::table::table;
 use iomux_load as load;
+use iomux_store::record::Point;
 
 /// The `pass` parameter of its points.
 pub const PASS: &str = "trace";
@@ -34,7 +37,7 @@ pub fn measure(
         traced
             .args
             .extend(["--trace".to_owned(), file.display().to_string()]);
-        let server = traced.start(lab)?;
+        let server = traced.start(&lab.pinning)?;
         let config = crate::process::pass_load(server.addr, (conns, size, pipeline), duration);
         let progress = Arc::new(AtomicU64::new(0));
         load::run(&config, &progress)?;

@@ -2,7 +2,7 @@
 //! `--summary json` one JSON object, which the lab reads back as this type).
 use serde::{Deserialize, Serialize};
 
-use crate::Model;
+use crate::model::Model;
 
 /// What `iomux serve` prints when it stops: as one line of text, or as one JSON object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -20,9 +20,10 @@ use iomux_sys::socket::DirectStream;
 use tracing::{debug, warn};
 
 use super::conn::READ_BUFFER;
-use super::{Counters, Shared};
 use crate::accept::{Accepted, Acceptor};
 use crate::answer::Answer;
+use crate::counters::Counters;
+use crate::shared::Shared;
 
 /// The open connections, so shutdown can stop their reads. A connection thread removes its own
 /// entry when it ends, which drops the last `Arc` and closes the socket at once.

@@ -18,11 +18,12 @@ use tracing::{debug, warn};
 
 use iomux_sys::socket::{DirectStream, TracedStream};
 
+use crate::board::Publisher;
 use crate::conn::{Client, Socket, READ_BUFFER};
+use crate::counters::Counters;
 use crate::listener::{ListenerOwner, LoopListener};
+use crate::shared::Shared;
 use crate::shutdown::give_up;
-use crate::stats::Publisher;
-use crate::{Counters, Shared};
 
 /// State the callbacks of one loop share.
 struct Ctx {
@@ -54,6 +55,7 @@ struct LoopIo {
     counters: Counters,
 }
 
+/// Serves `listener` on one callback loop until the shutdown; returns what the loop counted.
 pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters> {
     let mut lp = EventLoop::new()?;
     if let Some(records) = shared.trace_records() {
@@ -81,7 +83,7 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
     });
     LoopListener::listen(&ctx, &mut lp)?;
     if shared.board.is_some() {
-        publish(&mut lp, &ctx, Publisher::new(shared, 0));
+        publish(&mut lp, &ctx, shared.publisher(0));
     }
     lp.run()?;
     let mut counters = ctx.io.borrow().counters;
@@ -100,7 +102,7 @@ fn publish(lp: &mut EventLoop, ctx: &Context, mut publisher: Publisher) {
     publisher.tick(Instant::now(), || counters);
     if !ctx.draining.get() {
         let ctx = ctx.clone();
-        lp.call_later(super::stats::PUBLISH_EVERY, move |lp| {
+        lp.call_later(crate::board::PUBLISH_EVERY, move |lp| {
             publish(lp, &ctx, publisher)
         });
     }

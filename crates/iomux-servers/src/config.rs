@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use iomux::BackendKind;
 
-use crate::{stats, uring, Answer, Model};
+use iomux_metadata::Model;
+
+use crate::answer::Answer;
 
 /// Everything a server model needs to know.
 #[derive(Clone, Debug)]
@@ -28,7 +30,7 @@ pub struct Config {
     /// On shutdown, how long to keep delivering what is owed before closing anyway (`--grace`).
     pub grace: Duration,
     /// The completion model's ring (`--model uring` only).
-    pub ring: uring::RingConfig,
+    pub ring: RingConfig,
     /// Where to serve the live counters (`--stats-addr`), if anywhere.
     pub stats_addr: Option<SocketAddr>,
     /// Trace mode (`--trace`): where to write the trace, and how many records each loop
@@ -96,7 +98,7 @@ impl Config {
             )));
         }
         if let Some(addr) = self.stats_addr {
-            stats::check_loopback(addr).map_err(invalid)?;
+            check_loopback(addr).map_err(invalid)?;
             if !self.model.publishes_stats() {
                 return Err(invalid(format!(
                     "--stats-addr is not offered by --model {} (its connection threads keep their counters until they end); models that offer it: {}",
@@ -106,5 +108,53 @@ impl Config {
             }
         }
         Ok(backend)
+    }
+}
+
+/// The ring's knobs, for `--model uring`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RingConfig {
+    /// io_uring: submission queue entries per loop (the completion queue gets twice as many).
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub ring_entries: u32,
+    /// io_uring: provided receive buffers per loop (a power of two, at most 32768), shared
+    /// by the loop's connections.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub ring_buffers: u16,
+    /// io_uring: the size of each provided receive buffer. On Linux 6.12+ the kernel fills
+    /// them incrementally, so small receives share a buffer.
+    #[arg(long, default_value_t = 65536, value_name = "BYTES")]
+    pub ring_buffer_size: u32,
+    /// io_uring: send answers of at least this many bytes with zero-copy sends (SEND_ZC); off
+    /// by default: on loopback it measured slower at every size tried (see BENCHMARKS.md).
+    #[arg(long, value_name = "BYTES")]
+    pub ring_zero_copy_above: Option<usize>,
+    /// io_uring: ring setup flags; `auto` tries SINGLE_ISSUER|DEFER_TASKRUN, then
+    /// COOP_TASKRUN, then none, taking the first the kernel accepts.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub ring_setup: RingSetup,
+}
+
+/// Which io_uring setup flags to ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RingSetup {
+    /// The fastest the kernel accepts.
+    Auto,
+    /// SINGLE_ISSUER|DEFER_TASKRUN only (Linux 6.1).
+    DeferTaskrun,
+    /// COOP_TASKRUN only (Linux 5.19).
+    CoopTaskrun,
+    /// No setup flags.
+    Plain,
+}
+
+/// Checks that `addr` is a loopback address: the counters are not for the network.
+pub fn check_loopback(addr: SocketAddr) -> Result<(), String> {
+    if addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(format!(
+            "--stats-addr {addr} is not a loopback address (127.0.0.0/8 or ::1): the counters are served to this machine only"
+        ))
     }
 }

@@ -10,8 +10,9 @@ use iomux::{Interest, Readiness};
 use iomux_sys::socket::DirectStream;
 use tracing::debug;
 
-use super::{Counters, Shared};
 use crate::answer::Answer;
+use crate::counters::Counters;
+use crate::shared::Shared;
 
 /// How much one read takes at most (one buffer per server thread, shared by its clients).
 pub const READ_BUFFER: usize = 64 * 1024;

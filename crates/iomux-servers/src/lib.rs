@@ -2,7 +2,7 @@
 //! (`iomux serve`).
 //!
 //! Every model shares binding, signal handling, the shutdown sequence and the summary
-//! ([`run`]); what differs is how a model waits for work:
+//! ([`run()`]); what differs is how a model waits for work:
 //! - `blocking` ([`blocking`]): a thread per connection, blocking reads and writes;
 //! - `nonblocking` ([`nonblocking`]): one thread trying every socket in a loop, no readiness
 //!   API;
@@ -28,14 +28,16 @@
 //! this crate.
 pub mod accept;
 pub mod answer;
-mod blocking;
-mod callbacks;
+pub mod blocking;
+pub mod board;
+pub mod callbacks;
 pub mod config;
 pub mod conn;
+pub mod counters;
 pub mod http;
 pub mod listener;
-mod nonblocking;
-mod readiness;
+pub mod nonblocking;
+pub mod readiness;
 pub mod run;
 pub mod shared;
 pub mod shutdown;
@@ -44,6 +46,7 @@ pub mod uring;
 
 pub use answer::Answer;
 pub use config::Config;
+pub use counters::Counters;
 pub use iomux_metadata::{Model, Summary};
 pub use run::run;
-pub use shared::{Counters, Shared};
+pub use shared::Shared;

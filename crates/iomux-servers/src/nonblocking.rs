@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use super::conn::{Client, READ_BUFFER};
-use super::stats::Publisher;
-use super::{Counters, Shared};
 use crate::accept::{Accepted, Acceptor};
+use crate::counters::Counters;
+use crate::shared::Shared;
 use crate::shutdown::Drain;
 
 /// Serves on `listener` by polling every socket in turn until shutdown and its drain; returns
@@ -26,7 +26,7 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
     let mut clients: Vec<Client> = Vec::new();
     let mut read_buffer = vec![0; READ_BUFFER];
     let mut counters = Counters::default();
-    let mut publisher = Publisher::new(shared, 0);
+    let mut publisher = shared.publisher(0);
     let mut drain: Option<Drain> = None;
     let idle = config.idle_timeout.unwrap_or(Duration::MAX);
     loop {

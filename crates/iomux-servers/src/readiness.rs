@@ -14,9 +14,10 @@ use iomux::{BackendKind, Events, Interest, Selector};
 use tracing::{debug, warn};
 
 use super::conn::{Client, Socket, READ_BUFFER};
-use super::stats::Publisher;
-use super::{Counters, Shared};
 use crate::accept::{Accepted, Acceptor};
+use crate::board::Publisher;
+use crate::counters::Counters;
+use crate::shared::Shared;
 use crate::shutdown::Drain;
 use iomux_sys::socket::{DirectStream, TracedStream};
 
@@ -75,7 +76,7 @@ fn serve_on<S: Socket>(
         acceptor: Acceptor::default(),
         read_buffer: vec![0; READ_BUFFER],
         counters: Counters::default(),
-        publisher: Publisher::new(shared, index),
+        publisher: shared.publisher(index),
         next_idle_sweep: crate::shared::first_idle_sweep(shared),
         drain: None,
     };

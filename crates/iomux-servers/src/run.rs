@@ -11,9 +11,12 @@ use iomux::BackendKind;
 use iomux_metadata::{announce, SelectorSummary, Summary};
 use tracing::warn;
 
+use crate::config::Config;
+use crate::counters::Counters;
+use crate::shared::Shared;
 use crate::shutdown::{self, ConnLimit};
 use crate::{blocking, callbacks, nonblocking, readiness, stats, uring};
-use crate::{Config, Counters, Model, Shared};
+use iomux_metadata::Model;
 
 /// Runs a server until SIGINT or SIGTERM; returns what it did.
 ///
@@ -33,7 +36,7 @@ pub fn run(config: Config) -> io::Result<Summary> {
         shutdown: Arc::default(),
         board: stats_listener
             .is_some()
-            .then(|| Arc::new(stats::Board::new(config.threads))),
+            .then(|| Arc::new(crate::board::Board::new(config.threads))),
         traces: Default::default(),
         config,
     });

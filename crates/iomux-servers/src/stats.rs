@@ -2,99 +2,18 @@
 //! loopback address, served by iomux's own event loop (the [`crate::http`] server) on a thread
 //! of its own.
 //!
-//! Each server thread keeps its counters to itself, as it always did, and copies them to its
-//! slot of a shared [`Board`] at most every [`PUBLISH_EVERY`] (one clock comparison a loop
-//! turn when on; nothing when the flag is off). `GET /stats` sums the slots and adds what the
+//! `GET /stats` sums the threads' slots of the [`crate::board::Board`] and adds what the
 //! process knows (open connections, CPU time). `iomux web` watches that address for its live
 //! page.
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use iomux_http::{Handler, Method, Reply, Request, Response, Ticket};
 use iomux_metadata::Snapshot;
 
-use crate::{http, Counters, Shared};
-
-/// How often a server thread copies its counters to the board.
-pub const PUBLISH_EVERY: Duration = Duration::from_millis(200);
-
-/// The latest counters of each server thread.
-#[derive(Default)]
-pub struct Board {
-    slots: Vec<Mutex<Counters>>,
-}
-
-impl Board {
-    /// A board for `threads` server threads.
-    pub fn new(threads: usize) -> Board {
-        Board {
-            slots: (0..threads).map(|_| Mutex::default()).collect(),
-        }
-    }
-
-    fn total(&self) -> Counters {
-        let mut total = Counters::default();
-        for slot in &self.slots {
-            total.add(&slot.lock().unwrap_or_else(|e| e.into_inner()));
-        }
-        total
-    }
-}
-
-/// One server thread's way to the board (a no-op without `--stats-addr`).
-pub struct Publisher {
-    board: Option<Arc<Board>>,
-    index: usize,
-    next: Instant,
-    /// Counters changed since the last copy (a turn came before its time).
-    behind: bool,
-}
-
-impl Publisher {
-    /// Server thread `index`'s publisher.
-    pub fn new(shared: &Shared, index: usize) -> Publisher {
-        Publisher {
-            board: shared.board.clone(),
-            index,
-            next: Instant::now(),
-            behind: false,
-        }
-    }
-
-    /// At the end of a loop turn: copies the counters `current` gives to the board if it is
-    /// time, else remembers that the board is behind.
-    #[inline]
-    pub fn tick(&mut self, now: Instant, current: impl FnOnce() -> Counters) {
-        if let Some(board) = &self.board {
-            if now >= self.next {
-                self.next = now + PUBLISH_EVERY;
-                self.behind = false;
-                if let Some(slot) = board.slots.get(self.index) {
-                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = current();
-                }
-            } else {
-                self.behind = true;
-            }
-        }
-    }
-
-    /// When the loop must wake to bring the board up to date (`None`: it is).
-    pub fn deadline(&self) -> Option<Instant> {
-        self.behind.then_some(self.next)
-    }
-}
-
-/// Checks that `addr` is a loopback address: the counters are not for the network.
-pub fn check_loopback(addr: SocketAddr) -> Result<(), String> {
-    if addr.ip().is_loopback() {
-        Ok(())
-    } else {
-        Err(format!(
-            "--stats-addr {addr} is not a loopback address (127.0.0.0/8 or ::1): the counters are served to this machine only"
-        ))
-    }
-}
+use crate::http;
+use crate::shared::Shared;
 
 /// Binds the stats address (before the server accepts anyone, so a bad address fails early).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

@@ -37,58 +37,22 @@ use iomux_sys::eventfd::EventFd;
 use iomux_sys::uring::{BufGroup, Completion, Ring, RingOptions, Setup};
 use tracing::{debug, info};
 
-use super::stats::Publisher;
-use super::{Counters, Shared};
 use crate::accept::Acceptor;
 use crate::answer::Answer;
+use crate::board::Publisher;
+use crate::config::RingSetup;
+use crate::counters::Counters;
+use crate::shared::Shared;
 use crate::shutdown::Drain;
 
-/// The ring's knobs, for `--model uring`.
-#[derive(Clone, Debug, clap::Args)]
-pub struct RingConfig {
-    /// io_uring: submission queue entries per loop (the completion queue gets twice as many).
-    #[arg(long, default_value_t = 4096, value_name = "N")]
-    pub ring_entries: u32,
-    /// io_uring: provided receive buffers per loop (a power of two, at most 32768), shared
-    /// by the loop's connections.
-    #[arg(long, default_value_t = 32, value_name = "N")]
-    pub ring_buffers: u16,
-    /// io_uring: the size of each provided receive buffer. On Linux 6.12+ the kernel fills
-    /// them incrementally, so small receives share a buffer.
-    #[arg(long, default_value_t = 65536, value_name = "BYTES")]
-    pub ring_buffer_size: u32,
-    /// io_uring: send answers of at least this many bytes with zero-copy sends (SEND_ZC); off
-    /// by default: on loopback it measured slower at every size tried (see BENCHMARKS.md).
-    #[arg(long, value_name = "BYTES")]
-    pub ring_zero_copy_above: Option<usize>,
-    /// io_uring: ring setup flags; `auto` tries SINGLE_ISSUER|DEFER_TASKRUN, then
-    /// COOP_TASKRUN, then none, taking the first the kernel accepts.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub ring_setup: RingSetup,
-}
-
-/// Which io_uring setup flags to ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum RingSetup {
-    /// The fastest the kernel accepts.
-    Auto,
-    /// SINGLE_ISSUER|DEFER_TASKRUN only (Linux 6.1).
-    DeferTaskrun,
-    /// COOP_TASKRUN only (Linux 5.19).
-    CoopTaskrun,
-    /// No setup flags.
-    Plain,
-}
-
-impl RingSetup {
-    fn setups(self) -> Vec<Setup> {
-        let [defer, coop, plain] = Setup::FASTEST_FIRST;
-        match self {
-            RingSetup::Auto => Setup::FASTEST_FIRST.to_vec(),
-            RingSetup::DeferTaskrun => vec![defer],
-            RingSetup::CoopTaskrun => vec![coop],
-            RingSetup::Plain => vec![plain],
-        }
+/// The setups `--ring-setup` asks for, fastest first.
+fn ring_setups(asked: RingSetup) -> Vec<Setup> {
+    let [defer, coop, plain] = Setup::FASTEST_FIRST;
+    match asked {
+        RingSetup::Auto => Setup::FASTEST_FIRST.to_vec(),
+        RingSetup::DeferTaskrun => vec![defer],
+        RingSetup::CoopTaskrun => vec![coop],
+        RingSetup::Plain => vec![plain],
     }
 }
 
@@ -181,7 +145,7 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
     let ring = Ring::new(&RingOptions {
         entries: config.ring_entries,
         cq_entries: None,
-        setups: config.ring_setup.setups(),
+        setups: ring_setups(config.ring_setup),
     })
     .map_err(|e| io::Error::new(e.kind(), format!("--model uring: {e}")))?;
     for (setup, why) in ring.refused() {
@@ -212,7 +176,7 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
         parked: std::collections::VecDeque::new(),
         touched: Vec::new(),
         counters: Counters::default(),
-        publisher: Publisher::new(shared, 0),
+        publisher: shared.publisher(0),
         next_idle_sweep: crate::shared::first_idle_sweep(shared),
         drain: None,
         tracer: shared

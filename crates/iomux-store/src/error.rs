@@ -2,7 +2,7 @@
 //! scrubbed of any password (see [`Error::scrub`]).
 use std::fmt;
 
-use crate::url::redact_urls_in_text;
+use crate::redact::redact_urls_in_text;
 
 /// What went wrong, as far as a caller needs to tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

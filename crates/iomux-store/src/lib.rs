@@ -11,7 +11,7 @@
 //! - [`compare`]: the verdicts of `runs compare` and the change points of `runs history`,
 //!   pure functions of the stored records.
 //! - [`export`]: Bencher Metric Format and CSV.
-//! - [`url`]: `--db` addresses, and the one rule that keeps passwords out of output.
+//! - [`url`]: `--db` addresses; [`redact`]: the one rule that keeps passwords out of output.
 //! - [`testing`]: a throwaway MariaDB server for the tests of this crate and its users.
 pub mod compare;
 pub mod engine;
@@ -22,6 +22,7 @@ pub mod history;
 pub mod metric;
 pub mod mysql;
 pub mod record;
+pub mod redact;
 pub mod schema;
 pub mod snapshot;
 pub mod sql;

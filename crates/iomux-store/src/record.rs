@@ -30,7 +30,7 @@ pub struct Run {
     /// The commit the binary was built from (`unknown` outside a git checkout).
     pub git_commit: String,
     /// The process's arguments, program name first, with any password redacted
-    /// ([`redact_command_line`](crate::url::redact_command_line)).
+    /// ([`redact_command_line`](crate::redact::redact_command_line)).
     pub command_line: Vec<String>,
     /// The machine it ran on.
     pub testbed: Testbed,

@@ -10,9 +10,9 @@ use crate::record::{
     write_params, ExperimentParams, FigurePoint, Figures, Interner, Point, PointKey, Run,
     RunRecords, Testbed,
 };
+use crate::redact::redact_command_line;
 use crate::snapshot::{self, Line};
 use crate::store::{HistoryEntry, RunFilter, RunSummary, Store, TestbedUse};
-use crate::url::redact_command_line;
 
 /// The [`Store`] over any engine.
 pub struct SqlStore<E> {

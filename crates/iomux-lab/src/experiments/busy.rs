@@ -6,14 +6,18 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::bar_chart;
+use crate::experiment::Experiment;
+use crate::lab::Lab;
+use crate::params::quick;
 use crate::process::ServerSpec;
-use crate::record::Point;
+use crate::report::Report;
 use crate::runner::measure_server;
 use crate::subjects::Subject;
+use crate::table::table;
 use crate::units::parse_seconds;
-use crate::{quick, table, Experiment, Lab, Report};
 use iomux_load as load;
 use iomux_metadata::Model;
+use iomux_store::record::Point;
 
 /// The experiment's name, in records and on the command line.
 pub const NAME: &str = "busy";
@@ -59,7 +63,7 @@ impl Experiment for Params {
             p.duration
         };
         for &model in &p.models {
-            let server = ServerSpec::new(Subject::Model(model))?.start(lab)?;
+            let server = ServerSpec::new(Subject::Model(model))?.start(&lab.pinning)?;
             let config = load::Config {
                 rate: Some(p.rate),
                 idle: p.idle,
@@ -93,7 +97,7 @@ impl Experiment for Params {
             p.rate,
             p.duration.as_secs_f64()
         ));
-        let fmt = crate::cell;
+        let fmt = crate::table::cell;
         let mine: Vec<&Point> = p
             .models
             .iter()

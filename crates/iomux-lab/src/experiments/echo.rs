@@ -13,13 +13,17 @@ use iomux_load as load;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::bar_chart;
+use crate::experiment::Experiment;
+use crate::lab::Lab;
+use crate::params::quick;
 use crate::process::ServerSpec;
-use crate::record::Point;
+use crate::report::Report;
 use crate::runner::{measure_server, merge, Measured};
 use crate::subjects::{Peer, Subject};
+use crate::table::table;
 use crate::tools::{count_at, tool_available, Counter};
 use crate::units::parse_seconds;
-use crate::{quick, table, Experiment, Lab, Report};
+use iomux_store::record::Point;
 
 /// The experiment's name, in records and on the command line.
 pub const NAME: &str = "echo";
@@ -79,7 +83,7 @@ impl Experiment for Params {
         } else {
             declared.clone()
         };
-        let budget = crate::fd_budget()?;
+        let budget = crate::params::fd_budget()?;
         let points = p.matrix();
         if let Some(&(c, _, _)) = points.iter().find(|(c, _, _)| *c as u64 + 64 > budget) {
             return Err(io::Error::other(format!("{c} connections need more descriptors than RLIMIT_NOFILE ({budget}) allows; lower --conns")));
@@ -94,7 +98,7 @@ impl Experiment for Params {
         // instead of landing on whichever happened to run during it.
         let servers = specs
             .iter()
-            .map(|spec| spec.start(lab))
+            .map(|spec| spec.start(&lab.pinning))
             .collect::<io::Result<Vec<_>>>()?;
         let record = |name: &str, (conns, size, pipeline): (usize, usize, usize)| {
             Point::new(NAME, name)
@@ -211,7 +215,7 @@ impl Experiment for Params {
             at(name, point, None).and_then(|pt| pt.get("server_cpu_us_per_msg"))
         };
         let every = declared.syscalls == SyscallCount::Every;
-        let fmt = crate::cell;
+        let fmt = crate::table::cell;
         for &point in &matrix {
             let (conns, size, pipeline) = point;
             let rows: Vec<Vec<String>> = names

@@ -22,16 +22,20 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::chart::bar_chart;
+use crate::experiment::Experiment;
+use crate::lab::Lab;
+use crate::params::quick;
 use crate::process::{CpuSample, ServerProc, ServerSpec};
-use crate::record::Point;
+use crate::report::Report;
 use crate::runner::measure_server;
 use crate::subjects::Subject;
+use crate::table::table;
 use crate::tools::{attach_strace, strace_total};
 use crate::units::parse_seconds;
-use crate::{quick, table, Experiment, Lab, Report};
 use iomux_http::client;
 use iomux_load as load;
 use iomux_metadata::Model;
+use iomux_store::record::Point;
 
 /// The experiment's name, in records and on the command line.
 pub const NAME: &str = "http";
@@ -153,7 +157,7 @@ impl Experiment for Params {
             .iter()
             .find(|pt| pt.subject == HttpServer::EpollEcho.name())
             .and_then(|pt| cost(pt));
-        let fmt = crate::cell;
+        let fmt = crate::table::cell;
         let ratio = |v: Option<f64>, base: Option<f64>| match (v, base) {
             (Some(v), Some(b)) if b > 0.0 => format!("{:.2}x", v / b),
             _ => "".to_owned(),
@@ -281,7 +285,7 @@ fn measure_in(lab: &mut Lab, p: &Params, body: &[u8], scratch: &Path) -> io::Res
                     let proc = ServerSpec::new(Subject::Model(Model::Readiness(
                         iomux::BackendKind::Epoll,
                     )))?
-                    .start(lab)?;
+                    .start(&lab.pinning)?;
                     let config = load::Config::closed_loop(
                         proc.addr,
                         conns,
@@ -392,7 +396,7 @@ fn start_web(lab: &Lab, scratch: &Path) -> io::Result<ServerProc> {
     let exe = std::env::current_exe()?;
     let db = scratch.join("runs.db");
     let args = ["web", "--db", db.to_str().unwrap_or("runs.db")];
-    ServerProc::start(lab, HttpServer::IomuxWeb.name(), &exe, &args)
+    ServerProc::start(&lab.pinning, HttpServer::IomuxWeb.name(), &exe, &args)
 }
 
 /// The point whose headline figure is the median of the repeats (its other figures go with it).

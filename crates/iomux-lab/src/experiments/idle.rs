@@ -11,14 +11,18 @@ use iomux::FD_SETSIZE;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::{line_chart, Series};
+use crate::experiment::Experiment;
+use crate::lab::Lab;
+use crate::params::quick;
 use crate::process::ServerSpec;
-use crate::record::Point;
+use crate::report::Report;
 use crate::runner::measure_server;
 use crate::subjects::Subject;
+use crate::table::table;
 use crate::units::parse_seconds;
-use crate::{quick, table, Experiment, Lab, Report};
 use iomux_load as load;
 use iomux_metadata::Model;
+use iomux_store::record::Point;
 
 /// The experiment's name, in records and on the command line.
 pub const NAME: &str = "idle";
@@ -57,7 +61,7 @@ impl Experiment for Params {
 
     fn measure(&self, lab: &mut Lab) -> io::Result<()> {
         let p = self;
-        let budget = crate::fd_budget()?;
+        let budget = crate::params::fd_budget()?;
         let (duration, warmup, repeat) = if lab.quick {
             (quick::DURATION, quick::WARMUP, 1)
         } else {
@@ -84,7 +88,7 @@ impl Experiment for Params {
                     ))?;
                     continue;
                 }
-                let server = spec.start(lab)?;
+                let server = spec.start(&lab.pinning)?;
                 // Connections take the numbers after the server's own descriptors: a backend with
                 // an fd-number limit (select) cannot hold them all past it.
                 let highest = server.open_fds() + idle + p.active;

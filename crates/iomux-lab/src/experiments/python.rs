@@ -31,12 +31,16 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::chart::bar_chart;
+use crate::experiment::Experiment;
+use crate::lab::Lab;
+use crate::params::quick;
 use crate::process::ServerProc;
-use crate::record::Point;
+use crate::report::Report;
 use crate::runner::{measure_server, merge, Measured};
+use crate::table::table;
 use crate::units::parse_seconds;
-use crate::{quick, table, Experiment, Lab, Report};
 use iomux_load as load;
+use iomux_store::record::Point;
 
 /// The experiment's name, in records and on the command line.
 pub const NAME: &str = "python";
@@ -186,7 +190,7 @@ impl Experiment for Params {
             declared.clone()
         };
         // Raised before the servers start: they inherit the limit (and raise their own soft one).
-        crate::fd_budget()?;
+        crate::params::fd_budget()?;
         let scripts = py_crate().join("bench");
         if !scripts.join("peer.py").exists() {
             return Err(io::Error::new(
@@ -280,7 +284,7 @@ impl Experiment for Params {
             }
             Some(cpu(server, point)? / cpu(reference, point)?)
         };
-        let fmt = crate::cell;
+        let fmt = crate::table::cell;
         for &point in &matrix {
             let (conns, size, pipeline) = point;
             let rows: Vec<Vec<String>> = p
@@ -700,7 +704,7 @@ mod tests {
         for server in PyServer::ALL {
             assert_eq!(server.name().parse::<PyServer>(), Ok(server));
         }
-        let defaults = crate::defaults::<Params>();
+        let defaults = crate::params::defaults::<Params>();
         assert_eq!(defaults.servers, PyServer::ALL);
         let json = serde_json::to_value(&defaults).unwrap();
         assert_eq!(serde_json::from_value::<Params>(json).unwrap(), defaults);

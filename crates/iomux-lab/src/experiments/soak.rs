@@ -22,13 +22,17 @@ use iomux::{Events, Interest, Selector};
 use serde::{Deserialize, Serialize};
 
 use crate::chart::{line_chart, Series};
+use crate::experiment::Experiment;
+use crate::lab::Lab;
 use crate::process::ServerSpec;
-use crate::record::Point;
+use crate::report::Report;
 use crate::subjects::Subject;
+use crate::table::cell;
+use crate::table::table;
 use crate::units::parse_seconds;
-use crate::{cell, table, Experiment, Lab, Report};
 use iomux_metadata::Model;
 use iomux_pattern::EchoCheck;
+use iomux_store::record::Point;
 
 /// The experiment's name, in records and on the command line.
 pub const NAME: &str = "soak";
@@ -73,14 +77,14 @@ impl Experiment for Params {
         let declared = self;
         let p = &if lab.quick {
             Params {
-                conns: declared.conns.min(crate::quick::MAX_CONNS),
+                conns: declared.conns.min(crate::params::quick::MAX_CONNS),
                 duration: Duration::from_secs(2),
                 ..declared.clone()
             }
         } else {
             declared.clone()
         };
-        let budget = crate::fd_budget()? as usize;
+        let budget = crate::params::fd_budget()? as usize;
         for &subject in &p.servers {
             let Subject::Model(model) = subject else {
                 return Err(io::Error::new(
@@ -104,7 +108,7 @@ impl Experiment for Params {
             let mut spec = ServerSpec::new(subject)?;
             spec.args
                 .extend(["--stats-addr".to_owned(), "127.0.0.1:0".to_owned()]);
-            let mut server = spec.start(lab)?;
+            let mut server = spec.start(&lab.pinning)?;
             let (pid, addr) = (server.pid(), server.addr);
             let line = server.next_line()?;
             let stats_addr = iomux_metadata::announce::stats_on(&line);

@@ -13,8 +13,13 @@ use iomux_store::record::{ExperimentParams, Point, Run, Testbed};
 use iomux_store::DbUrl;
 use serde::{Deserialize, Serialize};
 
+use super::echo;
 use crate::chart::bar_chart;
-use crate::{median, table, Experiment, Lab, Report};
+use crate::experiment::Experiment;
+use crate::lab::Lab;
+use crate::report::Report;
+use crate::table::table;
+use iomux_store::compare::median;
 
 /// The experiment's name, in records and on the command line.
 pub const NAME: &str = "store";
@@ -88,7 +93,7 @@ impl Experiment for Params {
             size("points", p.points),
             p.repeat.max(1)
         ));
-        let fmt = crate::cell;
+        let fmt = crate::table::cell;
         let verdict = |met: bool| if met { "met" } else { "NOT met" };
         let rows: Vec<Vec<String>> = medians
             .iter()
@@ -205,7 +210,7 @@ fn synthetic_points(n: usize, scale: f64) -> Vec<Point> {
 fn scratch_run(id: String, testbed: &Testbed) -> Run {
     Run {
         id,
-        started: crate::record::now_unix(),
+        started: iomux_store::record::now_unix(),
         finished: None,
         iomux_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: "bench-store".into(),
@@ -277,7 +282,7 @@ fn time_scratch_runs(
         let mut run = scratch_run(id(which), &compared);
         store.save_run(&run)?;
         store.save_points(&id(which), 0, &synthetic_points(p.points, scale))?;
-        run.finished = Some(crate::record::now_unix());
+        run.finished = Some(iomux_store::record::now_unix());
         store.save_run(&run)?;
     }
     // As `iomux runs compare` does it, from a process of its own: the writer's connection is
@@ -291,7 +296,7 @@ fn time_scratch_runs(
         store.as_mut(),
         &id("a"),
         &id("b"),
-        &crate::reference,
+        &|experiment| (experiment == echo::NAME).then_some(echo::REFERENCE),
         Noise::Count,
     )?;
     let compare_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -358,7 +363,7 @@ fn with_timings(point: Point, t: &Timings) -> Point {
 /// (warm-up + duration) records at most two points (a repeat and, after the last repeat, the
 /// median), so the share is at most two recordings per window.
 fn echo_recording_share(record_point_us: f64) -> f64 {
-    let echo = crate::defaults::<super::echo::Params>();
+    let echo = crate::params::defaults::<echo::Params>();
     let window_us = (echo.duration + echo.warmup).as_secs_f64() * 1e6;
     2.0 * record_point_us / window_us
 }

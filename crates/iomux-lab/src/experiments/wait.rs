@@ -14,8 +14,13 @@ use iomux_sys::eventfd::EventFd;
 use serde::{Deserialize, Serialize};
 
 use crate::chart::{line_chart, Series};
-use crate::record::Point;
-use crate::{median, quick, table, Experiment, Lab, Report};
+use crate::experiment::Experiment;
+use crate::lab::Lab;
+use crate::params::quick;
+use crate::report::Report;
+use crate::table::table;
+use iomux_store::compare::median;
+use iomux_store::record::Point;
 
 /// The experiment's name, in records and on the command line.
 pub const NAME: &str = "wait";
@@ -55,7 +60,7 @@ impl Experiment for Params {
     /// Measures every backend at every N and records a point for each.
     fn measure(&self, lab: &mut Lab) -> io::Result<()> {
         let p = self;
-        let budget = crate::fd_budget()?;
+        let budget = crate::params::fd_budget()?;
         let (_, hard) = iomux_sys::process::nofile_limit()?;
         let rounds = if lab.quick { 2 } else { p.rounds };
         for &n in &p.fds {

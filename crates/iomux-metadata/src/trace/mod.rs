@@ -1,5 +1,5 @@
 //! Trace files: `iomux serve --trace FILE` writes the loop turns its threads kept (see
-//! `iomux::trace`) as one Chrome trace ([`write`]), which Perfetto and `chrome://tracing` open
+//! `iomux::trace`) as one Chrome trace ([`write()`]), which Perfetto and `chrome://tracing` open
 //! as a timeline; [`read`] reads one back, and [`TraceStats`] adds it up (`iomux trace summary`
 //! prints that as text, the lab keeps it per point, `iomux web --trace FILE` draws the file).
 use std::collections::BTreeMap;
