@@ -352,3 +352,95 @@ impl BenchCommand {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("iomux").chain(args.iter().copied()))
+    }
+
+    /// Issue 22: `iomux serve & iomux load` works: both default to the same address.
+    #[test]
+    fn serve_load_and_the_clients_default_to_one_address() {
+        let default: SocketAddr = DEFAULT_ADDR.parse().unwrap();
+        let Command::Load(load) = parse(&["load"]).unwrap().command else {
+            panic!("not load")
+        };
+        assert_eq!(load.config().addr, default);
+        let Command::Serve(serve) = parse(&["serve"]).unwrap().command else {
+            panic!("not serve")
+        };
+        assert_eq!(serve.config().addr, default);
+        let Command::Hello { addr, .. } = parse(&["hello"]).unwrap().command else {
+            panic!("not hello")
+        };
+        assert_eq!(addr, default);
+    }
+
+    /// The lab's options are said once and taken before or after the experiment; `--json` is
+    /// said once for every `runs` subcommand.
+    #[test]
+    fn lab_options_and_json_are_global() {
+        for args in [
+            &["bench", "--quick", "--no-db", "echo", "--conns", "1"][..],
+            &["bench", "echo", "--conns", "1", "--quick", "--no-db"][..],
+        ] {
+            let Command::Bench(bench) = parse(args).unwrap().command else {
+                panic!("not bench")
+            };
+            assert!(bench.lab.quick && bench.lab.no_db, "{args:?}");
+            let experiments = bench.command.experiments();
+            assert_eq!(experiments.len(), 1);
+            assert_eq!(experiments[0].name(), "echo");
+            assert_eq!(
+                experiments[0].params_json()["conns"],
+                serde_json::json!([1])
+            );
+        }
+        for args in [
+            &["runs", "--json", "list"][..],
+            &["runs", "list", "--json"][..],
+        ] {
+            let Command::Runs { json, .. } = parse(args).unwrap().command else {
+                panic!("not runs")
+            };
+            assert!(json, "{args:?}");
+        }
+        let Command::Bench(all) = parse(&["bench", "all"]).unwrap().command else {
+            panic!("not bench")
+        };
+        let names: Vec<_> = all.command.experiments().iter().map(|e| e.name()).collect();
+        assert_eq!(names, ["wait", "echo", "idle", "busy"]);
+    }
+
+    /// Every flag in seconds goes through one parser: a bad value is refused by the parser,
+    /// with the flag named, and the timeouts and the measured window must be more than zero.
+    #[test]
+    fn seconds_are_parsed_at_the_edge_by_one_rule() {
+        let Command::Serve(serve) = parse(&["serve", "--grace", "0.25", "--idle-timeout", "2"])
+            .unwrap()
+            .command
+        else {
+            panic!("not serve")
+        };
+        let config = serve.config();
+        assert_eq!(config.grace, Duration::from_millis(250));
+        assert_eq!(config.idle_timeout, Some(Duration::from_secs(2)));
+        for (args, flag) in [
+            (&["serve", "--grace=-1"][..], "--grace"),
+            (&["serve", "--idle-timeout", "soon"][..], "--idle-timeout"),
+            (&["load", "--duration", "0"][..], "--duration"),
+            (&["web", "--head-timeout", "0"][..], "--head-timeout"),
+            (&["bench", "echo", "--duration", "x"][..], "--duration"),
+        ] {
+            let Err(e) = parse(args) else {
+                panic!("{args:?} was taken")
+            };
+            assert!(e.to_string().contains(flag), "{args:?}: {e}");
+        }
+    }
+}

@@ -111,3 +111,29 @@ impl SelectorSummary {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `iomux serve --summary json` prints is what the lab reads back, field for field.
+    #[test]
+    fn a_summary_reads_back_as_written() {
+        let line = r#"{"model":"epoll","backend":"epoll","threads":2,"accepted":100,"refused":0,"bytes_in":6400,"bytes_out":6400,"loop_iterations":0,"out_of_buffers":0,"cq_overflows":0,"cpu_s":0.25,"selector":{"wait_calls":10,"events_returned":95,"fds_passed":0,"ctl_calls":200,"submissions":0,"completions":0,"enter_calls":0,"wait_s":0.5,"fds_per_wait":0.0,"events_per_wait":9.5}}"#;
+        let summary: Summary = serde_json::from_str(line).unwrap();
+        assert_eq!(serde_json::to_string(&summary).unwrap(), line);
+        assert_eq!(summary.selector.as_ref().unwrap().events_per_wait, 9.5);
+        assert!(
+            summary.to_string().contains("9.5 events per wait"),
+            "{summary}"
+        );
+        let stats = iomux::Stats {
+            wait_calls: 4,
+            events_returned: 10,
+            fds_passed: 8,
+            ..Default::default()
+        };
+        let of = SelectorSummary::of(&stats);
+        assert_eq!((of.events_per_wait, of.fds_per_wait), (2.5, 2.0));
+    }
+}
