@@ -33,28 +33,16 @@ pub struct Summary {
     pub selector: Option<SelectorSummary>,
 }
 
-/// The selector's cost counters, summed over the server's loops.
+/// The selector's cost counters (or the ring's), summed over the server's loops: the library's
+/// own [`iomux::Stats`], recorded as they are, and two ratios the tables print.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SelectorSummary {
-    /// Waits made (`select`/`poll`/`epoll_wait` calls, or ring turns).
-    pub wait_calls: u64,
-    /// Events the waits returned, summed.
-    pub events_returned: u64,
-    /// Descriptors handed to the kernel by the waits, summed (none for epoll).
-    pub fds_passed: u64,
-    /// Registration changes that cost the kernel work (`epoll_ctl` calls, io_uring poll requests).
-    pub ctl_calls: u64,
-    /// io_uring: entries submitted, completions taken, `io_uring_enter` calls.
-    pub submissions: u64,
-    /// io_uring: completion queue entries taken.
-    pub completions: u64,
-    /// io_uring: `io_uring_enter` calls.
-    pub enter_calls: u64,
-    /// Seconds spent inside the wait syscalls.
-    pub wait_s: f64,
-    /// Descriptors handed to the kernel per wait, on average.
+    /// The counters, each under its own name (the wait time as `wait_s`).
+    #[serde(flatten)]
+    pub counters: iomux::Stats,
+    /// Descriptors handed to the kernel per wait.
     pub fds_per_wait: f64,
-    /// Events returned per wait, on average.
+    /// Events returned per wait.
     pub events_per_wait: f64,
 }
 
@@ -66,7 +54,7 @@ impl std::fmt::Display for Summary {
             self.accepted, self.refused, self.bytes_in, self.bytes_out
         )?;
         if self.model == Model::Uring.name() {
-            if let Some(sel) = &self.selector {
+            if let Some(SelectorSummary { counters: sel, .. }) = &self.selector {
                 write!(
                     f,
                     "; io_uring: {} turns, {} io_uring_enter calls, {} submissions, {} completions, {} receives out of buffers, {} completion queue overflows",
@@ -79,7 +67,7 @@ impl std::fmt::Display for Summary {
             write!(
                 f,
                 "; selector: {} waits, {:.1} fds passed per wait, {:.1} events per wait, {} ctl calls, {:.3} s waiting",
-                sel.wait_calls, sel.fds_per_wait, sel.events_per_wait, sel.ctl_calls, sel.wait_s
+                sel.counters.wait_calls, sel.fds_per_wait, sel.events_per_wait, sel.counters.ctl_calls, sel.counters.wait_time.as_secs_f64()
             )?;
         }
         if self.model == Model::Nonblocking.name() {
@@ -98,14 +86,7 @@ impl SelectorSummary {
     pub fn of(stats: &iomux::Stats) -> SelectorSummary {
         let per_wait = |n: u64| n as f64 / stats.wait_calls.max(1) as f64;
         SelectorSummary {
-            wait_calls: stats.wait_calls,
-            events_returned: stats.events_returned,
-            fds_passed: stats.fds_passed,
-            ctl_calls: stats.ctl_calls,
-            submissions: stats.submissions,
-            completions: stats.completions,
-            enter_calls: stats.enter_calls,
-            wait_s: stats.wait_time.as_secs_f64(),
+            counters: *stats,
             fds_per_wait: per_wait(stats.fds_passed),
             events_per_wait: per_wait(stats.events_returned),
         }

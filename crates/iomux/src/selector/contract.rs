@@ -87,7 +87,11 @@ impl<'a> IntoIterator for &'a Events {
 
 /// What a selector has cost so far; read with [`Selector::stats`](super::Selector::stats), zero
 /// with [`Selector::reset_stats`](super::Selector::reset_stats). These are the numbers the lab prints beside its timings.
+///
+/// With the `serde` feature it is a record: each counter by its name, and the wait time as
+/// `wait_s`, in seconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stats {
     /// Waits made (`select`, `ppoll`, `epoll_wait`, `io_uring_enter`), retries after `EINTR`
     /// included.
@@ -111,7 +115,24 @@ pub struct Stats {
     /// completion queue overflowed, and one per unregister of a poll in flight.
     pub enter_calls: u64,
     /// Time spent inside the wait syscalls.
+    #[cfg_attr(feature = "serde", serde(rename = "wait_s", with = "seconds"))]
     pub wait_time: Duration,
+}
+
+/// A `Duration` recorded as seconds (a number).
+#[cfg(feature = "serde")]
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Duration::try_from_secs_f64(f64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
 }
 
 impl AddAssign for Stats {
