@@ -22,6 +22,9 @@ pub trait Experiment:
     const REFERENCE: &'static str;
     /// The metric it is about (what `runs history` shows unless told otherwise).
     const HEADLINE: &'static str = "server_cpu_us_per_msg";
+    /// Its peers: subjects that are not iomux's code (tokio, nginx, the standard library),
+    /// which a comparison of two runs uses as controls for the machine's drift.
+    const PEERS: &'static [&'static str] = &[];
     /// Measures every point and records each into `lab` as it is measured.
     fn measure(&self, lab: &mut Lab) -> io::Result<()>;
     /// Its tables and charts, from its recorded points.

@@ -43,7 +43,7 @@ pub use crate::db::DbArg;
 pub use crate::experiment::{Chosen, Experiment};
 pub use crate::lab::{describe_run, Lab, LabArgs};
 pub use crate::params::defaults;
-pub use crate::registry::{all_defaults, headline, reference, Kind, KINDS};
+pub use crate::registry::{all_defaults, headline, peers, reference, Kind, KINDS, SUBJECTS};
 pub use crate::report::Report;
 pub use crate::session::{render_run, run, show};
 pub use crate::table::aligned_table;

@@ -16,6 +16,8 @@ pub struct Kind {
     pub reference: &'static str,
     /// [`Experiment::HEADLINE`].
     pub headline: &'static str,
+    /// [`Experiment::PEERS`].
+    pub peers: &'static [&'static str],
     /// Whether `iomux bench all` runs it (with its defaults).
     pub in_all: bool,
     /// Its recorded parameters, read back.
@@ -37,6 +39,7 @@ const fn kind<E: Experiment>(in_all: bool) -> Kind {
         name: E::NAME,
         reference: E::REFERENCE,
         headline: E::HEADLINE,
+        peers: E::PEERS,
         in_all,
         read: read::<E>,
         defaults: defaults::<E>,
@@ -71,6 +74,17 @@ pub fn reference(name: &str) -> Option<&'static str> {
 pub fn headline(name: &str) -> &'static str {
     kind_of(name).map_or(echo::Params::HEADLINE, |k| k.headline)
 }
+
+/// The peers of the experiment named `name` (see [`Experiment::PEERS`]).
+pub fn peers(name: &str) -> &'static [&'static str] {
+    kind_of(name).map_or(&[], |k| k.peers)
+}
+
+/// What a comparison needs to know of every experiment's subjects.
+pub const SUBJECTS: iomux_store::compare::Subjects<'static> = iomux_store::compare::Subjects {
+    reference: &reference,
+    peers: &peers,
+};
 
 /// What `iomux bench all` runs, each with its defaults.
 pub fn all_defaults() -> Vec<Box<dyn Chosen>> {

@@ -27,8 +27,17 @@ impl Peer {
     /// Every peer.
     pub const ALL: [Peer; 4] = [Peer::Tokio, Peer::Mio, Peer::Floor, Peer::Monoio];
 
+    /// Every peer's name: the subjects of `bench echo` that are not iomux's code, whose
+    /// movement between two runs is the machine's (the controls of a comparison).
+    pub const NAMES: [&'static str; 4] = [
+        Peer::Tokio.name(),
+        Peer::Mio.name(),
+        Peer::Floor.name(),
+        Peer::Monoio.name(),
+    ];
+
     /// The peer's name, as `--servers` takes it.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Peer::Tokio => "tokio",
             Peer::Mio => "mio",

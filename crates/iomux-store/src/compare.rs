@@ -1,21 +1,36 @@
-//! Verdicts on stored runs, as pure functions of their records: `runs compare` (each point's
-//! ratio B/A, judged improvement, regression or noise) and `runs history` (one point's metric
-//! over runs, with its change points marked).
+//! Verdicts on stored runs, as pure functions of their records: `runs compare A B` (each
+//! point's ratio B/A, judged), `runs compare RUN` (the interleaved arms of one run, judged by a
+//! paired test) and `runs history` (one point's metric over runs, with its change points).
 //!
-//! How a change is judged real, first rule that applies:
-//! 1. **exact** — correctness counts (errors, mismatches): any change. A timing of 0 (below
-//!    the clock's resolution) is not judged; a count from 0 is a change.
-//! 2. **history** — the store holds the point in at least [`MIN_HISTORY`] runs on the same
-//!    testbed before B (A counts): a change is real beyond the upper fence (Q3 + 1.5·IQR) of the past
-//!    run-to-run changes, as rustc-perf judges significance.
-//! 3. **repeats** — both runs repeated the point: real when the repeats' ranges do not overlap
-//!    (and the change passes the metric's floor).
-//! 4. **default** — neither: the metric's default noise band (15% for timings on a machine
-//!    that drifts 15–20% between minutes; 3% for counts).
+//! Five verdicts: **regression**, **improvement** and **changed** (decisive), **inconclusive**
+//! (it moved at least the metric's minimum effect, but cannot be told from noise at this
+//! precision: the rule says what would settle it), and **noise**. How a row is judged, by the
+//! metric's kind ([`metric::Kind`]):
+//! - correctness counts (errors, mismatches): any change is decisive;
+//! - counts (syscalls, instructions per message): decisive past their minimum effect (3% and
+//!   0.05 per message for syscalls, 2% for instructions) and past the history fence if there is
+//!   one;
+//! - headline timings between two runs: decisive only when the raw change **and** the change
+//!   relative to the same run's peers (the geometric mean of the peers present in both runs:
+//!   the machine's drift between the runs moves them too) both exceed the noise band, in the
+//!   same direction. The band comes from a calibration (earlier runs of one clean commit with
+//!   the same settings on this testbed), else from history (at least [`MIN_HISTORY`] earlier
+//!   runs with the same settings: Q3 + 3·IQR of the point's run-to-run changes, as rustc-perf
+//!   judges), else from a default wide enough for a noisy virtual machine
+//!   ([`DEFAULT_TIMING_BAND`]). A change under the minimum effect is noise; between the two,
+//!   inconclusive;
+//! - latency percentiles are judged only between interleaved arms; the user/system split and
+//!   descriptive figures are shown, never judged;
+//! - a reference peer is judged only against the other peers.
+//!
+//! Between the interleaved arms of one run (`iomux bench ... --against OLD`: every server in
+//! both arms, pair by pair, in ABBA order), a timing is decisive at a Wilcoxon signed-rank
+//! p ≤ [`rule::ARMS_P`] and at least its minimum effect; the peers run in both arms as
+//! controls, and a control that moves makes the run's timed verdicts inconclusive.
 //!
 //! Runs on different testbeds are never compared in absolute figures: each subject is taken
 //! relative to its experiment's reference subject in the same run (e.g. epoll/tokio), and
-//! those ratios are compared.
+//! those ratios are compared, with the default band.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -26,16 +41,55 @@ use crate::metric::{self, Better, Kind, MetricInfo};
 use crate::record::{FigurePoint, Figures, Run, RunRecords};
 use crate::store::Store;
 
-/// How many earlier runs of the same testbed [`compare_stored`] reads for the history rule.
-pub const HISTORY_RUNS: usize = 20;
+mod arms;
+mod rule;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+pub use arms::{compare_arms, ARM_PARAM};
+pub use rule::{BandSource, Rule, ARMS_P};
+pub use stats::{fence, geomean, median_interval, wilcoxon_p};
+
+/// How many earlier runs of the same testbed [`compare_stored`] reads for the history rule and
+/// the calibration.
+pub const HISTORY_RUNS: usize = 30;
+
+/// How many earlier runs with identical settings the history rule needs (rustc-perf draws on
+/// 30 commits; fewer than 20 run-to-run changes give a fence that is itself noise).
+pub const MIN_HISTORY: usize = 20;
+
+/// The noise band of a timing between two runs when neither a calibration nor enough history
+/// knows better. Measured here (2 vCPUs, virtual): the machine drifts up to 20% between runs
+/// minutes apart for every server at once, and one server's run-to-run noise is about 9%; a
+/// band of 60% keeps false decisive verdicts near 1% of rows even where no peer corrects the
+/// drift. A real change of 20% is then inconclusive, never noise: the interleaved mode settles
+/// it.
+pub const DEFAULT_TIMING_BAND: f64 = 0.60;
+
+/// How many same-commit changes a calibration needs before its band is trusted.
+pub const CALIBRATION_MIN_SAMPLES: usize = 50;
+
+/// The share of judged timing rows a band is meant to call decisive by chance alone.
+pub const CHANCE_PER_ROW: f64 = 0.01;
+
+/// What the lab tells a comparison about an experiment's subjects.
+pub struct Subjects<'a> {
+    /// The experiment's reference subject (the ratios its tables print).
+    pub reference: &'a dyn Fn(&str) -> Option<&'static str>,
+    /// The experiment's peers: subjects that are not iomux's code (tokio, mio, nginx, ...),
+    /// whose movement between two runs is the machine's, not the change's.
+    pub peers: &'a dyn Fn(&str) -> &'static [&'static str],
+}
 
 /// `runs compare A B` on a store: finds both runs (ids, prefixes or `latest~N`), reads them
-/// and up to [`HISTORY_RUNS`] earlier runs of `b`'s testbed for the history rule, and judges.
+/// and up to [`HISTORY_RUNS`] earlier runs of `b`'s testbed for the history rule and the
+/// calibration, and judges.
 pub fn compare_stored(
     store: &mut dyn Store,
     a: &str,
     b: &str,
-    reference: &dyn Fn(&str) -> Option<&'static str>,
+    subjects: &Subjects,
     noise: Noise,
 ) -> crate::Result<(Run, Run, Comparison)> {
     let (a, b) = (store.find_run(a)?, store.find_run(b)?);
@@ -49,8 +103,21 @@ pub fn compare_stored(
     });
     let (a, b) = (a?, b?);
     let history = earlier_runs(store, &a.run, &b.run)?;
-    let comparison = compare_figures(&a, &b, &history, reference, noise);
+    let comparison = compare_figures(&a, &b, &history, subjects, noise);
     Ok((a.run, b.run, comparison))
+}
+
+/// `runs compare RUN`: the interleaved arms of one stored run, judged.
+pub fn compare_arms_stored(
+    store: &mut dyn Store,
+    run: &str,
+    subjects: &Subjects,
+    noise: Noise,
+) -> crate::Result<(Run, Comparison)> {
+    let id = store.find_run(run)?;
+    let figures = store.load_figures(&id)?;
+    let comparison = compare_arms(&figures, subjects, noise);
+    Ok((figures.run, comparison))
 }
 
 /// Earlier runs on `b`'s testbed of the experiments `b` measured (not `a` or `b`). None when
@@ -71,6 +138,35 @@ fn earlier_runs(store: &mut dyn Store, a: &Run, b: &Run) -> crate::Result<Vec<Fi
     ids.iter().map(|id| store.load_figures(id)).collect()
 }
 
+/// The measurement settings of `experiment` in `run`: its recorded parameters less the lists
+/// that say which points were measured (servers, sizes, ...), and whether the run was a quick
+/// one. Runs are history for each other only when these are identical (a 0.3 s window and a
+/// 5 s one do not share a noise band).
+pub fn settings(run: &Run, experiment: &str) -> String {
+    let params = run
+        .experiments
+        .iter()
+        .find(|e| e.experiment == experiment)
+        .map(|e| match &e.params {
+            serde_json::Value::Object(map) => map
+                .iter()
+                .filter(|(_, v)| !v.is_array())
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        })
+        .unwrap_or_default();
+    format!("{params};quick={}", run.quick)
+}
+
+/// The commit a run was built from, when it is a clean one (not `-dirty`, not unknown): two
+/// runs of one clean commit measure the same code.
+pub fn clean_commit(run: &Run) -> Option<&str> {
+    let commit = run.git_commit.as_str();
+    (!commit.is_empty() && commit != "unknown" && !commit.ends_with("-dirty")).then_some(commit)
+}
+
 /// What to do with the rows judged noise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Noise {
@@ -80,9 +176,6 @@ pub enum Noise {
     /// most rows of a large comparison are noise.
     Count,
 }
-
-/// How many earlier runs of a point the history rule needs.
-pub const MIN_HISTORY: usize = 5;
 
 /// A comparison's judgement of one metric at one point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -94,7 +187,10 @@ pub enum Verdict {
     Improvement,
     /// Real, for a metric with no better direction.
     Changed,
-    /// No real change: within the noise.
+    /// Moved at least the metric's minimum effect, but not distinguishable from noise at this
+    /// precision (the rule says what would settle it).
+    Inconclusive,
+    /// No change worth a verdict.
     Noise,
 }
 
@@ -105,8 +201,17 @@ impl Verdict {
             Verdict::Regression => "regression",
             Verdict::Improvement => "improvement",
             Verdict::Changed => "changed",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::Noise => "noise",
         }
+    }
+
+    /// Whether it calls a real change (regression, improvement or changed).
+    pub fn is_decisive(self) -> bool {
+        matches!(
+            self,
+            Verdict::Regression | Verdict::Improvement | Verdict::Changed
+        )
     }
 }
 
@@ -121,11 +226,14 @@ pub struct Row {
     pub subject: Arc<str>,
     /// The metric's name.
     pub metric: Arc<str>,
-    /// Run A's median (in [`Mode::Relative`], its ratio to the reference subject's).
+    /// Run A's median (in [`Mode::Relative`], its ratio to the reference subject's; between
+    /// arms, arm A's).
     pub a: f64,
-    /// Run B's median (in [`Mode::Relative`], its ratio to the reference subject's).
+    /// Run B's median (in [`Mode::Relative`], its ratio to the reference subject's; between
+    /// arms, arm B's).
     pub b: f64,
-    /// `b / a` (infinite when `a` is zero and `b` is not).
+    /// `b / a` (infinite when `a` is zero and `b` is not; between arms, the median of the
+    /// pairs' ratios).
     pub ratio: f64,
     /// How the change from A to B was judged.
     pub verdict: Verdict,
@@ -144,19 +252,21 @@ pub enum Mode {
         /// Each experiment's reference subject, by experiment name.
         references: BTreeMap<String, String>,
     },
+    /// The interleaved arms of one run (A: the `--against` binary, B: this one).
+    Arms,
 }
 
-/// `runs compare A B`.
+/// `runs compare A B` (or the arms of one run).
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
-    /// Run A's id: the baseline.
+    /// Run A's id: the baseline (between arms: the run's id).
     pub a: String,
-    /// Run B's id: the run judged against A.
+    /// Run B's id: the run judged against A (between arms: the run's id).
     pub b: String,
-    /// Whether the figures themselves or ratios to reference subjects were compared.
+    /// Whether the figures themselves, ratios to reference subjects, or arms were compared.
     pub mode: Mode,
-    /// Regressions first (largest first), then improvements, changes, noise (unless counted
-    /// only: [`Noise::Count`]).
+    /// Regressions first (largest first), then improvements, changes, inconclusive rows, noise
+    /// (unless counted only: [`Noise::Count`]).
     pub rows: Vec<Row>,
     /// Rows judged noise and left out of `rows` ([`Noise::Count`]).
     pub noise_rows: usize,
@@ -164,8 +274,20 @@ pub struct Comparison {
     pub only_in_a: Vec<String>,
     /// Points (key text) measured in B but not in A, sorted.
     pub only_in_b: Vec<String>,
-    /// How many earlier runs the history rule could draw on.
+    /// How many earlier runs with the same settings the history rule could draw on.
     pub history_runs: usize,
+    /// Rows that were judged (not shown-only rows), and of those, how many decisive verdicts
+    /// chance alone would give at these bands (about [`CHANCE_PER_ROW`] of each judged timing
+    /// row; counts and correctness counts do not drift).
+    pub judged: usize,
+    /// See [`judged`](Self::judged).
+    pub chance: f64,
+    /// Both runs are the same clean commit: an A/A comparison, where every decisive verdict
+    /// is a false one.
+    pub same_commit: Option<String>,
+    /// Controls (peers run in both arms) that moved decisively: the run's timed verdicts were
+    /// made inconclusive.
+    pub controls_moved: Vec<String>,
 }
 
 impl Comparison {
@@ -177,6 +299,11 @@ impl Comparison {
             0
         };
         dropped + self.rows.iter().filter(|r| r.verdict == verdict).count()
+    }
+
+    /// How many rows are decisive (regressions, improvements, changes).
+    pub fn decisive(&self) -> usize {
+        self.rows.iter().filter(|r| r.verdict.is_decisive()).count()
     }
 }
 
@@ -316,20 +443,32 @@ pub fn compare(
     a: &RunRecords,
     b: &RunRecords,
     history: &[RunRecords],
-    reference: &dyn Fn(&str) -> Option<&'static str>,
+    subjects: &Subjects,
     noise: Noise,
 ) -> Comparison {
     let history: Vec<Figures> = history.iter().map(Figures::of).collect();
-    compare_figures(&Figures::of(a), &Figures::of(b), &history, reference, noise)
+    compare_figures(&Figures::of(a), &Figures::of(b), &history, subjects, noise)
+}
+
+/// What one row is judged against besides its own two figures.
+struct Evidence<'s> {
+    /// B/A of each peer present in both runs at the same parameters (the subject excluded).
+    controls: Vec<f64>,
+    /// The subject is one of the experiment's peers.
+    is_peer: bool,
+    /// The point's past medians with the same settings, oldest first, A last.
+    series: Option<&'s [f64]>,
+    /// The experiment's calibrated band for this metric, and the changes it was learned from.
+    calibration: Option<(f64, usize)>,
 }
 
 /// Compares run `b` against run `a`. `history` holds earlier runs on `b`'s testbed (used only
-/// when `a` is on the same testbed); `reference` names each experiment's reference subject.
+/// when `a` is on the same testbed); `subjects` names each experiment's reference and peers.
 pub fn compare_figures(
     a: &Figures,
     b: &Figures,
     history: &[Figures],
-    reference: &dyn Fn(&str) -> Option<&'static str>,
+    subjects: &Subjects,
     noise: Noise,
 ) -> Comparison {
     let same_testbed = a.run.testbed.fingerprint() == b.run.testbed.fingerprint();
@@ -350,41 +489,48 @@ pub fn compare_figures(
         experiments.dedup();
         let references = experiments
             .into_iter()
-            .filter_map(|e| Some((e.to_owned(), reference(e)?.to_owned())))
+            .filter_map(|e| Some((e.to_owned(), (subjects.reference)(e)?.to_owned())))
             .collect();
         (
-            relative(&samples(a), reference),
-            relative(&samples(b), reference),
+            relative(&samples(a), subjects.reference),
+            relative(&samples(b), subjects.reference),
             Mode::Relative { references },
         )
     };
-    // The past medians of each point and metric, oldest first (a counts as the latest). A
-    // series needs MIN_HISTORY runs (A among them) before the history rule applies.
-    let mut past: FastMap<(String, String), Vec<(f64, f64)>> = FastMap::default();
-    let history_runs = if same_testbed { history.len() } else { 0 };
-    if same_testbed && history.len() + 1 >= MIN_HISTORY {
-        for run in history.iter().chain([a]) {
-            let run_samples = samples(run);
-            for (text, point) in &run_samples.points {
-                for (name, sample) in &point.metrics {
-                    if let Some(m) = sample.median {
-                        past.entry((text.to_string(), (*name).to_owned()))
-                            .or_default()
-                            .push((run.run.started, m));
-                    }
-                }
-            }
-        }
-        for series in past.values_mut() {
-            series.sort_by(|x, y| x.0.total_cmp(&y.0));
-        }
-    }
+    // History: earlier runs with B's settings, per experiment (A counts as the latest).
+    let same_settings: Vec<&Figures> = if same_testbed {
+        history
+            .iter()
+            .filter(|h| {
+                b.run
+                    .experiments
+                    .iter()
+                    .any(|e| settings(&h.run, &e.experiment) == settings(&b.run, &e.experiment))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let past = past_series(&same_settings, a, b);
+    let calibration = if same_testbed {
+        calibrate(&same_settings, b, subjects)
+    } else {
+        FastMap::default()
+    };
     // Rows share the figures' strings (no allocation per row); each metric's catalogue entry
-    // is looked up once.
-    let mut infos: FastMap<String, (Arc<str>, MetricInfo)> = FastMap::default();
+    // is looked up once per point's parameters.
     let mut rows = Vec::new();
     let mut noise_rows = 0;
+    let mut judged = 0;
+    let mut chance = 0.0;
     let mut only_in_a = Vec::new();
+    let peers_of = |experiment: &str| -> &'static [&'static str] {
+        if same_testbed {
+            (subjects.peers)(experiment)
+        } else {
+            &[]
+        }
+    };
     // In the order A measured its points: rows come out the same every time, and the sort
     // below (stable) needs no tie-break on strings.
     for text in &sa.order {
@@ -393,9 +539,8 @@ pub fn compare_figures(
             only_in_a.push(text.to_string());
             continue;
         };
-        let point = text.clone();
-        let experiment = own.point.experiment.clone();
-        let subject = own.point.subject.clone();
+        let (experiment, subject) = (&own.point.experiment, &own.point.subject);
+        let peers = peers_of(experiment);
         for (name, sample_a) in &own.metrics {
             let Some(sample_b) = other.get(name) else {
                 continue;
@@ -403,35 +548,49 @@ pub fn compare_figures(
             let (Some(va), Some(vb)) = (sample_a.median, sample_b.median) else {
                 continue;
             };
-            let series: Option<Vec<f64>> = if past.is_empty() {
-                None
-            } else {
-                past.get(&(text.to_string(), (*name).to_owned()))
-                    .map(|s| s.iter().map(|p| p.1).collect())
+            let info = metric::info_at(name, &own.point.params);
+            let controls = peers
+                .iter()
+                .filter(|&&p| p != &**subject)
+                .filter_map(|p| {
+                    let key = format!("{experiment}/{p}/{}", own.point.params);
+                    let ca = sa.points.get(key.as_str())?.get(name)?.median?;
+                    let cb = sb.points.get(key.as_str())?.get(name)?.median?;
+                    (ca > 0.0 && cb > 0.0).then(|| cb / ca)
+                })
+                .collect();
+            let evidence = Evidence {
+                controls,
+                is_peer: peers.contains(&&**subject),
+                series: past
+                    .get(&(text.to_string(), (*name).to_owned()))
+                    .map(Vec::as_slice)
+                    .filter(|s| s.len() >= MIN_HISTORY),
+                calibration: calibration
+                    .get(&(experiment.to_string(), (*name).to_owned()))
+                    .copied(),
             };
-            let (metric, info) = match infos.get(*name) {
-                Some(known) => known.clone(),
-                None => {
-                    let entry = (Arc::<str>::from(*name), metric::info(name));
-                    infos.insert((*name).to_owned(), entry.clone());
-                    entry
+            let (verdict, rule) = judge(&info, va, vb, &evidence);
+            if counts_as_judged(&rule) {
+                judged += 1;
+                if matches!(rule, Rule::Timing { .. }) {
+                    chance += CHANCE_PER_ROW;
                 }
-            };
-            let (real, rule) = judge(&info, sample_a, sample_b, series.as_deref());
-            if !real && noise == Noise::Count {
+            }
+            if verdict == Verdict::Noise && noise == Noise::Count {
                 noise_rows += 1;
                 continue;
             }
             let ratio = if va == 0.0 && vb == 0.0 { 1.0 } else { vb / va };
             rows.push(Row {
-                point: point.clone(),
+                point: text.clone(),
                 experiment: experiment.clone(),
                 subject: subject.clone(),
-                metric,
+                metric: Arc::from(*name),
                 a: va,
                 b: vb,
                 ratio,
-                verdict: verdict(info.better, real, vb - va),
+                verdict,
                 rule,
             });
         }
@@ -444,8 +603,43 @@ pub fn compare_figures(
         .collect();
     only_in_a.sort();
     only_in_b.sort();
-    // Sorted by small keys (the rows are large to move): verdict, distance, then the order
-    // measured.
+    let same_commit = match (clean_commit(&a.run), clean_commit(&b.run)) {
+        (Some(x), Some(y)) if x == y && a.run.id != b.run.id => Some(x.to_owned()),
+        _ => None,
+    };
+    Comparison {
+        a: a.run.id.clone(),
+        b: b.run.id.clone(),
+        mode,
+        rows: sorted(rows),
+        noise_rows,
+        only_in_a,
+        only_in_b,
+        history_runs: same_settings.len(),
+        judged,
+        chance,
+        same_commit,
+        controls_moved: Vec::new(),
+    }
+}
+
+/// Whether a row's rule judged it (rather than only showing it).
+fn counts_as_judged(rule: &Rule) -> bool {
+    matches!(
+        rule,
+        Rule::Exact
+            | Rule::ZeroCount
+            | Rule::Count { .. }
+            | Rule::Timing { .. }
+            | Rule::Arms { .. }
+            | Rule::ControlMoved { .. }
+    )
+}
+
+/// Regressions first, then improvements, changes, inconclusive rows and noise; within a
+/// verdict the largest change first, then the order measured.
+fn sorted(rows: Vec<Row>) -> Vec<Row> {
+    // Sorted by small keys (the rows are large to move).
     let mut order: Vec<(Verdict, f64, usize)> = rows
         .iter()
         .enumerate()
@@ -457,20 +651,125 @@ pub fn compare_figures(
             .then(x.2.cmp(&y.2))
     });
     let mut slots: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
-    let rows = order
+    order
         .iter()
         .map(|&(_, _, i)| slots[i].take().expect("each row once"))
-        .collect();
-    Comparison {
-        a: a.run.id.clone(),
-        b: b.run.id.clone(),
-        mode,
-        rows,
-        noise_rows,
-        only_in_a,
-        only_in_b,
-        history_runs,
+        .collect()
+}
+
+/// The past medians of each point and metric in runs with the same settings, oldest first,
+/// with A as the latest.
+fn past_series(
+    same_settings: &[&Figures],
+    a: &Figures,
+    b: &Figures,
+) -> FastMap<(String, String), Vec<f64>> {
+    let mut past: FastMap<(String, String), Vec<(f64, f64)>> = FastMap::default();
+    if same_settings.len() + 1 < MIN_HISTORY {
+        return FastMap::default();
     }
+    let a_fits = b
+        .run
+        .experiments
+        .iter()
+        .any(|e| settings(&a.run, &e.experiment) == settings(&b.run, &e.experiment));
+    let runs = same_settings.iter().copied().chain(a_fits.then_some(a));
+    for run in runs {
+        let run_samples = samples(run);
+        for (text, point) in &run_samples.points {
+            for (name, sample) in &point.metrics {
+                if let Some(m) = sample.median {
+                    past.entry((text.to_string(), (*name).to_owned()))
+                        .or_default()
+                        .push((run.run.started, m));
+                }
+            }
+        }
+    }
+    past.into_iter()
+        .map(|(key, mut series)| {
+            series.sort_by(|x, y| x.0.total_cmp(&y.0));
+            (key, series.into_iter().map(|p| p.1).collect())
+        })
+        .collect()
+}
+
+/// The calibrated band of each experiment's timing metrics: from consecutive pairs of earlier
+/// runs of one clean commit (same settings, this testbed), every row's change relative to its
+/// peers (raw where it has none) is a sample of this testbed's noise; with at least
+/// [`CALIBRATION_MIN_SAMPLES`], the band is their 99th percentile (of |ln B/A|) with a quarter
+/// more margin.
+fn calibrate(
+    same_settings: &[&Figures],
+    b: &Figures,
+    subjects: &Subjects,
+) -> FastMap<(String, String), (f64, usize)> {
+    let mut by_commit: BTreeMap<&str, Vec<&Figures>> = BTreeMap::new();
+    for run in same_settings {
+        if let Some(commit) = clean_commit(&run.run) {
+            by_commit.entry(commit).or_default().push(run);
+        }
+    }
+    let mut changes: FastMap<(String, String), Vec<f64>> = FastMap::default();
+    for runs in by_commit.values_mut() {
+        runs.sort_by(|x, y| x.run.started.total_cmp(&y.run.started));
+        for pair in runs.windows(2) {
+            let (sa, sb) = (samples(pair[0]), samples(pair[1]));
+            for (text, own) in &sa.points {
+                let Some(other) = sb.points.get(text) else {
+                    continue;
+                };
+                let experiment = &own.point.experiment;
+                let peers = (subjects.peers)(experiment);
+                for (name, sample) in &own.metrics {
+                    if metric::info(name).kind != Kind::Timing {
+                        continue;
+                    }
+                    let (Some(va), Some(vb)) =
+                        (sample.median, other.get(name).and_then(|s| s.median))
+                    else {
+                        continue;
+                    };
+                    if va <= 0.0 || vb <= 0.0 {
+                        continue;
+                    }
+                    let controls: Vec<f64> = peers
+                        .iter()
+                        .filter(|&&p| p != &*own.point.subject)
+                        .filter_map(|p| {
+                            let key = format!("{experiment}/{p}/{}", own.point.params);
+                            let ca = sa.points.get(key.as_str())?.get(name)?.median?;
+                            let cb = sb.points.get(key.as_str())?.get(name)?.median?;
+                            (ca > 0.0 && cb > 0.0).then(|| cb / ca)
+                        })
+                        .collect();
+                    let ratio = vb / va / geomean(&controls).unwrap_or(1.0);
+                    changes
+                        .entry((experiment.to_string(), (*name).to_owned()))
+                        .or_default()
+                        .push(ratio.ln().abs());
+                }
+            }
+        }
+    }
+    let _ = b;
+    changes
+        .into_iter()
+        .filter(|(_, c)| c.len() >= CALIBRATION_MIN_SAMPLES)
+        .map(|(key, mut c)| {
+            c.sort_by(f64::total_cmp);
+            (
+                key,
+                ((stats::quantile(&c, 0.99) * 1.25).exp() - 1.0, c.len()),
+            )
+        })
+        .collect()
+}
+
+/// Whether a relative change (B/A − 1) lies outside ±`band`, taken on the ratio's log scale so
+/// that the band is symmetric: with a 60% band, B/A above 1.6 or below 1/1.6.
+pub fn beyond(change: f64, band: f64) -> bool {
+    (1.0 + change).ln().abs() > (1.0 + band).ln()
 }
 
 /// How far a ratio is from 1, symmetric in direction (1.25x and 0.8x are as far).
@@ -482,57 +781,87 @@ fn distance(ratio: f64) -> f64 {
     }
 }
 
-fn verdict(better: Better, real: bool, delta: f64) -> Verdict {
-    match (real, better) {
-        (false, _) => Verdict::Noise,
-        (true, Better::Neither) => Verdict::Changed,
-        (true, Better::Lower) if delta > 0.0 => Verdict::Regression,
-        (true, Better::Higher) if delta < 0.0 => Verdict::Regression,
-        (true, _) => Verdict::Improvement,
+/// The decisive verdict for a change of `delta` in a metric whose better direction is `better`.
+fn direction(better: Better, delta: f64) -> Verdict {
+    match better {
+        Better::Neither => Verdict::Changed,
+        Better::Lower if delta > 0.0 => Verdict::Regression,
+        Better::Higher if delta < 0.0 => Verdict::Regression,
+        _ => Verdict::Improvement,
     }
 }
 
-/// Whether the change from `a` to `b` is real, and the rule that decided.
-fn judge(info: &MetricInfo, a: &Sample, b: &Sample, past: Option<&[f64]>) -> (bool, Rule) {
-    let (va, vb) = (a.median.unwrap_or(0.0), b.median.unwrap_or(0.0));
+/// One row between two runs: its verdict and the rule that decided.
+fn judge(info: &MetricInfo, va: f64, vb: f64, evidence: &Evidence) -> (Verdict, Rule) {
+    let decisive = |real: bool| {
+        if real {
+            direction(info.better, vb - va)
+        } else {
+            Verdict::Noise
+        }
+    };
     match info.kind {
-        Kind::Failures => return (va != vb, Rule::Exact),
-        Kind::Descriptive => return (false, Rule::Descriptive),
+        Kind::Failures => return (decisive(va != vb), Rule::Exact),
+        Kind::Descriptive => return (Verdict::Noise, Rule::Descriptive),
+        Kind::Split => return (Verdict::Noise, Rule::Split),
+        Kind::Latency => return (Verdict::Noise, Rule::LatencyTwoRuns),
         Kind::Timing | Kind::Count => {}
     }
     if (va == 0.0 || vb == 0.0) && info.kind == Kind::Timing {
-        return (false, Rule::ZeroTiming);
+        return (Verdict::Noise, Rule::ZeroTiming);
     }
     if va == 0.0 {
-        return (vb != 0.0, Rule::ZeroCount);
+        return (decisive(vb != 0.0), Rule::ZeroCount);
     }
-    let change = (vb / va - 1.0).abs();
-    if let Some(series) = past.filter(|s| s.len() >= MIN_HISTORY) {
-        let fence = upper_fence(&run_to_run_changes(series)).max(info.floor);
-        let changes = series.len() - 1;
-        return (change > fence, Rule::History { fence, changes });
-    }
-    if a.repeats.len() >= 2 && b.repeats.len() >= 2 {
-        let range = |s: &Sample| {
-            let values = s.repeats.iter().map(|r| r.1);
-            (
-                values.clone().fold(f64::INFINITY, f64::min),
-                values.fold(f64::NEG_INFINITY, f64::max),
-            )
+    let raw = vb / va - 1.0;
+    let history_band = evidence
+        .series
+        .map(|s| (stats::fence(&run_to_run_changes(s), 3.0), s.len() - 1));
+    if info.kind == Kind::Count {
+        let band = history_band.map_or(info.min_effect, |(f, _)| f.max(info.min_effect));
+        let big_enough = (vb - va).abs() >= info.min_abs;
+        let rule = Rule::Count {
+            change: raw,
+            band,
+            min_abs: info.min_abs,
         };
-        let (ra, rb) = (range(a), range(b));
-        let apart = ra.1 < rb.0 || rb.1 < ra.0;
-        let within_floor = apart && change <= info.floor;
-        let rule = Rule::Repeats {
-            a: ra,
-            b: rb,
-            apart,
-            floor: within_floor.then_some(info.floor),
+        let verdict = if !big_enough || !beyond(raw, info.min_effect) {
+            Verdict::Noise
+        } else if beyond(raw, band) {
+            decisive(true)
+        } else {
+            Verdict::Inconclusive
         };
-        return (apart && !within_floor, rule);
+        return (verdict, rule);
     }
-    let band = info.default_noise;
-    (change > band, Rule::Default { band })
+    if evidence.is_peer && evidence.controls.is_empty() {
+        return (Verdict::Noise, Rule::NoControl);
+    }
+    let relative = geomean(&evidence.controls).map(|g| vb / va / g - 1.0);
+    let (band, source) = match (evidence.calibration, history_band) {
+        (Some((band, samples)), _) => (band, BandSource::Calibration { samples }),
+        (None, Some((fence, changes))) => (fence, BandSource::History { changes }),
+        (None, None) => (DEFAULT_TIMING_BAND, BandSource::Default),
+    };
+    let band = band.max(info.min_effect);
+    let rule = Rule::Timing {
+        raw,
+        relative,
+        min_effect: info.min_effect,
+        band,
+        source,
+    };
+    let effect = relative.unwrap_or(raw);
+    if !beyond(effect, info.min_effect) {
+        return (Verdict::Noise, rule);
+    }
+    let decided =
+        beyond(raw, band) && relative.is_none_or(|r| beyond(r, band) && r.signum() == raw.signum());
+    if decided {
+        (decisive(true), rule)
+    } else {
+        (Verdict::Inconclusive, rule)
+    }
 }
 
 /// A number in a few significant digits.
@@ -558,24 +887,6 @@ fn run_to_run_changes(series: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Q3 + 1.5·IQR of some values (linear interpolation between order statistics).
-pub fn upper_fence(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let q1 = quantile(&sorted, 0.25);
-    let q3 = quantile(&sorted, 0.75);
-    q3 + 1.5 * (q3 - q1)
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let position = q * (sorted.len() - 1) as f64;
-    let (low, high) = (position.floor() as usize, position.ceil() as usize);
-    sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
-}
-
 /// The median of some values (NaN for none): how the lab reduces its repeats.
 pub fn median(mut values: Vec<f64>) -> f64 {
     if values.is_empty() {
@@ -599,36 +910,44 @@ pub struct Step {
     pub change_point: bool,
 }
 
-/// Marks the change points of a metric's medians over runs (oldest first): changes beyond the
-/// upper fence of all its run-to-run changes, or beyond the metric's default noise band when
-/// the series is too short to have a fence. Returns the steps and the rule used.
+/// Marks the change points of a metric's medians over runs (oldest first), by the rules of
+/// `runs compare`: correctness counts at any change; counts past their minimum effect (and
+/// the series' fence); timings past the series' fence (Q3 + 3·IQR of its run-to-run changes)
+/// once it has [`MIN_HISTORY`] runs, else past [`DEFAULT_TIMING_BAND`]. Returns the steps and
+/// the rule used, in words.
 pub fn change_points(values: &[f64], info: &MetricInfo) -> (Vec<Step>, String) {
     let changes = run_to_run_changes(values);
-    let (threshold, rule) = if info.kind == Kind::Failures {
-        (0.0, "exact: any change in a correctness count".to_owned())
-    } else if info.kind == Kind::Descriptive {
-        (
+    let (threshold, rule) = match info.kind {
+        Kind::Failures => (0.0, "exact: any change in a correctness count".to_owned()),
+        Kind::Descriptive | Kind::Split | Kind::Latency => (
             f64::INFINITY,
-            "describes the measurement: no change points".to_owned(),
-        )
-    } else if values.len() >= MIN_HISTORY {
-        let fence = upper_fence(&changes).max(info.floor);
-        (
-            fence,
+            "not judged between runs: no change points".to_owned(),
+        ),
+        Kind::Count | Kind::Timing if values.len() >= MIN_HISTORY => {
+            let fence = stats::fence(&changes, 3.0).max(info.min_effect);
+            (
+                fence,
+                format!(
+                    "change points: beyond ±{:.1}% (Q3 + 3·IQR of the {} run-to-run changes)",
+                    fence * 100.0,
+                    changes.len()
+                ),
+            )
+        }
+        Kind::Count => (
+            info.min_effect,
             format!(
-                "change points: beyond ±{:.1}% (Q3 + 1.5·IQR of the {} run-to-run changes)",
-                fence * 100.0,
-                changes.len()
+                "change points: beyond the count's ±{:.0}% minimum effect (fewer than {MIN_HISTORY} runs)",
+                info.min_effect * 100.0
             ),
-        )
-    } else {
-        (
-            info.default_noise,
+        ),
+        Kind::Timing => (
+            DEFAULT_TIMING_BAND,
             format!(
-                "change points: beyond ±{:.0}% (the metric's default; fewer than {MIN_HISTORY} runs)",
-                info.default_noise * 100.0
+                "change points: beyond ±{:.0}% (the default band; fewer than {MIN_HISTORY} runs)",
+                DEFAULT_TIMING_BAND * 100.0
             ),
-        )
+        ),
     };
     let steps = values
         .iter()
@@ -644,9 +963,3 @@ pub fn change_points(values: &[f64], info: &MetricInfo) -> (Vec<Step>, String) {
         .collect();
     (steps, rule)
 }
-
-mod rule;
-#[cfg(test)]
-mod tests;
-
-pub use rule::Rule;

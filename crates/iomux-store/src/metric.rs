@@ -17,10 +17,18 @@ pub enum Better {
 /// The sorts of figure, which are judged differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// A time or a rate from a clock: noisy, and 0 means "below the clock's resolution" (the
-    /// user/system split of a short window is in 10 ms ticks).
+    /// A headline time or rate from a clock (CPU per message, messages per second): noisy
+    /// between runs, so judged against a noise band and, where the run has them, against the
+    /// same run's peers. 0 means "below the clock's resolution".
     Timing,
-    /// A count (syscalls, instructions, descriptors per wait): nearly deterministic.
+    /// The user/system split of a timing: 10 ms ticks (about 30 in a 0.3 s window), too coarse
+    /// to judge. Shown, never judged.
+    Split,
+    /// A latency percentile: judged only between the interleaved arms of one run
+    /// (`--against`), where both arms see the same moments of the machine.
+    Latency,
+    /// A count (syscalls, instructions, descriptors per wait): nearly deterministic, judged
+    /// against its minimum effect.
     Count,
     /// A correctness count whose right value is 0 (errors, mismatches): any change is real.
     Failures,
@@ -36,30 +44,32 @@ pub struct MetricInfo {
     pub name: &'static str,
     /// Which direction is an improvement.
     pub better: Better,
-    /// The relative change that counts as real when a run has neither repeats nor history
-    /// (timings drift 15–20% between minutes on a shared machine; counts hardly move).
-    pub default_noise: f64,
-    /// Changes below this are noise whatever the repeats say (repeats of a deterministic
-    /// count can all agree and still differ by a rounding from another run's).
-    pub floor: f64,
+    /// The smallest relative change worth a verdict: below it a row is noise whatever the
+    /// statistics say (10% for headline timings, 25% for latency percentiles, 3% for
+    /// syscall counts, 2% for instruction counts).
+    pub min_effect: f64,
+    /// The smallest absolute change worth a verdict, in the metric's unit (syscalls per
+    /// message: 0.05, so that 0.02 -> 0.03 of a completion loop is not a 50% regression).
+    pub min_abs: f64,
     /// What sort of figure it is.
     pub kind: Kind,
     /// What the metric measures, in a few words (with its unit where it has one).
     pub about: &'static str,
 }
 
-/// A catalogue entry; the noise band and floor follow from the kind.
+/// A catalogue entry; the minimum effect follows from the kind.
 const fn entry(name: &'static str, better: Better, kind: Kind, about: &'static str) -> MetricInfo {
-    let (default_noise, floor) = match kind {
-        Kind::Timing => (0.15, 0.02),
-        Kind::Count => (0.03, 0.005),
-        Kind::Failures | Kind::Descriptive => (0.0, 0.0),
+    let min_effect = match kind {
+        Kind::Timing => 0.10,
+        Kind::Latency => 0.25,
+        Kind::Count => 0.03,
+        Kind::Split | Kind::Failures | Kind::Descriptive => 0.0,
     };
     MetricInfo {
         name,
         better,
-        default_noise,
-        floor,
+        min_effect,
+        min_abs: 0.0,
         kind,
         about,
     }
@@ -69,9 +79,32 @@ const fn timing(name: &'static str, better: Better, about: &'static str) -> Metr
     entry(name, better, Kind::Timing, about)
 }
 
+const fn split(name: &'static str, about: &'static str) -> MetricInfo {
+    entry(name, Better::Lower, Kind::Split, about)
+}
+
+const fn latency(name: &'static str, about: &'static str) -> MetricInfo {
+    entry(name, Better::Lower, Kind::Latency, about)
+}
+
 const fn count(name: &'static str, better: Better, about: &'static str) -> MetricInfo {
     entry(name, better, Kind::Count, about)
 }
+
+/// A syscall count per message or request: 3%, and at least 0.05 syscalls.
+const fn syscalls(name: &'static str, about: &'static str) -> MetricInfo {
+    MetricInfo {
+        min_abs: SYSCALLS_MIN_ABS,
+        ..entry(name, Better::Lower, Kind::Count, about)
+    }
+}
+
+/// The smallest change in syscalls per message (or request) worth a verdict.
+const SYSCALLS_MIN_ABS: f64 = 0.05;
+
+/// The minimum relative effect of an instruction count (callgrind: deterministic to a few
+/// hundred instructions a run).
+const INSTRUCTIONS_MIN_EFFECT: f64 = 0.02;
 
 const fn failures(name: &'static str, about: &'static str) -> MetricInfo {
     entry(name, Better::Lower, Kind::Failures, about)
@@ -85,14 +118,12 @@ pub const METRICS: &[MetricInfo] = &[
         Better::Lower,
         "server CPU time per message (µs)",
     ),
-    timing(
+    split(
         "server_user_us_per_msg",
-        Better::Lower,
         "server user-mode CPU per message (µs)",
     ),
-    timing(
+    split(
         "server_system_us_per_msg",
-        Better::Lower,
         "server kernel CPU per message (µs)",
     ),
     timing(
@@ -110,13 +141,9 @@ pub const METRICS: &[MetricInfo] = &[
         Better::Lower,
         "server CPU time per HTTP request (µs)",
     ),
-    count(
-        "syscalls_per_req",
-        Better::Lower,
-        "server syscalls per HTTP request",
-    ),
-    timing("p50_us", Better::Lower, "median latency (µs)"),
-    timing("p99_us", Better::Lower, "99th percentile latency (µs)"),
+    syscalls("syscalls_per_req", "server syscalls per HTTP request"),
+    latency("p50_us", "median latency (µs)"),
+    latency("p99_us", "99th percentile latency (µs)"),
     timing("wait_us", Better::Lower, "time per wait call (µs)"),
     timing(
         "round_us",
@@ -128,11 +155,7 @@ pub const METRICS: &[MetricInfo] = &[
         Better::Lower,
         "share of a core the server used",
     ),
-    count(
-        "syscalls_per_msg",
-        Better::Lower,
-        "server syscalls per message",
-    ),
+    syscalls("syscalls_per_msg", "server syscalls per message"),
     count(
         "per_msg",
         Better::Lower,
@@ -268,10 +291,63 @@ pub const METRICS: &[MetricInfo] = &[
         Kind::Descriptive,
         "connections a soak opened",
     ),
+    timing(
+        "compare_ms",
+        Better::Lower,
+        "time to compare two stored runs (ms)",
+    ),
+    timing(
+        "import_points_per_s",
+        Better::Higher,
+        "points imported into the store per second",
+    ),
+    timing(
+        "record_point_us",
+        Better::Lower,
+        "time to record one point while measuring (µs)",
+    ),
+    entry(
+        "buffered_bytes",
+        Better::Neither,
+        Kind::Descriptive,
+        "a soak sample's bytes owed to clients in the server's own buffers",
+    ),
+    entry(
+        "buffered_peak_bytes",
+        Better::Neither,
+        Kind::Descriptive,
+        "bytes owed in the server's own buffers at the soak's peak",
+    ),
+    count(
+        "buffered_end_bytes",
+        Better::Lower,
+        "bytes still owed in the server's own buffers after the soak",
+    ),
     failures("lost_bytes", "bytes sent and never echoed"),
     failures("errors", "connections that failed"),
     failures("mismatches", "echoed bytes that differed from those sent"),
 ];
+
+/// The catalogue entry of a metric as measured at a point with parameters `params`
+/// (`name=value,...`): a counting pass's `per_msg` is syscalls under strace and instructions
+/// under callgrind, each with its own minimum effect.
+pub fn info_at(name: &str, params: &str) -> MetricInfo {
+    let info = info(name);
+    if name != "per_msg" {
+        return info;
+    }
+    if params.split(',').any(|p| p == "pass=callgrind") {
+        MetricInfo {
+            min_effect: INSTRUCTIONS_MIN_EFFECT,
+            ..info
+        }
+    } else {
+        MetricInfo {
+            min_abs: SYSCALLS_MIN_ABS,
+            ..info
+        }
+    }
+}
 
 /// The catalogue entry of a metric; unknown metrics get a neutral one.
 pub fn info(name: &str) -> MetricInfo {

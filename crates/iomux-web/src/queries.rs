@@ -196,12 +196,13 @@ fn answer(store: &mut dyn Store, query: Query) -> (Response, bool) {
             .map(|runs| Response::json(&json!({ "store": store.describe(), "runs": runs }))),
         Query::Run(reference) => run(store, &reference),
         Query::Compare { a, b } => {
-            compare::compare_stored(store, &a, &b, &iomux_lab::reference, compare::Noise::Keep).map(
+            compare::compare_stored(store, &a, &b, &iomux_lab::SUBJECTS, compare::Noise::Keep).map(
                 |(a, b, comparison)| {
                     let counts = json!({
                         "regression": comparison.count(Verdict::Regression),
                         "improvement": comparison.count(Verdict::Improvement),
                         "changed": comparison.count(Verdict::Changed),
+                        "inconclusive": comparison.count(Verdict::Inconclusive),
                         "noise": comparison.count(Verdict::Noise),
                     });
                     Response::json(

@@ -45,11 +45,14 @@ pub enum RunsCommand {
     Rm { run: String },
     /// Each point of run B against run A: the ratio B/A and whether it is a regression, an
     /// improvement or noise (and which rule said so). Regressions first.
+    ///
+    /// With one run: the interleaved arms of a run measured with `--against` (arm A, the older
+    /// binary, against arm B, this one), judged pair by pair.
     Compare {
-        /// The baseline run.
+        /// The baseline run (or, alone, a run with arms).
         a: String,
         /// The run judged against it.
-        b: String,
+        b: Option<String>,
         /// Show noise rows too.
         #[arg(long)]
         all: bool,
@@ -158,7 +161,8 @@ pub fn main(db: &DbArg, json: bool, command: RunsCommand) -> io::Result<u8> {
             metric,
             fail_on_regression,
         } => {
-            let regressions = verdicts::compare(store, &a, &b, metric.as_deref(), all, json)?;
+            let regressions =
+                verdicts::compare(store, &a, b.as_deref(), metric.as_deref(), all, json)?;
             if fail_on_regression && regressions > 0 {
                 return Ok(2);
             }

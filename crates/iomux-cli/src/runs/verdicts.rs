@@ -23,11 +23,12 @@ fn describe(run: &Run) -> String {
     )
 }
 
-/// Compares run `b` with run `a`; prints the verdicts; returns the number of regressions.
+/// Compares run `b` with run `a` (or, with no `b`, the arms of run `a`); prints the verdicts;
+/// returns the number of decisive regressions.
 pub fn compare(
     store: &mut dyn Store,
     a: &str,
-    b: &str,
+    b: Option<&str>,
     only_metric: Option<&str>,
     all: bool,
     json: bool,
@@ -39,8 +40,20 @@ pub fn compare(
     } else {
         compare::Noise::Count
     };
-    let (a, b, mut comparison) =
-        compare::compare_stored(store, a, b, &iomux_lab::reference, noise)?;
+    let (a, b, mut comparison) = match b {
+        Some(b) => compare::compare_stored(store, a, b, &iomux_lab::SUBJECTS, noise)?,
+        None => {
+            let (run, comparison) =
+                compare::compare_arms_stored(store, a, &iomux_lab::SUBJECTS, noise)?;
+            if comparison.rows.is_empty() && comparison.noise_rows == 0 {
+                return Err(io::Error::other(format!(
+                    "run {} has no interleaved arms (measure with `iomux bench echo --against OLD_IOMUX`), or name a second run to compare it with",
+                    run.id
+                )));
+            }
+            (run.clone(), run, comparison)
+        }
+    };
     if let Some(name) = only_metric {
         comparison.rows.retain(|r| &*r.metric == name);
     }
@@ -54,11 +67,16 @@ pub fn compare(
 }
 
 fn print_comparison(a: &Run, b: &Run, c: &Comparison, all: bool) {
-    say(&format!("A: {}", describe(a)));
-    say(&format!("B: {}", describe(b)));
+    if matches!(c.mode, Mode::Arms) {
+        say(&format!("run: {}", describe(a)));
+        say("interleaved arms: A = the --against binary, B = this build; each pair measured back to back (ABBA), so the machine's drift cancels in their ratio; peers run in both arms as controls");
+    } else {
+        say(&format!("A: {}", describe(a)));
+        say(&format!("B: {}", describe(b)));
+    }
     match &c.mode {
         Mode::Absolute => say(&format!(
-            "same testbed: the figures themselves are compared; {} earlier run{} of it inform{} the noise bands",
+            "same testbed: the figures themselves are compared, timings also against the same run's peers; {} earlier run{} with the same settings inform{} the noise bands",
             c.history_runs,
             if c.history_runs == 1 { "" } else { "s" },
             if c.history_runs == 1 { "s" } else { "" },
@@ -74,19 +92,36 @@ fn print_comparison(a: &Run, b: &Run, c: &Comparison, all: bool) {
                 refs.join(", ")
             ));
         }
+        Mode::Arms => {}
     }
     if a.quick || b.quick {
         say("note: a --quick run is a smoke run; its figures are not measurements");
     }
+    if let Some(commit) = &c.same_commit {
+        say(&format!(
+            "A/A: both runs are commit {commit}: the code is the same, so any decisive verdict here is a false one"
+        ));
+    }
     say(&format!(
-        "{} regressions, {} improvements, {} changed, {} noise; {} points only in A, {} only in B",
+        "{} regressions, {} improvements, {} changed, {} inconclusive, {} noise; {} points only in A, {} only in B",
         c.count(Verdict::Regression),
         c.count(Verdict::Improvement),
         c.count(Verdict::Changed),
+        c.count(Verdict::Inconclusive),
         c.count(Verdict::Noise),
         c.only_in_a.len(),
         c.only_in_b.len()
     ));
+    say(&format!(
+        "{} rows judged; chance alone would give about {:.1} decisive verdicts at these bands",
+        c.judged, c.chance
+    ));
+    if !c.controls_moved.is_empty() {
+        say(&format!(
+            "controls moved ({}): the arms did not see the same machine, so no timed verdict stands; rerun",
+            c.controls_moved.join("; ")
+        ));
+    }
     let shown: Vec<Vec<String>> = c
         .rows
         .iter()

@@ -74,6 +74,7 @@ pub struct Params {
 impl Experiment for Params {
     const NAME: &'static str = NAME;
     const REFERENCE: &'static str = REFERENCE;
+    const PEERS: &'static [&'static str] = &Peer::NAMES;
 
     /// Measures every server at every point, in a rotating order, and records the points.
     fn measure(&self, lab: &mut Lab) -> io::Result<()> {

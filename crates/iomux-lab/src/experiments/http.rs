@@ -107,6 +107,7 @@ pub struct Params {
 impl Experiment for Params {
     const NAME: &'static str = NAME;
     const REFERENCE: &'static str = REFERENCE;
+    const PEERS: &'static [&'static str] = &[REFERENCE];
     const HEADLINE: &'static str = "server_cpu_us_per_req";
 
     fn measure(&self, lab: &mut Lab) -> io::Result<()> {

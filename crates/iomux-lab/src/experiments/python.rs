@@ -77,7 +77,7 @@ impl PyServer {
     ];
 
     /// Its name, as `--servers` takes it and the tables show it.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             PyServer::PyStdEpoll => "py-std-epoll",
             PyServer::PyIomuxEpoll => "py-iomux-epoll",
@@ -181,6 +181,11 @@ pub struct Params {
 impl Experiment for Params {
     const NAME: &'static str = NAME;
     const REFERENCE: &'static str = REFERENCE;
+    const PEERS: &'static [&'static str] = &[
+        PyServer::PyStdEpoll.name(),
+        PyServer::AsyncioStd.name(),
+        PyServer::AsyncioUvloop.name(),
+    ];
 
     fn measure(&self, lab: &mut Lab) -> io::Result<()> {
         let declared = self;

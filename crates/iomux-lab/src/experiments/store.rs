@@ -296,7 +296,10 @@ fn time_scratch_runs(
         store.as_mut(),
         &id("a"),
         &id("b"),
-        &|experiment| (experiment == echo::NAME).then_some(echo::REFERENCE),
+        &iomux_store::compare::Subjects {
+            reference: &|experiment| (experiment == echo::NAME).then_some(echo::REFERENCE),
+            peers: &|_| &[],
+        },
         Noise::Count,
     )?;
     let compare_ms = start.elapsed().as_secs_f64() * 1e3;

@@ -186,7 +186,9 @@ async function comparePage() {
   showNoise.addEventListener("change", draw);
   draw();
   const mode = c.mode.mode === "absolute"
-    ? `Same testbed: the figures themselves are compared; ${c.history_runs} earlier run(s) inform the noise bands.`
+    ? `Same testbed: the figures themselves are compared, timings also against the same run's peers; ${c.history_runs} earlier run(s) with the same settings inform the noise bands.`
+    : c.mode.mode === "arms"
+    ? "Interleaved arms of one run: A = the --against binary, B = this build, pair by pair."
     : `Different testbeds: each subject is compared as its ratio to the reference subject in the same run (${Object.entries(c.mode.references).map(([e, s]) => `${e}: ${s}`).join(", ")}), never as absolute times.`;
   const counts = data.counts;
   show(
@@ -194,10 +196,14 @@ async function comparePage() {
     el("p", {}, "A: ", link("/run", { id: data.a.id }, data.a.id), ` (${data.a.testbed.host}, commit ${data.a.git_commit})`,
       el("br"), "B: ", link("/run", { id: data.b.id }, data.b.id), ` (${data.b.testbed.host}, commit ${data.b.git_commit})`),
     el("p", { class: "muted" }, mode),
+    c.same_commit ? el("p", { id: "aa" }, `A/A: both runs are commit ${c.same_commit}: the code is the same, so any decisive verdict here is a false one.`) : null,
+    el("p", { class: "muted", id: "chance" }, `${c.judged} rows judged; chance alone would give about ${c.chance.toFixed(1)} decisive verdicts at these bands.`),
+    c.controls_moved.length ? el("p", { class: "verdict-regression" }, `Controls moved (${c.controls_moved.join("; ")}): no timed verdict stands; rerun.`) : null,
     el("p", { class: "counts", id: "counts" },
       el("span", { class: "verdict-regression" }, `${counts.regression} regression(s)`),
       el("span", { class: "verdict-improvement" }, `${counts.improvement} improvement(s)`),
       el("span", { class: "verdict-changed" }, `${counts.changed} changed`),
+      el("span", { class: "verdict-inconclusive" }, `${counts.inconclusive} inconclusive`),
       el("span", { class: "verdict-noise" }, `${counts.noise} noise`)),
     el("label", {}, showNoise, " show noise rows"),
     body,
