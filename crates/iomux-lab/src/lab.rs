@@ -88,9 +88,7 @@ impl Lab {
             started: record::now_unix(),
             finished: None,
             iomux_version: env!("CARGO_PKG_VERSION").to_owned(),
-            git_commit: option_env!("IOMUX_GIT_COMMIT")
-                .unwrap_or("unknown")
-                .to_owned(),
+            git_commit: commit_measured(),
             command_line: iomux_store::redact::redact_command_line(
                 &std::env::args().collect::<Vec<_>>(),
             ),
@@ -211,6 +209,17 @@ impl Sink for NoSink {
     }
     fn point(&mut self, _: &Point) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// The commit the servers run: this build's, marked `+planted(...)` when `IOMUX_PLANT` gives
+/// them a planted cost (a test build's servers read it), so that such a run is never taken for
+/// a clean run of its commit (an A/A comparison, a calibration).
+fn commit_measured() -> String {
+    let commit = option_env!("IOMUX_GIT_COMMIT").unwrap_or("unknown");
+    match std::env::var("IOMUX_PLANT") {
+        Ok(plant) if !plant.is_empty() => format!("{commit}+planted({plant})"),
+        _ => commit.to_owned(),
     }
 }
 

@@ -19,6 +19,7 @@
 //! The figure that does not depend on which side was the bottleneck is **server CPU time per
 //! message**: the server's CPU time during the measured window (summed over its threads from
 //! `/proc/PID/task/*/schedstat`, nanosecond resolution) divided by the messages completed.
+pub mod arms;
 pub mod chart;
 pub mod db;
 pub mod experiment;

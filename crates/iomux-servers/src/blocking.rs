@@ -175,6 +175,7 @@ fn serve_connection(stream: &DirectStream, proto: Answer) -> Counters {
             Ok(n) => {
                 counters.bytes_in += n as u64;
                 counters.reads += 1;
+                crate::plant::per_message(1);
                 conn.receive(&buf[..n], Instant::now());
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

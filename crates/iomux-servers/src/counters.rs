@@ -49,6 +49,7 @@ impl Counters {
 
     /// Counts the bytes a connection moved.
     pub fn record(&mut self, transfer: &Transfer) {
+        crate::plant::per_message(transfer.reads);
         self.bytes_in += transfer.bytes_in;
         self.bytes_out += transfer.bytes_out;
         self.reads += transfer.reads;

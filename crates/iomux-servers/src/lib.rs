@@ -37,6 +37,7 @@ pub mod counters;
 pub mod http;
 pub mod listener;
 pub mod nonblocking;
+pub mod plant;
 pub mod readiness;
 pub mod run;
 pub mod shared;

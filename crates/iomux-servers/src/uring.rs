@@ -468,6 +468,7 @@ impl Server<'_> {
                     .take_buffer(group, completion, |bytes| conn.receive(bytes, now));
                 self.counters.bytes_in += n as u64;
                 self.counters.reads += 1;
+                crate::plant::per_message(1);
             }
             0 => client.conn.receive_end(),
             // The buffer ring ran dry: the bytes wait in the socket; re-armed by drive once

@@ -47,7 +47,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use arms::{compare_arms, ARM_PARAM};
+pub use arms::{compare_arm_points, compare_arms, ARM_PARAM};
 pub use rule::{BandSource, Rule, ARMS_P};
 pub use stats::{fence, geomean, median_interval, wilcoxon_p};
 
@@ -160,11 +160,12 @@ pub fn settings(run: &Run, experiment: &str) -> String {
     format!("{params};quick={}", run.quick)
 }
 
-/// The commit a run was built from, when it is a clean one (not `-dirty`, not unknown): two
-/// runs of one clean commit measure the same code.
+/// The commit a run was built from, when it is a clean one (not `-dirty`, not `+planted`, not
+/// unknown): two runs of one clean commit measure the same code.
 pub fn clean_commit(run: &Run) -> Option<&str> {
     let commit = run.git_commit.as_str();
-    (!commit.is_empty() && commit != "unknown" && !commit.ends_with("-dirty")).then_some(commit)
+    let modified = commit.ends_with("-dirty") || commit.contains('+');
+    (!commit.is_empty() && commit != "unknown" && !modified).then_some(commit)
 }
 
 /// What to do with the rows judged noise.

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 /// One invocation of `iomux bench`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Run {
     /// Unique across the machines sharing a store: the start time (`YYYYMMDD-HHMMSS`), the
     /// start of the testbed fingerprint and the process id (older runs lack the fingerprint).
@@ -50,7 +50,7 @@ pub struct ExperimentParams {
 }
 
 /// The machine a run measured: what a comparison between runs must hold equal.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Testbed {
     /// The host name (`/proc/sys/kernel/hostname`).
     pub host: String,

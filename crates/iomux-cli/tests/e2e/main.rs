@@ -69,4 +69,5 @@ mod trace;
 mod ugly;
 mod uring;
 mod util;
+mod verdicts;
 mod web;

@@ -7,6 +7,7 @@
 //! also counts the server's syscalls per message, at one point or (`--syscalls every`) at each,
 //! in passes of their own (strace slows the server, so they are kept out of the timings).
 use std::io;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use iomux_load as load;
@@ -69,6 +70,23 @@ pub struct Params {
     #[arg(long)]
     #[serde(default)]
     pub trace_point: bool,
+    /// Interleaved mode: measure every server in two arms, A on this older `iomux` binary and
+    /// B on this build, pair by pair with fresh processes (ABBA order), the peers in both as
+    /// controls; the verdicts come from a paired test (`iomux runs compare RUN`). The
+    /// counting and trace passes are not run in this mode.
+    #[arg(long, value_name = "OLD_IOMUX")]
+    #[serde(default)]
+    pub against: Option<PathBuf>,
+    /// With --against: pairs per point.
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    #[serde(default = "default_pairs")]
+    pub pairs: usize,
+}
+
+/// The pairs of an interleaved run: enough for a paired test to reach p = 0.005 on a
+/// consistent change (it cannot with fewer than about 10).
+fn default_pairs() -> usize {
+    40
 }
 
 impl Experiment for Params {
@@ -86,6 +104,9 @@ impl Experiment for Params {
         };
         let budget = crate::params::fd_budget()?;
         let points = p.matrix();
+        if let Some(against) = &p.against {
+            return measure_arms(lab, p, against, &points);
+        }
         if let Some(&(c, _, _)) = points.iter().find(|(c, _, _)| *c as u64 + 64 > budget) {
             return Err(io::Error::other(format!("{c} connections need more descriptors than RLIMIT_NOFILE ({budget}) allows; lower --conns")));
         }
@@ -175,8 +196,23 @@ impl Experiment for Params {
     }
 
     /// The tables (one per point, the ratios to tokio over all points, the counting passes) and
-    /// the chart, from the recorded points.
+    /// the chart, from the recorded points; in the interleaved mode, the arms' verdicts.
     fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
+        if self.against.is_some() {
+            report.say(&format!(
+                "echo, interleaved: A = {}, B = this build; {} pairs per point, {:.1} s measured after {:.1} s warm-up",
+                self.against.as_deref().unwrap_or(Path::new("?")).display(),
+                self.pairs,
+                self.duration.as_secs_f64(),
+                self.warmup.as_secs_f64()
+            ));
+            let subjects = iomux_store::compare::Subjects {
+                reference: &|_| Some(REFERENCE),
+                peers: &|_| &Peer::NAMES,
+            };
+            crate::arms::render(report, points, &subjects);
+            return Ok(());
+        }
         let declared = self;
         let subjects = declared.subjects();
         let names: Vec<&str> = subjects.iter().map(|s| s.name()).collect();
@@ -424,6 +460,40 @@ pub enum SyscallCount {
     Probe,
     /// At every point, as a column of each point's table (about 1 s per server and point).
     Every,
+}
+
+/// The interleaved mode: every point, every server in both arms (see [`crate::arms`]).
+fn measure_arms(
+    lab: &mut Lab,
+    p: &Params,
+    against: &Path,
+    points: &[(usize, usize, usize)],
+) -> io::Result<()> {
+    let subjects = p.subjects();
+    let models: Vec<&str> = subjects
+        .iter()
+        .filter_map(|s| match s {
+            Subject::Model(m) => Some(m.name()),
+            Subject::Peer(_) => None,
+        })
+        .collect();
+    let against = crate::arms::check_against(against, &models)?;
+    let servers = subjects
+        .into_iter()
+        .map(|s| crate::arms::Armed::new(ServerSpec::new(s)?, &against))
+        .collect::<io::Result<Vec<_>>>()?;
+    for &(conns, size, pipeline) in points {
+        let point = |name: &str| {
+            Point::new(NAME, name)
+                .param("conns", conns)
+                .param("size", size)
+                .param("pipeline", pipeline)
+        };
+        let load_for =
+            |addr| load::Config::closed_loop(addr, conns, size, pipeline, p.duration, p.warmup);
+        crate::arms::measure_point(lab, &servers, p.pairs, &point, &load_for)?;
+    }
+    Ok(())
 }
 
 /// The point the strace and callgrind passes measure: 100 connections (or the nearest asked

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::fasthash::FastMap;
 use crate::metric::{self, Kind};
-use crate::record::Figures;
+use crate::record::{Figures, Point, Run, RunRecords};
 
 /// The parameter that names a point's arm.
 pub const ARM_PARAM: &str = "arm";
@@ -42,6 +42,15 @@ fn split_arm(params: &str) -> Option<(String, char)> {
         })
         .collect();
     Some((rest.join(","), arm?))
+}
+
+/// Judges the arms of points not yet stored (the lab, as it renders a run it just measured).
+pub fn compare_arm_points(points: &[Point], subjects: &Subjects, noise: Noise) -> Comparison {
+    let records = RunRecords {
+        run: Run::default(),
+        points: points.to_vec(),
+    };
+    compare_arms(&Figures::of(&records), subjects, noise)
 }
 
 /// Judges the arms of one run: B (this binary) against A (the `--against` binary).

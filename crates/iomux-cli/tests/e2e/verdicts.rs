@@ -1,0 +1,232 @@
+//! The lab's verdicts on known changes: a cost planted in the servers (`IOMUX_PLANT`, compiled
+//! into this test build only) must be caught — one more syscall per message between two runs,
+//! extra CPU per message between the interleaved arms of one run — and the same code must not
+//! be called changed.
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util::BIN;
+
+fn temp_dir(name: &str) -> iomux_store::testing::Scratch {
+    iomux_store::testing::Scratch::new("verdicts-e2e", name)
+}
+
+/// `iomux ARGS` with a store of the test's own and `IOMUX_PLANT` as given (unset if `None`).
+fn iomux(args: &[&str], db: &Path, plant: Option<&str>) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env("IOMUX_DB", db).env_remove("IOMUX_PLANT");
+    if let Some(plant) = plant {
+        cmd.env("IOMUX_PLANT", plant);
+    }
+    cmd.output().unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The rows of `runs compare ... --json`.
+fn rows(json: &str) -> Vec<serde_json::Value> {
+    let c: serde_json::Value = serde_json::from_str(json).unwrap();
+    c["rows"].as_array().unwrap().clone()
+}
+
+fn verdict_of<'a>(rows: &'a [serde_json::Value], point: &str, metric: &str) -> &'a str {
+    rows.iter()
+        .find(|r| r["point"].as_str().unwrap().starts_with(point) && r["metric"] == metric)
+        .unwrap_or_else(|| panic!("no row {point} {metric} in {rows:?}"))["verdict"]
+        .as_str()
+        .unwrap()
+}
+
+/// One syscall more per message, planted, is a regression of the strace pass's count between
+/// two runs; and a planted run is never taken for a clean run of its commit.
+#[test]
+fn a_planted_syscall_per_message_is_a_regression_between_two_runs() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("IOMUX_REQUIRE_TOOLS").is_none(),
+            "strace is required here"
+        );
+        eprintln!("skipped: strace is not installed");
+        return;
+    }
+    let dir = temp_dir("planted-syscall");
+    let db = dir.join("runs.db");
+    let args = [
+        "bench",
+        "echo",
+        "--servers",
+        "epoll,uring",
+        "--conns",
+        "10",
+        "--sizes",
+        "64",
+        "--pipelines",
+        "1",
+        "--duration",
+        "0.3",
+        "--warmup",
+        "0.05",
+        "--syscalls",
+        "probe",
+    ];
+    for (out, plant) in [("a", None), ("b", Some("syscalls=1"))] {
+        let out = dir.join(out);
+        let mut all = args.to_vec();
+        all.extend(["--out", out.to_str().unwrap()]);
+        ok(iomux(&all, &db, plant));
+    }
+    let json = ok(iomux(
+        &["runs", "compare", "latest~1", "latest", "--json"],
+        &db,
+        None,
+    ));
+    let c: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        c["same_commit"].is_null(),
+        "a planted run is not an A/A one: {}",
+        c["same_commit"]
+    );
+    let rows = rows(&json);
+    for server in ["epoll", "uring"] {
+        let point = format!("echo/{server}/conns=10,pass=strace");
+        assert_eq!(
+            verdict_of(&rows, &point, "per_msg"),
+            "regression",
+            "{server}: {rows:?}"
+        );
+    }
+    // The text says which rule decided.
+    let text = ok(iomux(&["runs", "compare", "latest~1", "latest"], &db, None));
+    assert!(
+        text.contains("regression") && text.contains("count: +"),
+        "{text}"
+    );
+}
+
+/// Extra CPU per message in arm B only is a regression between the arms of one run, decided
+/// by the paired test; the peer (tokio, the same program in both arms) does not move.
+#[test]
+fn planted_cpu_in_one_arm_is_a_regression_between_the_arms() {
+    let dir = temp_dir("planted-cpu");
+    let db = dir.join("runs.db");
+    // Arm A: this binary with nothing planted (a wrapper that clears IOMUX_PLANT).
+    let wrapper = dir.join("iomux-unplanted");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nunset IOMUX_PLANT\nexec {BIN} \"$@\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = dir.join("arms");
+    let text = ok(iomux(
+        &[
+            "bench",
+            "echo",
+            "--servers",
+            "epoll,tokio",
+            "--conns",
+            "10",
+            "--sizes",
+            "64",
+            "--pipelines",
+            "1",
+            "--duration",
+            "0.08",
+            "--warmup",
+            "0.02",
+            "--syscalls",
+            "off",
+            "--against",
+            wrapper.to_str().unwrap(),
+            "--pairs",
+            "14",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &db,
+        Some("cpu-ns=20000"),
+    ));
+    assert!(text.contains("B (this build) against A"), "{text}");
+    let json = ok(iomux(&["runs", "compare", "latest", "--json"], &db, None));
+    let c: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(c["mode"]["mode"], "arms", "{json}");
+    let rows = rows(&json);
+    let epoll = "echo/epoll/conns=10,pipeline=1,size=64";
+    assert_eq!(
+        verdict_of(&rows, epoll, "server_cpu_us_per_msg"),
+        "regression",
+        "{rows:?}"
+    );
+    let tokio = "echo/tokio/conns=10,pipeline=1,size=64";
+    assert_ne!(
+        verdict_of(&rows, tokio, "server_cpu_us_per_msg"),
+        "regression",
+        "{rows:?}"
+    );
+    // A run without arms is told so, in one line.
+    let plain = dir.join("plain");
+    ok(iomux(
+        &[
+            "bench",
+            "wait",
+            "--quick",
+            "--fds",
+            "100",
+            "--backends",
+            "epoll",
+            "--out",
+            plain.to_str().unwrap(),
+        ],
+        &db,
+        None,
+    ));
+    let out = iomux(&["runs", "compare", "latest"], &db, None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no interleaved arms"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `--against` something that is not an iomux binary fails before measuring, in one line.
+#[test]
+fn against_a_program_that_is_not_iomux_is_refused() {
+    let dir = temp_dir("against-bad");
+    let out = iomux(
+        &[
+            "bench",
+            "echo",
+            "--servers",
+            "epoll",
+            "--conns",
+            "1",
+            "--sizes",
+            "64",
+            "--pipelines",
+            "1",
+            "--against",
+            "/bin/false",
+            "--no-db",
+            "--out",
+            dir.join("x").to_str().unwrap(),
+        ],
+        &dir.join("runs.db"),
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--against /bin/false"), "{stderr}");
+}
