@@ -157,7 +157,7 @@ fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
 }
 
 /// A store with two real (tiny) bench runs and seven imported ones, the last a seeded
-/// regression: epoll costs 25% more in r6 than in r5.
+/// regression: epoll costs twice as much in r6 as in r5.
 pub fn filled_store(dir: &Path) -> String {
     let db = dir.join("runs.db");
     let db = db.to_str().unwrap().to_owned();
