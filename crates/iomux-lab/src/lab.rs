@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::db::{DbArg, StoreSink};
 use crate::process::Pinning;
+use crate::progress::Progress;
 use crate::report::Report;
 use iomux_store::record::{self, ExperimentParams, JsonlSink, Point, Run, Sink, Testbed};
 
@@ -63,6 +64,8 @@ pub struct Lab {
     jsonl: Box<dyn Sink>,
     store: Option<StoreSink>,
     points: Vec<Point>,
+    /// Where the run is, on a terminal.
+    pub progress: Progress,
 }
 
 impl Lab {
@@ -105,6 +108,7 @@ impl Lab {
                 jsonl: Box::new(NoSink),
                 store: None,
                 points: Vec::new(),
+                progress: Progress::hidden(),
             });
         }
         // Opened, and the run recorded, before anything is measured: a store that cannot be
@@ -138,6 +142,7 @@ impl Lab {
             jsonl: Box::new(jsonl),
             store,
             points: Vec::new(),
+            progress: Progress::on_terminal(),
         };
         let line = format!(
             "{}; results in {}",
@@ -150,6 +155,8 @@ impl Lab {
 
     /// Records one measured point (written at once) and keeps it for rendering.
     pub fn point(&mut self, point: Point) -> io::Result<()> {
+        self.progress
+            .recorded(&point, crate::registry::headline(&point.experiment));
         self.jsonl.point(&point)?;
         if let Some(store) = &mut self.store {
             store.point(&point)?;
@@ -174,7 +181,8 @@ impl Lab {
 
     /// Prints a line and keeps it for `summary.txt` (progress notes that are not results).
     pub fn say(&mut self, line: &str) {
-        self.report.say(line);
+        let report = &mut self.report;
+        self.progress.suspend(|| report.say(line));
     }
 
     /// The output folder.
@@ -183,6 +191,7 @@ impl Lab {
     }
 
     pub(crate) fn finish(mut self) -> io::Result<PathBuf> {
+        self.progress.finish();
         self.run.finished = Some(record::now_unix());
         self.jsonl.run(&self.run)?;
         if let Some(store) = &mut self.store {

@@ -33,11 +33,13 @@ pub fn run(lab_args: &LabArgs, experiments: &[Box<dyn Chosen>]) -> io::Result<Op
     }
     for (i, experiment) in experiments.iter().enumerate() {
         if i > 0 {
-            lab.report.say("");
+            lab.say("");
         }
         experiment.measure(&mut lab)?;
         let points = lab.points_of(experiment.name());
-        experiment.render(&mut lab.report, &points)?;
+        let report = &mut lab.report;
+        lab.progress
+            .suspend(|| experiment.render(report, &points))?;
     }
     lab.finish().map(Some)
 }

@@ -607,3 +607,60 @@ fn bench_soak_servers_end_where_they_started() {
     assert_svg(&out, "soak-fds.svg");
     assert_svg(&out, "soak-rss.svg");
 }
+
+/// A long run says where it is on a terminal (a progress line, and each finished point's
+/// headline figure as it lands), and nothing on standard error when that is a pipe.
+#[test]
+fn bench_shows_progress_on_a_terminal_only() {
+    let dir = temp_dir("progress");
+    let args = [
+        "echo",
+        "--servers",
+        "epoll",
+        "--conns",
+        "5",
+        "--sizes",
+        "64,128",
+        "--pipelines",
+        "1",
+        "--duration",
+        "0.1",
+        "--warmup",
+        "0.01",
+        "--syscalls",
+        "off",
+        "--no-db",
+    ];
+    let piped = Command::new(BIN)
+        .arg("bench")
+        .args(args)
+        .arg("--out")
+        .arg(dir.join("piped"))
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(
+        piped.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    // A pseudo-terminal, by script(1) (util-linux).
+    let line = format!(
+        "{BIN} bench {} --out {}",
+        args.join(" "),
+        dir.join("tty").display()
+    );
+    let Ok(tty) = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+    else {
+        panic!("script(1) is needed to run under a terminal");
+    };
+    let text = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{text}");
+    assert!(text.contains("2/2 points"), "{text}");
+    assert!(
+        text.contains("echo epoll [conns=5,pipeline=1,size=128]: server_cpu_us_per_msg"),
+        "{text}"
+    );
+}

@@ -122,6 +122,9 @@ impl Experiment for Params {
             .iter()
             .map(|spec| spec.start(&lab.pinning))
             .collect::<io::Result<Vec<_>>>()?;
+        let per_point = if p.repeat > 1 { p.repeat + 1 } else { 1 };
+        lab.progress
+            .expect((points.len() * specs.len() * per_point) as u64);
         let record = |name: &str, (conns, size, pipeline): (usize, usize, usize)| {
             Point::new(NAME, name)
                 .param("conns", conns)
@@ -134,6 +137,10 @@ impl Experiment for Params {
             for rep in 0..p.repeat.max(1) {
                 for k in 0..servers.len() {
                     let si = (k + rep) % servers.len();
+                    lab.progress.measuring(format!(
+                        "{} at {conns} conns, {size} B, pipeline {pipeline}",
+                        specs[si].name
+                    ));
                     let config = load::Config::closed_loop(
                         servers[si].addr,
                         conns,
@@ -482,7 +489,12 @@ fn measure_arms(
         .into_iter()
         .map(|s| crate::arms::Armed::new(ServerSpec::new(s)?, &against))
         .collect::<io::Result<Vec<_>>>()?;
+    lab.progress
+        .expect((points.len() * servers.len() * (2 * p.pairs + 2)) as u64);
     for &(conns, size, pipeline) in points {
+        lab.progress.measuring(format!(
+            "both arms at {conns} conns, {size} B, pipeline {pipeline}"
+        ));
         let point = |name: &str| {
             Point::new(NAME, name)
                 .param("conns", conns)
