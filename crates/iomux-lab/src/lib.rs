@@ -20,6 +20,7 @@
 //! message**: the server's CPU time during the measured window (summed over its threads from
 //! `/proc/PID/task/*/schedstat`, nanosecond resolution) divided by the messages completed.
 pub mod chart;
+pub mod claims;
 pub mod db;
 pub mod experiment;
 pub mod experiments;
