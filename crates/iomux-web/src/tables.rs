@@ -1,6 +1,6 @@
 //! A run's points as tables for the run page: one table per point group (the points of one
-//! experiment that share their parameters, as the terminal's tables group them; a row per
-//! subject), every metric a column with its direction from the metric catalogue, the best
+//! experiment that share their parameters, a row per subject: echo's groups are its terminal
+//! tables; wait's and idle's are the rows of theirs), every metric a column with its direction from the metric catalogue, the best
 //! figure of each column, and each row's headline figure as a ratio to the experiment's
 //! reference subject, judged against the metric's noise band.
 //!
