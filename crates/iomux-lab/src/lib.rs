@@ -21,6 +21,7 @@
 //! `/proc/PID/task/*/schedstat`, nanosecond resolution) divided by the messages completed.
 pub mod arms;
 pub mod chart;
+pub mod claims;
 pub mod db;
 pub mod experiment;
 pub mod experiments;

@@ -30,9 +30,24 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("assets/timeline.js"),
     ),
     (
+        "tables.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/tables.js"),
+    ),
+    (
+        "claims.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/claims.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_bytes!("assets/style.css"),
+    ),
+    (
+        "pages.css",
+        "text/css; charset=utf-8",
+        include_bytes!("assets/pages.css"),
     ),
     (
         "favicon.svg",

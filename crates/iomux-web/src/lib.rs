@@ -20,6 +20,7 @@ pub mod assets;
 pub mod live;
 pub mod queries;
 pub mod routes;
+pub mod tables;
 pub mod traces;
 
 /// What the front end serves, and where.

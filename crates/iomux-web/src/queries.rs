@@ -12,6 +12,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use iomux_store::compare::{self, Verdict};
 use iomux_store::error::ErrorKind;
+use iomux_store::record::{Point, RunRecords};
 use iomux_store::{DbUrl, RunFilter, Store};
 use serde_json::json;
 use tracing::warn;
@@ -21,6 +22,7 @@ use iomux_lab::{chart, Report};
 use iomux_servers::http::{Deliveries, Delivery};
 use iomux_store::history::{self, History};
 
+use crate::tables;
 use crate::traces::TraceSources;
 
 /// Queries waiting for a worker, at most; past it, 503.
@@ -50,6 +52,11 @@ pub enum Query {
         /// The metric (`None`: the experiment's headline metric).
         metric: Option<String>,
         /// The testbed, by fingerprint prefix or host name (`None`: the one that ran it last).
+        testbed: Option<String>,
+    },
+    /// The notes' claims, each checked against the newest stored run that measures it.
+    Claims {
+        /// Only runs of this testbed (fingerprint, its start, or host); `None`: any.
         testbed: Option<String>,
     },
     /// The trace files there are.
@@ -195,6 +202,16 @@ fn answer(store: &mut dyn Store, query: Query) -> (Response, bool) {
             .runs(&filter)
             .map(|runs| Response::json(&json!({ "store": store.describe(), "runs": runs }))),
         Query::Run(reference) => run(store, &reference),
+        Query::Claims { testbed } => {
+            iomux_lab::claims::check::check(store, testbed.as_deref(), true).map(|findings| {
+                let commands = iomux_lab::claims::check::commands_needed(&findings);
+                Response::json(&json!({
+                    "store": store.describe(),
+                    "findings": findings,
+                    "commands": commands,
+                }))
+            })
+        }
         Query::Compare { a, b } => {
             compare::compare_stored(store, &a, &b, &iomux_lab::SUBJECTS, compare::Noise::Keep).map(
                 |(a, b, comparison)| {
@@ -267,7 +284,49 @@ fn run(store: &mut dyn Store, reference: &str) -> iomux_store::Result<Response> 
         "text": text,
         "charts": charts,
         "points": points,
+        "experiments": experiments(&records),
     })))
+}
+
+/// Each experiment of a run: its tables as data ([`crate::tables`]), the line that opens its
+/// text, and its own charts (drawn by it alone, so each goes beside its tables).
+fn experiments(records: &RunRecords) -> Vec<serde_json::Value> {
+    records
+        .run
+        .experiments
+        .iter()
+        .map(|e| {
+            let name = e.experiment.as_str();
+            let mine: Vec<Point> = records
+                .points
+                .iter()
+                .filter(|p| p.experiment == name)
+                .cloned()
+                .collect();
+            let reference = iomux_lab::reference(name);
+            let headline = iomux_lab::headline(name);
+            let mut report = Report::in_memory();
+            let drawn = iomux_lab::registry::from_record(e)
+                .and_then(|chosen| chosen.render(&mut report, &mine));
+            let intro = match drawn {
+                Ok(()) => report.text().lines().next().unwrap_or_default().to_owned(),
+                Err(e) => format!("(cannot be drawn by this iomux: {e})"),
+            };
+            let charts: Vec<_> = report
+                .into_charts()
+                .into_iter()
+                .map(|(name, svg)| json!({ "name": name, "svg": svg }))
+                .collect();
+            json!({
+                "name": name,
+                "intro": intro,
+                "reference": reference,
+                "headline": headline,
+                "tables": tables::tables(&mine, name, reference, headline),
+                "charts": charts,
+            })
+        })
+        .collect()
 }
 
 /// A point's history, with its chart.

@@ -3,10 +3,11 @@
 //!
 //! | path | answer |
 //! |---|---|
-//! | `/`, `/run`, `/compare`, `/history`, `/live`, `/traces`, `/trace` | the page shell (`index.html`) |
+//! | `/`, `/run`, `/compare`, `/history`, `/claims`, `/live`, `/traces`, `/trace` | the page shell (`index.html`) |
 //! | `/assets/NAME`, `/favicon.ico` | a built-in file |
 //! | `/api/runs?experiment=&testbed=&commit=&since=&limit=` | the stored runs, newest first |
-//! | `/api/runs/RUN` | one run: record, tables as text, charts as SVG, point keys |
+//! | `/api/runs/RUN` | one run: record, tables as text and as data (per experiment, with its charts as SVG), point keys |
+//! | `/api/claims?testbed=` | the notes' claims, each with the newest run that measures it, its figures, verdict and chart |
 //! | `/api/compare?a=RUN&b=RUN` | every point's ratio B/A with its verdict and rule |
 //! | `/api/history?point=KEY&metric=&testbed=` | one point's metric over the runs, with chart |
 //! | `/api/watch` | the addresses given with `--watch` |
@@ -31,7 +32,7 @@ use crate::traces::TraceSources;
 
 /// The paths the page shell answers (the script draws the page each names).
 const PAGES: &[&str] = &[
-    "/", "/run", "/compare", "/history", "/live", "/traces", "/trace",
+    "/", "/run", "/compare", "/history", "/claims", "/live", "/traces", "/trace",
 ];
 
 /// How many runs the runs page lists unless asked for more.
@@ -120,6 +121,12 @@ impl Web {
                 ),
                 None => bad("history needs point=KEY (as `iomux runs compare` prints it)"),
             },
+            "claims" => self.ask(
+                ticket,
+                Query::Claims {
+                    testbed: request.query("testbed").filter(|t| !t.is_empty()),
+                },
+            ),
             "watch" => Reply::Now(Response::json(&serde_json::json!({
                 "watch": self.watch.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             }))),

@@ -1,5 +1,5 @@
 //! `iomux runs`: the results store from the command line — list, show, remove, compare,
-//! history, export and import of the lab's runs. Every subcommand takes `--db` (or
+//! history, export and import of the lab's runs, and the notes' claims checked against them. Every subcommand takes `--db` (or
 //! `IOMUX_DB`) and `--json` (but `export`, which has `--format`).
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use iomux_store::{RunFilter, Store};
 use iomux_lab::units::{parse_since, Utc};
 use iomux_lab::{DbArg, Report};
 
+pub mod claims;
 pub mod verdicts;
 
 /// `iomux runs ...`
@@ -82,6 +83,13 @@ pub enum RunsCommand {
         /// Write to this file instead of stdout.
         #[arg(long)]
         output: Option<PathBuf>,
+    },
+    /// The course notes' claims, each checked against the newest stored run that measures it:
+    /// its figures, whether it held here, and the command that measures it.
+    Claims {
+        /// Only runs of this testbed (a fingerprint, its start, or a host name).
+        #[arg(long)]
+        testbed: Option<String>,
     },
     /// Store runs from their results.jsonl (a run folder or the file): runs measured with
     /// --no-db, or while the store was unreachable. Points already stored are skipped, so
@@ -199,6 +207,7 @@ pub fn main(db: &DbArg, json: bool, command: RunsCommand) -> io::Result<u8> {
             }
         }
         RunsCommand::Import { paths } => import(store, &paths, json)?,
+        RunsCommand::Claims { testbed } => say(&claims::render(store, testbed.as_deref(), json)?),
     }
     Ok(0)
 }

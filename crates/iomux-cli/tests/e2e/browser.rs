@@ -624,3 +624,236 @@ fn the_trace_page_draws_a_real_trace_and_a_click_lists_that_turns_syscalls() {
         "console errors on the trace page: {severe:?}"
     );
 }
+
+impl Browser {
+    /// A real click on the element `css` picks (WebDriver's element click: scrolled into
+    /// view, then a mouse click at its centre).
+    fn click(&self, css: &str) {
+        let element = self.element(css);
+        let id = element["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_owned();
+        self.session_call("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    /// Resizes the window (CSS pixels).
+    fn set_window(&self, width: u32, height: u32) {
+        self.session_call(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        );
+    }
+
+    /// The text of each row's cell in column `column` of the first table under `within`.
+    fn column(&self, within: &str, column: usize) -> Vec<String> {
+        let cells = self.run(&format!(
+            "return [...document.querySelector({}).querySelectorAll('tbody tr')].map(r => r.cells[{column}].innerText)",
+            json!(within)
+        ));
+        serde_json::from_value(cells).unwrap()
+    }
+}
+
+/// The index of the header `label` in the first table under `within`, tagged `id` for a click.
+fn header(browser: &Browser, within: &str, label: &str, id: &str) -> usize {
+    let index = browser.run(&format!(
+        "const ths = [...document.querySelector({}).querySelectorAll('thead th')]; \
+         const i = ths.findIndex(th => th.textContent === {}); if (i >= 0) ths[i].id = {}; return i",
+        json!(within),
+        json!(label),
+        json!(id)
+    ));
+    let index = index.as_i64().unwrap();
+    assert!(index >= 0, "no header {label} under {within}");
+    index as usize
+}
+
+#[test]
+fn a_run_shows_its_points_as_tables_sorted_by_a_click_with_the_best_marked_and_charts_beside() {
+    let Some(browser) = Browser::start("run-tables") else {
+        return;
+    };
+    let dir = Scratch::new("web-browser", "tables");
+    let db = crate::claims::claims_store(&dir);
+    let web = Web::start(&db, &[]);
+    let base = format!("http://{}", web.addr);
+    browser.check_page(
+        &base,
+        &format!("/run?id={}", crate::claims::ECHO_RUN),
+        "run-tables",
+    );
+    assert_eq!(
+        browser.count("section.experiment .point-table table"),
+        2,
+        "a table per point group"
+    );
+    let first = ".point-table";
+    let subjects = |b: &Browser| b.column(first, 0);
+    assert_eq!(
+        subjects(&browser),
+        ["epoll", "epoll-et", "uring", "tokio", "floor"],
+        "as measured until sorted"
+    );
+
+    // A click on a header sorts by it, ascending; a second click, descending.
+    let rate = header(&browser, first, "msgs/s", "sort-rate");
+    browser.click("#sort-rate");
+    assert_eq!(
+        subjects(&browser),
+        ["uring", "epoll-et", "epoll", "tokio", "floor"]
+    );
+    let rates: Vec<f64> = browser
+        .column(first, rate)
+        .iter()
+        .map(|t| t.replace(',', "").parse::<f64>().unwrap_or(f64::NAN))
+        .collect();
+    assert!(rates.windows(2).all(|w| w[0] <= w[1]), "{rates:?}");
+    assert_eq!(
+        browser.run("return document.getElementById('sort-rate').getAttribute('aria-sort')"),
+        json!("ascending")
+    );
+    browser.click("#sort-rate");
+    assert_eq!(
+        subjects(&browser),
+        ["floor", "tokio", "epoll", "epoll-et", "uring"]
+    );
+    // Sorting by text: the subjects' names.
+    header(&browser, first, "subject", "sort-subject");
+    browser.click("#sort-subject");
+    assert_eq!(
+        subjects(&browser),
+        ["epoll", "epoll-et", "floor", "tokio", "uring"]
+    );
+
+    // The best figure of a column: the lowest CPU (floor's), the highest rate (floor's too).
+    let cpu = header(&browser, first, "server cpu µs/msg", "cpu");
+    let best_of = |column: usize| {
+        browser.run(&format!(
+            "return [...document.querySelector('.point-table').querySelectorAll('tbody tr')] \
+             .filter(r => r.cells[{column}].classList.contains('best')).map(r => r.cells[0].innerText)"
+        ))
+    };
+    assert_eq!(best_of(cpu), json!(["floor"]));
+    assert_eq!(best_of(rate), json!(["floor"]));
+    // Ratios to tokio, coloured: floor better, uring worse, epoll within the noise band.
+    let ratio_class = |subject: &str| {
+        browser.run(&format!(
+            "const r = document.querySelector('.point-table tr[data-point^=\"echo/{subject}/\"]'); \
+             return r.cells[r.cells.length - 1].className"
+        ))
+    };
+    assert_eq!(ratio_class("floor"), json!("num ratio-better"));
+    assert_eq!(ratio_class("uring"), json!("num ratio-worse"));
+    assert_eq!(ratio_class("epoll"), json!("num ratio-same"));
+    browser.keep_screenshot("run-tables");
+
+    // The experiment's chart is beside its tables, not under them.
+    let beside = browser.run(
+        "const t = document.querySelector('.experiment-tables').getBoundingClientRect(); \
+         const c = document.querySelector('.experiment-charts figure svg').getBoundingClientRect(); \
+         return c.left >= t.right && c.top < t.bottom && c.width > 200",
+    );
+    assert_eq!(beside, json!(true));
+
+    // On a phone-wide window the page does not scroll sideways; the charts go under the tables.
+    browser.set_window(390, 844);
+    browser.wait_for(
+        "the narrow layout",
+        "const t = document.querySelector('.experiment-tables').getBoundingClientRect(); \
+         const c = document.querySelector('.experiment-charts').getBoundingClientRect(); \
+         return c.top >= t.bottom && document.documentElement.scrollWidth <= window.innerWidth",
+        Duration::from_secs(5),
+    );
+    browser.run("document.querySelector('.point-table').scrollIntoView()");
+    browser.keep_screenshot("run-tables-phone");
+    browser.set_window(1280, 1000);
+
+    // A row's subject links to its point's history.
+    browser.click(".point-table tr[data-point^=\"echo/uring/\"] a");
+    browser.wait_for(
+        "the history page",
+        "return location.pathname === '/history' && document.body.dataset.ready === '1'",
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        browser.run("return new URLSearchParams(location.search).get('point')"),
+        json!("echo/uring/conns=100,pipeline=1,size=64")
+    );
+    let severe = browser.severe_logs();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+}
+
+#[test]
+fn the_claims_page_shows_each_claims_verdict_as_computed_from_the_store() {
+    let Some(browser) = Browser::start("claims") else {
+        return;
+    };
+    let dir = Scratch::new("web-browser", "claims");
+    let db = crate::claims::claims_store(&dir);
+    let web = Web::start(&db, &[]);
+    let base = format!("http://{}", web.addr);
+    // Reached from the navigation, by a click.
+    browser.check_page(&base, "/", "runs-for-claims");
+    browser.click("nav a[href=\"/claims\"]");
+    browser.wait_for(
+        "the claims page",
+        "return location.pathname === '/claims' && document.body.dataset.ready === '1'",
+        Duration::from_secs(20),
+    );
+    browser.check_page(&base, "/claims", "claims");
+    assert_eq!(
+        browser.run("return document.querySelector('nav a.current').dataset.page"),
+        json!("claims")
+    );
+    let verdict = |b: &Browser, id: &str| {
+        b.run(&format!(
+            "const c = document.getElementById('claim-{id}'); \
+             return [c.dataset.verdict, c.querySelector('.claim-verdict').textContent]"
+        ))
+    };
+    let words = [
+        ("held", "held"),
+        ("not-held", "not held"),
+        ("unmeasured", "not measured"),
+        ("corrected", "corrected"),
+    ];
+    for (id, expected) in crate::claims::SEEDED_VERDICTS {
+        let word = words.iter().find(|(v, _)| v == expected).unwrap().1;
+        assert_eq!(verdict(&browser, id), json!([expected, word]), "{id}");
+    }
+    // Each measured claim names its run, its figures and its command; the busy claim has its chart.
+    assert!(browser.count("#claim-busy-loop .claim-chart figure svg") == 1);
+    assert!(browser
+        .text("claim-busy-loop")
+        .contains("nonblocking used 99% of a core"));
+    assert!(browser
+        .text("claim-idle-connections")
+        .contains("Measure it: iomux bench idle --models poll,epoll"));
+    assert!(browser
+        .text("claim-commands")
+        .contains("iomux bench idle --models poll,epoll"));
+    assert_eq!(
+        browser.count(".claim-chart figure svg"),
+        3,
+        "busy, wait (once) and echo"
+    );
+
+    // A newer busy run in which the busy loop used a third of a core: the page follows it.
+    let newer = dir.join("newer");
+    crate::store::write_jsonl(
+        &newer,
+        &[crate::claims::busy_run("claims-busy-2", 5000.0, 0.33)],
+    );
+    crate::store::ok(crate::store::iomux(
+        &["runs", "import", newer.to_str().unwrap()],
+        &db,
+    ));
+    browser.check_page(&base, "/claims", "claims-after");
+    assert_eq!(
+        verdict(&browser, "busy-loop"),
+        json!(["not-held", "not held"])
+    );
+    assert!(browser.text("claim-busy-loop").contains("claims-busy-2"));
+}

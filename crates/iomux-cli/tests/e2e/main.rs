@@ -59,6 +59,7 @@ macro_rules! per_model {
 
 mod bench;
 mod browser;
+mod claims;
 mod cli;
 mod faults;
 mod load;

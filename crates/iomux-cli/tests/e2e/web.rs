@@ -872,3 +872,110 @@ fn stats_show_the_bytes_a_server_buffers_for_a_client_that_does_not_read() {
         assert!(server.stop().0.success());
     }
 }
+
+#[test]
+fn a_run_answers_its_tables_as_data_and_the_claims_answer_with_computed_verdicts() {
+    let dir = Scratch::new("web-e2e", "tables");
+    let db = crate::claims::claims_store(&dir);
+    let web = Web::start(&db, &[]);
+    let run = get(web.addr, &format!("/api/runs/{}", crate::claims::ECHO_RUN));
+    assert_eq!(run.status, 200, "{}", String::from_utf8_lossy(&run.body));
+    let run = run.json();
+    // The text the terminal prints is still there, unchanged.
+    let text = ok(iomux(
+        &[
+            "runs",
+            "show",
+            crate::claims::ECHO_RUN,
+            "--out",
+            dir.join("show").to_str().unwrap(),
+        ],
+        &db,
+    ));
+    assert!(text.starts_with(run["text"].as_str().unwrap()), "{text}");
+    let echo = &run["experiments"][0];
+    assert_eq!(echo["name"], "echo");
+    assert_eq!(echo["reference"], "tokio");
+    assert!(echo["charts"][0]["svg"]
+        .as_str()
+        .unwrap()
+        .starts_with("<svg"));
+    let tables = echo["tables"].as_array().unwrap();
+    assert_eq!(
+        tables.len(),
+        2,
+        "the timed point and the syscall pass: {tables:?}"
+    );
+    let timed = &tables[0];
+    assert_eq!(timed["title"], "conns=100, pipeline=1, size=64");
+    assert_eq!(timed["rows"].as_array().unwrap().len(), 5);
+    let column = |name: &str| {
+        timed["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["metric"] == name)
+            .unwrap_or_else(|| panic!("no column {name}: {timed}"))
+            .clone()
+    };
+    assert_eq!(
+        column("server_cpu_us_per_msg")["best"],
+        3.9,
+        "lower is better"
+    );
+    assert_eq!(column("msgs_per_s")["best"], 105_000.0, "higher is better");
+    assert_eq!(column("msgs_per_s")["better"], "higher");
+    assert!(
+        column("errors")["best"].is_null(),
+        "all equal: nothing to mark"
+    );
+    let row = |subject: &str| {
+        timed["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["subject"] == subject)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("tokio")["ratio_class"], "reference");
+    assert_eq!(row("floor")["ratio_class"], "better");
+    assert_eq!(row("uring")["ratio_class"], "worse");
+    assert_eq!(row("epoll")["ratio_class"], "same");
+    assert_eq!(
+        row("epoll")["point"],
+        "echo/epoll/conns=100,pipeline=1,size=64"
+    );
+    assert_eq!(
+        tables[1]["title"],
+        "conns=100, pass=syscalls, pipeline=1, size=64"
+    );
+    assert_eq!(tables[1]["ratio_metric"], "per_msg");
+
+    let claims = get(web.addr, "/api/claims");
+    assert_eq!(claims.status, 200);
+    let claims = claims.json();
+    let findings = claims["findings"].as_array().unwrap();
+    for (id, verdict) in crate::claims::SEEDED_VERDICTS {
+        let f = findings.iter().find(|f| f["id"] == *id).unwrap();
+        assert_eq!(f["verdict"], *verdict, "{id}: {f}");
+    }
+    let busy = findings.iter().find(|f| f["id"] == "busy-loop").unwrap();
+    assert_eq!(busy["chart"]["name"], "busy");
+    assert!(busy["chart"]["svg"].as_str().unwrap().starts_with("<svg"));
+    assert_eq!(
+        claims["commands"],
+        serde_json::json!(["iomux bench idle --models poll,epoll"])
+    );
+    let elsewhere = get(web.addr, "/api/claims?testbed=elsewhere").json();
+    assert!(elsewhere["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["run"].is_null()));
+    assert_eq!(elsewhere["commands"].as_array().unwrap().len(), 5);
+    // The page itself is the shell, like every page.
+    let page = get(web.addr, "/claims");
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("href=\"/claims\""));
+}

@@ -145,16 +145,15 @@ async function runPage() {
     el("dt", {}, "build"), el("dd", {}, `iomux ${run.iomux_version}, commit ${run.git_commit}`),
     el("dt", {}, "command"), el("dd", { class: "mono" }, run.command_line.join(" ")),
     el("dt", {}, "started"), el("dd", {}, `${utc(run.started)} UTC${run.finished ? ", finished " + utc(run.finished) : ", unfinished"}`));
-  const points = el("ul", {}, data.points.map((p) => el("li", {}, link("/history", { point: p }, p))));
+  // The tables and charts, per experiment, are drawn by tables.js; the terminal's text stays
+  // one click away.
   show(
     el("h1", {}, `Run ${run.id}`),
     testbed,
-    el("h2", {}, "Tables"),
-    el("pre", { class: "report" }, data.text),
-    el("h2", {}, "Charts"),
-    el("div", { class: "charts" }, data.charts.map((c) => svgFigure(c.name, c.svg))),
-    el("h2", {}, "Each point's history"),
-    points);
+    data.experiments.map(experimentSection),
+    el("details", { class: "as-text" },
+      el("summary", {}, "The same tables as the terminal prints them"),
+      el("pre", { class: "report" }, data.text)));
 }
 
 // ---- compare ---------------------------------------------------------------------------
@@ -335,14 +334,14 @@ function livePage() {
 
 // ---- start -----------------------------------------------------------------------------
 
-// The traces pages are in timeline.js.
-const PAGES = { "/": runsPage, "/run": runPage, "/compare": comparePage, "/history": historyPage, "/live": livePage,
-  "/traces": tracesPage, "/trace": tracePage };
+// The traces pages are in timeline.js, the claims page in claims.js.
+const PAGES = { "/": runsPage, "/run": runPage, "/compare": comparePage, "/history": historyPage,
+  "/claims": claimsPage, "/live": livePage, "/traces": tracesPage, "/trace": tracePage };
 
 async function start() {
   const page = PAGES[location.pathname];
-  const name = { "/": "runs", "/run": "runs", "/history": "runs", "/compare": "compare", "/live": "live",
-    "/traces": "traces", "/trace": "traces" }[location.pathname];
+  const name = { "/": "runs", "/run": "runs", "/history": "runs", "/compare": "compare", "/claims": "claims",
+    "/live": "live", "/traces": "traces", "/trace": "traces" }[location.pathname];
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("current", a.dataset.page === name);
   if (!page) return showError(new Error(`no page at ${location.pathname}`));
   try {
