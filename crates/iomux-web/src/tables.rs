@@ -2,7 +2,7 @@
 //! experiment that share their parameters, a row per subject: echo's groups are its terminal
 //! tables; wait's and idle's are the rows of theirs), every metric a column with its direction from the metric catalogue, the best
 //! figure of each column, and each row's headline figure as a ratio to the experiment's
-//! reference subject, judged against the metric's noise band.
+//! reference subject, judged against the metric's minimum effect (10% for timings, 3% for counts).
 //!
 //! A few parameters tell rows apart instead of making groups ([`ROW_PARAMS`]): a point skipped
 //! (and why), a soak's sample number, a soak's verdict.
@@ -60,7 +60,7 @@ pub struct Row {
     pub values: Vec<Option<f64>>,
     /// The ratio metric over the reference subject's, in the same group and row parameters.
     pub ratio: Option<f64>,
-    /// `reference`, `better`, `worse` or `same` (within the metric's noise band).
+    /// `reference`, `better`, `worse` or `same` (within the metric's minimum effect).
     pub ratio_class: Option<&'static str>,
 }
 
@@ -251,7 +251,7 @@ fn ratio_of(
     }
     let ratio = value / base;
     let info = metric::info(metric_name);
-    let band = info.default_noise.max(info.floor);
+    let band = info.min_effect;
     let class = match info.better {
         Better::Neither => None,
         _ if (ratio - 1.0).abs() <= band => Some("same"),

@@ -12,7 +12,7 @@ function experimentSection(e) {
     el("span", { class: "best" }, "Bold"), " marks the best figure of a column (which way is better comes from the metric catalogue; hover a header). ",
     e.reference ? [`× ${e.reference}: each row's ${e.headline} (or the table's first metric with a direction) over ${e.reference}'s, `,
       el("span", { class: "ratio-better" }, "better"), " or ", el("span", { class: "ratio-worse" }, "worse"),
-      " beyond the metric's noise band. "] : null,
+      " beyond the metric's minimum effect (10% for timings, 3% for counts). "] : null,
     "A subject links to its point's history.");
   return el("section", { class: "experiment", "data-experiment": e.name },
     el("h2", {}, `bench ${e.name}`),
