@@ -38,6 +38,8 @@ pub trait Chosen {
     fn name(&self) -> &'static str;
     /// Its parameters as recorded.
     fn params_json(&self) -> serde_json::Value;
+    /// See [`Experiment::HEADLINE`].
+    fn headline(&self) -> &'static str;
     /// See [`Experiment::measure`].
     fn measure(&self, lab: &mut Lab) -> io::Result<()>;
     /// See [`Experiment::render`].
@@ -51,6 +53,10 @@ impl<E: Experiment> Chosen for E {
 
     fn params_json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("parameters serialize")
+    }
+
+    fn headline(&self) -> &'static str {
+        E::HEADLINE
     }
 
     fn measure(&self, lab: &mut Lab) -> io::Result<()> {

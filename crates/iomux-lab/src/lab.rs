@@ -66,6 +66,8 @@ pub struct Lab {
     points: Vec<Point>,
     /// Where the run is, on a terminal.
     pub progress: Progress,
+    /// The headline metric of the experiment being measured (the figure the progress shows).
+    pub headline: &'static str,
 }
 
 impl Lab {
@@ -109,6 +111,7 @@ impl Lab {
                 store: None,
                 points: Vec::new(),
                 progress: Progress::hidden(),
+                headline: "",
             });
         }
         // Opened, and the run recorded, before anything is measured: a store that cannot be
@@ -143,6 +146,7 @@ impl Lab {
             store,
             points: Vec::new(),
             progress: Progress::on_terminal(),
+            headline: "",
         };
         let line = format!(
             "{}; results in {}",
@@ -155,8 +159,7 @@ impl Lab {
 
     /// Records one measured point (written at once) and keeps it for rendering.
     pub fn point(&mut self, point: Point) -> io::Result<()> {
-        self.progress
-            .recorded(&point, crate::registry::headline(&point.experiment));
+        self.progress.recorded(&point, self.headline);
         self.jsonl.point(&point)?;
         if let Some(store) = &mut self.store {
             store.point(&point)?;

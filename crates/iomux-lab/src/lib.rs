@@ -21,7 +21,6 @@
 //! `/proc/PID/task/*/schedstat`, nanosecond resolution) divided by the messages completed.
 pub mod arms;
 pub mod chart;
-pub mod claims;
 pub mod db;
 pub mod experiment;
 pub mod experiments;

@@ -35,6 +35,7 @@ pub fn run(lab_args: &LabArgs, experiments: &[Box<dyn Chosen>]) -> io::Result<Op
         if i > 0 {
             lab.say("");
         }
+        lab.headline = experiment.headline();
         experiment.measure(&mut lab)?;
         let points = lab.points_of(experiment.name());
         let report = &mut lab.report;

@@ -202,16 +202,15 @@ fn answer(store: &mut dyn Store, query: Query) -> (Response, bool) {
             .runs(&filter)
             .map(|runs| Response::json(&json!({ "store": store.describe(), "runs": runs }))),
         Query::Run(reference) => run(store, &reference),
-        Query::Claims { testbed } => {
-            iomux_lab::claims::check::check(store, testbed.as_deref(), true).map(|findings| {
-                let commands = iomux_lab::claims::check::commands_needed(&findings);
+        Query::Claims { testbed } => iomux_claims::check::check(store, testbed.as_deref(), true)
+            .map(|findings| {
+                let commands = iomux_claims::check::commands_needed(&findings);
                 Response::json(&json!({
                     "store": store.describe(),
                     "findings": findings,
                     "commands": commands,
                 }))
-            })
-        }
+            }),
         Query::Compare { a, b } => {
             compare::compare_stored(store, &a, &b, &iomux_lab::SUBJECTS, compare::Noise::Keep).map(
                 |(a, b, comparison)| {

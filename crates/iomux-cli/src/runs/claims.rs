@@ -1,11 +1,11 @@
-//! `iomux runs claims`: the course notes' claims ([`iomux_lab::claims::table::CLAIMS`]), each
+//! `iomux runs claims`: the course notes' claims ([`iomux_claims::table::CLAIMS`]), each
 //! with the newest stored run that measures it, its figures and whether it held; the commands
 //! that measure those no run has measured yet.
 use std::fmt::Write as _;
 use std::io;
 
-use iomux_lab::claims::check::{self, Finding};
-use iomux_lab::claims::rules::{num, Verdict};
+use iomux_claims::check::{self, Finding};
+use iomux_claims::rules::{num, Verdict};
 use iomux_lab::units::Utc;
 use iomux_store::Store;
 

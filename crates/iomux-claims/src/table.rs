@@ -1,7 +1,7 @@
 //! THE table of the course notes' claims, in the notes' order: what each claims, which
 //! experiment measures it (the metric, the subjects, the rule that says whether it held) and
 //! the command that measures it. `iomux runs claims` and the web's `/claims` page both read it.
-use crate::claims::rules::Rule;
+use crate::rules::Rule;
 
 /// One claim of the notes.
 #[derive(Debug)]

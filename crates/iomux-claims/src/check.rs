@@ -8,10 +8,10 @@ use iomux_store::record::{Point, RunRecords};
 use iomux_store::{RunFilter, Store};
 use serde::Serialize;
 
-use crate::claims::rules::{Figure, Judgement, Verdict};
-use crate::claims::table::{Claim, Test, CLAIMS};
-use crate::registry;
-use crate::report::Report;
+use crate::rules::{Figure, Judgement, Verdict};
+use crate::table::{Claim, Test, CLAIMS};
+use iomux_lab::registry;
+use iomux_lab::Report;
 
 /// How many of an experiment's newest runs are looked at for one that measured a claim's
 /// subjects.
