@@ -104,41 +104,37 @@ impl OutBuffer {
     /// retried; any other error is returned (the bytes stay buffered). A write of 0 bytes is
     /// reported as `WriteZero`.
     pub fn flush_to(&mut self, w: &mut impl Write) -> io::Result<Flush> {
-        let written = write_until_blocked(w, self.as_slice());
-        self.consume(written.0);
-        written.1
+        while !self.is_empty() {
+            match w.write(self.as_slice()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.consume(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Flush::Done)
     }
 
-    /// Writes `bytes` after what is waiting, straight to `w` when nothing is waiting (no copy),
-    /// buffering whatever `w` does not take.
+    /// Writes `bytes` after what is waiting, straight to `w` when nothing is waiting (no copy
+    /// of what it takes), buffering the rest. One direct write, then [`flush_to`](Self::flush_to)'s
+    /// loop for whatever it did not take: the write loop is written once.
     pub fn write_or_buffer(&mut self, w: &mut impl Write, bytes: &[u8]) -> io::Result<Flush> {
         if !self.is_empty() {
             self.push(bytes);
             return self.flush_to(w);
         }
-        let (written, outcome) = write_until_blocked(w, bytes);
-        if written < bytes.len() {
-            self.push(&bytes[written..]);
-        }
-        outcome
-    }
-}
-
-/// The one write loop: writes `bytes` to `w` until all are written or `w` would block;
-/// `Interrupted` is retried, a write of 0 bytes is `WriteZero`. Returns how many bytes were
-/// written whatever the outcome, so that the caller keeps the rest.
-fn write_until_blocked(w: &mut impl Write, bytes: &[u8]) -> (usize, io::Result<Flush>) {
-    let mut written = 0;
-    while written < bytes.len() {
-        match w.write(&bytes[written..]) {
-            Ok(0) => return (written, Err(io::ErrorKind::WriteZero.into())),
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        match w.write(bytes) {
+            Ok(n) if n == bytes.len() => return Ok(Flush::Done),
+            Ok(0) if !bytes.is_empty() => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => self.push(&bytes[n..]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => self.push(bytes),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                return (written, Ok(Flush::Blocked))
+                self.push(bytes);
+                return Ok(Flush::Blocked);
             }
-            Err(e) => return (written, Err(e)),
+            Err(e) => return Err(e),
         }
+        self.flush_to(w)
     }
-    (written, Ok(Flush::Done))
 }
