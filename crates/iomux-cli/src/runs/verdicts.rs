@@ -113,7 +113,7 @@ fn print_comparison(a: &Run, b: &Run, c: &Comparison, all: bool) {
         c.only_in_b.len()
     ));
     say(&format!(
-        "{} rows judged; chance alone would give about {:.1} decisive verdicts at these bands",
+        "{} rows judged; chance alone would give about {:.2} decisive verdicts at these bands",
         c.judged, c.chance
     ));
     if !c.controls_moved.is_empty() {
@@ -138,7 +138,11 @@ fn print_comparison(a: &Run, b: &Run, c: &Comparison, all: bool) {
                 r.metric.to_string(),
                 short(r.a),
                 short(r.b),
-                r.rule.to_string(),
+                if all {
+                    r.rule.to_string()
+                } else {
+                    r.rule.brief()
+                },
             ]
         })
         .collect();
@@ -148,6 +152,18 @@ fn print_comparison(a: &Run, b: &Run, c: &Comparison, all: bool) {
             &["verdict", "B/A", "point", "metric", "A", "B", "rule"],
             &shown,
             &[false, true, false, false, true, true, false],
+        ));
+    }
+    if !all && c.count(Verdict::Inconclusive) > 0 {
+        let source = c.rows.iter().find_map(|r| match r.rule {
+            compare::Rule::Timing { source, .. } if r.verdict == Verdict::Inconclusive => {
+                Some(source)
+            }
+            _ => None,
+        });
+        say(&format!(
+            "inconclusive: moved at least the metric's minimum effect, but within the noise band two runs have here{}; two runs cannot tell such a change from the machine's drift: measure both builds in one run, pair by pair (`iomux bench echo ... --against OLD_IOMUX`, then `iomux runs compare latest`)",
+            source.map_or(String::new(), |s| format!(" ({s})"))
         ));
     }
     let hidden = c.rows.len() - shown.len() + c.noise_rows;

@@ -223,6 +223,30 @@ impl fmt::Display for Rule {
     }
 }
 
+impl Rule {
+    /// The rule in a few words for a table row (a timing's changes and band, without the
+    /// advice [`Display`](fmt::Display) repeats on every row); the whole text otherwise.
+    pub fn brief(&self) -> String {
+        match *self {
+            Rule::Timing {
+                raw,
+                relative,
+                band,
+                ..
+            } => match relative {
+                Some(r) => format!(
+                    "{} raw, {} vs peers; band ±{:.0}%",
+                    percent(raw),
+                    percent(r),
+                    band * 100.0
+                ),
+                None => format!("{}; band ±{:.0}%", percent(raw), band * 100.0),
+            },
+            _ => self.to_string(),
+        }
+    }
+}
+
 impl Serialize for Rule {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
