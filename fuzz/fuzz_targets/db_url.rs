@@ -3,7 +3,8 @@
 //! command line has it replaced; and the address shown parses back to the same server.
 #![no_main]
 
-use iomux_store::url::{redact_command_line, DbUrl};
+use iomux_store::redact::redact_command_line;
+use iomux_store::url::DbUrl;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

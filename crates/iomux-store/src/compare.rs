@@ -550,16 +550,7 @@ pub fn compare_figures(
                 continue;
             };
             let info = metric::info_at(name, &own.point.params);
-            let controls = peers
-                .iter()
-                .filter(|&&p| p != &**subject)
-                .filter_map(|p| {
-                    let key = format!("{experiment}/{p}/{}", own.point.params);
-                    let ca = sa.points.get(key.as_str())?.get(name)?.median?;
-                    let cb = sb.points.get(key.as_str())?.get(name)?.median?;
-                    (ca > 0.0 && cb > 0.0).then(|| cb / ca)
-                })
-                .collect();
+            let controls = controls(&sa, &sb, own.point, peers, name);
             let evidence = Evidence {
                 controls,
                 is_peer: peers.contains(&&**subject),
@@ -622,6 +613,27 @@ pub fn compare_figures(
         same_commit,
         controls_moved: Vec::new(),
     }
+}
+
+/// B/A of `name` for each of `peers` (not the point's own subject) present in both runs at the
+/// point's parameters: what the machine did between the runs.
+fn controls(
+    sa: &Samples,
+    sb: &Samples,
+    point: &FigurePoint,
+    peers: &[&str],
+    name: &str,
+) -> Vec<f64> {
+    peers
+        .iter()
+        .filter(|&&p| p != &*point.subject)
+        .filter_map(|p| {
+            let key = format!("{}/{p}/{}", point.experiment, point.params);
+            let ca = sa.points.get(key.as_str())?.get(name)?.median?;
+            let cb = sb.points.get(key.as_str())?.get(name)?.median?;
+            (ca > 0.0 && cb > 0.0).then(|| cb / ca)
+        })
+        .collect()
 }
 
 /// Whether a row's rule judged it (rather than only showing it).
@@ -734,16 +746,7 @@ fn calibrate(
                     if va <= 0.0 || vb <= 0.0 {
                         continue;
                     }
-                    let controls: Vec<f64> = peers
-                        .iter()
-                        .filter(|&&p| p != &*own.point.subject)
-                        .filter_map(|p| {
-                            let key = format!("{experiment}/{p}/{}", own.point.params);
-                            let ca = sa.points.get(key.as_str())?.get(name)?.median?;
-                            let cb = sb.points.get(key.as_str())?.get(name)?.median?;
-                            (ca > 0.0 && cb > 0.0).then(|| cb / ca)
-                        })
-                        .collect();
+                    let controls = controls(&sa, &sb, own.point, peers, name);
                     let ratio = vb / va / geomean(&controls).unwrap_or(1.0);
                     changes
                         .entry((experiment.to_string(), (*name).to_owned()))
