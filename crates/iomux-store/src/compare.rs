@@ -514,7 +514,7 @@ pub fn compare_figures(
     };
     let past = past_series(&same_settings, a, b);
     let calibration = if same_testbed {
-        calibrate(&same_settings, b, subjects)
+        calibrate(&same_settings, subjects)
     } else {
         FastMap::default()
     };
@@ -714,7 +714,6 @@ fn past_series(
 /// more margin.
 fn calibrate(
     same_settings: &[&Figures],
-    b: &Figures,
     subjects: &Subjects,
 ) -> FastMap<(String, String), (f64, usize)> {
     let mut by_commit: BTreeMap<&str, Vec<&Figures>> = BTreeMap::new();
@@ -756,7 +755,6 @@ fn calibrate(
             }
         }
     }
-    let _ = b;
     changes
         .into_iter()
         .filter(|(_, c)| c.len() >= CALIBRATION_MIN_SAMPLES)
