@@ -38,10 +38,11 @@ use serde::Serialize;
 
 use crate::fasthash::{map_with_capacity, FastMap};
 use crate::metric::{self, Better, Kind, MetricInfo};
-use crate::record::{FigurePoint, Figures, Run, RunRecords};
+use crate::record::{Calibration, FigurePoint, Figures, Run, RunRecords};
 use crate::store::Store;
 
 mod arms;
+pub mod calibration;
 mod rule;
 mod stats;
 #[cfg(test)]
@@ -103,7 +104,8 @@ pub fn compare_stored(
     });
     let (a, b) = (a?, b?);
     let history = earlier_runs(store, &a.run, &b.run)?;
-    let comparison = compare_figures(&a, &b, &history, subjects, noise);
+    let stored = store.calibrations(&b.run.testbed.fingerprint())?;
+    let comparison = compare_figures(&a, &b, &history, &stored, subjects, noise);
     Ok((a.run, b.run, comparison))
 }
 
@@ -448,7 +450,7 @@ pub fn compare(
     noise: Noise,
 ) -> Comparison {
     let history: Vec<Figures> = history.iter().map(Figures::of).collect();
-    compare_figures(&Figures::of(a), &Figures::of(b), &history, subjects, noise)
+    compare_figures(&Figures::of(a), &Figures::of(b), &history, &[], subjects, noise)
 }
 
 /// What one row is judged against besides its own two figures.
@@ -463,12 +465,14 @@ struct Evidence<'s> {
     calibration: Option<(f64, usize)>,
 }
 
-/// Compares run `b` against run `a`. `history` holds earlier runs on `b`'s testbed (used only
-/// when `a` is on the same testbed); `subjects` names each experiment's reference and peers.
+/// Compares run `b` against run `a`. `history` holds earlier runs on `b`'s testbed and
+/// `stored` the bands calibrated on it (both used only when `a` is on the same testbed);
+/// `subjects` names each experiment's reference and peers.
 pub fn compare_figures(
     a: &Figures,
     b: &Figures,
     history: &[Figures],
+    stored: &[Calibration],
     subjects: &Subjects,
     noise: Noise,
 ) -> Comparison {
@@ -513,11 +517,20 @@ pub fn compare_figures(
         Vec::new()
     };
     let past = past_series(&same_settings, a, b);
-    let calibration = if same_testbed {
-        calibrate(&same_settings, subjects)
-    } else {
-        FastMap::default()
-    };
+    // Calibrated bands: stored ones that fit B, else what B's same-settings history teaches.
+    let mut calibration: FastMap<(String, String), (f64, usize)> = FastMap::default();
+    if same_testbed {
+        let learned = calibration::learn(&same_settings, subjects, b.run.started);
+        for band in learned
+            .into_iter()
+            .filter(|c| c.settings == settings(&b.run, &c.experiment))
+        {
+            calibration.insert((band.experiment, band.metric), (band.band, band.samples));
+        }
+        for (key, band) in calibration::trusted(stored, &b.run) {
+            calibration.insert(key, (band.band, band.samples));
+        }
+    }
     // Rows share the figures' strings (no allocation per row); each metric's catalogue entry
     // is looked up once per point's parameters.
     let mut rows = Vec::new();
@@ -703,67 +716,6 @@ fn past_series(
         .map(|(key, mut series)| {
             series.sort_by(|x, y| x.0.total_cmp(&y.0));
             (key, series.into_iter().map(|p| p.1).collect())
-        })
-        .collect()
-}
-
-/// The calibrated band of each experiment's timing metrics: from consecutive pairs of earlier
-/// runs of one clean commit (same settings, this testbed), every row's change relative to its
-/// peers (raw where it has none) is a sample of this testbed's noise; with at least
-/// [`CALIBRATION_MIN_SAMPLES`], the band is their 99th percentile (of |ln B/A|) with a quarter
-/// more margin.
-fn calibrate(
-    same_settings: &[&Figures],
-    subjects: &Subjects,
-) -> FastMap<(String, String), (f64, usize)> {
-    let mut by_commit: BTreeMap<&str, Vec<&Figures>> = BTreeMap::new();
-    for run in same_settings {
-        if let Some(commit) = clean_commit(&run.run) {
-            by_commit.entry(commit).or_default().push(run);
-        }
-    }
-    let mut changes: FastMap<(String, String), Vec<f64>> = FastMap::default();
-    for runs in by_commit.values_mut() {
-        runs.sort_by(|x, y| x.run.started.total_cmp(&y.run.started));
-        for pair in runs.windows(2) {
-            let (sa, sb) = (samples(pair[0]), samples(pair[1]));
-            for (text, own) in &sa.points {
-                let Some(other) = sb.points.get(text) else {
-                    continue;
-                };
-                let experiment = &own.point.experiment;
-                let peers = (subjects.peers)(experiment);
-                for (name, sample) in &own.metrics {
-                    if metric::info(name).kind != Kind::Timing {
-                        continue;
-                    }
-                    let (Some(va), Some(vb)) =
-                        (sample.median, other.get(name).and_then(|s| s.median))
-                    else {
-                        continue;
-                    };
-                    if va <= 0.0 || vb <= 0.0 {
-                        continue;
-                    }
-                    let controls = controls(&sa, &sb, own.point, peers, name);
-                    let ratio = vb / va / geomean(&controls).unwrap_or(1.0);
-                    changes
-                        .entry((experiment.to_string(), (*name).to_owned()))
-                        .or_default()
-                        .push(ratio.ln().abs());
-                }
-            }
-        }
-    }
-    changes
-        .into_iter()
-        .filter(|(_, c)| c.len() >= CALIBRATION_MIN_SAMPLES)
-        .map(|(key, mut c)| {
-            c.sort_by(f64::total_cmp);
-            (
-                key,
-                ((stats::quantile(&c, 0.99) * 1.25).exp() - 1.0, c.len()),
-            )
         })
         .collect()
 }

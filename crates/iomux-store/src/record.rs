@@ -49,6 +49,38 @@ pub struct ExperimentParams {
     pub params: serde_json::Value,
 }
 
+/// A noise band learned for one testbed (`runs compare`'s calibration; table
+/// `iomux_calibrations`): how far one metric of one experiment moves between two runs of the
+/// same clean commit with the same settings. Learned by `compare::calibration`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// The experiment.
+    pub experiment: String,
+    /// Its measurement settings ([`compare::settings`](crate::compare::settings)).
+    pub settings: String,
+    /// The metric.
+    pub metric: String,
+    /// The band, relative: a change B/A beyond 1 ± band (on the log scale) is not this
+    /// testbed's noise.
+    pub band: f64,
+    /// How many same-commit changes it was learned from.
+    pub samples: usize,
+    /// How many runs they came from.
+    pub runs: usize,
+    /// The (newest) commit those runs were built from.
+    pub commit: String,
+    /// When it was learned, in seconds since the Unix epoch: trusted for
+    /// [`MAX_AGE`](crate::compare::calibration::MAX_AGE) around a run's start.
+    pub learned: f64,
+}
+
+impl Calibration {
+    /// A short hash of the settings (16 hex digits): the table's key for them.
+    pub fn settings_key(&self) -> String {
+        format!("{:016x}", fnv1a(self.settings.as_bytes()))
+    }
+}
+
 /// The machine a run measured: what a comparison between runs must hold equal.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Testbed {

@@ -76,6 +76,21 @@ pub const MIGRATIONS: &[&[&str]] = &[
             points INTEGER NOT NULL,
             body {long_text} NOT NULL
         ){table_options}"],
+    // 4: noise bands learned per testbed (`compare::calibration`), kept apart from the runs
+    // they were learned from so that a comparison reads them in one query.
+    &["CREATE TABLE IF NOT EXISTS iomux_calibrations (
+            testbed_id BIGINT NOT NULL REFERENCES iomux_testbeds (id),
+            experiment {short_text} NOT NULL,
+            settings_key {short_text} NOT NULL,
+            metric {short_text} NOT NULL,
+            settings {long_text} NOT NULL,
+            band DOUBLE NOT NULL,
+            samples INTEGER NOT NULL,
+            runs INTEGER NOT NULL,
+            git_commit {short_text} NOT NULL,
+            learned DOUBLE NOT NULL,
+            PRIMARY KEY (testbed_id, experiment, settings_key, metric)
+        ){clustered}"],
 ];
 
 /// The schema version this binary writes.

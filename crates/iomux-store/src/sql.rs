@@ -7,8 +7,8 @@ use crate::engine::{Engine, Rows, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fasthash::{map_with_capacity, FastMap};
 use crate::record::{
-    write_params, ExperimentParams, FigurePoint, Figures, Interner, Point, PointKey, Run,
-    RunRecords, Testbed,
+    write_params, Calibration, ExperimentParams, FigurePoint, Figures, Interner, Point, PointKey,
+    Run, RunRecords, Testbed,
 };
 use crate::redact::redact_command_line;
 use crate::snapshot::{self, Line};
@@ -974,6 +974,61 @@ impl<E: Engine + 'static> Store for SqlStore<E> {
             }
         }
         Ok(entries)
+    }
+
+    fn save_calibrations(&mut self, testbed: &Testbed, bands: &[Calibration]) -> Result<()> {
+        self.transaction(|engine| {
+            let testbed = testbed_row(engine, testbed)?;
+            for band in bands {
+                let key = band.settings_key();
+                // Delete, then insert: the one upsert both engines spell the same way.
+                engine.execute(
+                    "DELETE FROM iomux_calibrations WHERE testbed_id = ? AND experiment = ? AND settings_key = ? AND metric = ?",
+                    &[
+                        testbed.into(),
+                        band.experiment.as_str().into(),
+                        key.as_str().into(),
+                        band.metric.as_str().into(),
+                    ],
+                )?;
+                engine.execute(
+                    "INSERT INTO iomux_calibrations (testbed_id, experiment, settings_key, metric, settings, band, samples, runs, git_commit, learned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    &[
+                        testbed.into(),
+                        band.experiment.as_str().into(),
+                        key.as_str().into(),
+                        band.metric.as_str().into(),
+                        band.settings.as_str().into(),
+                        band.band.into(),
+                        (band.samples as i64).into(),
+                        (band.runs as i64).into(),
+                        band.commit.as_str().into(),
+                        band.learned.into(),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn calibrations(&mut self, testbed: &str) -> Result<Vec<Calibration>> {
+        let rows = self.engine.query(
+            "SELECT c.experiment, c.settings, c.metric, c.band, c.samples, c.runs, c.git_commit, c.learned FROM iomux_calibrations c JOIN iomux_testbeds t ON t.id = c.testbed_id WHERE t.fingerprint = ? ORDER BY c.learned DESC, c.experiment, c.metric",
+            &[testbed.into()],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| Calibration {
+                experiment: row[0].text(),
+                settings: row[1].text(),
+                metric: row[2].text(),
+                band: row[3].real().unwrap_or(f64::NAN),
+                samples: row[4].int().unwrap_or(0) as usize,
+                runs: row[5].int().unwrap_or(0) as usize,
+                commit: row[6].text(),
+                learned: row[7].real().unwrap_or(0.0),
+            })
+            .collect())
     }
 }
 

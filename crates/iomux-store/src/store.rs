@@ -1,7 +1,7 @@
 //! What the lab, `iomux runs` and the web front end ask of a results store: the [`Store`]
 //! trait and the records it answers with. One implementation, over every engine: `sql.rs`.
 use crate::error::Result;
-use crate::record::{self, Point, PointKey, Run, RunRecords};
+use crate::record::{self, Calibration, Point, PointKey, Run, RunRecords, Testbed};
 
 /// Which runs `runs list` shows.
 #[derive(Clone, Debug, Default)]
@@ -116,4 +116,11 @@ pub trait Store: Send {
 
     /// One point's records on one testbed, oldest run first.
     fn history(&mut self, testbed: &str, key: &PointKey) -> Result<Vec<HistoryEntry>>;
+
+    /// Records noise bands learned on a testbed, each replacing any stored for its
+    /// experiment, settings and metric.
+    fn save_calibrations(&mut self, testbed: &Testbed, bands: &[Calibration]) -> Result<()>;
+
+    /// The noise bands stored for a testbed (by fingerprint), newest first.
+    fn calibrations(&mut self, testbed: &str) -> Result<Vec<Calibration>>;
 }

@@ -133,6 +133,7 @@ macro_rules! store_suite {
             case!(a_migration_cut_short_is_finished_by_the_next_open);
             case!(concurrent_writers_lose_and_duplicate_nothing);
             case!(compare_flags_a_seeded_regression);
+            case!(runs_of_one_commit_calibrate_the_testbed);
         }
     )*};
 }
@@ -522,6 +523,64 @@ mod bodies {
         let hosts: std::collections::BTreeSet<String> =
             runs.iter().map(|r| r.host.clone()).collect();
         assert_eq!(hosts.len(), 4);
+    }
+
+    pub fn runs_of_one_commit_calibrate_the_testbed(f: &Fixture) {
+        use iomux_store::compare::calibration::learn_after;
+        let subjects = iomux_store::compare::Subjects {
+            reference: &|e: &str| (e == "echo").then_some("tokio"),
+            peers: &|e: &str| if e == "echo" { &["tokio"] } else { &[] },
+        };
+        let mut store = f.open();
+        // Many points per run, so that a few runs give enough changes: 30 connection counts.
+        let many = |epoll: f64| -> Vec<Point> {
+            (1..=30)
+                .flat_map(|c| [point("epoll", c, epoll), point("tokio", c, 4.0)])
+                .collect()
+        };
+        let finished = |mut r: Run| {
+            r.finished = Some(r.started + 1.0);
+            r
+        };
+        // A dirty build and a lone run teach nothing.
+        store
+            .save_run(&finished(run("dirty", 1.0, "m1", "abc-dirty")))
+            .unwrap();
+        store.save_points("dirty", 0, &many(4.0)).unwrap();
+        assert!(learn_after(&mut *store, "dirty", &subjects)
+            .unwrap()
+            .is_empty());
+        for (i, epoll) in [4.0, 4.2, 3.9].iter().enumerate() {
+            let id = format!("r{i}");
+            store
+                .save_run(&finished(run(&id, 10.0 + i as f64, "m1", "abc")))
+                .unwrap();
+            store.save_points(&id, 0, &many(*epoll)).unwrap();
+            let learned = learn_after(&mut *store, &id, &subjects).unwrap();
+            if i == 0 {
+                assert!(learned.is_empty(), "{learned:?}");
+            }
+        }
+        // Three runs, three pairs, 30 points of epoll and tokio each: 180 changes per metric.
+        let stored = store.calibrations(&testbed("m1").fingerprint()).unwrap();
+        let cpu = stored
+            .iter()
+            .find(|c| c.metric == "server_cpu_us_per_msg")
+            .expect("a band for CPU per message");
+        assert_eq!((cpu.samples, cpu.runs, cpu.commit.as_str()), (180, 3, "abc"));
+        // Every pair counts, not only consecutive ones: the widest change is 4.2 against 3.9,
+        // and the band is a quarter more than that, on the log scale.
+        let expected = ((4.2f64 / 3.9).ln() * 1.25).exp() - 1.0;
+        assert!((cpu.band - expected).abs() < 1e-9, "{cpu:?}");
+        assert_eq!(cpu.settings, iomux_store::compare::settings(&run("x", 0.0, "m1", "abc"), "echo"));
+        // Learned again, it is replaced, not duplicated; another testbed has none.
+        learn_after(&mut *store, "r2", &subjects).unwrap();
+        let again = store.calibrations(&testbed("m1").fingerprint()).unwrap();
+        assert_eq!(again.len(), stored.len());
+        assert!(store
+            .calibrations(&testbed("m2").fingerprint())
+            .unwrap()
+            .is_empty());
     }
 
     pub fn compare_flags_a_seeded_regression(f: &Fixture) {

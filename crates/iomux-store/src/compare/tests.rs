@@ -1,7 +1,8 @@
 use proptest::prelude::*;
 
+use super::calibration::MAX_AGE;
 use super::*;
-use crate::record::{ExperimentParams, Point, Run};
+use crate::record::{Calibration, ExperimentParams, Point, Run};
 use crate::testing::testbed;
 
 const CPU: &str = "server_cpu_us_per_msg";
@@ -280,7 +281,7 @@ fn runs_of_one_clean_commit_calibrate_the_band() {
         matches!(
             row.rule,
             Rule::Timing {
-                source: BandSource::Calibration { samples: 180 },
+                source: BandSource::Calibration { samples: 360 },
                 ..
             }
         ),
@@ -508,4 +509,53 @@ impl Lcg {
         let (u, v) = (self.uniform(), self.uniform());
         (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
     }
+}
+
+#[test]
+fn a_stored_calibration_sets_the_band_while_it_fits_the_run() {
+    let a = run("a", 1.0, "m", pair(4.0, 4.0));
+    let b = run("b", 2.0, "m", pair(4.8, 4.0));
+    let band = |learned: f64, settings: String| Calibration {
+        experiment: "echo".into(),
+        settings,
+        metric: CPU.into(),
+        band: 0.12,
+        samples: 120,
+        runs: 10,
+        commit: "c0ffee".into(),
+        learned,
+    };
+    let judged = |stored: &[Calibration]| {
+        let c = compare_figures(
+            &Figures::of(&a),
+            &Figures::of(&b),
+            &[],
+            stored,
+            &SUBJECTS,
+            Noise::Keep,
+        );
+        only_row(&c, "epoll", CPU)
+    };
+    // +20% against an unmoved peer: inconclusive at the 60% default, a regression at a
+    // calibrated 12%.
+    assert_eq!(judged(&[]).verdict, Verdict::Inconclusive);
+    let fitting = band(2.0 + MAX_AGE - 1.0, settings(&b.run, "echo"));
+    let row = judged(std::slice::from_ref(&fitting));
+    assert_eq!(row.verdict, Verdict::Regression, "{}", row.rule);
+    assert!(
+        matches!(
+            row.rule,
+            Rule::Timing {
+                source: BandSource::Calibration { samples: 120 },
+                ..
+            }
+        ),
+        "{}",
+        row.rule
+    );
+    // Too old for the run, or learned with other settings: not trusted.
+    let aged = band(2.0 + MAX_AGE + 1.0, settings(&b.run, "echo"));
+    assert_eq!(judged(&[aged]).verdict, Verdict::Inconclusive);
+    let other = band(2.0, "duration=5;quick=false".into());
+    assert_eq!(judged(&[other]).verdict, Verdict::Inconclusive);
 }
