@@ -3,7 +3,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use iomux_store::record::{Point, Run, Sink};
+use iomux_store::compare::calibration::learn_after;
+use iomux_store::compare::Subjects;
+use iomux_store::record::{Calibration, Point, Run, Sink};
 use iomux_store::{DbUrl, Store};
 
 /// `--db URL` (or `IOMUX_DB`): which store.
@@ -67,6 +69,19 @@ impl StoreSink {
     /// Where the run went, for the closing line: `None` if the store failed.
     pub fn recorded_in(&self) -> Option<String> {
         self.store.as_ref().map(|s| s.describe())
+    }
+
+    /// Learns and stores this testbed's noise bands from the runs of this run's commit (see
+    /// [`iomux_store::compare::calibration`]); the bands stored. A failure is said, not fatal:
+    /// the run itself is recorded.
+    pub fn learn_calibration(&mut self, subjects: &Subjects) -> Vec<Calibration> {
+        let Some(store) = self.store.as_mut() else {
+            return Vec::new();
+        };
+        learn_after(store.as_mut(), &self.run_id, subjects).unwrap_or_else(|e| {
+            eprintln!("iomux: warning: learning this testbed's noise bands failed: {e}");
+            Vec::new()
+        })
     }
 
     fn give_up(&mut self, error: iomux_store::Error) {

@@ -7,7 +7,10 @@ use crate::db::{DbArg, StoreSink};
 use crate::process::Pinning;
 use crate::progress::Progress;
 use crate::report::Report;
-use iomux_store::record::{self, ExperimentParams, JsonlSink, Point, Run, Sink, Testbed};
+use iomux_store::compare::Subjects;
+use iomux_store::record::{
+    self, Calibration, ExperimentParams, JsonlSink, Point, Run, Sink, Testbed,
+};
 
 /// Options of the lab itself, shared by every experiment.
 #[derive(clap::Args, Clone, Debug)]
@@ -29,6 +32,12 @@ pub struct LabArgs {
     /// Do not record the run into the results store (results.jsonl is written all the same).
     #[arg(long, global = true)]
     pub no_db: bool,
+    /// Calibrate this testbed: run the experiments K times in a row, each a run of its own
+    /// with fresh servers, and keep the noise bands their changes teach (per experiment,
+    /// settings and metric) for `iomux runs compare`. Needs a clean build and the store. (Any
+    /// two recorded runs of one clean commit with the same settings teach them too.)
+    #[arg(long, global = true, value_name = "K")]
+    pub calibrate: Option<usize>,
 }
 
 /// One line on a run: id, build, testbed, pinning.
@@ -68,6 +77,8 @@ pub struct Lab {
     pub progress: Progress,
     /// The headline metric of the experiment being measured (the figure the progress shows).
     pub headline: &'static str,
+    /// One of `--calibrate K`'s runs.
+    calibrating: bool,
 }
 
 impl Lab {
@@ -112,6 +123,7 @@ impl Lab {
                 points: Vec::new(),
                 progress: Progress::hidden(),
                 headline: "",
+                calibrating: false,
             });
         }
         // Opened, and the run recorded, before anything is measured: a store that cannot be
@@ -147,6 +159,7 @@ impl Lab {
             points: Vec::new(),
             progress: Progress::on_terminal(),
             headline: "",
+            calibrating: args.calibrate.is_some(),
         };
         let line = format!(
             "{}; results in {}",
@@ -193,7 +206,9 @@ impl Lab {
         &self.report.dir
     }
 
-    pub(crate) fn finish(mut self) -> io::Result<PathBuf> {
+    /// Records the run's end; then, recorded in a store, what the runs of its commit teach
+    /// about this testbed's noise (`subjects` says which subjects are peers).
+    pub(crate) fn finish(mut self, subjects: &Subjects) -> io::Result<PathBuf> {
         self.progress.finish();
         self.run.finished = Some(record::now_unix());
         self.jsonl.run(&self.run)?;
@@ -203,12 +218,69 @@ impl Lab {
                 let line = format!("recorded as run {} in {place}", self.run.id);
                 self.report.say(&line);
             }
+            let bands = store.learn_calibration(subjects);
+            for line in calibrated(&bands) {
+                self.report.say(&line);
+            }
+            if bands.is_empty() && self.calibrating {
+                let line = format!(
+                    "no noise band yet: the runs of this commit give fewer than {} changes per metric; more runs (--calibrate N) or more points teach one",
+                    iomux_store::compare::CALIBRATION_MIN_SAMPLES
+                );
+                self.report.say(&line);
+            }
         }
         let dir = self.report.dir.clone();
         let mut existing = fs::read_to_string(dir.join("summary.txt")).unwrap_or_default();
         existing.push_str(&self.report.text);
         fs::write(dir.join("summary.txt"), existing)?;
         Ok(dir)
+    }
+}
+
+/// One line per experiment on the noise bands just learned (none when nothing was).
+fn calibrated(bands: &[Calibration]) -> Vec<String> {
+    let mut experiments: Vec<&str> = bands.iter().map(|b| b.experiment.as_str()).collect();
+    experiments.dedup();
+    experiments
+        .into_iter()
+        .map(|experiment| {
+            let mine: Vec<&Calibration> =
+                bands.iter().filter(|b| b.experiment == experiment).collect();
+            let widths: Vec<String> = mine
+                .iter()
+                .map(|b| format!("{} ±{:.1}%", b.metric, b.band * 100.0))
+                .collect();
+            format!(
+                "{experiment}: this testbed's noise, learned from {} changes in {} runs of {}: {}; `iomux runs compare` judges runs with these settings by it",
+                mine[0].samples,
+                mine[0].runs,
+                mine[0].commit,
+                widths.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Why `--calibrate K` cannot run as asked, if it cannot: calibrating needs at least two
+/// runs, recorded, of a clean build, with real figures.
+pub(crate) fn calibration_refused(args: &LabArgs, runs: usize) -> Option<String> {
+    let commit = commit_measured();
+    let clean = iomux_store::compare::clean_commit(&Run {
+        git_commit: commit.clone(),
+        ..Run::default()
+    })
+    .is_some();
+    if runs < 2 {
+        Some("--calibrate needs at least 2 runs (noise is what moves between runs)".into())
+    } else if args.no_db {
+        Some("--calibrate keeps what it learns in the results store: drop --no-db".into())
+    } else if args.quick {
+        Some("--calibrate measures real figures: drop --quick".into())
+    } else if !clean {
+        Some(format!("--calibrate needs a clean build of a commit (this one is {commit}): noise learned from modified code would be kept under a commit it does not match"))
+    } else {
+        None
     }
 }
 

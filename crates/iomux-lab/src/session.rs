@@ -4,18 +4,43 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::experiment::Chosen;
-use crate::lab::{describe_run, Lab, LabArgs};
+use crate::lab::{calibration_refused, describe_run, Lab, LabArgs};
 use crate::registry;
 use crate::report::Report;
 use iomux_store::record::{self, ExperimentParams, Point, RunRecords};
 
 /// Runs `experiments` with the lab's options; returns the folder the results went to (`None`
-/// for a dry run, which measures nothing).
+/// for a dry run, which measures nothing). With `--calibrate K`, K runs in a row, each in a
+/// folder of its own; the folder of the last is returned.
 pub fn run(lab_args: &LabArgs, experiments: &[Box<dyn Chosen>]) -> io::Result<Option<PathBuf>> {
     let name = match experiments {
         [one] => one.name(),
         _ => "all",
     };
+    let Some(runs) = lab_args.calibrate.filter(|_| !lab_args.dry_run) else {
+        return run_once(lab_args, name, experiments);
+    };
+    if let Some(why) = calibration_refused(lab_args, runs) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+    }
+    let mut last = None;
+    for i in 1..=runs {
+        println!("calibration run {i} of {runs}");
+        let args = LabArgs {
+            out: lab_args.out.as_ref().map(|o| o.join(format!("run-{i}"))),
+            ..lab_args.clone()
+        };
+        last = run_once(&args, &format!("{name}-calibrate-{i}"), experiments)?;
+    }
+    Ok(last)
+}
+
+/// One run of `experiments`, named `name` in its folder's name.
+fn run_once(
+    lab_args: &LabArgs,
+    name: &str,
+    experiments: &[Box<dyn Chosen>],
+) -> io::Result<Option<PathBuf>> {
     let recorded: Vec<ExperimentParams> = experiments
         .iter()
         .map(|e| ExperimentParams {
@@ -42,7 +67,7 @@ pub fn run(lab_args: &LabArgs, experiments: &[Box<dyn Chosen>]) -> io::Result<Op
         lab.progress
             .suspend(|| experiment.render(report, &points))?;
     }
-    lab.finish().map(Some)
+    lab.finish(&registry::SUBJECTS).map(Some)
 }
 
 /// `iomux bench show DIR`: the stored run's tables and charts, rendered again.

@@ -450,7 +450,14 @@ pub fn compare(
     noise: Noise,
 ) -> Comparison {
     let history: Vec<Figures> = history.iter().map(Figures::of).collect();
-    compare_figures(&Figures::of(a), &Figures::of(b), &history, &[], subjects, noise)
+    compare_figures(
+        &Figures::of(a),
+        &Figures::of(b),
+        &history,
+        &[],
+        subjects,
+        noise,
+    )
 }
 
 /// What one row is judged against besides its own two figures.

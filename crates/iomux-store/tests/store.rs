@@ -567,12 +567,18 @@ mod bodies {
             .iter()
             .find(|c| c.metric == "server_cpu_us_per_msg")
             .expect("a band for CPU per message");
-        assert_eq!((cpu.samples, cpu.runs, cpu.commit.as_str()), (180, 3, "abc"));
+        assert_eq!(
+            (cpu.samples, cpu.runs, cpu.commit.as_str()),
+            (180, 3, "abc")
+        );
         // Every pair counts, not only consecutive ones: the widest change is 4.2 against 3.9,
         // and the band is a quarter more than that, on the log scale.
         let expected = ((4.2f64 / 3.9).ln() * 1.25).exp() - 1.0;
         assert!((cpu.band - expected).abs() < 1e-9, "{cpu:?}");
-        assert_eq!(cpu.settings, iomux_store::compare::settings(&run("x", 0.0, "m1", "abc"), "echo"));
+        assert_eq!(
+            cpu.settings,
+            iomux_store::compare::settings(&run("x", 0.0, "m1", "abc"), "echo")
+        );
         // Learned again, it is replaced, not duplicated; another testbed has none.
         learn_after(&mut *store, "r2", &subjects).unwrap();
         let again = store.calibrations(&testbed("m1").fingerprint()).unwrap();

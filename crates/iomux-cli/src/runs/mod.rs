@@ -1,5 +1,5 @@
 //! `iomux runs`: the results store from the command line — list, show, remove, compare,
-//! history, export and import of the lab's runs, and the notes' claims checked against them. Every subcommand takes `--db` (or
+//! history, export and import of the lab's runs, the noise bands calibrated from them, and the notes' claims checked against them. Every subcommand takes `--db` (or
 //! `IOMUX_DB`) and `--json` (but `export`, which has `--format`).
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -88,6 +88,13 @@ pub enum RunsCommand {
     /// its figures, whether it held here, and the command that measures it.
     Claims {
         /// Only runs of this testbed (a fingerprint, its start, or a host name).
+        #[arg(long)]
+        testbed: Option<String>,
+    },
+    /// The noise bands `runs compare` judges two runs by on a testbed: learned from runs of
+    /// one clean commit (`iomux bench --calibrate K ...`, or any such runs recorded).
+    Calibration {
+        /// The testbed (a fingerprint, its start, or a host name); default: the newest run's.
         #[arg(long)]
         testbed: Option<String>,
     },
@@ -208,6 +215,9 @@ pub fn main(db: &DbArg, json: bool, command: RunsCommand) -> io::Result<u8> {
         }
         RunsCommand::Import { paths } => import(store, &paths, json)?,
         RunsCommand::Claims { testbed } => say(&claims::render(store, testbed.as_deref(), json)?),
+        RunsCommand::Calibration { testbed } => {
+            verdicts::calibration(store, testbed.as_deref(), json)?
+        }
     }
     Ok(0)
 }
@@ -297,6 +307,8 @@ fn import(store: &mut dyn Store, paths: &[PathBuf], json: bool) -> io::Result<()
         for RunRecords { run, points } in &jsonl.runs {
             store.save_run(run)?;
             let new_points = store.save_points(&run.id, 0, points)?;
+            // What runs of one commit teach about the testbed's noise, as if recorded live.
+            iomux_store::compare::calibration::learn_after(store, &run.id, &iomux_lab::SUBJECTS)?;
             done.push(Imported {
                 file: file.display().to_string(),
                 run: run.id.clone(),

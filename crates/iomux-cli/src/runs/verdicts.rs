@@ -258,3 +258,65 @@ fn print_history(h: &History) {
     ));
     say(rule);
 }
+
+/// `runs calibration`: the noise bands stored for a testbed (by default the one that ran the
+/// newest run), newest first.
+pub fn calibration(store: &mut dyn Store, testbed: Option<&str>, json: bool) -> io::Result<()> {
+    let newest = store.runs(&iomux_store::RunFilter {
+        testbed: testbed.map(str::to_owned),
+        limit: Some(1),
+        ..Default::default()
+    })?;
+    let Some(newest) = newest.first() else {
+        return Err(io::Error::other(match testbed {
+            Some(t) => format!("no stored run on a testbed {t}"),
+            None => format!("{} holds no run", store.describe()),
+        }));
+    };
+    let bands = store.calibrations(&newest.testbed)?;
+    if json {
+        return print_json(&bands);
+    }
+    let place = format!("{} {}", newest.host, short_testbed(&newest.testbed));
+    if bands.is_empty() {
+        say(&format!(
+            "no noise band stored for testbed {place}: `iomux bench --calibrate 8 echo ...` learns one (so do any two recorded runs of one clean commit with the same settings, once they give {} changes)",
+            compare::CALIBRATION_MIN_SAMPLES
+        ));
+        return Ok(());
+    }
+    say(&format!(
+        "noise bands of testbed {place}: two runs with an experiment's settings are judged by them for {} days after they were learned",
+        (compare::calibration::MAX_AGE / 86_400.0).round()
+    ));
+    let rows: Vec<Vec<String>> = bands
+        .iter()
+        .map(|b| {
+            vec![
+                b.experiment.clone(),
+                b.metric.clone(),
+                format!("±{:.1}%", b.band * 100.0),
+                b.samples.to_string(),
+                b.runs.to_string(),
+                b.commit.clone(),
+                Utc::of(b.learned).minutes(),
+                b.settings.clone(),
+            ]
+        })
+        .collect();
+    say(&aligned_table(
+        &[
+            "experiment",
+            "metric",
+            "band",
+            "changes",
+            "runs",
+            "commit",
+            "learned (UTC)",
+            "settings",
+        ],
+        &rows,
+        &[false, false, true, true, true, false, false, false],
+    ));
+    Ok(())
+}

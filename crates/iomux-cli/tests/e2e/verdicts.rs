@@ -230,3 +230,106 @@ fn against_a_program_that_is_not_iomux_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--against /bin/false"), "{stderr}");
 }
+
+/// `iomux bench --calibrate K`: K runs in a row teach the testbed's noise bands, which are
+/// stored, listed by `runs calibration` and used by `runs compare`. (It needs a clean build:
+/// a modified work tree is refused, in one line, and that is what is checked there.)
+#[test]
+fn calibrate_learns_and_stores_this_testbeds_noise() {
+    let dir = temp_dir("calibrate");
+    let db = dir.join("runs.db");
+    let record = ok(iomux(&["bench", "--dry-run", "echo"], &db, None));
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    let commit = record["git_commit"].as_str().unwrap().to_owned();
+    // Ten points of two servers, three runs: three pairs give 60 changes per metric.
+    let out = dir.join("runs");
+    let calibrate = iomux(
+        &[
+            "bench",
+            "--calibrate",
+            "3",
+            "echo",
+            "--servers",
+            "epoll,callbacks",
+            "--conns",
+            "1,2,3,4,5",
+            "--sizes",
+            "64,128",
+            "--pipelines",
+            "1",
+            "--duration",
+            "0.05",
+            "--warmup",
+            "0.02",
+            "--syscalls",
+            "off",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &db,
+        None,
+    );
+    if commit.ends_with("-dirty") || commit == "unknown" {
+        assert!(!calibrate.status.success());
+        let stderr = String::from_utf8_lossy(&calibrate.stderr);
+        assert!(stderr.contains("needs a clean build"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        eprintln!("calibration itself not run: this build ({commit}) is not a clean commit");
+        return;
+    }
+    let text = ok(calibrate);
+    assert!(text.contains("calibration run 3 of 3"), "{text}");
+    assert!(
+        text.contains("this testbed's noise, learned from 60 changes in 3 runs"),
+        "{text}"
+    );
+    for i in 1..=3 {
+        assert!(out.join(format!("run-{i}/results.jsonl")).exists());
+    }
+    let bands: serde_json::Value =
+        serde_json::from_str(&ok(iomux(&["runs", "calibration", "--json"], &db, None))).unwrap();
+    let bands = bands.as_array().unwrap();
+    let cpu = bands
+        .iter()
+        .find(|b| b["metric"] == "server_cpu_us_per_msg")
+        .unwrap_or_else(|| panic!("{bands:?}"));
+    assert_eq!(cpu["samples"], 60, "{cpu}");
+    assert_eq!(cpu["runs"], 3, "{cpu}");
+    assert!(cpu["band"].as_f64().unwrap() > 0.0, "{cpu}");
+    let table = ok(iomux(&["runs", "calibration"], &db, None));
+    assert!(table.contains("server_cpu_us_per_msg"), "{table}");
+    // Two of those runs compared: the timings are judged by the calibrated band.
+    let json = ok(iomux(
+        &["runs", "compare", "latest~1", "latest", "--json"],
+        &db,
+        None,
+    ));
+    let judged = rows(&json);
+    let timed = judged
+        .iter()
+        .find(|r| r["metric"] == "server_cpu_us_per_msg")
+        .unwrap_or_else(|| panic!("{json}"));
+    assert!(
+        timed["rule"].as_str().unwrap().contains("calibrated from"),
+        "{timed}"
+    );
+}
+
+/// `--calibrate` asked of a run that cannot teach anything is refused before measuring.
+#[test]
+fn calibrate_refuses_what_cannot_teach_noise() {
+    let dir = temp_dir("calibrate-refused");
+    for (args, why) in [
+        (vec!["--calibrate", "1"], "at least 2 runs"),
+        (vec!["--calibrate", "3", "--no-db"], "drop --no-db"),
+        (vec!["--calibrate", "3", "--quick"], "drop --quick"),
+    ] {
+        let mut all = vec!["bench"];
+        all.extend(args);
+        all.extend(["wait", "--fds", "10", "--backends", "epoll"]);
+        let out = iomux(&all, &dir.join("runs.db"), None);
+        assert!(!out.status.success(), "{all:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{all:?}: {stderr}");
+    }
+}
