@@ -92,8 +92,7 @@ impl Lab {
             .out
             .clone()
             .unwrap_or_else(|| PathBuf::from("bench-results").join(format!("{stamp}-{name}")));
-        let pinning = Pinning::detect();
-        let testbed = Testbed::detect(pinning.server, pinning.load);
+        let (pinning, testbed) = machine();
         let run = Run {
             // Unique across the machines that share a store: the time, the testbed, the process.
             id: format!(
@@ -282,6 +281,19 @@ pub(crate) fn calibration_refused(args: &LabArgs, runs: usize) -> Option<String>
     } else {
         None
     }
+}
+
+/// The pinning and the testbed, as the process found them before its first run pinned this
+/// thread (a second run in one process, `--calibrate`, would otherwise see one CPU).
+fn machine() -> (Pinning, Testbed) {
+    static MACHINE: std::sync::OnceLock<(Pinning, Testbed)> = std::sync::OnceLock::new();
+    MACHINE
+        .get_or_init(|| {
+            let pinning = Pinning::detect();
+            let testbed = Testbed::detect(pinning.server, pinning.load);
+            (pinning, testbed)
+        })
+        .clone()
 }
 
 /// The sink of a dry run: nothing is measured, so nothing is written.
