@@ -14,13 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use iomux_load as load;
-use iomux_store::compare::{compare_arm_points, Noise, Verdict, ARM_PARAM};
+use iomux_store::compare::{compare_arm_points, median, Noise, Verdict, ARM_PARAM};
+use iomux_store::metric;
 use iomux_store::record::Point;
+use serde::{Deserialize, Serialize};
 
 use crate::lab::Lab;
-use crate::process::ServerSpec;
+use crate::process::{ServerProc, ServerSpec};
 use crate::report::Report;
-use crate::runner::{measure_server, merge, Measured};
+use crate::runner::measure_server;
 use crate::table::aligned_table;
 
 /// The arms' names, as their points record them: A is the `--against` binary, B this one.
@@ -50,6 +52,11 @@ impl Armed {
             a,
             b: spec,
         })
+    }
+
+    /// The command of arm `arm` (0: A, 1: B).
+    pub fn arm(&self, arm: usize) -> &ServerSpec {
+        [&self.a, &self.b][arm]
     }
 }
 
@@ -83,54 +90,159 @@ pub fn check_against(against: &Path, models: &[&str]) -> io::Result<PathBuf> {
     std::fs::canonicalize(against)
 }
 
-/// Measures `servers` in both arms at one point, `pairs` times; records each pair's two
-/// windows as repeats (with the `arm` parameter) and each arm's medians. `point` makes a point
-/// of a subject at this point's parameters; `load_for` the load for a server's address.
-pub fn measure_point(
+/// The flags of the interleaved mode, shared by the experiments that have it (their recorded
+/// parameters keep the names `against` and `pairs`).
+#[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArmsArgs {
+    /// Interleaved mode: measure every server in two arms, A on this older `iomux` binary and
+    /// B on this build, pair by pair with fresh processes (ABBA order), the peers in both as
+    /// controls; the verdicts come from a paired test (`iomux runs compare RUN`). The
+    /// counting and trace passes are not run in this mode.
+    #[arg(long, value_name = "OLD_IOMUX")]
+    #[serde(default)]
+    pub against: Option<PathBuf>,
+    /// With --against: pairs per point.
+    #[arg(long, default_value_t = DEFAULT_PAIRS, value_name = "N")]
+    #[serde(default = "default_pairs")]
+    pub pairs: usize,
+}
+
+/// The pairs of an interleaved run: enough for a paired test to reach p = 0.005 on a
+/// consistent change (it cannot with fewer than about 10).
+pub const DEFAULT_PAIRS: usize = 40;
+
+fn default_pairs() -> usize {
+    DEFAULT_PAIRS
+}
+
+/// What an experiment's interleaved mode measures: its subjects, each startable in either
+/// arm, and one window of a started server.
+pub trait Arms {
+    /// A server started for one arm of one pair.
+    type Server;
+    /// The subjects' names, in the experiment's order.
+    fn names(&self) -> Vec<String>;
+    /// Starts subject `subject` in arm `arm` (0: A, 1: B).
+    fn start(&self, lab: &Lab, subject: usize, arm: usize) -> io::Result<Self::Server>;
+    /// Measures one window of `server`: `point` with its figures.
+    fn measure(&self, lab: &Lab, server: &Self::Server, point: Point) -> io::Result<Point>;
+    /// Stops `server`.
+    fn stop(&self, server: Self::Server);
+}
+
+/// Measures every subject of `arms` in both arms at one point, `pairs` times; records each
+/// pair's two windows as repeats (with the `arm` parameter) and each arm's medians. `point`
+/// makes a point of a subject at this point's parameters.
+pub fn measure_point<A: Arms>(
     lab: &mut Lab,
-    servers: &[Armed],
+    arms: &A,
     pairs: usize,
     point: &dyn Fn(&str) -> Point,
-    load_for: &dyn Fn(std::net::SocketAddr) -> load::Config,
 ) -> io::Result<()> {
-    let mut runs: Vec<[Vec<Measured>; 2]> =
-        servers.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+    let names = arms.names();
+    let mut windows: Vec<[Vec<Point>; 2]> =
+        names.iter().map(|_| [Vec::new(), Vec::new()]).collect();
     for pair in 0..pairs {
         // Fresh processes for every pair: a server's state (its buffers, its allocator's
         // caches, a page-cache accident) is not carried from one pair to the next.
-        let started = servers
-            .iter()
-            .map(|s| Ok([s.a.start(&lab.pinning)?, s.b.start(&lab.pinning)?]))
-            .collect::<io::Result<Vec<_>>>()?;
-        for k in 0..servers.len() {
-            let si = (k + pair) % servers.len();
+        let mut started = Vec::with_capacity(names.len());
+        for subject in 0..names.len() {
+            let a = arms.start(lab, subject, 0);
+            let b = a.and_then(|a| Ok([a, arms.start(lab, subject, 1)?]));
+            match b {
+                Ok(both) => started.push(both),
+                Err(e) => {
+                    for [a, b] in started {
+                        arms.stop(a);
+                        arms.stop(b);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let mut outcome = Ok(());
+        'pair: for k in 0..names.len() {
+            let si = (k + pair) % names.len();
             let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
             for arm in order {
-                let server = &started[si][arm];
-                let measured = measure_server(server, &load_for(server.addr), 1)?;
-                lab.point(
-                    measured.clone().into_point(
-                        point(&servers[si].name)
-                            .param(ARM_PARAM, ARMS[arm])
-                            .repeat(pair),
-                    ),
-                )?;
-                runs[si][arm].push(measured);
+                let here = point(&names[si]).param(ARM_PARAM, ARMS[arm]);
+                match arms.measure(lab, &started[si][arm], here) {
+                    Ok(measured) => {
+                        lab.point(measured.clone().repeat(pair))?;
+                        windows[si][arm].push(measured);
+                    }
+                    Err(e) => {
+                        outcome = Err(e);
+                        break 'pair;
+                    }
+                }
             }
         }
         for [a, b] in started {
-            drop(a.stop());
-            drop(b.stop());
+            arms.stop(a);
+            arms.stop(b);
         }
+        outcome?;
     }
-    for (si, server) in servers.iter().enumerate() {
+    for (si, name) in names.iter().enumerate() {
         for arm in 0..2 {
-            lab.point(
-                merge(&runs[si][arm]).into_point(point(&server.name).param(ARM_PARAM, ARMS[arm])),
-            )?;
+            let base = point(name).param(ARM_PARAM, ARMS[arm]);
+            lab.point(medians(base, &windows[si][arm]))?;
         }
     }
     Ok(())
+}
+
+/// `base` with each metric's median over `windows`; failure counts are summed instead.
+fn medians(base: Point, windows: &[Point]) -> Point {
+    let mut names: Vec<&str> = Vec::new();
+    for w in windows {
+        for name in w.metrics.keys() {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+    }
+    names.into_iter().fold(base, |point, name| {
+        let values: Vec<f64> = windows.iter().filter_map(|w| w.get(name)).collect();
+        let value = if values.is_empty() {
+            None
+        } else if metric::info(name).kind == metric::Kind::Failures {
+            Some(values.iter().sum())
+        } else {
+            Some(median(values))
+        };
+        point.metric(name, value)
+    })
+}
+
+/// The interleaved mode of `bench echo`: servers started from their commands, measured by the
+/// lab's load generator.
+pub struct EchoArms<'a> {
+    /// Each server in both arms.
+    pub servers: &'a [Armed],
+    /// The load for a server's address.
+    pub load_for: &'a dyn Fn(std::net::SocketAddr) -> load::Config,
+}
+
+impl Arms for EchoArms<'_> {
+    type Server = ServerProc;
+
+    fn names(&self) -> Vec<String> {
+        self.servers.iter().map(|s| s.name.clone()).collect()
+    }
+
+    fn start(&self, lab: &Lab, subject: usize, arm: usize) -> io::Result<ServerProc> {
+        self.servers[subject].arm(arm).start(&lab.pinning)
+    }
+
+    fn measure(&self, _: &Lab, server: &ServerProc, point: Point) -> io::Result<Point> {
+        Ok(measure_server(server, &(self.load_for)(server.addr), 1)?.into_point(point))
+    }
+
+    fn stop(&self, server: ServerProc) {
+        drop(server.stop());
+    }
 }
 
 /// The verdicts of a run's arms, as a table: what changed from A to B, decided by a paired

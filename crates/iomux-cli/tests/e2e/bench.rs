@@ -461,6 +461,60 @@ fn bench_http_measures_iomux_web_against_nginx() {
     assert!(echo["server_cpu_us_per_msg"].as_f64().unwrap() > 0.0);
     assert!(text.contains("vs nginx"), "{text}");
     assert_svg(&out, "http.svg");
+
+    // The interleaved mode: iomux web in both arms (A: --against, here this very binary),
+    // nginx in both as the control; each pair's windows and each arm's medians recorded.
+    let arms = temp_dir("http-arms");
+    let text = bench(
+        &[
+            "http",
+            "--quick",
+            "--servers",
+            "iomux-web,nginx",
+            "--against",
+            BIN,
+            "--pairs",
+            "2",
+        ],
+        &arms,
+    );
+    assert!(text.contains("http, interleaved"), "{text}");
+    assert!(text.contains("B (this build) against A"), "{text}");
+    let rows = results(&arms);
+    for server in ["iomux-web", "nginx"] {
+        for arm in ["A", "B"] {
+            let windows = rows
+                .iter()
+                .filter(|r| r["subject"] == server && r["arm"] == arm && !r["repeat"].is_null())
+                .count();
+            assert_eq!(windows, 2, "{server} arm {arm}: {rows:?}");
+            let median = rows
+                .iter()
+                .find(|r| r["subject"] == server && r["arm"] == arm && r["repeat"].is_null())
+                .unwrap_or_else(|| panic!("no median of {server} arm {arm}: {rows:?}"));
+            assert!(
+                median["requests_per_s"].as_f64().unwrap() > 100.0,
+                "{median}"
+            );
+            assert_eq!(median["errors"], 0.0, "{median}");
+        }
+    }
+    // Two pairs decide nothing (a paired test needs about ten): no decisive verdict on an A/A.
+    let compared = Command::new(BIN)
+        .args(["runs", "compare", "latest", "--json"])
+        .env("IOMUX_DB", arms.join("runs.db"))
+        .output()
+        .unwrap();
+    assert!(compared.status.success(), "{compared:?}");
+    let c: serde_json::Value = serde_json::from_slice(&compared.stdout).unwrap();
+    assert_eq!(c["mode"]["mode"], "arms", "{c}");
+    let rows = c["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["subject"] == "iomux-web"), "{c}");
+    assert!(
+        rows.iter()
+            .all(|r| ["noise", "inconclusive"].contains(&r["verdict"].as_str().unwrap())),
+        "{c}"
+    );
 }
 
 /// `bench python`: the notes' selectors server on the standard module and on iomux's epoll and

@@ -7,12 +7,13 @@
 //! also counts the server's syscalls per message, at one point or (`--syscalls every`) at each,
 //! in passes of their own (strace slows the server, so they are kept out of the timings).
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use iomux_load as load;
 use serde::{Deserialize, Serialize};
 
+use crate::arms::ArmsArgs;
 use crate::chart::bar_chart;
 use crate::experiment::Experiment;
 use crate::lab::Lab;
@@ -70,23 +71,10 @@ pub struct Params {
     #[arg(long)]
     #[serde(default)]
     pub trace_point: bool,
-    /// Interleaved mode: measure every server in two arms, A on this older `iomux` binary and
-    /// B on this build, pair by pair with fresh processes (ABBA order), the peers in both as
-    /// controls; the verdicts come from a paired test (`iomux runs compare RUN`). The
-    /// counting and trace passes are not run in this mode.
-    #[arg(long, value_name = "OLD_IOMUX")]
-    #[serde(default)]
-    pub against: Option<PathBuf>,
-    /// With --against: pairs per point.
-    #[arg(long, default_value_t = 40, value_name = "N")]
-    #[serde(default = "default_pairs")]
-    pub pairs: usize,
-}
-
-/// The pairs of an interleaved run: enough for a paired test to reach p = 0.005 on a
-/// consistent change (it cannot with fewer than about 10).
-fn default_pairs() -> usize {
-    40
+    /// The interleaved mode (`--against`, `--pairs`).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub arms: ArmsArgs,
 }
 
 impl Experiment for Params {
@@ -104,7 +92,7 @@ impl Experiment for Params {
         };
         let budget = crate::params::fd_budget()?;
         let points = p.matrix();
-        if let Some(against) = &p.against {
+        if let Some(against) = &p.arms.against {
             return measure_arms(lab, p, against, &points);
         }
         if let Some(&(c, _, _)) = points.iter().find(|(c, _, _)| *c as u64 + 64 > budget) {
@@ -205,11 +193,11 @@ impl Experiment for Params {
     /// The tables (one per point, the ratios to tokio over all points, the counting passes) and
     /// the chart, from the recorded points; in the interleaved mode, the arms' verdicts.
     fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
-        if self.against.is_some() {
+        if self.arms.against.is_some() {
             report.say(&format!(
                 "echo, interleaved: A = {}, B = this build; {} pairs per point, {:.1} s measured after {:.1} s warm-up",
-                self.against.as_deref().unwrap_or(Path::new("?")).display(),
-                self.pairs,
+                self.arms.against.as_deref().unwrap_or(Path::new("?")).display(),
+                self.arms.pairs,
                 self.duration.as_secs_f64(),
                 self.warmup.as_secs_f64()
             ));
@@ -490,7 +478,7 @@ fn measure_arms(
         .map(|s| crate::arms::Armed::new(ServerSpec::new(s)?, &against))
         .collect::<io::Result<Vec<_>>>()?;
     lab.progress
-        .expect((points.len() * servers.len() * (2 * p.pairs + 2)) as u64);
+        .expect((points.len() * servers.len() * (2 * p.arms.pairs + 2)) as u64);
     for &(conns, size, pipeline) in points {
         lab.progress.measuring(format!(
             "both arms at {conns} conns, {size} B, pipeline {pipeline}"
@@ -503,7 +491,11 @@ fn measure_arms(
         };
         let load_for =
             |addr| load::Config::closed_loop(addr, conns, size, pipeline, p.duration, p.warmup);
-        crate::arms::measure_point(lab, &servers, p.pairs, &point, &load_for)?;
+        let arms = crate::arms::EchoArms {
+            servers: &servers,
+            load_for: &load_for,
+        };
+        crate::arms::measure_point(lab, &arms, p.arms.pairs, &point)?;
     }
     Ok(())
 }

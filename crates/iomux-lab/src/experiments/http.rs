@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::arms::ArmsArgs;
 use crate::chart::bar_chart;
 use crate::experiment::Experiment;
 use crate::lab::Lab;
@@ -102,6 +103,12 @@ pub struct Params {
     /// Repeats per server, in rotated order; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// The interleaved mode (`--against`, `--pairs`): iomux web and the echo yardstick in
+    /// both arms, nginx in both as the control. Each window is --duration seconds after a
+    /// second of warm-up, so 40 pairs of three servers at 1 s take about 8 minutes.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub arms: ArmsArgs,
 }
 
 impl Experiment for Params {
@@ -112,6 +119,15 @@ impl Experiment for Params {
 
     fn measure(&self, lab: &mut Lab) -> io::Result<()> {
         let p = self;
+        if let Some(against) = &p.arms.against {
+            check_web(against)?;
+            if p.servers.contains(&HttpServer::EpollEcho) {
+                crate::arms::check_against(
+                    against,
+                    &[Model::Readiness(iomux::BackendKind::Epoll).name()],
+                )?;
+            }
+        }
         need("wrk", "wrk")?;
         if p.servers.contains(&HttpServer::Nginx) {
             need("nginx", "nginx-light")?;
@@ -130,6 +146,22 @@ impl Experiment for Params {
 
     fn render(&self, report: &mut Report, points: &[Point]) -> io::Result<()> {
         let p = self;
+        if let Some(against) = &p.arms.against {
+            report.say(&format!(
+                "http, interleaved: A = {}, B = this build; wrk -t1 -c{} against /assets/{}; {} pairs, {} s windows after 1 s of warm-up",
+                against.display(),
+                p.conns,
+                p.file,
+                p.arms.pairs,
+                p.duration.as_secs().max(1)
+            ));
+            let subjects = iomux_store::compare::Subjects {
+                reference: &|_| Some(REFERENCE),
+                peers: &|_| &[REFERENCE],
+            };
+            crate::arms::render(report, points, &subjects);
+            return Ok(());
+        }
         report.say(&format!(
             "http: wrk -t1 -c{} for {} s against /assets/{} (keep-alive); server pinned to one CPU, wrk to the other; median of {} rotated repeats",
             p.conns,
@@ -261,6 +293,25 @@ fn measure_in(lab: &mut Lab, p: &Params, body: &[u8], scratch: &Path) -> io::Res
     let path = format!("/assets/{}", p.file);
     std::fs::create_dir_all(scratch.join("root/assets"))?;
     std::fs::write(scratch.join("root/assets").join(&p.file), body)?;
+    if let Some(against) = &p.arms.against {
+        let arms = HttpArms {
+            servers: &p.servers,
+            against: std::fs::canonicalize(against)?,
+            scratch,
+            path: &path,
+            conns,
+            duration,
+            warmup: Duration::from_millis(if lab.quick { 100 } else { 500 }),
+        };
+        lab.progress
+            .expect((p.servers.len() * (2 * p.arms.pairs + 2)) as u64);
+        let point = |name: &str| {
+            Point::new(NAME, name)
+                .param("conns", conns)
+                .param("file", p.file.as_str())
+        };
+        return crate::arms::measure_point(lab, &arms, p.arms.pairs, &point);
+    }
     let mut repeats: Vec<Vec<Point>> = vec![Vec::new(); p.servers.len()];
     for r in 0..repeat {
         for k in 0..p.servers.len() {
@@ -277,7 +328,7 @@ fn measure_in(lab: &mut Lab, p: &Params, body: &[u8], scratch: &Path) -> io::Res
                     wrk_point(point, &m)
                 }
                 HttpServer::Nginx => {
-                    let nginx = Nginx::start(lab, scratch)?;
+                    let nginx = Nginx::start(lab, scratch, &scratch.join("root"))?;
                     let m = run_wrk(lab, nginx.addr, &path, conns, duration, nginx.pid())?;
                     drop(nginx);
                     wrk_point(point, &m)
@@ -323,7 +374,7 @@ fn measure_in(lab: &mut Lab, p: &Params, body: &[u8], scratch: &Path) -> io::Res
                     n
                 }
                 HttpServer::Nginx => {
-                    let nginx = Nginx::start(lab, scratch)?;
+                    let nginx = Nginx::start(lab, scratch, &scratch.join("root"))?;
                     count_syscalls(lab, server, nginx.addr, &path, conns, nginx.pid())?
                 }
                 // Counted by `bench echo` (about two per message from 100 connections on).
@@ -391,13 +442,138 @@ fn fetch_file(lab: &Lab, scratch: &Path, name: &str) -> io::Result<Vec<u8>> {
     }
 }
 
-/// `iomux web` on a store of its own in the scratch folder.
+/// `iomux web` (this build) on a store of its own in the scratch folder.
 fn start_web(lab: &Lab, scratch: &Path) -> io::Result<ServerProc> {
+    start_web_of(lab, &std::env::current_exe()?, scratch, "runs.db")
+}
+
+/// `iomux web` of the binary `exe`, on the store `db` in the scratch folder.
+fn start_web_of(lab: &Lab, exe: &Path, scratch: &Path, db: &str) -> io::Result<ServerProc> {
     std::fs::create_dir_all(scratch)?;
-    let exe = std::env::current_exe()?;
-    let db = scratch.join("runs.db");
+    let db = scratch.join(db);
     let args = ["web", "--db", db.to_str().unwrap_or("runs.db")];
-    ServerProc::start(&lab.pinning, HttpServer::IomuxWeb.name(), &exe, &args)
+    ServerProc::start(&lab.pinning, HttpServer::IomuxWeb.name(), exe, &args)
+}
+
+/// Checks that `against` has `iomux web`, in one line when not.
+fn check_web(against: &Path) -> io::Result<()> {
+    let ok = Command::new(against)
+        .args(["web", "--help"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "--against {}: `web --help` failed: is it an iomux binary?",
+            against.display()
+        )))
+    }
+}
+
+/// A server of the interleaved mode, started for one arm.
+enum HttpRunning {
+    /// `iomux web` or the echo yardstick.
+    Iomux(ServerProc),
+    /// nginx, the control.
+    Nginx(Nginx),
+}
+
+/// The interleaved mode of `bench http` (see [`crate::arms`]): iomux web and the echo
+/// yardstick run on the `--against` binary in arm A; nginx, the same program in both arms, is
+/// the control. Each arm's servers keep their own files (a store, nginx's folder).
+struct HttpArms<'a> {
+    servers: &'a [HttpServer],
+    against: std::path::PathBuf,
+    scratch: &'a Path,
+    path: &'a str,
+    conns: usize,
+    duration: Duration,
+    /// The echo yardstick's warm-up.
+    warmup: Duration,
+}
+
+impl crate::arms::Arms for HttpArms<'_> {
+    type Server = HttpRunning;
+
+    fn names(&self) -> Vec<String> {
+        self.servers.iter().map(|s| s.name().to_owned()).collect()
+    }
+
+    fn start(&self, lab: &Lab, subject: usize, arm: usize) -> io::Result<HttpRunning> {
+        let arm_name = crate::arms::ARMS[arm];
+        let exe = if arm == 0 {
+            self.against.clone()
+        } else {
+            std::env::current_exe()?
+        };
+        Ok(match self.servers[subject] {
+            HttpServer::IomuxWeb => HttpRunning::Iomux(start_web_of(
+                lab,
+                &exe,
+                self.scratch,
+                &format!("runs-{arm_name}.db"),
+            )?),
+            HttpServer::Nginx => HttpRunning::Nginx(Nginx::start(
+                lab,
+                &self.scratch.join(format!("nginx-{arm_name}")),
+                &self.scratch.join("root"),
+            )?),
+            HttpServer::EpollEcho => {
+                let spec =
+                    ServerSpec::new(Subject::Model(Model::Readiness(iomux::BackendKind::Epoll)))?;
+                let armed = crate::arms::Armed::new(spec, &self.against)?;
+                HttpRunning::Iomux(armed.arm(arm).start(&lab.pinning)?)
+            }
+        })
+    }
+
+    fn measure(&self, lab: &Lab, server: &HttpRunning, point: Point) -> io::Result<Point> {
+        match server {
+            HttpRunning::Nginx(nginx) => Ok(wrk_point(
+                point,
+                &run_wrk(
+                    lab,
+                    nginx.addr,
+                    self.path,
+                    self.conns,
+                    self.duration,
+                    nginx.pid(),
+                )?,
+            )),
+            HttpRunning::Iomux(proc) if point.subject == HttpServer::EpollEcho.name() => {
+                let config = load::Config::closed_loop(
+                    proc.addr,
+                    self.conns,
+                    64,
+                    1,
+                    self.duration,
+                    self.warmup,
+                );
+                Ok(measure_server(proc, &config, 1)?.into_point(point))
+            }
+            HttpRunning::Iomux(proc) => Ok(wrk_point(
+                point,
+                &run_wrk(
+                    lab,
+                    proc.addr,
+                    self.path,
+                    self.conns,
+                    self.duration,
+                    proc.pid(),
+                )?,
+            )),
+        }
+    }
+
+    fn stop(&self, server: HttpRunning) {
+        match server {
+            HttpRunning::Iomux(proc) => drop(proc.stop()),
+            HttpRunning::Nginx(nginx) => drop(nginx),
+        }
+    }
 }
 
 /// The point whose headline figure is the median of the repeats (its other figures go with it).
@@ -504,14 +680,15 @@ fn wrk_time_us(text: &str) -> Option<f64> {
     number.parse::<f64>().ok().map(|n| n * scale)
 }
 
-/// nginx with one worker, serving `dir/root` on a loopback port; stopped on drop.
+/// nginx with one worker, serving `root` on a loopback port, its files in `dir`; stopped on
+/// drop.
 struct Nginx {
     child: Child,
     addr: SocketAddr,
 }
 
 impl Nginx {
-    fn start(lab: &Lab, dir: &Path) -> io::Result<Nginx> {
+    fn start(lab: &Lab, dir: &Path, root: &Path) -> io::Result<Nginx> {
         // A free port: bound and let go (nginx binds it a moment later).
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -521,8 +698,9 @@ impl Nginx {
              http {{\n  access_log off;\n  sendfile on;\n  open_file_cache max=64 inactive=600s;\n  open_file_cache_valid 600s;\n  keepalive_requests {keep};\n  keepalive_timeout 60s;\n\
                client_body_temp_path {dir}/tmp;\n  proxy_temp_path {dir}/tmp;\n  fastcgi_temp_path {dir}/tmp;\n  uwsgi_temp_path {dir}/tmp;\n  scgi_temp_path {dir}/tmp;\n\
                types {{ text/css css; text/javascript js; text/html html; image/svg+xml svg; }}\n\
-               server {{ listen {addr}; root {dir}/root; }}\n}}\n",
+               server {{ listen {addr}; root {root}; }}\n}}\n",
             dir = dir.display(),
+            root = root.display(),
             keep = iomux_http::Limits::default().requests_per_conn,
         );
         std::fs::create_dir_all(dir.join("tmp"))?;
