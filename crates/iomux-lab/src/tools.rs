@@ -111,8 +111,6 @@ pub fn count_at(
     duration: Duration,
 ) -> io::Result<()> {
     let (conns, size, pipeline) = point;
-    // strace needs a moment to attach; the run is lengthened by it.
-    const ATTACH: Duration = Duration::from_millis(100);
     let tag = format!("{conns}c-{size}B-p{pipeline}");
     // The point a pass records for one server.
     let pass_point = |name: &str| {
@@ -134,47 +132,22 @@ pub fn count_at(
         let progress = Arc::new(AtomicU64::new(0));
         let messages = match counter {
             Counter::Syscalls => {
-                let server = spec.start(&lab.pinning)?;
-                // The window's edges cut through up to conns x pipeline messages in flight, so it must
-                // hold many more than that: strace slows the server, and with 1,000 connections a
-                // short window would be a third edge. 3 ms per message in flight, at most 5 s.
-                let edge = Duration::from_millis((3 * conns * pipeline).min(5_000) as u64);
-                let config = load::Config {
-                    drain: Duration::from_secs(10),
-                    ..load::Config::closed_loop(
-                        server.addr,
-                        conns,
-                        size,
-                        pipeline,
-                        duration.max(ATTACH) + ATTACH + edge,
-                        Duration::from_millis(200),
-                    )
-                };
-                let mut strace: Option<Child> = None;
-                let mut window = [0u64; 2];
-                let mut failure = None;
-                load::run_observed(&config, &progress, &mut |edge| match edge {
-                    WindowEdge::Start => match attach_strace(server.pid(), &file) {
-                        Ok(child) => {
-                            // Attached (strace said so): count messages from here.
-                            window[0] = progress.load(Ordering::Relaxed);
-                            strace = Some(child);
-                        }
-                        Err(e) => failure = Some(e),
-                    },
-                    WindowEdge::End => {
-                        window[1] = progress.load(Ordering::Relaxed);
-                        if let Some(child) = strace.as_mut() {
-                            let _ = iomux_sys::process::kill(child.id(), libc::SIGINT);
-                            let _ = child.wait();
-                        }
+                // The window's edges cut through up to conns x pipeline messages in flight,
+                // so it must hold many more than that for the count's edge error to stay
+                // under a few percent: at least WINDOW_MESSAGES times as many. strace slows
+                // the server (with 1,000 connections a short window would be a third edge),
+                // so a window that fell short is measured again, longer, up to MAX_WINDOW.
+                let target = (WINDOW_MESSAGES * conns * pipeline) as u64;
+                let mut window = duration.max(ATTACH)
+                    + Duration::from_millis((3 * conns * pipeline).min(5_000) as u64);
+                loop {
+                    let messages = strace_window(lab, spec, &file, point, window, &progress)?;
+                    if messages >= target || window >= MAX_WINDOW {
+                        break messages;
                     }
-                })?;
-                if let Some(e) = failure {
-                    return Err(e);
+                    let scale = target as f64 / messages.max(1) as f64 * 1.2;
+                    window = window.mul_f64(scale.min(100.0)).min(MAX_WINDOW);
                 }
-                drop(server.stop());
-                window[1] - window[0]
             }
             Counter::Instructions => {
                 let short_file = file.with_extension("short.out");
@@ -214,6 +187,64 @@ pub fn count_at(
         )?;
     }
     Ok(())
+}
+
+/// How many times the messages in flight (conns x pipeline) a strace window must hold.
+const WINDOW_MESSAGES: usize = 50;
+
+/// The longest strace window: past it, a window is kept with what it holds.
+const MAX_WINDOW: Duration = Duration::from_secs(30);
+
+/// strace needs a moment to attach; a window is lengthened by it.
+const ATTACH: Duration = Duration::from_millis(100);
+
+/// One strace window: starts `spec`, loads it at `point`, attaches `strace -f -c` (writing
+/// `file`) for about `window`; returns the messages answered while strace was attached.
+fn strace_window(
+    lab: &Lab,
+    spec: &ServerSpec,
+    file: &Path,
+    (conns, size, pipeline): (usize, usize, usize),
+    window: Duration,
+    progress: &Arc<AtomicU64>,
+) -> io::Result<u64> {
+    let server = spec.start(&lab.pinning)?;
+    let config = load::Config {
+        drain: Duration::from_secs(10),
+        ..load::Config::closed_loop(
+            server.addr,
+            conns,
+            size,
+            pipeline,
+            window + ATTACH,
+            Duration::from_millis(200),
+        )
+    };
+    let mut strace: Option<Child> = None;
+    let mut counted = [0u64; 2];
+    let mut failure = None;
+    load::run_observed(&config, progress, &mut |edge| match edge {
+        WindowEdge::Start => match attach_strace(server.pid(), file) {
+            Ok(child) => {
+                // Attached (strace said so): count messages from here.
+                counted[0] = progress.load(Ordering::Relaxed);
+                strace = Some(child);
+            }
+            Err(e) => failure = Some(e),
+        },
+        WindowEdge::End => {
+            counted[1] = progress.load(Ordering::Relaxed);
+            if let Some(child) = strace.as_mut() {
+                let _ = iomux_sys::process::kill(child.id(), libc::SIGINT);
+                let _ = child.wait();
+            }
+        }
+    })?;
+    drop(server.stop());
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(counted[1] - counted[0]),
+    }
 }
 
 /// How long the short and the long callgrind runs load the server (see [`count_at`]).
