@@ -186,6 +186,9 @@ pub struct CpuSample {
     pub user_ticks: u64,
     /// System CPU time, in clock ticks (1/100 s).
     pub system_ticks: u64,
+    /// Times its threads went to sleep (voluntary context switches, summed over threads): a
+    /// server's wake-ups, which batching makes fewer per message.
+    pub sleeps: u64,
 }
 
 impl CpuSample {
@@ -204,7 +207,13 @@ impl CpuSample {
             total: process_cpu(pid),
             user_ticks,
             system_ticks,
+            sleeps: voluntary_switches(pid),
         }
+    }
+
+    /// The sleeps (voluntary context switches) from `earlier` to this sample.
+    pub fn sleeps_since(&self, earlier: &CpuSample) -> u64 {
+        self.sleeps.saturating_sub(earlier.sleeps)
     }
 
     /// The CPU time from `earlier` to this sample, split into (user, system): the exact total
@@ -255,4 +264,22 @@ pub fn sibling_binary(name: &str) -> io::Result<PathBuf> {
             ),
         ))
     }
+}
+
+/// The voluntary context switches of every thread of `pid` (0 for what cannot be read): a
+/// thread switches voluntarily when it blocks, in a wait or a read.
+fn voluntary_switches(pid: u32) -> u64 {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| fs::read_to_string(task.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .sum()
 }

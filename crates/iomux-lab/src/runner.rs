@@ -28,6 +28,9 @@ pub struct Measured {
     pub p99_us: f64,
     /// The load generator's CPU time per message (warm-up included), in microseconds.
     pub load_cpu_us_per_msg: f64,
+    /// Messages per time the server went to sleep (voluntary context switches of its
+    /// threads): how much each wake-up batched.
+    pub msgs_per_wakeup: f64,
     /// Failed connections and unanswered messages, summed over the repeats.
     pub errors: u64,
     /// Connections whose echo differed from what was sent, summed over the repeats.
@@ -45,6 +48,7 @@ impl Measured {
             .metric("p50_us", self.p50_us)
             .metric("p99_us", self.p99_us)
             .metric("load_cpu_us_per_msg", self.load_cpu_us_per_msg)
+            .metric("msgs_per_wakeup", self.msgs_per_wakeup)
             .metric("errors", self.errors as f64)
             .metric("mismatches", self.mismatches as f64)
     }
@@ -88,6 +92,7 @@ pub fn measure_server(
             p99_us: report.p99_us,
             load_cpu_us_per_msg: report.load_cpu_s * 1e6
                 / (report.msgs_per_s * (config.duration + config.warmup).as_secs_f64()).max(1.0),
+            msgs_per_wakeup: messages / cpu[1].sleeps_since(&cpu[0]).max(1) as f64,
             errors: report.errors + report.unanswered,
             mismatches: report.mismatches,
         });
@@ -106,6 +111,7 @@ pub fn merge(runs: &[Measured]) -> Measured {
         p50_us: pick(|m| m.p50_us),
         p99_us: pick(|m| m.p99_us),
         load_cpu_us_per_msg: pick(|m| m.load_cpu_us_per_msg),
+        msgs_per_wakeup: pick(|m| m.msgs_per_wakeup),
         errors: runs.iter().map(|m| m.errors).sum(),
         mismatches: runs.iter().map(|m| m.mismatches).sum(),
     }

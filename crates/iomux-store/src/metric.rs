@@ -132,6 +132,18 @@ pub const METRICS: &[MetricInfo] = &[
         Kind::Descriptive,
         "load generator CPU per message (µs): the lab's own cost, shown to check it was not the bottleneck",
     ),
+    entry(
+        "msgs_per_wakeup",
+        Better::Neither,
+        Kind::Descriptive,
+        "messages per time the server's threads went to sleep (voluntary context switches): how much each wake-up batched, which a closed loop's pacing sets as much as the server",
+    ),
+    entry(
+        "offered_per_s",
+        Better::Neither,
+        Kind::Descriptive,
+        "a fixed-rate point's offered load (messages per second, the same for every server)",
+    ),
     timing(
         "requests_per_s",
         Better::Higher,

@@ -417,6 +417,69 @@ fn bench_refuses_unknown_servers_clearly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown server \"nginx\""));
 }
 
+/// `bench echo --rates`: after the closed loop, every server at the same fixed offered load
+/// (a percentage of the slowest server's closed-loop rate), with messages per wake-up; shown
+/// in tables of their own, and again by `bench show`.
+#[test]
+fn bench_echo_fixed_rate_points_offer_every_server_the_same_load() {
+    let out = temp_dir("echo-rates");
+    let text = bench(
+        &[
+            "echo",
+            "--quick",
+            "--servers",
+            "epoll,uring,tokio",
+            "--conns",
+            "10",
+            "--sizes",
+            "64",
+            "--pipelines",
+            "1",
+            "--rates",
+            "50",
+        ],
+        &out,
+    );
+    let rows = results(&out);
+    let closed: Vec<f64> = ["epoll", "uring", "tokio"]
+        .iter()
+        .map(|s| {
+            rows.iter()
+                .find(|r| r["subject"] == *s && r["rate_pct"].is_null() && r["repeat"].is_null())
+                .unwrap_or_else(|| panic!("no closed-loop point of {s}: {rows:?}"))["msgs_per_s"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    let slowest = closed.iter().copied().fold(f64::INFINITY, f64::min);
+    for server in ["epoll", "uring", "tokio"] {
+        let fixed = rows
+            .iter()
+            .find(|r| r["subject"] == server && r["rate_pct"] == 50 && r["repeat"].is_null())
+            .unwrap_or_else(|| panic!("no fixed-rate point of {server}: {rows:?}"));
+        let offered = fixed["offered_per_s"].as_f64().unwrap();
+        assert!((offered - slowest / 2.0).abs() < 1e-6 * slowest, "{fixed}");
+        assert!(fixed["msgs_per_wakeup"].as_f64().unwrap() > 0.0, "{fixed}");
+        assert_eq!(fixed["errors"], 0.0, "{fixed}");
+        assert_eq!(fixed["mismatches"], 0.0, "{fixed}");
+        // An open loop the server keeps up with answers what it is offered.
+        let answered = fixed["msgs_per_s"].as_f64().unwrap();
+        assert!(answered > 0.5 * offered, "{fixed}");
+    }
+    assert!(
+        text.contains("fixed rate: 50% of the slowest closed-loop rate"),
+        "{text}"
+    );
+    assert!(text.contains("msgs/wake-up"), "{text}");
+    let shown = Command::new(BIN)
+        .args(["bench", "show"])
+        .arg(&*out)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("fixed rate: 50%"), "{shown}");
+}
+
 /// `bench http` measures iomux web and nginx under wrk, with the echo yardstick, and names
 /// what it lacks when wrk or nginx is missing (`.ci/run` installs both).
 #[test]

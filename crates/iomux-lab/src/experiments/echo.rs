@@ -13,6 +13,7 @@ use std::time::Duration;
 use iomux_load as load;
 use serde::{Deserialize, Serialize};
 
+use super::fixed_rate;
 use crate::arms::ArmsArgs;
 use crate::chart::bar_chart;
 use crate::experiment::Experiment;
@@ -60,6 +61,13 @@ pub struct Params {
     /// Runs per point (the median is reported; every run is recorded).
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Fixed-rate points: after the closed loop at each point, every server again under an
+    /// open loop at these percentages of the slowest server's closed-loop rate there (the same
+    /// offered load for all, so CPU per message does not depend on the load's pacing), with
+    /// messages per wake-up beside it. E.g. 25,50,75.
+    #[arg(long, value_delimiter = ',', value_name = "PERCENTS", value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[serde(default)]
+    pub rates: Vec<u32>,
     /// Where to count syscalls per message under strace: off, at one probe point, or at every point.
     #[arg(long, value_enum, default_value = "probe")]
     pub syscalls: SyscallCount,
@@ -112,7 +120,7 @@ impl Experiment for Params {
             .collect::<io::Result<Vec<_>>>()?;
         let per_point = if p.repeat > 1 { p.repeat + 1 } else { 1 };
         lab.progress
-            .expect((points.len() * specs.len() * per_point) as u64);
+            .expect((points.len() * specs.len() * per_point * (1 + p.rates.len())) as u64);
         let record = |name: &str, (conns, size, pipeline): (usize, usize, usize)| {
             Point::new(NAME, name)
                 .param("conns", conns)
@@ -140,13 +148,30 @@ impl Experiment for Params {
                     runs[si].push(measure_server(&servers[si], &config, 1)?);
                 }
             }
+            let mut closed_loop = Vec::with_capacity(specs.len());
             for (si, spec) in specs.iter().enumerate() {
                 if p.repeat > 1 {
                     for (rep, m) in runs[si].iter().enumerate() {
                         lab.point(m.clone().into_point(record(&spec.name, point).repeat(rep)))?;
                     }
                 }
-                lab.point(merge(&runs[si]).into_point(record(&spec.name, point)))?;
+                let medians = merge(&runs[si]);
+                closed_loop.push(medians.msgs_per_s);
+                lab.point(medians.into_point(record(&spec.name, point)))?;
+            }
+            if !p.rates.is_empty() {
+                let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+                let plan = fixed_rate::Plan {
+                    servers: &servers,
+                    names: &names,
+                    point,
+                    closed_loop: &closed_loop,
+                    percents: &p.rates,
+                    repeat: p.repeat,
+                    duration: p.duration,
+                    warmup: p.warmup,
+                };
+                fixed_rate::measure(lab, &plan, &|name| record(name, point))?;
             }
         }
         for server in servers {
@@ -241,6 +266,7 @@ impl Experiment for Params {
                     && pt.at("size") == Some(s as u64)
                     && pt.at("pipeline") == Some(d as u64)
                     && pt.params.get("pass").and_then(|v| v.as_str()) == pass
+                    && !pt.params.contains_key(fixed_rate::RATE_PARAM)
             })
         };
         let cpu = |name: &str, point| {
@@ -410,6 +436,7 @@ impl Experiment for Params {
                 &rows,
             ));
         }
+        fixed_rate::render(report, points, &names, Peer::Tokio.name());
         crate::trace_point::render(report, points);
         Ok(())
     }

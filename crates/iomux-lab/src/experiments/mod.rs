@@ -2,6 +2,7 @@
 //! record), what it measures (`measure`) and how it shows it (`render`).
 pub mod busy;
 pub mod echo;
+pub mod fixed_rate;
 pub mod http;
 pub mod idle;
 pub mod python;

@@ -1,0 +1,211 @@
+//! `bench echo --rates 25,50,75`: fixed-rate points beside the closed loop.
+//!
+//! In a closed loop a server that answers sooner is sent its next message sooner, so it finds
+//! fewer messages waiting each time it wakes and pays for more wake-ups per message: its CPU
+//! per message depends on the load's pacing as much as on its own code. At a fixed offered
+//! load every server is sent the same messages at the same moments (an open loop: latency is
+//! measured from each message's intended send time), so what it spends on them is its own.
+//! The rates are percentages of the slowest server's closed-loop rate at the point, so every
+//! server can keep up; the servers take turns at each rate, in a rotated order each repeat.
+//! Beside CPU per message each point records messages per wake-up (the server's voluntary
+//! context switches), which says how much each wake-up batched.
+use std::io;
+
+use iomux_load as load;
+use iomux_store::compare::median;
+use iomux_store::record::Point;
+
+use crate::lab::Lab;
+use crate::process::ServerProc;
+use crate::report::Report;
+use crate::runner::{measure_server, merge, Measured};
+use crate::table::table;
+
+/// The parameter a fixed-rate point carries: the offered load, in percent of the slowest
+/// server's closed-loop rate at the point.
+pub const RATE_PARAM: &str = "rate_pct";
+
+/// What [`measure`] needs of the experiment.
+pub struct Plan<'a> {
+    /// The servers, running, and their names.
+    pub servers: &'a [ServerProc],
+    /// Their names, in the same order.
+    pub names: &'a [String],
+    /// The point: connections, message size, pipeline depth.
+    pub point: (usize, usize, usize),
+    /// Each server's closed-loop rate at the point (messages per second).
+    pub closed_loop: &'a [f64],
+    /// The rates, in percent of the slowest closed-loop rate.
+    pub percents: &'a [u32],
+    /// Repeats per server and rate.
+    pub repeat: usize,
+    /// The measured window.
+    pub duration: std::time::Duration,
+    /// The warm-up before it.
+    pub warmup: std::time::Duration,
+}
+
+/// Measures every server at each fixed rate; records each repeat (when there are several) and
+/// the medians, as points with [`RATE_PARAM`] and `offered_per_s`. `record` makes a server's
+/// point at the closed-loop point's parameters.
+pub fn measure(lab: &mut Lab, plan: &Plan, record: &dyn Fn(&str) -> Point) -> io::Result<()> {
+    let (conns, size, pipeline) = plan.point;
+    let slowest = plan
+        .closed_loop
+        .iter()
+        .copied()
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if !slowest.is_finite() {
+        return Ok(());
+    }
+    for &percent in plan.percents {
+        let offered = slowest * f64::from(percent) / 100.0;
+        let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); plan.servers.len()];
+        for rep in 0..plan.repeat.max(1) {
+            for k in 0..plan.servers.len() {
+                let si = (k + rep) % plan.servers.len();
+                lab.progress.measuring(format!(
+                    "{} at {conns} conns, {size} B, {percent}% of the slowest rate",
+                    plan.names[si]
+                ));
+                let config = load::Config {
+                    rate: Some(offered),
+                    ..load::Config::closed_loop(
+                        plan.servers[si].addr,
+                        conns,
+                        size,
+                        pipeline,
+                        plan.duration,
+                        plan.warmup,
+                    )
+                };
+                runs[si].push(measure_server(&plan.servers[si], &config, 1)?);
+            }
+        }
+        for (si, name) in plan.names.iter().enumerate() {
+            let point = |m: Measured| {
+                m.into_point(record(name))
+                    .param(RATE_PARAM, percent)
+                    .metric("offered_per_s", offered)
+            };
+            if plan.repeat > 1 {
+                for (rep, m) in runs[si].iter().enumerate() {
+                    lab.point(point(m.clone()).repeat(rep))?;
+                }
+            }
+            lab.point(point(merge(&runs[si])))?;
+        }
+    }
+    Ok(())
+}
+
+/// One table per fixed-rate point: each server's CPU per message, its ratio to `reference`,
+/// messages per wake-up, the rate it answered and its latency.
+pub fn render(report: &mut Report, points: &[Point], names: &[&str], reference: &str) {
+    let medians: Vec<&Point> = points
+        .iter()
+        .filter(|pt| pt.repeat.is_none() && pt.params.contains_key(RATE_PARAM))
+        .collect();
+    let mut groups: Vec<(u64, u64, u64, u64)> = Vec::new();
+    for pt in &medians {
+        let key = (
+            pt.at("conns").unwrap_or(0),
+            pt.at("size").unwrap_or(0),
+            pt.at("pipeline").unwrap_or(0),
+            pt.at(RATE_PARAM).unwrap_or(0),
+        );
+        if !groups.contains(&key) {
+            groups.push(key);
+        }
+    }
+    let fmt = crate::table::cell;
+    let mut ratios: Vec<(String, Vec<f64>)> =
+        names.iter().map(|n| (n.to_string(), Vec::new())).collect();
+    for &(conns, size, pipeline, percent) in &groups {
+        let here: Vec<&Point> = medians
+            .iter()
+            .copied()
+            .filter(|pt| {
+                pt.at("conns") == Some(conns)
+                    && pt.at("size") == Some(size)
+                    && pt.at("pipeline") == Some(pipeline)
+                    && pt.at(RATE_PARAM) == Some(percent)
+            })
+            .collect();
+        let cpu = |name: &str| {
+            here.iter()
+                .find(|pt| pt.subject == name)
+                .and_then(|pt| pt.get("server_cpu_us_per_msg"))
+        };
+        let base = cpu(reference);
+        let offered = here.first().and_then(|pt| pt.get("offered_per_s"));
+        let rows: Vec<Vec<String>> = names
+            .iter()
+            .filter_map(|&name| {
+                let pt = here.iter().find(|pt| pt.subject == name)?;
+                let mine = pt.get("server_cpu_us_per_msg");
+                let ratio = match (mine, base) {
+                    (Some(a), Some(b)) if b > 0.0 => {
+                        if let Some(entry) = ratios.iter_mut().find(|(n, _)| n == name) {
+                            entry.1.push(a / b);
+                        }
+                        format!("{:.2}", a / b)
+                    }
+                    _ => "-".into(),
+                };
+                Some(vec![
+                    name.to_owned(),
+                    fmt(pt.get("msgs_per_s"), 0),
+                    fmt(mine, 2),
+                    ratio,
+                    fmt(pt.get("msgs_per_wakeup"), 1),
+                    fmt(pt.get("p50_us"), 0),
+                    fmt(pt.get("p99_us"), 0),
+                    fmt(
+                        Some(pt.get("errors").unwrap_or(0.0) + pt.get("mismatches").unwrap_or(0.0)),
+                        0,
+                    ),
+                ])
+            })
+            .collect();
+        report.say(&format!(
+            "\n{conns} conns, {size} B, pipeline {pipeline}, fixed rate: {percent}% of the slowest closed-loop rate ({} msg/s offered to every server)",
+            fmt(offered, 0)
+        ));
+        let x_reference = format!("x {reference}");
+        report.say(&table(
+            &[
+                "server",
+                "msg/s",
+                "CPU us/msg",
+                &x_reference,
+                "msgs/wake-up",
+                "p50 us",
+                "p99 us",
+                "err",
+            ],
+            &rows,
+        ));
+    }
+    let rows: Vec<Vec<String>> = ratios
+        .iter()
+        .filter(|(_, r)| !r.is_empty())
+        .map(|(name, r)| {
+            let geomean = (r.iter().map(|x| x.ln()).sum::<f64>() / r.len() as f64).exp();
+            let worst = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            vec![
+                name.clone(),
+                format!("{geomean:.2}"),
+                format!("{worst:.2}"),
+                format!("{:.2}", median(r.clone())),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        report.say(&format!(
+            "\nserver CPU per message relative to {reference} at the fixed rates, over all of them"
+        ));
+        report.say(&table(&["server", "geomean", "worst", "median"], &rows));
+    }
+}
