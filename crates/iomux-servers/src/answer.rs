@@ -19,7 +19,21 @@ pub enum Answer {
 }
 
 impl Protocol for Answer {
+    /// Inline, echo only: the default protocol's answer is one copy into the buffer, and the
+    /// others' byte loops stay out of the readiness path (callgrind: a call less per message).
+    #[inline]
     fn on_bytes(&mut self, chunk: &[u8], out: &mut OutBuffer) {
+        match self {
+            Answer::Echo => out.push(chunk),
+            other => other.answer_chunk(chunk, out),
+        }
+    }
+}
+
+impl Answer {
+    /// [`Protocol::on_bytes`] for `upper` and `reply`.
+    #[inline(never)]
+    fn answer_chunk(&self, chunk: &[u8], out: &mut OutBuffer) {
         match self {
             Answer::Echo => out.push(chunk),
             Answer::Upper => {

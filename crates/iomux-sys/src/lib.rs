@@ -21,6 +21,7 @@ pub mod fault;
 pub mod fd;
 pub mod poll;
 pub mod process;
+mod raw;
 pub mod seccomp;
 pub mod select;
 pub mod socket;

@@ -84,7 +84,8 @@ pub fn bytes_readable(fd: RawFd) -> io::Result<usize> {
 }
 
 /// A connected stream socket whose reads and writes are the bare syscalls (`recvfrom`,
-/// `sendto` with `MSG_NOSIGNAL`), made through `syscall(2)` rather than libc's `recv`/`send`.
+/// `sendto` with `MSG_NOSIGNAL`), made by the `syscall` instruction itself (`raw.rs`) rather
+/// than through libc's `recv`/`send` or its `syscall(2)` wrapper.
 ///
 /// Why: in a multi-threaded process (a server with a signal thread is one), every libc socket
 /// call is a cancellation point that brackets the syscall with
@@ -178,44 +179,43 @@ impl io::Write for &TracedStream {
     }
 }
 
-/// `recvfrom` on a connected socket, through `syscall(2)` (see [`DirectStream`]).
+/// `recvfrom` on a connected socket, by the `syscall` instruction (see [`DirectStream`] and
+/// `raw.rs`).
 #[inline(always)]
 fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: the caller borrows the socket open for the call; buf is a valid, exclusively
-    // borrowed buffer of buf.len() bytes for the kernel to write; null address pointers ask for
-    // no source address, which recvfrom allows on a connected socket.
-    let n = unsafe {
-        libc::syscall(
+    // borrowed buffer of buf.len() bytes for the kernel to write; null address pointers (0) ask
+    // for no source address, which recvfrom allows on a connected socket.
+    unsafe {
+        crate::raw::syscall6(
             libc::SYS_recvfrom,
-            fd,
-            buf.as_mut_ptr(),
+            fd as usize,
+            buf.as_mut_ptr() as usize,
             buf.len(),
             0,
-            ptr::null_mut::<libc::sockaddr>(),
-            ptr::null_mut::<libc::socklen_t>(),
+            0,
+            0,
         )
-    };
-    cvt(n as isize).map(|n| n as usize)
+    }
 }
 
-/// `sendto` with `MSG_NOSIGNAL` on a connected socket, through `syscall(2)`.
+/// `sendto` with `MSG_NOSIGNAL` on a connected socket, by the `syscall` instruction.
 #[inline(always)]
 fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: the caller borrows the socket open for the call; buf is a valid buffer of
-    // buf.len() bytes that the kernel only reads; a null address is right for a connected
-    // socket.
-    let n = unsafe {
-        libc::syscall(
+    // buf.len() bytes that the kernel only reads; a null address (0) of length 0 is right for a
+    // connected socket.
+    unsafe {
+        crate::raw::syscall6(
             libc::SYS_sendto,
-            fd,
-            buf.as_ptr(),
+            fd as usize,
+            buf.as_ptr() as usize,
             buf.len(),
-            libc::MSG_NOSIGNAL,
-            ptr::null::<libc::sockaddr>(),
+            libc::MSG_NOSIGNAL as usize,
+            0,
             0,
         )
-    };
-    cvt(n as isize).map(|n| n as usize)
+    }
 }
 
 #[cfg(test)]

@@ -252,6 +252,7 @@ impl<P: Protocol> Connection<P> {
     /// Handles one readiness report: writes what is owed if writable, reads and answers if
     /// readable. Errors and hang-ups surface as failed reads or writes, so both run for them.
     /// Then [`interest`](Self::interest) says what to wait for next.
+    #[inline]
     pub fn on_ready<S>(
         &mut self,
         stream: &S,
@@ -284,6 +285,10 @@ impl<P: Protocol> Connection<P> {
     /// hang-up): then a short read is not the end, because the end of stream is queued behind
     /// the data and, under edge-triggering, will not be reported again. It reads on until it
     /// is consumed.
+    ///
+    /// Inline, like [`on_ready`](Self::on_ready): a driver's readiness step is then one
+    /// function, not three (callgrind: ~40 instructions a message of calls, returns and moves).
+    #[inline(always)]
     pub fn read_available<S>(
         &mut self,
         stream: &S,
@@ -331,6 +336,7 @@ impl<P: Protocol> Connection<P> {
     }
 
     /// Writes what is owed, as far as the stream takes it.
+    #[inline]
     pub fn write_owed<S>(&mut self, stream: &S, now: Instant) -> Transfer
     where
         for<'a> &'a S: Write,

@@ -98,3 +98,26 @@ fn a_hard_error_keeps_the_bytes() {
     );
     assert_eq!(buf.as_slice(), b"abc");
 }
+
+#[test]
+fn a_write_of_nothing_is_write_zero_and_keeps_the_bytes() {
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Ok(0)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut buf = OutBuffer::with_limit(10);
+    buf.push(b"abc");
+    assert_eq!(
+        buf.flush_to(&mut Full).unwrap_err().kind(),
+        io::ErrorKind::WriteZero
+    );
+    assert_eq!(buf.as_slice(), b"abc");
+    // An empty buffer writes nothing and is done.
+    buf.consume(3);
+    assert_eq!(buf.flush_to(&mut Full).unwrap(), Flush::Done);
+}

@@ -568,11 +568,12 @@ impl<T> Selector<T> {
         let Some(waker) = &self.waker else {
             return false;
         };
-        let before = list.len();
-        list.retain(|e| token_generation(e.token) != WAKER_GENERATION);
-        if list.len() == before {
+        let is_waker = |e: &Event| token_generation(e.token) == WAKER_GENERATION;
+        // A look first, nearly always all it takes: retain would rewrite every event.
+        if !list.iter().any(is_waker) {
             return false;
         }
+        list.retain(|e| !is_waker(e));
         waker.reset();
         self.woken = true;
         true
