@@ -27,6 +27,7 @@ pub mod experiments;
 pub mod lab;
 pub mod params;
 pub mod process;
+pub mod profile;
 pub mod progress;
 pub mod registry;
 pub mod report;

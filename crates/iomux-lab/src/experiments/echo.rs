@@ -74,6 +74,12 @@ pub struct Params {
     /// Also count each server's user-space instructions per message under callgrind (slow).
     #[arg(long)]
     pub callgrind: bool,
+    /// Also profile each server at every point of the matrix (`perf record -e cpu-clock` on
+    /// its CPU, 1 s or --duration): its top symbols, kernel and user, side by side, and the
+    /// whole reports in the output folder.
+    #[arg(long)]
+    #[serde(default)]
+    pub profile: bool,
     /// Also record a trace of the probe point (`iomux serve --trace`) for each iomux model that
     /// waits on a selector: trace-SERVER-POINT.json in the output folder, added up in a table.
     #[arg(long)]
@@ -201,6 +207,12 @@ impl Experiment for Params {
                 probe_point(p),
                 p.duration,
             )?;
+        }
+        if p.profile && crate::profile::available(lab)? {
+            for &point in &points {
+                let window = p.duration.max(Duration::from_secs(1));
+                crate::profile::profile_at(lab, NAME, &specs, point, window)?;
+            }
         }
         if p.trace_point {
             let traceable: Vec<ServerSpec> = p
@@ -466,6 +478,7 @@ impl Params {
             repeat: 1,
             syscalls: SyscallCount::Off,
             callgrind: false,
+            profile: false,
             trace_point: false,
             ..self.clone()
         }
