@@ -19,7 +19,7 @@ use iomux_store::record::Point;
 
 use crate::lab::Lab;
 use crate::process::ServerSpec;
-use crate::table::table;
+use crate::table::aligned_table;
 
 /// The `pass` parameter of a profile's points.
 pub const PASS: &str = "profile";
@@ -136,7 +136,8 @@ pub fn profile_at(
         let body = String::from_utf8_lossy(&report.stdout).into_owned();
         std::fs::write(&text, &body)?;
         let (symbols, samples) = parse_report(&body);
-        if samples == 0 {
+        let symbols = busy(symbols);
+        if samples == 0 || symbols.is_empty() {
             return Err(io::Error::other(format!(
                 "perf recorded no samples of {} (see {}): is perf allowed here (perf_event_paranoid)?",
                 spec.name,
@@ -174,11 +175,45 @@ pub fn profile_at(
         })
         .collect();
     lab.say(&format!(
-        "\nwhere the server's CPU goes at {conns} conns, {size} B, pipeline {pipeline} (perf record -e cpu-clock on its CPU, {:.1} s; [k]: kernel; whole reports in profile-*-{tag}.txt)",
+        "\nwhere the server's CPU goes at {conns} conns, {size} B, pipeline {pipeline}: shares of its busy samples (perf record -e cpu-clock on its CPU, {:.1} s, idle left out; [k]: kernel; whole reports in profile-*-{tag}.txt)",
         window.as_secs_f64()
     ));
-    lab.say(&table(&headers, &rows));
+    let left = vec![false; headers.len()];
+    lab.say(&aligned_table(&headers, &rows, &left));
     Ok(())
+}
+
+/// The symbols of a CPU's busy samples, their shares taken of those: a CPU profile (`-C`)
+/// also samples the CPU idling (in a closed loop the server waits for the load generator about
+/// half the time), which is no one's cost.
+fn busy(symbols: Vec<Symbol>) -> Vec<Symbol> {
+    let idle = |s: &Symbol| {
+        s.kernel
+            && [
+                "safe_halt",
+                "cpuidle",
+                "default_idle",
+                "intel_idle",
+                "acpi_idle",
+                "poll_idle",
+                "mwait_idle",
+                "do_idle",
+            ]
+            .iter()
+            .any(|i| s.name.contains(i))
+    };
+    let busy_total: f64 = symbols.iter().filter(|s| !idle(s)).map(|s| s.percent).sum();
+    if busy_total <= 0.0 {
+        return Vec::new();
+    }
+    symbols
+        .into_iter()
+        .filter(|s| !idle(s))
+        .map(|s| Symbol {
+            percent: s.percent * 100.0 / busy_total,
+            ..s
+        })
+        .collect()
 }
 
 /// A symbol's name cut to a table column's width.
@@ -264,6 +299,25 @@ mod tests {
             }
         );
         assert!(!symbols[1].kernel);
+        let busy = busy(vec![
+            Symbol {
+                percent: 50.0,
+                kernel: true,
+                name: "pv_native_safe_halt".into(),
+            },
+            Symbol {
+                percent: 30.0,
+                kernel: true,
+                name: "tcp_ack".into(),
+            },
+            Symbol {
+                percent: 20.0,
+                kernel: false,
+                name: "main".into(),
+            },
+        ]);
+        assert_eq!(busy.len(), 2);
+        assert!((busy[0].percent - 60.0).abs() < 1e-9);
         assert_eq!(symbols[1].name, "tokio::runtime::io::driver::Driver::turn");
     }
 }

@@ -480,6 +480,61 @@ fn bench_echo_fixed_rate_points_offer_every_server_the_same_load() {
     assert!(shown.contains("fixed rate: 50%"), "{shown}");
 }
 
+/// `bench echo --profile`: each server's CPU sampled by perf at each point, its top symbols
+/// (idle left out) side by side, the whole report kept.
+#[test]
+fn bench_echo_profiles_where_each_servers_cpu_goes() {
+    if Command::new("perf").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("IOMUX_REQUIRE_TOOLS").is_none(),
+            "perf is required here (apt-get install linux-perf)"
+        );
+        eprintln!("skipped: perf is not installed");
+        return;
+    }
+    let out = temp_dir("echo-profile");
+    let text = bench(
+        &[
+            "echo",
+            "--servers",
+            "epoll,tokio",
+            "--conns",
+            "10",
+            "--sizes",
+            "64",
+            "--pipelines",
+            "1",
+            "--duration",
+            "0.05",
+            "--warmup",
+            "0.02",
+            "--syscalls",
+            "off",
+            "--profile",
+        ],
+        &out,
+    );
+    assert!(
+        text.contains("where the server's CPU goes at 10 conns, 64 B, pipeline 1"),
+        "{text}"
+    );
+    assert!(!text.contains("safe_halt"), "idle is no one's cost: {text}");
+    let rows = results(&out);
+    for server in ["epoll", "tokio"] {
+        let profile = rows
+            .iter()
+            .find(|r| r["subject"] == server && r["pass"] == "profile")
+            .unwrap_or_else(|| panic!("no profile of {server}: {rows:?}"));
+        assert!(profile["samples"].as_f64().unwrap() > 0.0, "{profile}");
+        let kernel = profile["kernel_share"].as_f64().unwrap();
+        // On loopback most of an echo's cost is the kernel's TCP work.
+        assert!(kernel > 0.3 && kernel <= 1.0 + 1e-9, "{profile}");
+        let report =
+            std::fs::read_to_string(out.join(format!("profile-{server}-10c-64B-p1.txt"))).unwrap();
+        assert!(report.contains("cpu-clock"), "{report}");
+    }
+}
+
 /// `bench http` measures iomux web and nginx under wrk, with the echo yardstick, and names
 /// what it lacks when wrk or nginx is missing (`.ci/run` installs both).
 #[test]
