@@ -133,6 +133,11 @@ pub struct RingConfig {
     /// COOP_TASKRUN, then none, taking the first the kernel accepts.
     #[arg(long, value_enum, default_value = "auto")]
     pub ring_setup: RingSetup,
+    /// io_uring: batch the wake-ups: each wait takes up to this many microseconds more to
+    /// gather completions for several connections before it settles for one (Linux 6.12+,
+    /// refused on older kernels). Off by default: it trades latency for CPU (BENCHMARKS.md).
+    #[arg(long, value_name = "USEC")]
+    pub ring_min_wait: Option<u32>,
 }
 
 /// Which io_uring setup flags to ask for.

@@ -46,6 +46,9 @@ use crate::shared::Shared;
 use crate::shutdown::Drain;
 
 /// The setups `--ring-setup` asks for, fastest first.
+/// The most completions a batched wait (`--ring-min-wait`) waits for.
+const BATCH: u32 = 64;
+
 fn ring_setups(asked: RingSetup) -> Vec<Setup> {
     let [defer, coop, plain] = Setup::FASTEST_FIRST;
     match asked {
@@ -153,6 +156,10 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
     }
     debug!(setup = %ring.setup(), cq = ring.cq_entries(), "io_uring ready");
     let mut ring = ring;
+    if let Some(usec) = config.ring_min_wait {
+        ring.set_min_wait(Duration::from_micros(u64::from(usec)))
+            .map_err(|e| io::Error::new(e.kind(), format!("--ring-min-wait: {e}")))?;
+    }
     let group = ring
         .add_buffer_group(config.ring_buffers, config.ring_buffer_size)
         .map_err(|e| io::Error::new(e.kind(), format!("--model uring: buffer ring: {e}")))?;
@@ -220,7 +227,10 @@ impl Server<'_> {
             }
             // The clock is read before the wait only when tracing.
             let began = self.tracer.is_some().then(Instant::now);
-            let interrupted = match self.ring.submit_and_wait(timeout) {
+            // With --ring-min-wait, a wait gathers up to one completion per open connection
+            // (at most BATCH) before it settles for what came.
+            let batch = (self.open as u32).clamp(1, BATCH);
+            let interrupted = match self.ring.submit_and_wait_batched(timeout, batch) {
                 Ok(()) => false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
                 Err(e) => return Err(e),

@@ -249,3 +249,54 @@ fn zero_copy_sends_deliver_every_byte_in_order() {
         payload.len()
     );
 }
+
+/// Batched waits (`--ring-min-wait`): every client of every protocol still gets its exact
+/// answer. On a kernel without min_wait (before 6.12) the flag is refused in one line.
+#[test]
+fn batched_waits_deliver_every_answer() {
+    let probe = std::process::Command::new(BIN)
+        .args([
+            "serve",
+            "--model",
+            "uring",
+            "--ring-min-wait",
+            "200",
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut probe = probe;
+    let mut first = String::new();
+    {
+        use std::io::BufRead;
+        let mut out = std::io::BufReader::new(probe.stdout.take().unwrap());
+        out.read_line(&mut first).unwrap();
+    }
+    let _ = probe.kill();
+    let output = probe.wait_with_output().unwrap();
+    if !first.starts_with("listening on") {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--ring-min-wait") && stderr.contains("Linux 6.12"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        return;
+    }
+    // Every protocol, every answer exact, with waits that hold on for more completions (the
+    // waits' own semantics are tested on the ring: `iomux-sys`'s
+    // `a_batched_wait_waits_its_minimum_then_settles_for_what_came`).
+    model_serves_every_protocol("uring", &["--ring-min-wait", "200"]);
+    let server = Server::start("uring", "echo", &["--ring-min-wait", "2000"]);
+    let payload = Rng::new(23).bytes(1 << 20);
+    let reply = exchange(server.addr, &payload).unwrap();
+    assert!(
+        reply == payload,
+        "got {} of {} bytes",
+        reply.len(),
+        payload.len()
+    );
+}

@@ -330,3 +330,62 @@ fn a_zero_copy_send_reports_its_result_then_hands_the_buffer_back() {
     assert_eq!(reader.join().unwrap().unwrap(), payload);
     assert_eq!(ring.in_flight(), 0);
 }
+
+/// A batched wait (`set_min_wait`) waits up to its minimum for the batch, then settles for the
+/// one completion there is; a plain wait returns at once. A kernel without
+/// `IORING_FEAT_MIN_TIMEOUT` refuses the setting with one clear error.
+#[test]
+fn a_batched_wait_waits_its_minimum_then_settles_for_what_came() {
+    let mut ring = ring();
+    let min_wait = Duration::from_millis(40);
+    match ring.set_min_wait(min_wait) {
+        Ok(()) => {}
+        Err(e) => {
+            assert_eq!(e.kind(), io::ErrorKind::Unsupported, "{e}");
+            assert!(e.to_string().contains("Linux 6.12"), "{e}");
+            assert!(
+                std::env::var_os("IOMUX_REQUIRE_BACKENDS").is_none() || !ring_has_min_timeout(),
+                "the kernel has min_wait, yet it was refused: {e}"
+            );
+            return;
+        }
+    }
+    let (a, mut b) = UnixStream::pair().unwrap();
+    // One completion, ready before the wait: a readable socket's poll.
+    b.write_all(b"x").unwrap();
+    ring.poll_add(a.as_raw_fd(), libc::POLLIN as u32, false, 1)
+        .unwrap();
+    let started = std::time::Instant::now();
+    ring.submit_and_wait_batched(Some(Duration::from_secs(5)), 8)
+        .unwrap();
+    let waited = started.elapsed();
+    let mut got = Vec::new();
+    while let Some(c) = ring.next_completion() {
+        got.push(c.user_data);
+    }
+    assert_eq!(got, vec![1]);
+    assert!(
+        waited >= min_wait.mul_f64(0.9) && waited < Duration::from_secs(2),
+        "a batch of 8 with one completion should wait about {min_wait:?}, waited {waited:?}"
+    );
+    // A batch of one does not wait for more.
+    let mut c = [0u8; 1];
+    (&a).read_exact(&mut c).unwrap();
+    b.write_all(b"y").unwrap();
+    ring.poll_add(a.as_raw_fd(), libc::POLLIN as u32, false, 2)
+        .unwrap();
+    let started = std::time::Instant::now();
+    ring.submit_and_wait_batched(Some(Duration::from_secs(5)), 1)
+        .unwrap();
+    assert!(started.elapsed() < min_wait, "{:?}", started.elapsed());
+    assert_eq!(ring.next_completion().map(|c| c.user_data), Some(2));
+}
+
+/// Whether this kernel offers `IORING_FEAT_MIN_TIMEOUT` (6.12+), read from its release.
+fn ring_has_min_timeout() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (6, 12)
+}
