@@ -1,9 +1,10 @@
 //! The profiling pass (`bench echo --profile`): where each server's CPU goes, by symbol, kernel
 //! and user space together, so that the levers on a server's cost are chosen on evidence.
 //!
-//! Each server runs alone at the probe point under the usual closed-loop load while `perf
-//! record -e cpu-clock -g` samples the server's CPU (`-C`, when the lab pins it: the kernel's
-//! network work done there for the server counts; else the server's process, `-p`). The
+//! Each server runs alone at each point under the usual closed-loop load while `perf record -e
+//! cpu-clock -g -p PID` samples the server's threads, in user space and in the kernel (the
+//! network work done in their context, softirqs included, counts; other processes on the same
+//! CPU do not, which sampling the whole CPU with `-C` would mix in on a shared machine). The
 //! `cpu-clock` software event works in virtual machines without hardware counters. `perf
 //! report` then writes the symbols by their share of the samples (`profile-SERVER-POINT.txt`
 //! in the output folder, with the samples in `.data`), the report shows the top ones side by
@@ -76,10 +77,7 @@ pub fn profile_at(
         lab.progress
             .measuring(format!("{} under perf at {tag}", spec.name));
         let server = spec.start(&lab.pinning)?;
-        let target = match lab.pinning.server {
-            Some(cpu) => vec!["-C".to_owned(), cpu.to_string()],
-            None => vec!["-p".to_owned(), server.pid().to_string()],
-        };
+        let target = ["-p".to_owned(), server.pid().to_string()];
         let config = load::Config::closed_loop(
             server.addr,
             conns,
@@ -175,7 +173,7 @@ pub fn profile_at(
         })
         .collect();
     lab.say(&format!(
-        "\nwhere the server's CPU goes at {conns} conns, {size} B, pipeline {pipeline}: shares of its busy samples (perf record -e cpu-clock on its CPU, {:.1} s, idle left out; [k]: kernel; whole reports in profile-*-{tag}.txt)",
+        "\nwhere the server's CPU goes at {conns} conns, {size} B, pipeline {pipeline}: shares of its samples (perf record -e cpu-clock -p on its threads, {:.1} s; [k]: kernel; whole reports in profile-*-{tag}.txt)",
         window.as_secs_f64()
     ));
     let left = vec![false; headers.len()];
@@ -183,9 +181,9 @@ pub fn profile_at(
     Ok(())
 }
 
-/// The symbols of a CPU's busy samples, their shares taken of those: a CPU profile (`-C`)
-/// also samples the CPU idling (in a closed loop the server waits for the load generator about
-/// half the time), which is no one's cost.
+/// The symbols of busy samples, their shares taken of those: a profile of a whole CPU would
+/// also sample it idling (in a closed loop the server waits for the load generator about half
+/// the time), which is no one's cost; a process's profile has none, and this is a guard.
 fn busy(symbols: Vec<Symbol>) -> Vec<Symbol> {
     let idle = |s: &Symbol| {
         s.kernel

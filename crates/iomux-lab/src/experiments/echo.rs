@@ -74,9 +74,9 @@ pub struct Params {
     /// Also count each server's user-space instructions per message under callgrind (slow).
     #[arg(long)]
     pub callgrind: bool,
-    /// Also profile each server at every point of the matrix (`perf record -e cpu-clock` on
-    /// its CPU, 1 s or --duration): its top symbols, kernel and user, side by side, and the
-    /// whole reports in the output folder.
+    /// Also profile each server at every point of the matrix (`perf record -e cpu-clock -p`
+    /// on its threads, 1 s or --duration): its top symbols, kernel and user, side by side, and
+    /// the whole reports in the output folder.
     #[arg(long)]
     #[serde(default)]
     pub profile: bool,
