@@ -333,3 +333,76 @@ fn calibrate_refuses_what_cannot_teach_noise() {
         assert!(stderr.contains(why), "{all:?}: {stderr}");
     }
 }
+
+/// `--against` with `--rates`: the fixed-rate points are measured in both arms too, every
+/// window at one offered load (a share of the slowest closed-loop rate of either arm).
+#[test]
+fn fixed_rates_are_measured_in_both_arms() {
+    let dir = temp_dir("arms-rates");
+    let out = dir.join("run");
+    ok(iomux(
+        &[
+            "bench",
+            "echo",
+            "--servers",
+            "epoll,tokio",
+            "--conns",
+            "10",
+            "--sizes",
+            "64",
+            "--pipelines",
+            "1",
+            "--duration",
+            "0.05",
+            "--warmup",
+            "0.02",
+            "--syscalls",
+            "off",
+            "--against",
+            BIN,
+            "--pairs",
+            "2",
+            "--rates",
+            "50",
+            "--no-db",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &dir.join("runs.db"),
+        None,
+    ));
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    let points: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()?
+                .get("point")
+                .cloned()
+        })
+        .collect();
+    let fixed: Vec<&serde_json::Value> = points
+        .iter()
+        .filter(|p| p["params"]["rate_pct"] == 50)
+        .collect();
+    let offered: Vec<f64> = fixed
+        .iter()
+        .map(|p| p["metrics"]["offered_per_s"].as_f64().unwrap())
+        .collect();
+    assert!(!offered.is_empty(), "{points:?}");
+    assert!(
+        offered.iter().all(|o| *o == offered[0] && *o > 0.0),
+        "{offered:?}"
+    );
+    for subject in ["epoll", "tokio"] {
+        for arm in ["A", "B"] {
+            let windows = fixed
+                .iter()
+                .filter(|p| {
+                    p["subject"] == subject && p["params"]["arm"] == arm && !p["repeat"].is_null()
+                })
+                .count();
+            assert_eq!(windows, 2, "{subject} arm {arm}: {fixed:?}");
+        }
+    }
+}

@@ -64,7 +64,7 @@ pub struct Params {
     /// Fixed-rate points: after the closed loop at each point, every server again under an
     /// open loop at these percentages of the slowest server's closed-loop rate there (the same
     /// offered load for all, so CPU per message does not depend on the load's pacing), with
-    /// messages per wake-up beside it. E.g. 25,50,75.
+    /// messages per wake-up beside it. E.g. 25,50,75. With --against, in both arms too.
     #[arg(long, value_delimiter = ',', value_name = "PERCENTS", value_parser = clap::value_parser!(u32).range(1..=100))]
     #[serde(default)]
     pub rates: Vec<u32>,
@@ -517,8 +517,9 @@ fn measure_arms(
         .into_iter()
         .map(|s| crate::arms::Armed::new(ServerSpec::new(s)?, &against))
         .collect::<io::Result<Vec<_>>>()?;
-    lab.progress
-        .expect((points.len() * servers.len() * (2 * p.arms.pairs + 2)) as u64);
+    lab.progress.expect(
+        (points.len() * servers.len() * (2 * p.arms.pairs + 2) * (1 + p.rates.len())) as u64,
+    );
     for &(conns, size, pipeline) in points {
         lab.progress.measuring(format!(
             "both arms at {conns} conns, {size} B, pipeline {pipeline}"
@@ -536,6 +537,48 @@ fn measure_arms(
             load_for: &load_for,
         };
         crate::arms::measure_point(lab, &arms, p.arms.pairs, &point)?;
+        if p.rates.is_empty() {
+            continue;
+        }
+        // Fixed rates in both arms: shares of the slowest closed-loop rate any server reached
+        // in either arm here (its arm median), the same offered load for every window.
+        let slowest = lab
+            .points_of(NAME)
+            .iter()
+            .filter(|pt| {
+                pt.repeat.is_none()
+                    && pt.params.contains_key(iomux_store::compare::ARM_PARAM)
+                    && !pt.params.contains_key(fixed_rate::RATE_PARAM)
+                    && pt.at("conns") == Some(conns as u64)
+                    && pt.at("size") == Some(size as u64)
+                    && pt.at("pipeline") == Some(pipeline as u64)
+            })
+            .filter_map(|pt| pt.get("msgs_per_s"))
+            .filter(|r| *r > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        if !slowest.is_finite() {
+            continue;
+        }
+        for &percent in &p.rates {
+            let offered = slowest * f64::from(percent) / 100.0;
+            lab.progress.measuring(format!(
+                "both arms at {conns} conns, {size} B, pipeline {pipeline}, {percent}% of the slowest rate"
+            ));
+            let at_rate = |name: &str| {
+                point(name)
+                    .param(fixed_rate::RATE_PARAM, percent)
+                    .metric("offered_per_s", offered)
+            };
+            let open_loop = |addr| load::Config {
+                rate: Some(offered),
+                ..load::Config::closed_loop(addr, conns, size, pipeline, p.duration, p.warmup)
+            };
+            let arms = crate::arms::EchoArms {
+                servers: &servers,
+                load_for: &open_loop,
+            };
+            crate::arms::measure_point(lab, &arms, p.arms.pairs, &at_rate)?;
+        }
     }
     Ok(())
 }
