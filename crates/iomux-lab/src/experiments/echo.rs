@@ -26,6 +26,7 @@ use crate::subjects::{Peer, Subject};
 use crate::table::table;
 use crate::tools::{count_at, tool_available, Counter};
 use crate::units::parse_seconds;
+use iomux_store::compare::geomean;
 use iomux_store::record::Point;
 
 /// The experiment's name, in records and on the command line.
@@ -357,8 +358,7 @@ impl Experiment for Params {
                         .iter()
                         .filter_map(|&pt| Some(cpu(name, pt)? / cpu(Peer::Tokio.name(), pt)?))
                         .collect();
-                    let geomean =
-                        (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+                    let geomean = geomean(&ratios).unwrap_or(f64::NAN);
                     let worst = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     vec![
                         name.to_owned(),

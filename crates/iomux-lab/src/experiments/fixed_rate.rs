@@ -18,7 +18,7 @@
 use std::io;
 
 use iomux_load as load;
-use iomux_store::compare::median;
+use iomux_store::compare::{geomean, median};
 use iomux_store::record::Point;
 
 use crate::lab::Lab;
@@ -207,7 +207,7 @@ pub fn render(report: &mut Report, points: &[Point], names: &[&str], reference: 
         .iter()
         .filter(|(_, r)| !r.is_empty())
         .map(|(name, r)| {
-            let geomean = (r.iter().map(|x| x.ln()).sum::<f64>() / r.len() as f64).exp();
+            let geomean = geomean(r).unwrap_or(f64::NAN);
             let worst = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             vec![
                 name.clone(),
