@@ -27,6 +27,10 @@ pub struct Summary {
     pub out_of_buffers: u64,
     /// Waits that found the completion queue overflowed (`uring` model; 0 elsewhere).
     pub cq_overflows: u64,
+    /// Echoes sent straight from the receive buffer they landed in (`uring` model; 0
+    /// elsewhere, and in the summaries of builds older than the field).
+    #[serde(default)]
+    pub sent_in_place: u64,
     /// CPU seconds (user + system) the whole process used while serving.
     pub cpu_s: f64,
     /// The selector's (or the ring's) counters; none when the model made no wait calls.
@@ -57,8 +61,8 @@ impl std::fmt::Display for Summary {
             if let Some(SelectorSummary { counters: sel, .. }) = &self.selector {
                 write!(
                     f,
-                    "; io_uring: {} turns, {} io_uring_enter calls, {} submissions, {} completions, {} receives out of buffers, {} completion queue overflows",
-                    sel.wait_calls, sel.enter_calls, sel.submissions, sel.completions, self.out_of_buffers, self.cq_overflows
+                    "; io_uring: {} turns, {} io_uring_enter calls, {} submissions, {} completions, {} receives out of buffers, {} completion queue overflows, {} echoes sent from their receive buffers",
+                    sel.wait_calls, sel.enter_calls, sel.submissions, sel.completions, self.out_of_buffers, self.cq_overflows, self.sent_in_place
                 )?;
             }
             return Ok(());
@@ -100,10 +104,16 @@ mod tests {
     /// What `iomux serve --summary json` prints is what the lab reads back, field for field.
     #[test]
     fn a_summary_reads_back_as_written() {
-        let line = r#"{"model":"epoll","backend":"epoll","threads":2,"accepted":100,"refused":0,"bytes_in":6400,"bytes_out":6400,"loop_iterations":0,"out_of_buffers":0,"cq_overflows":0,"cpu_s":0.25,"selector":{"wait_calls":10,"events_returned":95,"fds_passed":0,"ctl_calls":200,"submissions":0,"completions":0,"enter_calls":0,"wait_s":0.5,"fds_per_wait":0.0,"events_per_wait":9.5}}"#;
+        let line = r#"{"model":"epoll","backend":"epoll","threads":2,"accepted":100,"refused":0,"bytes_in":6400,"bytes_out":6400,"loop_iterations":0,"out_of_buffers":0,"cq_overflows":0,"sent_in_place":0,"cpu_s":0.25,"selector":{"wait_calls":10,"events_returned":95,"fds_passed":0,"ctl_calls":200,"submissions":0,"completions":0,"enter_calls":0,"wait_s":0.5,"fds_per_wait":0.0,"events_per_wait":9.5}}"#;
         let summary: Summary = serde_json::from_str(line).unwrap();
         assert_eq!(serde_json::to_string(&summary).unwrap(), line);
         assert_eq!(summary.selector.as_ref().unwrap().events_per_wait, 9.5);
+        let older = line.replace(r#""sent_in_place":0,"#, "");
+        assert_eq!(
+            serde_json::from_str::<Summary>(&older).unwrap(),
+            summary,
+            "an older build's summary (no sent_in_place) still reads back"
+        );
         assert!(
             summary.to_string().contains("9.5 events per wait"),
             "{summary}"

@@ -28,6 +28,10 @@ impl Protocol for Answer {
             other => other.answer_chunk(chunk, out),
         }
     }
+
+    fn answer_is_input(&self) -> bool {
+        matches!(self, Answer::Echo)
+    }
 }
 
 impl Answer {

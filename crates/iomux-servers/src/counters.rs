@@ -21,6 +21,9 @@ pub struct Counters {
     pub out_of_buffers: u64,
     /// Waits that found the completion queue overflowed (completion model).
     pub cq_overflows: u64,
+    /// Echoes sent straight from the receive buffer the bytes landed in, no copy (completion
+    /// model).
+    pub sent_in_place: u64,
     /// The selector's counters (readiness models), or the ring's (completion model).
     pub selector: iomux::Stats,
     /// A gauge, not a count: the bytes owed to clients and buffered in the server's own
@@ -40,6 +43,7 @@ impl Counters {
         self.loop_iterations += other.loop_iterations;
         self.out_of_buffers += other.out_of_buffers;
         self.cq_overflows += other.cq_overflows;
+        self.sent_in_place += other.sent_in_place;
         self.selector += other.selector;
         self.buffered = match (self.buffered, other.buffered) {
             (Some(a), Some(b)) => Some(a + b),

@@ -178,6 +178,7 @@ fn sum_up(config: &Config, backend: Option<BackendKind>, total: &Counters, cpu_s
         loop_iterations: total.loop_iterations,
         out_of_buffers: total.out_of_buffers,
         cq_overflows: total.cq_overflows,
+        sent_in_place: total.sent_in_place,
         cpu_s,
         selector: (sel.wait_calls > 0).then(|| SelectorSummary::of(&sel)),
     }

@@ -17,6 +17,10 @@
 //!   owed bytes move into the send (`Connection::take_owed` swaps the connection's buffer for
 //!   the connection's spare one: no copy), and new answers buffer meanwhile; a short send
 //!   re-sends the rest of the same buffer before anything newer.
+//! - Echo answers in place: received bytes that arrive with nothing owed and no send in
+//!   flight are sent straight from the provided buffer they landed in (`Ring::send_received`),
+//!   not copied into the connection's buffer. That send never waits; what the socket did not
+//!   take comes back copied and goes next, so a peer that does not read pins no shared buffer.
 //! - Closing cancels the connection's operations and closes the fd inside the kernel, in that
 //!   order, so the fd number is not reused while completions of the old connection are on
 //!   their way; each `user_data` also carries the connection's generation, and completions of
@@ -368,10 +372,7 @@ impl Server<'_> {
         }
         match op {
             Some(Op::Accept) => self.accepted(completion, now),
-            Some(Op::Recv) => {
-                self.received(slot, generation, &completion, now);
-                Ok(())
-            }
+            Some(Op::Recv) => self.received(slot, generation, &completion, now),
             Some(Op::Send) => {
                 self.sent(slot, generation, completion, now);
                 Ok(())
@@ -460,12 +461,18 @@ impl Server<'_> {
         self.drive(slot, now)
     }
 
-    fn received(&mut self, slot: u32, generation: u32, completion: &Completion, now: Instant) {
+    fn received(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        completion: &Completion,
+        now: Instant,
+    ) -> io::Result<()> {
         let group = self.group;
         let Some(client) = live_client(&mut self.clients, slot, generation) else {
             // A completion of a connection that is gone: give its buffer back, nothing else.
             self.ring.take_buffer(group, completion, |_| ());
-            return;
+            return Ok(());
         };
         if !completion.more() {
             client.receiving = false;
@@ -473,9 +480,31 @@ impl Server<'_> {
         }
         match completion.result {
             n if n > 0 => {
-                let conn = &mut client.conn;
-                self.ring
-                    .take_buffer(group, completion, |bytes| conn.receive(bytes, now));
+                let in_place = !client.sending
+                    && client.unsent.is_none()
+                    && !client.failed
+                    && client.conn.answers_in_place()
+                    && self
+                        .shared
+                        .config
+                        .ring
+                        .ring_zero_copy_above
+                        .is_none_or(|min| (n as usize) < min)
+                    && self.ring.send_received(
+                        client.socket.as_raw_fd(),
+                        group,
+                        completion,
+                        tag(Op::Send, slot, generation),
+                    )?;
+                if in_place {
+                    self.counters.sent_in_place += 1;
+                    client.sending = true;
+                    client.conn.receive_answered_in_place(n as usize, now);
+                } else {
+                    let conn = &mut client.conn;
+                    self.ring
+                        .take_buffer(group, completion, |bytes| conn.receive(bytes, now));
+                }
                 self.counters.bytes_in += n as u64;
                 self.counters.reads += 1;
                 crate::plant::per_message(1);
@@ -491,6 +520,7 @@ impl Server<'_> {
             }
         }
         touch(&mut self.touched, client, slot);
+        Ok(())
     }
 
     fn sent(&mut self, slot: u32, generation: u32, completion: Completion, now: Instant) {
@@ -508,6 +538,14 @@ impl Server<'_> {
                     debug!(slot, "send failed: {}", io::Error::from_raw_os_error(-e));
                     client.failed = true;
                 }
+            }
+        }
+        // A send of received bytes ended: what it did not send goes next, from a copy.
+        if let Some(rest) = completion.lent_unsent {
+            client.sending = false;
+            if !rest.is_empty() && !client.failed {
+                client.send_offset = 0;
+                client.unsent = Some(rest);
             }
         }
         // The buffer comes back with the send's last completion: its result, or for a

@@ -79,6 +79,13 @@ pub trait Protocol {
     fn awaiting(&self) -> bool {
         false
     }
+
+    /// Whether the answer to any input is that input itself, byte for byte (an echo), so a
+    /// driver may send received bytes from where they landed instead of handing them to
+    /// [`on_bytes`](Self::on_bytes) (see [`Connection::answers_in_place`]).
+    fn answer_is_input(&self) -> bool {
+        false
+    }
 }
 
 /// Bytes one call moved, and the error that ended the connection, if one did.
@@ -212,6 +219,23 @@ impl<P: Protocol> Connection<P> {
     pub fn receive(&mut self, input: &[u8], now: Instant) {
         self.last_active = now;
         self.protocol.on_bytes(input, &mut self.out);
+    }
+
+    /// Whether bytes received now may be answered in place, by the driver sending them from
+    /// where they landed: the protocol's answer is its input, and nothing is owed before them.
+    #[inline]
+    pub fn answers_in_place(&self) -> bool {
+        self.out.is_empty() && self.taken == 0 && self.protocol.answer_is_input()
+    }
+
+    /// `n` bytes received were answered in place (see [`answers_in_place`](Self::answers_in_place)):
+    /// the driver sends them itself. They count as owed, taken out, until [`sent`](Self::sent)
+    /// reports them delivered.
+    #[inline]
+    pub fn receive_answered_in_place(&mut self, n: usize, now: Instant) {
+        debug_assert!(self.answers_in_place(), "bytes owed before the echoed ones");
+        self.last_active = now;
+        self.taken += n;
     }
 
     /// The peer ended its stream.

@@ -300,3 +300,46 @@ fn batched_waits_deliver_every_answer() {
         payload.len()
     );
 }
+
+/// Echoes answered from the receive buffers the bytes landed in: round trips go out that way
+/// (counted in the summary), while a peer that does not read gets its sends' rest copied
+/// instead of pinning a shared buffer, so the round trips go on; once it reads, its echo is
+/// whole and in order. The `upper` protocol, whose answer is not its input, never does it.
+#[test]
+fn echoes_are_sent_from_their_receive_buffers_and_a_stalled_peer_pins_none() {
+    let server = Server::start("uring", "echo", &["--summary", "json"]);
+    let mut stalled = server.connect();
+    let flood = Rng::new(29).bytes(1 << 20);
+    let mut writer = stalled.try_clone().unwrap();
+    let sent = flood.clone();
+    // The server stops reading it past --max-buffer: this write blocks until it reads below.
+    let flooding = std::thread::spawn(move || writer.write_all(&sent).unwrap());
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = server.connect();
+    for i in 0..200u32 {
+        let msg = format!("round trip {i:04}").into_bytes();
+        assert_eq!(round_trip(&mut c, &msg), msg, "round trip {i}");
+    }
+    let mut got = vec![0; flood.len()];
+    stalled.read_exact(&mut got).unwrap();
+    flooding.join().unwrap();
+    assert!(got == flood, "the stalled peer's echo differs");
+    drop((c, stalled));
+    let (status, summary) = server.stop();
+    assert!(status.success());
+    assert!(
+        summary_number(&summary, "sent_in_place") >= 100,
+        "round trips should be answered in place: {summary}"
+    );
+
+    let server = Server::start("uring", "upper", &["--summary", "json"]);
+    let mut c = server.connect();
+    c.write_all(b"abc").unwrap();
+    let mut answer = [0; 6];
+    c.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"ABC_SB");
+    drop(c);
+    let (status, summary) = server.stop();
+    assert!(status.success());
+    assert_eq!(summary_number(&summary, "sent_in_place"), 0, "{summary}");
+}

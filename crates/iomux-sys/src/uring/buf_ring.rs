@@ -10,7 +10,13 @@
 //! Ownership of each buffer moves: the kernel owns a buffer from the moment its description is
 //! published (the tail is stored with `Release`) until a completion names it (`IORING_CQE_F_BUFFER`,
 //! the buffer id in the upper 16 bits of the flags); the program then owns it, reads it, and
-//! gives it back with [`BufRing::recycle`]. A buffer is only read between those two points.
+//! gives it back (in [`BufRing::consume`]). A buffer is only read between those two points.
+//!
+//! A buffer can also be *lent* to sends ([`BufRing::lend`]): the program answers from the
+//! bytes where they landed instead of copying them out. It then goes back to the kernel only
+//! when both are over: the kernel's own filling (in incremental mode it may still be putting
+//! later bytes past the lent ones) and every loan ([`BufRing::end_loan`]). At most half the
+//! ring is lent at once, so loans can never starve the receives.
 use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -36,6 +42,21 @@ pub(crate) struct BufRing {
     /// completion's bytes start in buffer `bid`.
     incremental: bool,
     consumed: Vec<u32>,
+    /// Sends in flight from each buffer.
+    loans: Vec<u16>,
+    /// The kernel is done filling the buffer but loans still hold it: the last loan's end
+    /// gives it back.
+    awaiting_loans: Vec<bool>,
+    /// Buffers with at least one loan.
+    lent_buffers: u16,
+}
+
+/// Bytes of a provided buffer lent to a send: where they are, for [`BufRing::end_loan`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Loan {
+    pub(crate) bid: u16,
+    pub(crate) start: u32,
+    pub(crate) len: u32,
 }
 
 // SAFETY: the mapping is owned by this value alone; moving it to another thread moves that
@@ -78,6 +99,9 @@ impl BufRing {
             tail: 0,
             incremental: false,
             consumed: vec![0; usize::from(entries)],
+            loans: vec![0; usize::from(entries)],
+            awaiting_loans: vec![false; usize::from(entries)],
+            lent_buffers: 0,
         };
         for bid in 0..entries {
             ring.push(bid);
@@ -166,6 +190,20 @@ impl BufRing {
         buf_more: bool,
         f: impl FnOnce(&[u8]) -> R,
     ) -> R {
+        let start = self.completion_start(bid, len);
+        // SAFETY: the completion that named `bid` handed bytes start..start+len of the
+        // buffer to us: the kernel wrote them before posting it, and writes to this range
+        // again only after `advance` republishes the buffer (in incremental mode it
+        // writes only past start+len until then). Recycling needs `&mut self`, after this
+        // borrow ends. The range is inside the mapping (checked above).
+        let bytes = unsafe { std::slice::from_raw_parts(self.buffer_ptr(bid).add(start), len) };
+        let out = f(bytes);
+        self.advance(bid, start, len, buf_more);
+        out
+    }
+
+    /// Where the bytes of a completion on `bid` start, checked against the buffer's end.
+    fn completion_start(&self, bid: u16, len: usize) -> usize {
         assert!(bid < self.entries, "buffer id {bid} out of range");
         let start = if self.incremental {
             self.consumed[usize::from(bid)] as usize
@@ -176,21 +214,95 @@ impl BufRing {
             start + len <= self.buf_size as usize,
             "completion past the end of its buffer"
         );
-        // SAFETY: the completion that named `bid` handed bytes start..start+len of the
-        // buffer to us: the kernel wrote them before posting it, and writes to this range
-        // again only after `recycle(bid)` republishes the buffer (in incremental mode it
-        // writes only past start+len until then). Recycling needs `&mut self`, after this
-        // borrow ends. The range is inside the mapping (checked above).
-        let bytes = unsafe { std::slice::from_raw_parts(self.buffer_ptr(bid).add(start), len) };
-        let out = f(bytes);
+        start
+    }
+
+    /// The program is done with a completion's bytes `start..start+len` (read, or lent):
+    /// the next completion on `bid` starts past them, or, when the kernel is done with the
+    /// buffer, it goes back unless loans still hold it.
+    fn advance(&mut self, bid: u16, start: usize, len: usize, buf_more: bool) {
+        let b = usize::from(bid);
         if self.incremental && buf_more {
-            self.consumed[usize::from(bid)] = (start + len) as u32;
+            self.consumed[b] = (start + len) as u32;
         } else {
-            self.consumed[usize::from(bid)] = 0;
-            self.push(bid);
-            self.publish();
+            self.consumed[b] = 0;
+            if self.loans[b] == 0 {
+                self.push(bid);
+                self.publish();
+            } else {
+                self.awaiting_loans[b] = true;
+            }
         }
-        out
+    }
+
+    /// Lends the `len` bytes a completion put in buffer `bid` to a send: returns them (their
+    /// address and where they are), kept from the kernel until [`end_loan`](Self::end_loan).
+    /// `None`, with nothing taken, when half the ring is lent already: the caller copies
+    /// instead ([`consume`](Self::consume)).
+    pub(crate) fn lend(
+        &mut self,
+        bid: u16,
+        len: usize,
+        buf_more: bool,
+    ) -> Option<(*const u8, Loan)> {
+        let start = self.completion_start(bid, len);
+        let b = usize::from(bid);
+        if self.loans[b] == 0 {
+            if self.lent_buffers >= self.entries / 2 {
+                return None;
+            }
+            self.lent_buffers += 1;
+        }
+        self.loans[b] += 1;
+        // SAFETY: start + len <= buf_size (checked above), so the pointer stays inside the
+        // buffer; it is only dereferenced by the kernel's send and by `end_loan`, both before
+        // the buffer is published again (the loan count keeps it back).
+        let ptr = unsafe { self.buffer_ptr(bid).add(start) }.cast_const();
+        self.advance(bid, start, len, buf_more);
+        Some((
+            ptr,
+            Loan {
+                bid,
+                start: start as u32,
+                len: len as u32,
+            },
+        ))
+    }
+
+    /// Ends a loan whose send took `sent` of its bytes: returns a copy of the rest when
+    /// `copy_rest` (the caller sends it later, from its own memory), then gives the buffer
+    /// back if this was its last loan and the kernel is done with it.
+    pub(crate) fn end_loan(&mut self, loan: Loan, sent: usize, copy_rest: bool) -> Vec<u8> {
+        let b = usize::from(loan.bid);
+        assert!(self.loans[b] > 0, "a loan ended twice");
+        let rest = if copy_rest && sent < loan.len as usize {
+            // SAFETY: the loan's range is inside the buffer (checked when lent) and the buffer
+            // has not been published since (this loan still counts), so no one writes to it.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    self.buffer_ptr(loan.bid).add(loan.start as usize),
+                    loan.len as usize,
+                )
+            };
+            bytes[sent..].to_vec()
+        } else {
+            Vec::new()
+        };
+        self.loans[b] -= 1;
+        if self.loans[b] == 0 {
+            self.lent_buffers -= 1;
+            if self.awaiting_loans[b] {
+                self.awaiting_loans[b] = false;
+                self.push(loan.bid);
+                self.publish();
+            }
+        }
+        rest
+    }
+
+    /// How many buffers loans hold.
+    pub(crate) fn lent_buffers(&self) -> u16 {
+        self.lent_buffers
     }
 }
 
@@ -237,5 +349,51 @@ mod tests {
             (6, 0),
             "consumed to the end, given back"
         );
+    }
+
+    #[test]
+    fn a_lent_buffer_goes_back_only_when_the_kernel_and_every_loan_are_done() {
+        let mut ring = BufRing::new(4, 100).unwrap();
+        ring.set_incremental();
+        // Two receives into buffer 0, both lent; the kernel still fills it after the first.
+        let (_, first) = ring.lend(0, 10, true).unwrap();
+        let (_, second) = ring.lend(0, 5, false).unwrap();
+        assert_eq!((first.start, second.start), (0, 10));
+        assert_eq!(
+            (ring.tail, ring.lent_buffers()),
+            (4, 1),
+            "kept back by the loans"
+        );
+        assert!(
+            ring.end_loan(first, 10, true).is_empty(),
+            "all sent: nothing to copy"
+        );
+        assert_eq!(ring.tail, 4, "the second loan still holds it");
+        // SAFETY (test): writes inside buffer 0, lent, which the kernel does not touch here.
+        unsafe { ring.buffer_ptr(0).add(10).copy_from(b"hello".as_ptr(), 5) };
+        assert_eq!(
+            ring.end_loan(second, 2, true),
+            b"llo",
+            "the unsent rest, copied"
+        );
+        assert_eq!((ring.tail, ring.lent_buffers()), (5, 0), "given back");
+    }
+
+    #[test]
+    fn at_most_half_the_ring_is_lent() {
+        let mut ring = BufRing::new(4, 100).unwrap();
+        let a = ring.lend(0, 1, false).unwrap().1;
+        ring.lend(1, 1, false).unwrap();
+        assert!(
+            ring.lend(2, 1, false).is_none(),
+            "a third buffer would pass half"
+        );
+        assert_eq!(
+            ring.tail, 4,
+            "the refused one was not taken: the caller consumes it"
+        );
+        ring.consume(2, 1, false, |_| ());
+        ring.end_loan(a, 1, false);
+        assert!(ring.lend(3, 1, false).is_some(), "room again");
     }
 }

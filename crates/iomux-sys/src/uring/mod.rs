@@ -6,7 +6,8 @@
 //! [`Ring`] closes that gap with a safe API: its operations either point to no program memory
 //! (poll, accept, cancel, close), or to memory the ring itself owns until the final completion:
 //! a send's buffer (an owned `Vec`, handed back in the completion) and the provided-buffer
-//! rings of multishot receives (owned by the ring, see `buf_ring.rs`).
+//! rings of multishot receives (owned by the ring, see `buf_ring.rs`), including received
+//! bytes lent to a send ([`Ring::send_received`]), kept from the kernel until it completes.
 //!
 //! What makes this interface odd, in one place:
 //! - A completion for an operation can arrive long after the program stopped caring: a
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 mod buf_ring;
-use buf_ring::{BufRing, CQE_F_BUF_MORE, PBUF_RING_INC};
+use buf_ring::{BufRing, Loan, CQE_F_BUF_MORE, PBUF_RING_INC};
 
 /// `user_data` values with this bit set are the ring's own (operations that own a buffer);
 /// callers' tags must leave it clear.
@@ -141,6 +142,9 @@ pub struct Completion {
     pub flags: u32,
     /// A send's buffer, handed back (see [`Ring::send`]).
     pub sent_buffer: Option<Vec<u8>>,
+    /// A send of received bytes ([`Ring::send_received`]) ended: what it did not send, copied
+    /// out (empty when it sent everything, or failed with an error other than `EAGAIN`).
+    pub lent_unsent: Option<Vec<u8>>,
     /// The connection an accept completion brought, owned (see [`Ring::accept_multi`]).
     pub accepted: Option<OwnedFd>,
 }
@@ -174,14 +178,24 @@ impl Completion {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BufGroup(u16);
 
+/// What a send in flight holds until its last completion.
+#[derive(Debug)]
+enum Held {
+    /// Its own buffer, handed back in [`Completion::sent_buffer`].
+    Buffer(Vec<u8>),
+    /// Received bytes in a provided buffer of this group, lent to it.
+    Loan(u16, Loan),
+}
+
 /// An io_uring instance with a safe set of operations. See the [module docs](self).
 pub struct Ring {
     // Field order is drop order: the ring (and with it the kernel's use of the buffer rings)
     // goes before the buffer rings' memory.
     ring: IoUring,
     buf_rings: Vec<BufRing>,
-    /// Buffers owned by operations in flight, indexed by the low bits of their `user_data`.
-    owned: Vec<Option<(u64, Vec<u8>)>>,
+    /// Memory held by operations in flight, with the caller's tag, indexed by the low bits of
+    /// their `user_data`.
+    owned: Vec<Option<(u64, Held)>>,
     free_owned: Vec<u32>,
     /// The tags of the multishot accepts in flight: their results are new descriptors.
     accept_tags: Vec<u64>,
@@ -337,7 +351,8 @@ impl Ring {
         }
         // SAFETY: every entry built in this module points to no program memory, or to memory
         // the ring owns until the operation's last completion (owned send buffers in
-        // `self.owned`, provided buffers in `self.buf_rings`); see the module docs.
+        // `self.owned`, provided buffers in `self.buf_rings`, a lent one kept from the kernel
+        // by its loan until the send's completion); see the module docs.
         unsafe { self.ring.submission().push(&entry) }
             .map_err(|_| io::Error::other("io_uring submission queue full after a submit"))?;
         self.in_flight += 1;
@@ -434,6 +449,11 @@ impl Ring {
         self.buf_rings[usize::from(group.0)].is_incremental()
     }
 
+    /// How many of a group's buffers are lent to sends ([`send_received`](Self::send_received)).
+    pub fn lent_buffers(&self, group: BufGroup) -> u16 {
+        self.buf_rings[usize::from(group.0)].lent_buffers()
+    }
+
     /// How many buffers a group has, and their size.
     pub fn buffer_group_shape(&self, group: BufGroup) -> (u16, u32) {
         let ring = &self.buf_rings[usize::from(group.0)];
@@ -511,16 +531,9 @@ impl Ring {
         let len = u32::try_from(buf.len() - offset).unwrap_or(u32::MAX);
         #[cfg(feature = "fault-injection")]
         let len = crate::fault::ring_send_len(len);
-        let index = match self.free_owned.pop() {
-            Some(i) => i,
-            None => {
-                self.owned.push(None);
-                (self.owned.len() - 1) as u32
-            }
-        };
         // The Vec's heap memory does not move when the Vec itself moves into the table.
         let ptr = buf[offset..].as_ptr();
-        self.owned[index as usize] = Some((user_data, buf));
+        let index = self.hold(user_data, Held::Buffer(buf));
         let tag = RESERVED_USER_DATA | u64::from(index);
         let entry = if zero_copy {
             opcode::SendZc::new(types::Fd(fd), ptr, len)
@@ -539,6 +552,80 @@ impl Ring {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Keeps `held` in the table of memory held by operations in flight; returns its index.
+    fn hold(&mut self, user_data: u64, held: Held) -> u32 {
+        let index = match self.free_owned.pop() {
+            Some(i) => i,
+            None => {
+                self.owned.push(None);
+                (self.owned.len() - 1) as u32
+            }
+        };
+        self.owned[index as usize] = Some((user_data, held));
+        index
+    }
+
+    /// Answers a receive completion with its own bytes: `IORING_OP_SEND` of them to `fd`
+    /// straight from the provided buffer they landed in, no copy (an echo). Instead of
+    /// [`take_buffer`](Self::take_buffer): the buffer is the ring's again when the send ends.
+    ///
+    /// The send never waits (`MSG_DONTWAIT`), so a peer that does not read cannot keep a
+    /// buffer the loop's other connections share: what the socket did not take at once comes
+    /// back copied in [`Completion::lent_unsent`] (`EAGAIN` is reported as 0 bytes sent), for
+    /// the caller to send from its own memory. Returns `false`, having done nothing, when the
+    /// completion carries no bytes or half the group's buffers are lent already: then take
+    /// the bytes with [`take_buffer`](Self::take_buffer).
+    pub fn send_received(
+        &mut self,
+        fd: RawFd,
+        group: BufGroup,
+        completion: &Completion,
+        user_data: u64,
+    ) -> io::Result<bool> {
+        Self::check_tag(user_data)?;
+        let (Some(bid), Ok(len)) = (completion.buffer_id(), usize::try_from(completion.result))
+        else {
+            return Ok(false);
+        };
+        if len == 0 {
+            return Ok(false);
+        }
+        let buf_more = completion.flags & CQE_F_BUF_MORE != 0;
+        let Some((ptr, loan)) = self.buf_rings[usize::from(group.0)].lend(bid, len, buf_more)
+        else {
+            return Ok(false);
+        };
+        #[cfg(feature = "fault-injection")]
+        let len = crate::fault::ring_send_len(len as u32) as usize;
+        let index = self.hold(user_data, Held::Loan(group.0, loan));
+        let entry = opcode::Send::new(types::Fd(fd), ptr, len as u32)
+            .flags(libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+            .build()
+            .user_data(RESERVED_USER_DATA | u64::from(index));
+        if let Err(e) = self.push(entry) {
+            self.end_held(index as usize, 0);
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Takes entry `index` out of the table of held memory (its operation is over), ending a
+    /// loan: `result` is the send's. Returns the caller's tag and what to hand back.
+    fn end_held(&mut self, index: usize, result: i32) -> Option<(u64, Held)> {
+        let (user_data, held) = self.owned.get_mut(index)?.take()?;
+        self.free_owned.push(index as u32);
+        if let Held::Loan(group, loan) = held {
+            let copy_rest = result >= 0 || result == -libc::EAGAIN;
+            let rest = self.buf_rings[usize::from(group)].end_loan(
+                loan,
+                usize::try_from(result).unwrap_or(0),
+                copy_rest,
+            );
+            return Some((user_data, Held::Buffer(rest)));
+        }
+        Some((user_data, held))
     }
 
     /// Cancels every operation on `fd` and then closes it, in that order, inside the kernel
@@ -718,12 +805,13 @@ impl Ring {
             result: cqe.result(),
             flags,
             sent_buffer: None,
+            lent_unsent: None,
             accepted: None,
         };
         if completion.user_data & RESERVED_USER_DATA != 0 {
             // The ring's own: a send handing its buffer back, or RING_OWN (nothing to do).
             let index = (completion.user_data & !RESERVED_USER_DATA) as usize;
-            let Some(slot) = self.owned.get_mut(index) else {
+            let Some(slot) = self.owned.get(index) else {
                 return Some(completion); // RING_OWN
             };
             if cqueue::more(flags) {
@@ -731,10 +819,19 @@ impl Ring {
                 if let Some((user_data, _)) = slot {
                     completion.user_data = *user_data;
                 }
-            } else if let Some((user_data, buf)) = slot.take() {
-                self.free_owned.push(index as u32);
+                return Some(completion);
+            }
+            let lent = matches!(slot, Some((_, Held::Loan(..))));
+            if let Some((user_data, Held::Buffer(buf))) = self.end_held(index, completion.result) {
                 completion.user_data = user_data;
-                completion.sent_buffer = Some(buf);
+                if lent {
+                    if completion.result == -libc::EAGAIN {
+                        completion.result = 0;
+                    }
+                    completion.lent_unsent = Some(buf);
+                } else {
+                    completion.sent_buffer = Some(buf);
+                }
             }
             return Some(completion);
         }
@@ -798,8 +895,10 @@ impl Drop for Ring {
             for ring in self.buf_rings.drain(..) {
                 std::mem::forget(ring);
             }
-            for (_, buf) in self.owned.iter_mut().flatten() {
-                std::mem::forget(std::mem::take(buf));
+            for (_, held) in self.owned.iter_mut().flatten() {
+                if let Held::Buffer(buf) = held {
+                    std::mem::forget(std::mem::take(buf));
+                }
             }
         }
     }

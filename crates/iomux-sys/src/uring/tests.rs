@@ -389,3 +389,104 @@ fn ring_has_min_timeout() -> bool {
     let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     (major, minor) >= (6, 12)
 }
+
+/// Receives once on `a` into `group` and returns the completion (its buffer not yet taken).
+fn receive_one(ring: &mut Ring, group: BufGroup, a: &UnixStream) -> Completion {
+    ring.recv_multi(a.as_raw_fd(), group, 1).unwrap();
+    let mut batch = reap(ring);
+    assert_eq!(batch.len(), 1, "{batch:?}");
+    let c = batch.pop().unwrap();
+    assert!(c.result > 0, "{c:?}");
+    c
+}
+
+#[test]
+fn received_bytes_are_sent_from_their_buffer_which_goes_back_after() {
+    let mut ring = ring();
+    let group = ring.add_buffer_group(2, 4096).unwrap();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    b.write_all(b"hello").unwrap();
+    let c = receive_one(&mut ring, group, &a);
+    assert!(ring.send_received(a.as_raw_fd(), group, &c, 7).unwrap());
+    assert_eq!(ring.lent_buffers(group), 1);
+    let done: Vec<_> = reap(&mut ring)
+        .into_iter()
+        .filter(|c| c.user_data == 7)
+        .collect();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].result, 5);
+    assert_eq!(done[0].lent_unsent.as_deref(), Some(&b""[..]));
+    assert!(done[0].sent_buffer.is_none());
+    assert_eq!(ring.lent_buffers(group), 0, "the loan ended with the send");
+    let mut echoed = [0; 5];
+    b.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"hello");
+}
+
+#[test]
+fn a_peer_that_does_not_read_gets_the_rest_copied_and_pins_no_buffer() {
+    let mut ring = ring();
+    let group = ring.add_buffer_group(2, 64 * 1024).unwrap();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    // Fill a's way to b until it takes nothing more: b does not read.
+    a.set_nonblocking(true).unwrap();
+    let mut filled = 0;
+    while let Ok(n) = (&a).write(&[b'f'; 4096]) {
+        filled += n;
+    }
+    let message: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+    b.write_all(&message).unwrap();
+    let c = receive_one(&mut ring, group, &a);
+    let received = c.result as usize;
+    assert!(ring.send_received(a.as_raw_fd(), group, &c, 7).unwrap());
+    let mut done: Vec<_> = reap(&mut ring)
+        .into_iter()
+        .filter(|c| c.user_data == 7)
+        .collect();
+    assert_eq!(done.len(), 1, "the send did not wait for the reader");
+    let done = done.pop().unwrap();
+    assert!(done.result >= 0, "EAGAIN is 0 bytes sent: {done:?}");
+    let sent = done.result as usize;
+    assert!(sent < received, "the socket had no room");
+    assert_eq!(
+        done.lent_unsent.as_deref(),
+        Some(&message[sent..received]),
+        "the rest, copied"
+    );
+    assert_eq!(ring.lent_buffers(group), 0, "no buffer stays pinned");
+    // Once b reads, what was sent follows the filler, in order.
+    let mut got = vec![0; filled + sent];
+    b.read_exact(&mut got).unwrap();
+    assert!(got[..filled].iter().all(|&x| x == b'f'));
+    assert_eq!(&got[filled..], &message[..sent]);
+}
+
+#[test]
+fn send_received_declines_what_it_cannot_lend_and_takes_nothing() {
+    let mut ring = ring();
+    let group = ring.add_buffer_group(2, 4096).unwrap();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    b.write_all(b"x").unwrap();
+    let c = receive_one(&mut ring, group, &a);
+    let no_bytes = Completion {
+        user_data: 1,
+        result: 0,
+        flags: c.flags,
+        sent_buffer: None,
+        lent_unsent: None,
+        accepted: None,
+    };
+    assert!(!ring
+        .send_received(a.as_raw_fd(), group, &no_bytes, 7)
+        .unwrap());
+    assert!(
+        ring.send_received(a.as_raw_fd(), group, &c, RESERVED_USER_DATA)
+            .is_err(),
+        "a reserved tag"
+    );
+    assert_eq!(ring.lent_buffers(group), 0);
+    assert_eq!(
+        ring.take_buffer(group, &c, |bytes| bytes.to_vec()),
+        Some(b"x".to_vec())
+    );
+}
