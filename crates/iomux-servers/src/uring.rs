@@ -17,10 +17,12 @@
 //!   owed bytes move into the send (`Connection::take_owed` swaps the connection's buffer for
 //!   the connection's spare one: no copy), and new answers buffer meanwhile; a short send
 //!   re-sends the rest of the same buffer before anything newer.
-//! - Echo answers in place: received bytes that arrive with nothing owed and no send in
-//!   flight are sent straight from the provided buffer they landed in (`Ring::send_received`),
-//!   not copied into the connection's buffer. That send never waits; what the socket did not
-//!   take comes back copied and goes next, so a peer that does not read pins no shared buffer.
+//! - Echo answers in place: received bytes that arrive with nothing buffered are kept in the
+//!   provided buffer they landed in (`Ring::lend`) and sent from there, the bytes a connection
+//!   kept in one turn in one send (`Ring::send_lent`), not copied into its buffer. Such a send
+//!   never waits; what the socket did not take comes back copied and goes next (bytes arriving
+//!   meanwhile are copied as usual), so a peer that does not read pins no shared buffer. Bytes
+//!   are kept only behind such a send, never behind one that may wait.
 //! - Closing cancels the connection's operations and closes the fd inside the kernel, in that
 //!   order, so the fd number is not reused while completions of the old connection are on
 //!   their way; each `user_data` also carries the connection's generation, and completions of
@@ -38,7 +40,7 @@ use iomux::conn::Connection;
 use iomux::trace::{Tracer, Wait, Wake};
 use iomux::BackendKind;
 use iomux_sys::eventfd::EventFd;
-use iomux_sys::uring::{BufGroup, Completion, Ring, RingOptions, Setup};
+use iomux_sys::uring::{BufGroup, Completion, Lent, Ring, RingOptions, Setup};
 use tracing::{debug, info};
 
 use crate::accept::Acceptor;
@@ -110,6 +112,11 @@ struct Client {
     /// A send is in flight (at most one), of its buffer from this offset.
     sending: bool,
     send_offset: usize,
+    /// The send in flight is of lent bytes: it cannot wait, so more may be kept behind it.
+    sending_lent: bool,
+    /// Received bytes kept where they landed, to be sent next (after `unsent`: there is none
+    /// while they are kept), in order.
+    lent: Vec<Lent>,
     /// A buffer a short send handed back: its bytes from `send_offset` go next, before
     /// anything newer.
     unsent: Option<Vec<u8>>,
@@ -449,6 +456,8 @@ impl Server<'_> {
             cancelling_receive: false,
             sending: false,
             send_offset: 0,
+            sending_lent: false,
+            lent: Vec::new(),
             unsent: None,
             touched: false,
             spare: Vec::new(),
@@ -480,7 +489,8 @@ impl Server<'_> {
         }
         match completion.result {
             n if n > 0 => {
-                let in_place = !client.sending
+                // Kept only behind a send that cannot wait, with nothing buffered to go first.
+                let lent = (!client.sending || client.sending_lent)
                     && client.unsent.is_none()
                     && !client.failed
                     && client.conn.answers_in_place()
@@ -489,16 +499,10 @@ impl Server<'_> {
                         .config
                         .ring
                         .ring_zero_copy_above
-                        .is_none_or(|min| (n as usize) < min)
-                    && self.ring.send_received(
-                        client.socket.as_raw_fd(),
-                        group,
-                        completion,
-                        tag(Op::Send, slot, generation),
-                    )?;
-                if in_place {
+                        .is_none_or(|min| (n as usize) < min);
+                if let Some(lent) = lent.then(|| self.ring.lend(group, completion)).flatten() {
                     self.counters.sent_in_place += 1;
-                    client.sending = true;
+                    client.lent.push(lent);
                     client.conn.receive_answered_in_place(n as usize, now);
                 } else {
                     let conn = &mut client.conn;
@@ -540,10 +544,15 @@ impl Server<'_> {
                 }
             }
         }
-        // A send of received bytes ended: what it did not send goes next, from a copy.
-        if let Some(rest) = completion.lent_unsent {
+        // A send of lent bytes ended: what it did not send goes next, from a copy, and the
+        // bytes kept behind it with it (they cannot wait behind a send that may wait).
+        if let Some(mut rest) = completion.lent_unsent {
             client.sending = false;
+            client.sending_lent = false;
             if !rest.is_empty() && !client.failed {
+                for lent in client.lent.drain(..) {
+                    self.ring.copy_back(lent, &mut rest);
+                }
                 client.send_offset = 0;
                 client.unsent = Some(rest);
             }
@@ -577,6 +586,13 @@ impl Server<'_> {
             }
             return Ok(());
         }
+        if !client.sending && !client.lent.is_empty() {
+            client.sending = true;
+            client.sending_lent = true;
+            self.ring
+                .send_lent(fd, &mut client.lent, tag(Op::Send, slot, generation))?;
+        }
+        let client = self.clients[slot as usize].as_mut().expect("present above");
         let next_send = if client.sending {
             None
         } else if let Some(buf) = client.unsent.take() {
@@ -622,9 +638,12 @@ impl Server<'_> {
     }
 
     fn close(&mut self, slot: u32, now: Instant) -> io::Result<()> {
-        let Some(client) = self.clients.get_mut(slot as usize).and_then(Option::take) else {
+        let Some(mut client) = self.clients.get_mut(slot as usize).and_then(Option::take) else {
             return Ok(());
         };
+        for lent in client.lent.drain(..) {
+            self.ring.give_back(lent);
+        }
         self.free_slots.push(slot);
         self.open -= 1;
         self.shared.limit.closed();

@@ -222,10 +222,12 @@ impl<P: Protocol> Connection<P> {
     }
 
     /// Whether bytes received now may be answered in place, by the driver sending them from
-    /// where they landed: the protocol's answer is its input, and nothing is owed before them.
+    /// where they landed: the protocol's answer is its input, and nothing is buffered here to
+    /// go before them. (Bytes the driver took out, or answered in place before, go first: the
+    /// driver keeps those in order itself.)
     #[inline]
     pub fn answers_in_place(&self) -> bool {
-        self.out.is_empty() && self.taken == 0 && self.protocol.answer_is_input()
+        self.out.is_empty() && self.protocol.answer_is_input()
     }
 
     /// `n` bytes received were answered in place (see [`answers_in_place`](Self::answers_in_place)):

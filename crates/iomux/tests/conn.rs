@@ -162,40 +162,50 @@ proptest! {
 
 proptest! {
     /// The completion driver answering an echo in place (io_uring's lent receive buffers):
-    /// a chunk that arrives with nothing owed and no send in flight is sent from where it
-    /// landed; one that arrives meanwhile is buffered (copied). A short send's rest goes
-    /// before anything newer. The stream is delivered whole and in order, and the bytes in
-    /// flight count as owed throughout.
+    /// a chunk that arrives with nothing buffered may be kept where it landed, queued behind
+    /// the send in flight and sent with the other kept chunks; one that may not (or arrives
+    /// with bytes buffered) is buffered (copied). Kept chunks go before buffered bytes, a
+    /// short send's rest before anything newer. The stream is delivered whole and in order,
+    /// and the bytes in flight or kept count as owed throughout.
     #[test]
     fn answers_in_place_and_copies_interleave_without_reordering(
         chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..300), 1..12),
         takes in prop::collection::vec(1usize..200, 1..40),
         arrivals in prop::collection::vec(any::<bool>(), 1..40),
+        lends in prop::collection::vec(any::<bool>(), 1..40),
     ) {
         let mut conn = Connection::new(Echo, usize::MAX, Instant::now());
         let stream: Vec<u8> = chunks.concat();
         let mut delivered = Vec::new();
+        let mut kept: Vec<Vec<u8>> = Vec::new();
         let mut in_flight: Option<(Vec<u8>, usize)> = None;
         let mut pending = chunks.into_iter();
         let mut takes = takes.into_iter().cycle();
         let mut arrivals = arrivals.into_iter().cycle();
+        let mut lends = lends.into_iter().cycle();
         for _ in 0..10_000 {
             if arrivals.next() == Some(true) || in_flight.is_none() {
                 if let Some(chunk) = pending.next() {
-                    if in_flight.is_none() && conn.answers_in_place() {
+                    if conn.answers_in_place() && lends.next() == Some(true) {
                         conn.receive_answered_in_place(chunk.len(), Instant::now());
-                        in_flight = Some((chunk, 0));
+                        kept.push(chunk);
                     } else {
                         conn.receive(&chunk, Instant::now());
-                        prop_assert!(!conn.answers_in_place(), "bytes are owed now");
+                        prop_assert!(!conn.answers_in_place(), "bytes are buffered now");
                     }
                 }
             }
-            if in_flight.is_none() && !conn.owed().is_empty() {
-                in_flight = Some((conn.take_owed(Vec::new()), 0));
+            if in_flight.is_none() {
+                if !kept.is_empty() {
+                    in_flight = Some((kept.concat(), 0));
+                    kept.clear();
+                } else if !conn.owed().is_empty() {
+                    in_flight = Some((conn.take_owed(Vec::new()), 0));
+                }
             }
             let in_flight_len = in_flight.as_ref().map_or(0, |(b, o)| b.len() - o);
-            prop_assert_eq!(conn.owed_len(), in_flight_len + conn.owed().len());
+            let kept_len: usize = kept.iter().map(Vec::len).sum();
+            prop_assert_eq!(conn.owed_len(), in_flight_len + kept_len + conn.owed().len());
             if let Some((buf, offset)) = in_flight.take() {
                 let n = takes.next().unwrap().min(buf.len() - offset);
                 delivered.extend_from_slice(&buf[offset..offset + n]);
@@ -204,7 +214,7 @@ proptest! {
                     in_flight = Some((buf, offset + n));
                 }
             }
-            if in_flight.is_none() && conn.owed_len() == 0 && pending.len() == 0 {
+            if in_flight.is_none() && kept.is_empty() && conn.owed_len() == 0 && pending.len() == 0 {
                 break;
             }
         }

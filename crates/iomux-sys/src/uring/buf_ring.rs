@@ -235,16 +235,11 @@ impl BufRing {
         }
     }
 
-    /// Lends the `len` bytes a completion put in buffer `bid` to a send: returns them (their
-    /// address and where they are), kept from the kernel until [`end_loan`](Self::end_loan).
+    /// Lends the `len` bytes a completion put in buffer `bid` to a send: returns where they
+    /// are, kept from the kernel until [`end_loan`](Self::end_loan).
     /// `None`, with nothing taken, when half the ring is lent already: the caller copies
     /// instead ([`consume`](Self::consume)).
-    pub(crate) fn lend(
-        &mut self,
-        bid: u16,
-        len: usize,
-        buf_more: bool,
-    ) -> Option<(*const u8, Loan)> {
+    pub(crate) fn lend(&mut self, bid: u16, len: usize, buf_more: bool) -> Option<Loan> {
         let start = self.completion_start(bid, len);
         let b = usize::from(bid);
         if self.loans[b] == 0 {
@@ -254,28 +249,29 @@ impl BufRing {
             self.lent_buffers += 1;
         }
         self.loans[b] += 1;
-        // SAFETY: start + len <= buf_size (checked above), so the pointer stays inside the
-        // buffer; it is only dereferenced by the kernel's send and by `end_loan`, both before
-        // the buffer is published again (the loan count keeps it back).
-        let ptr = unsafe { self.buffer_ptr(bid).add(start) }.cast_const();
         self.advance(bid, start, len, buf_more);
-        Some((
-            ptr,
-            Loan {
-                bid,
-                start: start as u32,
-                len: len as u32,
-            },
-        ))
+        Some(Loan {
+            bid,
+            start: start as u32,
+            len: len as u32,
+        })
     }
 
-    /// Ends a loan whose send took `sent` of its bytes: returns a copy of the rest when
-    /// `copy_rest` (the caller sends it later, from its own memory), then gives the buffer
-    /// back if this was its last loan and the kernel is done with it.
-    pub(crate) fn end_loan(&mut self, loan: Loan, sent: usize, copy_rest: bool) -> Vec<u8> {
+    /// Where a loan's bytes are, for the kernel's send. They stay put and unwritten until
+    /// the loan ends: the loan count keeps the buffer from being published again.
+    pub(crate) fn loan_ptr(&self, loan: &Loan) -> *const u8 {
+        // SAFETY: start + len <= buf_size was checked when the loan was made, so the pointer
+        // stays inside the buffer.
+        unsafe { self.buffer_ptr(loan.bid).add(loan.start as usize) }.cast_const()
+    }
+
+    /// Ends a loan whose send took `sent` of its bytes: appends the rest to `rest` when
+    /// given (the caller sends it later, from its own memory), then gives the buffer back if
+    /// this was its last loan and the kernel is done with it.
+    pub(crate) fn end_loan(&mut self, loan: Loan, sent: usize, rest: Option<&mut Vec<u8>>) {
         let b = usize::from(loan.bid);
         assert!(self.loans[b] > 0, "a loan ended twice");
-        let rest = if copy_rest && sent < loan.len as usize {
+        if let Some(rest) = rest.filter(|_| sent < loan.len as usize) {
             // SAFETY: the loan's range is inside the buffer (checked when lent) and the buffer
             // has not been published since (this loan still counts), so no one writes to it.
             let bytes = unsafe {
@@ -284,10 +280,8 @@ impl BufRing {
                     loan.len as usize,
                 )
             };
-            bytes[sent..].to_vec()
-        } else {
-            Vec::new()
-        };
+            rest.extend_from_slice(&bytes[sent..]);
+        }
         self.loans[b] -= 1;
         if self.loans[b] == 0 {
             self.lent_buffers -= 1;
@@ -297,7 +291,6 @@ impl BufRing {
                 self.publish();
             }
         }
-        rest
     }
 
     /// How many buffers loans hold.
@@ -356,33 +349,29 @@ mod tests {
         let mut ring = BufRing::new(4, 100).unwrap();
         ring.set_incremental();
         // Two receives into buffer 0, both lent; the kernel still fills it after the first.
-        let (_, first) = ring.lend(0, 10, true).unwrap();
-        let (_, second) = ring.lend(0, 5, false).unwrap();
+        let first = ring.lend(0, 10, true).unwrap();
+        let second = ring.lend(0, 5, false).unwrap();
         assert_eq!((first.start, second.start), (0, 10));
         assert_eq!(
             (ring.tail, ring.lent_buffers()),
             (4, 1),
             "kept back by the loans"
         );
-        assert!(
-            ring.end_loan(first, 10, true).is_empty(),
-            "all sent: nothing to copy"
-        );
+        let mut rest = b"a".to_vec();
+        ring.end_loan(first, 10, Some(&mut rest));
+        assert_eq!(rest, b"a", "all sent: nothing to copy");
         assert_eq!(ring.tail, 4, "the second loan still holds it");
         // SAFETY (test): writes inside buffer 0, lent, which the kernel does not touch here.
         unsafe { ring.buffer_ptr(0).add(10).copy_from(b"hello".as_ptr(), 5) };
-        assert_eq!(
-            ring.end_loan(second, 2, true),
-            b"llo",
-            "the unsent rest, copied"
-        );
+        ring.end_loan(second, 2, Some(&mut rest));
+        assert_eq!(rest, b"allo", "the unsent rest, appended");
         assert_eq!((ring.tail, ring.lent_buffers()), (5, 0), "given back");
     }
 
     #[test]
     fn at_most_half_the_ring_is_lent() {
         let mut ring = BufRing::new(4, 100).unwrap();
-        let a = ring.lend(0, 1, false).unwrap().1;
+        let a = ring.lend(0, 1, false).unwrap();
         ring.lend(1, 1, false).unwrap();
         assert!(
             ring.lend(2, 1, false).is_none(),
@@ -393,7 +382,7 @@ mod tests {
             "the refused one was not taken: the caller consumes it"
         );
         ring.consume(2, 1, false, |_| ());
-        ring.end_loan(a, 1, false);
+        ring.end_loan(a, 1, None);
         assert!(ring.lend(3, 1, false).is_some(), "room again");
     }
 }

@@ -401,26 +401,47 @@ fn receive_one(ring: &mut Ring, group: BufGroup, a: &UnixStream) -> Completion {
 }
 
 #[test]
-fn received_bytes_are_sent_from_their_buffer_which_goes_back_after() {
+fn received_bytes_are_sent_from_their_buffers_which_go_back_after() {
     let mut ring = ring();
-    let group = ring.add_buffer_group(2, 4096).unwrap();
+    let group = ring.add_buffer_group(4, 4096).unwrap();
     let (a, mut b) = UnixStream::pair().unwrap();
-    b.write_all(b"hello").unwrap();
-    let c = receive_one(&mut ring, group, &a);
-    assert!(ring.send_received(a.as_raw_fd(), group, &c, 7).unwrap());
-    assert_eq!(ring.lent_buffers(group), 1);
+    let mut lents = Vec::new();
+    for part in [&b"hello"[..], b", ", b"world"] {
+        b.write_all(part).unwrap();
+        let c = receive_one(&mut ring, group, &a);
+        lents.push(ring.lend(group, &c).expect("room to lend"));
+    }
+    assert!(ring.lent_buffers(group) >= 1);
+    // Three loans, one send (a sendmsg of three slices), in order.
+    ring.send_lent(a.as_raw_fd(), &mut lents, 7).unwrap();
+    assert!(lents.is_empty(), "taken by the send");
     let done: Vec<_> = reap(&mut ring)
         .into_iter()
         .filter(|c| c.user_data == 7)
         .collect();
     assert_eq!(done.len(), 1);
-    assert_eq!(done[0].result, 5);
+    assert_eq!(done[0].result, 12);
     assert_eq!(done[0].lent_unsent.as_deref(), Some(&b""[..]));
     assert!(done[0].sent_buffer.is_none());
-    assert_eq!(ring.lent_buffers(group), 0, "the loan ended with the send");
-    let mut echoed = [0; 5];
+    assert_eq!(ring.lent_buffers(group), 0, "the loans ended with the send");
+    let mut echoed = [0; 12];
     b.read_exact(&mut echoed).unwrap();
-    assert_eq!(&echoed, b"hello");
+    assert_eq!(&echoed, b"hello, world");
+    // One loan: a plain send.
+    b.write_all(b"!").unwrap();
+    let c = receive_one(&mut ring, group, &a);
+    let mut one = vec![ring.lend(group, &c).unwrap()];
+    ring.send_lent(a.as_raw_fd(), &mut one, 8).unwrap();
+    assert_eq!(
+        reap(&mut ring)
+            .iter()
+            .find(|c| c.user_data == 8)
+            .unwrap()
+            .result,
+        1
+    );
+    b.read_exact(&mut echoed[..1]).unwrap();
+    assert_eq!(&echoed[..1], b"!");
 }
 
 #[test]
@@ -438,7 +459,8 @@ fn a_peer_that_does_not_read_gets_the_rest_copied_and_pins_no_buffer() {
     b.write_all(&message).unwrap();
     let c = receive_one(&mut ring, group, &a);
     let received = c.result as usize;
-    assert!(ring.send_received(a.as_raw_fd(), group, &c, 7).unwrap());
+    let mut lents = vec![ring.lend(group, &c).unwrap()];
+    ring.send_lent(a.as_raw_fd(), &mut lents, 7).unwrap();
     let mut done: Vec<_> = reap(&mut ring)
         .into_iter()
         .filter(|c| c.user_data == 7)
@@ -462,7 +484,7 @@ fn a_peer_that_does_not_read_gets_the_rest_copied_and_pins_no_buffer() {
 }
 
 #[test]
-fn send_received_declines_what_it_cannot_lend_and_takes_nothing() {
+fn lend_declines_what_it_cannot_lend_and_takes_nothing() {
     let mut ring = ring();
     let group = ring.add_buffer_group(2, 4096).unwrap();
     let (a, mut b) = UnixStream::pair().unwrap();
@@ -476,17 +498,14 @@ fn send_received_declines_what_it_cannot_lend_and_takes_nothing() {
         lent_unsent: None,
         accepted: None,
     };
-    assert!(!ring
-        .send_received(a.as_raw_fd(), group, &no_bytes, 7)
-        .unwrap());
+    assert!(ring.lend(group, &no_bytes).is_none());
+    let mut lents = vec![ring.lend(group, &c).unwrap()];
     assert!(
-        ring.send_received(a.as_raw_fd(), group, &c, RESERVED_USER_DATA)
+        ring.send_lent(a.as_raw_fd(), &mut lents, RESERVED_USER_DATA)
             .is_err(),
         "a reserved tag"
     );
-    assert_eq!(ring.lent_buffers(group), 0);
-    assert_eq!(
-        ring.take_buffer(group, &c, |bytes| bytes.to_vec()),
-        Some(b"x".to_vec())
-    );
+    assert_eq!(lents.len(), 1, "nothing taken");
+    ring.give_back(lents.pop().unwrap());
+    assert_eq!(ring.lent_buffers(group), 0, "given back unsent");
 }
