@@ -361,7 +361,7 @@ mod tests {
         ring.end_loan(first, 10, Some(&mut rest));
         assert_eq!(rest, b"a", "all sent: nothing to copy");
         assert_eq!(ring.tail, 4, "the second loan still holds it");
-        // SAFETY (test): writes inside buffer 0, lent, which the kernel does not touch here.
+        // SAFETY: (a test) writes inside buffer 0, lent, which no kernel touches here.
         unsafe { ring.buffer_ptr(0).add(10).copy_from(b"hello".as_ptr(), 5) };
         ring.end_loan(second, 2, Some(&mut rest));
         assert_eq!(rest, b"allo", "the unsent rest, appended");
