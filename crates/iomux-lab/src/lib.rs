@@ -39,6 +39,7 @@ pub mod tools;
 pub mod trace_point;
 pub mod trace_summary;
 pub mod units;
+pub mod window;
 
 pub use iomux_store::record;
 

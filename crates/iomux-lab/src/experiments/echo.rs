@@ -287,6 +287,7 @@ impl Experiment for Params {
         };
         let every = declared.syscalls == SyscallCount::Every;
         let fmt = crate::table::cell;
+        let mut short_windows = 0;
         for &point in &matrix {
             let (conns, size, pipeline) = point;
             let rows: Vec<Vec<String>> = names
@@ -349,6 +350,17 @@ impl Experiment for Params {
                 headers.push("syscalls/msg");
             }
             report.say(&table(&headers, &rows));
+            // A --quick run's windows are short by design (it says so at its top).
+            let slowest = names
+                .iter()
+                .filter_map(|&name| at(name, point, None)?.get("p50_us"))
+                .fold(f64::NAN, f64::max);
+            if let Some(line) = crate::window::warning(slowest, declared.duration)
+                .filter(|_| declared.duration != quick::DURATION)
+            {
+                short_windows += 1;
+                report.say(&line);
+            }
         }
         if names.contains(&Peer::Tokio.name()) && !matrix.is_empty() {
             let rows: Vec<Vec<String>> = names
@@ -369,6 +381,12 @@ impl Experiment for Params {
                 .collect();
             report.say("\nserver CPU per message relative to tokio, over all points");
             report.say(&table(&["server", "geomean", "worst"], &rows));
+            if short_windows > 0 {
+                report.say(&format!(
+                    "({short_windows} of {} points had a window too short for a steady state, said under their tables; their ratios are in these figures)",
+                    matrix.len()
+                ));
+            }
         }
         let groups: Vec<String> = matrix
             .iter()
