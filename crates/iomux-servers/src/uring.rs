@@ -40,7 +40,7 @@ use iomux::conn::Connection;
 use iomux::trace::{Tracer, Wait, Wake};
 use iomux::BackendKind;
 use iomux_sys::eventfd::EventFd;
-use iomux_sys::uring::{BufGroup, Completion, Lent, Ring, RingOptions, Setup};
+use iomux_sys::uring::{BufGroup, Completion, Lent, Ring, RingOptions, Setup, MAX_LENT_PER_SEND};
 use tracing::{debug, info};
 
 use crate::accept::Acceptor;
@@ -491,6 +491,7 @@ impl Server<'_> {
             n if n > 0 => {
                 // Kept only behind a send that cannot wait, with nothing buffered to go first.
                 let lent = (!client.sending || client.sending_lent)
+                    && client.lent.len() < MAX_LENT_PER_SEND
                     && client.unsent.is_none()
                     && !client.failed
                     && client.conn.answers_in_place()

@@ -16,6 +16,11 @@ use io_uring::{opcode, types};
 use super::buf_ring::{Loan, CQE_F_BUF_MORE};
 use super::{BufGroup, Completion, Held, Ring, RESERVED_USER_DATA};
 
+/// The most loans one [`Ring::send_lent`] takes: a `sendmsg` vector has at most `IOV_MAX`
+/// (1,024) slices, and a connection that keeps more chunks than this in one turn gets so many
+/// tiny ones that copying them costs no more. Callers copy past it.
+pub const MAX_LENT_PER_SEND: usize = 64;
+
 /// A short send injected into a vector: its first slice cut, the rest dropped.
 #[cfg(feature = "fault-injection")]
 fn short_vector(mut iov: Vec<libc::iovec>) -> Vec<libc::iovec> {
@@ -107,6 +112,12 @@ impl Ring {
         user_data: u64,
     ) -> io::Result<()> {
         Self::check_tag(user_data)?;
+        if lents.len() > MAX_LENT_PER_SEND {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a send of lent bytes takes at most {MAX_LENT_PER_SEND} loans"),
+            ));
+        }
         let lents = std::mem::take(lents);
         let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
         let (entry, msg) = match lents.as_slice() {

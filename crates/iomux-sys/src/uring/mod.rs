@@ -35,8 +35,8 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 mod buf_ring;
 mod lend;
 use buf_ring::{BufRing, CQE_F_BUF_MORE, PBUF_RING_INC};
-pub use lend::Lent;
 use lend::SendMsg;
+pub use lend::{Lent, MAX_LENT_PER_SEND};
 
 /// `user_data` values with this bit set are the ring's own (operations that own a buffer);
 /// callers' tags must leave it clear.

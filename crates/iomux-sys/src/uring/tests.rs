@@ -506,6 +506,20 @@ fn lend_declines_what_it_cannot_lend_and_takes_nothing() {
         "a reserved tag"
     );
     assert_eq!(lents.len(), 1, "nothing taken");
+    let mut too_many: Vec<Lent> = Vec::new();
+    for _ in 0..=MAX_LENT_PER_SEND {
+        b.write_all(b"y").unwrap();
+        let c = receive_one(&mut ring, group, &a);
+        too_many.push(ring.lend(group, &c).unwrap());
+    }
+    assert!(
+        ring.send_lent(a.as_raw_fd(), &mut too_many, 9).is_err(),
+        "more slices than one send takes"
+    );
+    assert_eq!(too_many.len(), MAX_LENT_PER_SEND + 1, "nothing taken");
+    for lent in too_many {
+        ring.give_back(lent);
+    }
     ring.give_back(lents.pop().unwrap());
     assert_eq!(ring.lent_buffers(group), 0, "given back unsent");
 }
