@@ -244,6 +244,7 @@ impl Experiment for Params {
                 peers: &|_| &Peer::NAMES,
             };
             crate::arms::render(report, points, &subjects);
+            say_short_windows_of_arms(report, points, self.duration);
             return Ok(());
         }
         let declared = self;
@@ -613,4 +614,47 @@ fn probe_point(p: &Params) -> (usize, usize, usize) {
         64,
         1,
     )
+}
+
+/// In the interleaved mode, the points whose window was too short (see [`crate::window`]):
+/// judged by the slowest median p50 of any server in either arm.
+fn say_short_windows_of_arms(report: &mut Report, points: &[Point], window: Duration) {
+    use std::collections::BTreeMap;
+    let mut p50s: BTreeMap<(u64, u64, u64), BTreeMap<(String, String), Vec<f64>>> = BTreeMap::new();
+    for pt in points.iter().filter(|pt| {
+        !pt.params.contains_key("pass") && !pt.params.contains_key(fixed_rate::RATE_PARAM)
+    }) {
+        let (Some(c), Some(s), Some(d), Some(p50)) = (
+            pt.at("conns"),
+            pt.at("size"),
+            pt.at("pipeline"),
+            pt.get("p50_us"),
+        ) else {
+            continue;
+        };
+        let arm = pt
+            .params
+            .get("arm")
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        p50s.entry((c, s, d))
+            .or_default()
+            .entry((pt.subject.clone(), arm))
+            .or_default()
+            .push(p50);
+    }
+    for ((c, s, d), by_server) in p50s {
+        let slowest = by_server
+            .into_values()
+            .filter_map(|mut v| {
+                v.sort_by(f64::total_cmp);
+                v.get(v.len() / 2).copied()
+            })
+            .fold(f64::NAN, f64::max);
+        if let Some(line) =
+            crate::window::warning(slowest, window).filter(|_| window != quick::DURATION)
+        {
+            report.say(&format!("{c} conns, {s} B, pipeline {d}: {line}"));
+        }
+    }
 }
