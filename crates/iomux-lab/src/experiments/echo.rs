@@ -620,7 +620,9 @@ fn probe_point(p: &Params) -> (usize, usize, usize) {
 /// judged by the slowest median p50 of any server in either arm.
 fn say_short_windows_of_arms(report: &mut Report, points: &[Point], window: Duration) {
     use std::collections::BTreeMap;
-    let mut p50s: BTreeMap<(u64, u64, u64), BTreeMap<(String, String), Vec<f64>>> = BTreeMap::new();
+    // (conns, size, pipeline) -> (server, arm) -> the p50 of each pair.
+    type Point3 = (u64, u64, u64);
+    let mut p50s: BTreeMap<Point3, BTreeMap<(String, String), Vec<f64>>> = BTreeMap::new();
     for pt in points.iter().filter(|pt| {
         !pt.params.contains_key("pass") && !pt.params.contains_key(fixed_rate::RATE_PARAM)
     }) {
