@@ -124,6 +124,49 @@ pub fn loop_unregister_in_callback_closes_source(kind: BackendKind) {
     );
 }
 
+/// A callback that runs rounds of its own loop: they serve the other ready sources and skip
+/// the one whose callback is running (it cannot be called while it runs).
+pub fn loop_round_inside_a_callback_skips_the_running_source(kind: BackendKind) {
+    use std::os::unix::net::UnixStream;
+    let (a, mut a_peer) = UnixStream::pair().unwrap();
+    let (b, mut b_peer) = UnixStream::pair().unwrap();
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let mut lp = EventLoop::with_backend(kind).unwrap();
+    let seen = calls.clone();
+    let mut b_writer = b_peer.try_clone().unwrap();
+    lp.register(a, Interest::READ, move |lp, _: &mut UnixStream, _| {
+        seen.borrow_mut().push("a");
+        // `a` stays readable (nothing is read), and `b` becomes readable now.
+        b_writer.write_all(b"b").unwrap();
+        let started = Instant::now();
+        while !seen.borrow().contains(&"b") && started.elapsed() < crate::util::SOON {
+            lp.run_once(Some(Duration::from_millis(50))).unwrap();
+        }
+        seen.borrow_mut().push("a done");
+        lp.stop();
+    })
+    .unwrap();
+    let seen = calls.clone();
+    let b_fd = lp
+        .register(b, Interest::READ, move |lp, b: &mut UnixStream, _| {
+            let mut buf = [0u8; 8];
+            let _ = b.read(&mut buf);
+            seen.borrow_mut().push("b");
+            lp.unregister_current();
+        })
+        .unwrap();
+    a_peer.write_all(b"a").unwrap();
+    lp.run().unwrap();
+    assert_eq!(*calls.borrow(), ["a", "b", "a done"]);
+    assert!(
+        !lp.registered_fds().contains(&b_fd),
+        "b unregistered itself"
+    );
+    b_peer.set_read_timeout(Some(crate::util::SOON)).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(b_peer.read(&mut buf).unwrap(), 0, "and the loop closed it");
+}
+
 pub fn loop_notifier_runs_callback_from_another_thread(kind: BackendKind) {
     let mut lp = EventLoop::with_backend(kind).unwrap();
     let runs = Rc::new(RefCell::new(0));

@@ -138,6 +138,7 @@ conformance! {
         loop_timers_run_in_order_and_cancel,
         loop_stop_handle_from_another_thread,
         loop_unregister_in_callback_closes_source,
+        loop_round_inside_a_callback_skips_the_running_source,
         loop_notifier_runs_callback_from_another_thread,
         loop_channel_carries_values_from_threads_in_order,
         loop_parked_source_is_silent_until_watched_again,
