@@ -32,6 +32,9 @@ struct Ctx {
     io: RefCell<LoopIo>,
     listener: LoopListener,
     draining: Cell<bool>,
+    /// The bytes the loop's connections owe, added up for the `--stats-addr` board (`None`
+    /// without a board: then no callback pays for it).
+    owed: Option<Rc<Cell<u64>>>,
     /// Accepts and registers clients on the socket type the server runs with (see
     /// [`Socket`]): chosen once, so the client callbacks are compiled for that type alone.
     accept: fn(&mut EventLoop, &TcpListener, &Context),
@@ -69,6 +72,7 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
         }),
         listener: LoopListener::new(listener),
         draining: Cell::new(false),
+        owed: shared.board.is_some().then(Rc::default),
         accept: match shared.trace_records() {
             Some(_) => accept_all::<TracedStream>,
             None => accept_all::<DirectStream>,
@@ -88,6 +92,7 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
     lp.run()?;
     let mut counters = ctx.io.borrow().counters;
     counters.selector = lp.stats();
+    counters.buffered = ctx.owed.as_ref().map(|owed| owed.get());
     shared.keep_trace(0, lp.take_trace());
     Ok(counters)
 }
@@ -97,6 +102,7 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
 fn publish(lp: &mut EventLoop, ctx: &Context, mut publisher: Publisher) {
     let counters = Counters {
         selector: lp.stats(),
+        buffered: ctx.owed.as_ref().map(|owed| owed.get()),
         ..ctx.io.borrow().counters
     };
     publisher.tick(Instant::now(), || counters);
@@ -120,11 +126,19 @@ fn accept_all<S: Socket>(lp: &mut EventLoop, listener: &TcpListener, ctx: &Conte
             .map(|_| Rc::new(Cell::new(now)));
         let conn_ctx = ctx.clone();
         let conn_activity = activity.clone();
+        let mut owed = ctx.owed.clone().map(OwedShare::new);
         let registered = lp.register(
             client,
             Interest::READ,
             move |lp, client: &mut Client<S>, readiness| {
-                on_client_ready(lp, client, readiness, &conn_ctx, conn_activity.as_ref())
+                on_client_ready(
+                    lp,
+                    client,
+                    readiness,
+                    &conn_ctx,
+                    conn_activity.as_ref(),
+                    owed.as_mut(),
+                )
             },
         );
         match registered {
@@ -152,6 +166,7 @@ fn on_client_ready<S: Socket>(
     readiness: Readiness,
     ctx: &Context,
     activity: Option<&Rc<Cell<Instant>>>,
+    owed: Option<&mut OwedShare>,
 ) {
     if ctx.draining.get() {
         client.conn.start_draining();
@@ -165,10 +180,39 @@ fn on_client_ready<S: Socket>(
     if let Some(activity) = activity {
         activity.set(client.conn.last_active());
     }
+    if let Some(owed) = owed {
+        owed.set(client.conn.owed_len() as u64);
+    }
     let fd = client.as_raw_fd();
     match next.map(|interest| lp.modify(fd, interest)) {
         Some(Ok(())) => {}
         _ => close(lp, fd, ctx),
+    }
+}
+
+/// One connection's part of its loop's owed-bytes gauge ([`Ctx::owed`]). The connection lives
+/// in its callback, out of the loop's reach, so it keeps its own part current, and dropping it
+/// (the callback is dropped however the connection closes: an error, the idle timer, the end)
+/// takes that part back off.
+struct OwedShare {
+    gauge: Rc<Cell<u64>>,
+    counted: u64,
+}
+
+impl OwedShare {
+    fn new(gauge: Rc<Cell<u64>>) -> Self {
+        OwedShare { gauge, counted: 0 }
+    }
+
+    fn set(&mut self, owed: u64) {
+        self.gauge.set(self.gauge.get() - self.counted + owed);
+        self.counted = owed;
+    }
+}
+
+impl Drop for OwedShare {
+    fn drop(&mut self) {
+        self.gauge.set(self.gauge.get() - self.counted);
     }
 }
 

@@ -27,8 +27,9 @@ pub struct Counters {
     /// The selector's counters (readiness models), or the ring's (completion model).
     pub selector: iomux::Stats,
     /// A gauge, not a count: the bytes owed to clients and buffered in the server's own
-    /// buffers (`Connection::owed_len`) when the counters were published (`None` where a model does not add them up: the
-    /// callbacks model's connections live in their callbacks).
+    /// buffers (`Connection::owed_len`) when the counters were published (`None` where a
+    /// model does not add them up: the blocking model's threads, and the callbacks model
+    /// without a `--stats-addr` board).
     pub buffered: Option<u64>,
 }
 

@@ -745,7 +745,7 @@ fn bench_soak_servers_end_where_they_started() {
         &[
             "soak",
             "--servers",
-            "epoll,poll,uring",
+            "epoll,poll,uring,callbacks",
             "--conns",
             "150",
             "--duration",
@@ -757,7 +757,7 @@ fn bench_soak_servers_end_where_they_started() {
     );
     let rows = results(&out);
     let verdicts: Vec<_> = rows.iter().filter(|r| r.get("verdict").is_some()).collect();
-    assert_eq!(verdicts.len(), 3, "{text}");
+    assert_eq!(verdicts.len(), 4, "{text}");
     for row in verdicts {
         assert_eq!(row["verdict"], "held", "{row}");
         assert!(row["opened"].as_f64().unwrap() > 100.0, "{row}");

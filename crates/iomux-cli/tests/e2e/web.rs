@@ -817,7 +817,7 @@ fn traces_are_listed_from_a_folder_and_answered_as_timelines_with_clear_errors()
 
 #[test]
 fn stats_show_the_bytes_a_server_buffers_for_a_client_that_does_not_read() {
-    for model in ["epoll", "nonblocking", "uring"] {
+    for model in ["epoll", "nonblocking", "uring", "callbacks"] {
         let (server, stats) = serve_model_with_stats(model, &[], "127.0.0.1:0");
         let buffered = || get(stats, "/stats").json()["buffered_bytes"].as_u64();
         // Nothing held at first (nothing is published before the loop's first turn).
