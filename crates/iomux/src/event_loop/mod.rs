@@ -374,9 +374,11 @@ impl EventLoop {
         let Ok(mut call) = callback.try_borrow_mut() else {
             return false;
         };
-        self.running = Running::dispatched(event.fd(), interest);
+        // Restored after, not cleared: a round run inside a callback must leave the outer
+        // callback's `modify` and `unregister_current` naming the outer source.
+        let outer = std::mem::replace(&mut self.running, Running::dispatched(event.fd(), interest));
         call(self, readiness);
-        self.running = Running::NONE;
+        self.running = outer;
         true
     }
 

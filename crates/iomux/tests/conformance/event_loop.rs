@@ -125,7 +125,8 @@ pub fn loop_unregister_in_callback_closes_source(kind: BackendKind) {
 }
 
 /// A callback that runs rounds of its own loop: they serve the other ready sources and skip
-/// the one whose callback is running (it cannot be called while it runs).
+/// the one whose callback is running (it cannot be called while it runs), and leave it the
+/// running source for the rest of its callback.
 pub fn loop_round_inside_a_callback_skips_the_running_source(kind: BackendKind) {
     use std::os::unix::net::UnixStream;
     let (a, mut a_peer) = UnixStream::pair().unwrap();
@@ -143,6 +144,8 @@ pub fn loop_round_inside_a_callback_skips_the_running_source(kind: BackendKind) 
             lp.run_once(Some(Duration::from_millis(50))).unwrap();
         }
         seen.borrow_mut().push("a done");
+        // The inner rounds left `a` the running source.
+        lp.unregister_current();
         lp.stop();
     })
     .unwrap();
@@ -165,6 +168,18 @@ pub fn loop_round_inside_a_callback_skips_the_running_source(kind: BackendKind) 
     b_peer.set_read_timeout(Some(crate::util::SOON)).unwrap();
     let mut buf = [0u8; 1];
     assert_eq!(b_peer.read(&mut buf).unwrap(), 0, "and the loop closed it");
+    assert!(
+        lp.is_empty(),
+        "a unregistered itself after its inner rounds"
+    );
+    a_peer.set_read_timeout(Some(crate::util::SOON)).unwrap();
+    // Closed with the byte unread: an end of stream, or a reset.
+    let closed = a_peer.read(&mut buf);
+    assert!(
+        matches!(&closed, Ok(0))
+            || matches!(&closed, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the loop closed a: {closed:?}"
+    );
 }
 
 pub fn loop_notifier_runs_callback_from_another_thread(kind: BackendKind) {
