@@ -383,6 +383,11 @@ impl EventLoop {
     }
 
     fn run_due_timers(&mut self) -> usize {
+        // No clock read on a round without timers: with one busy connection every message is
+        // a round (callgrind, 1 connection × 64 B: 823 -> 794 instructions a message).
+        if self.timers.is_empty() {
+            return 0;
+        }
         let now = Instant::now();
         let mut ran = 0;
         while let Some(Reverse((due, id))) = self.timers.peek().copied() {
