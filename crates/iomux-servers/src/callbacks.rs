@@ -90,21 +90,24 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
         publish(&mut lp, &ctx, shared.publisher(0));
     }
     lp.run()?;
-    let mut counters = ctx.io.borrow().counters;
-    counters.selector = lp.stats();
-    counters.buffered = ctx.owed.as_ref().map(|owed| owed.get());
+    let counters = loop_counters(&lp, &ctx);
     shared.keep_trace(0, lp.take_trace());
     Ok(counters)
+}
+
+/// What the loop counted so far, with its selector's counters and the bytes it owes.
+fn loop_counters(lp: &EventLoop, ctx: &Ctx) -> Counters {
+    Counters {
+        selector: lp.stats(),
+        buffered: ctx.owed.as_ref().map(|owed| owed.get()),
+        ..ctx.io.borrow().counters
+    }
 }
 
 /// Copies the counters to the `--stats-addr` board now and then (a timer: the loop may sleep
 /// long while nothing happens, and then nothing changes).
 fn publish(lp: &mut EventLoop, ctx: &Context, mut publisher: Publisher) {
-    let counters = Counters {
-        selector: lp.stats(),
-        buffered: ctx.owed.as_ref().map(|owed| owed.get()),
-        ..ctx.io.borrow().counters
-    };
+    let counters = loop_counters(lp, ctx);
     publisher.tick(Instant::now(), || counters);
     if !ctx.draining.get() {
         let ctx = ctx.clone();

@@ -65,7 +65,8 @@ mod running;
 pub use self::cross_thread::{Notifier, Sender};
 use self::running::Running;
 
-/// A registration's callback, which owns its source. Shared (`Rc`) so that a dispatch can hold
+/// A registration's callback, which owns its source: the data the loop keeps with each
+/// registration (in the selector, or in `parked`). Shared (`Rc`) so that a dispatch can hold
 /// it while the callback borrows the loop mutably and leave the registration in place: no
 /// taking it out of its slot and no second lookup to put it back (callgrind: that pair cost
 /// about 20 instructions a dispatch). Unregistering from inside the callback drops the loop's
@@ -74,11 +75,6 @@ use self::running::Running;
 /// would compute the closure's offset from its alignment, a dozen instructions.)
 type Callback = Rc<RefCell<Box<dyn FnMut(&mut EventLoop, Readiness)>>>;
 type TimerCallback = Box<dyn FnOnce(&mut EventLoop)>;
-
-/// The data the loop keeps with each registration.
-struct Entry {
-    callback: Callback,
-}
 
 /// Identifies a timer, for [`EventLoop::cancel`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,7 +99,7 @@ impl StopHandle {
 
 /// A single-threaded callback event loop. See the [module docs](self).
 pub struct EventLoop {
-    selector: Selector<Entry>,
+    selector: Selector<Callback>,
     events: Events,
     timers: BinaryHeap<Reverse<(Instant, TimerId)>>,
     timer_callbacks: HashMap<TimerId, TimerCallback>,
@@ -116,7 +112,7 @@ pub struct EventLoop {
     /// When the current round's wait returned.
     now: Instant,
     /// Parked sources (see the [module docs](self)): out of the selector, kept by the loop.
-    parked: HashMap<RawFd, Entry>,
+    parked: HashMap<RawFd, Callback>,
 }
 
 impl EventLoop {
@@ -166,7 +162,7 @@ impl EventLoop {
         let callback: Callback = Rc::new(RefCell::new(Box::new(
             move |lp: &mut EventLoop, readiness| callback(lp, &mut source, readiness),
         )));
-        self.selector.register(fd, interest, Entry { callback })?;
+        self.selector.register(fd, interest, callback)?;
         Ok(fd)
     }
 
@@ -200,11 +196,11 @@ impl EventLoop {
     #[cold]
     fn park_or_unpark(&mut self, fd: RawFd, interest: Interest) -> Result<()> {
         match (self.parked.remove(&fd), interest.is_empty()) {
-            (Some(entry), true) => {
-                self.parked.insert(fd, entry);
+            (Some(callback), true) => {
+                self.parked.insert(fd, callback);
             }
-            (Some(entry), false) => {
-                self.selector.register(fd, interest, entry)?;
+            (Some(callback), false) => {
+                self.selector.register(fd, interest, callback)?;
             }
             (None, true) => {
                 let key = self.selector.unregister(fd)?;
@@ -368,7 +364,7 @@ impl EventLoop {
             return false;
         };
         let interest = key.interest();
-        let callback = Rc::clone(&key.data().callback);
+        let callback = Rc::clone(key.data());
         // Busy only if a callback runs a round of its own loop (`run_once` from inside a
         // callback) and that round reaches the same source: it is skipped there.
         let Ok(mut call) = callback.try_borrow_mut() else {
