@@ -51,12 +51,12 @@ use crate::counters::Counters;
 use crate::shared::Shared;
 use crate::shutdown::Drain;
 
-/// The setups `--ring-setup` asks for, fastest first.
 /// The most completions a batched wait (`--ring-min-wait`) waits for.
 const BATCH: u32 = 64;
 
+/// The setups `--ring-setup` asks for, fastest first.
 fn ring_setups(asked: RingSetup) -> Vec<Setup> {
-    let [defer, coop, plain] = Setup::FASTEST_FIRST;
+    let [_, defer, coop, plain] = Setup::FASTEST_FIRST;
     match asked {
         RingSetup::Auto => Setup::FASTEST_FIRST.to_vec(),
         RingSetup::DeferTaskrun => vec![defer],
@@ -160,12 +160,19 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
         entries: config.ring_entries,
         cq_entries: None,
         setups: ring_setups(config.ring_setup),
+        // The ring is this thread's alone, created and dropped here.
+        register_ring_fd: true,
     })
     .map_err(|e| io::Error::new(e.kind(), format!("--model uring: {e}")))?;
     for (setup, why) in ring.refused() {
         info!("io_uring refused {setup} ({why}); trying the next setup");
     }
-    debug!(setup = %ring.setup(), cq = ring.cq_entries(), "io_uring ready");
+    debug!(
+        setup = %ring.setup(),
+        cq = ring.cq_entries(),
+        ring_fd_registered = ring.ring_fd_registered(),
+        "io_uring ready"
+    );
     let mut ring = ring;
     if let Some(usec) = config.ring_min_wait {
         ring.set_min_wait(Duration::from_micros(u64::from(usec)))

@@ -27,14 +27,16 @@
 //!   kernels, and binds the ring to the thread that created it: [`Ring::new`] tries the setups
 //!   it is given in order and records the refusals.
 use std::io;
-use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 mod buf_ring;
+mod enter;
 mod lend;
 use buf_ring::{BufRing, CQE_F_BUF_MORE, PBUF_RING_INC};
+use enter::{Enter, GeteventsArg, KernelTimespec, IORING_ENTER_EXT_ARG, IORING_ENTER_GETEVENTS};
 use lend::SendMsg;
 pub use lend::{Lent, MAX_LENT_PER_SEND};
 
@@ -55,6 +57,9 @@ pub struct Setup {
     pub defer_taskrun: bool,
     /// `IORING_SETUP_COOP_TASKRUN` (5.19): no interrupt to run completion work.
     pub coop_taskrun: bool,
+    /// `IORING_SETUP_NO_SQARRAY` (6.6): the kernel takes submissions in ring order, with no
+    /// index array between (one memory load less per submission, and no array to map).
+    pub no_sqarray: bool,
 }
 
 impl Setup {
@@ -63,21 +68,29 @@ impl Setup {
         single_issuer: false,
         defer_taskrun: false,
         coop_taskrun: false,
+        no_sqarray: false,
     };
-    /// The fastest setup for a ring used by one thread, then the fallbacks, in order.
-    pub const FASTEST_FIRST: [Setup; 3] = [
+    /// The fastest setup for a ring used by one thread, then the fallbacks, in order: each
+    /// kernel since 5.11 accepts one of them (6.6, 6.1, 5.19, any).
+    pub const FASTEST_FIRST: [Setup; 4] = [
         Setup {
-            single_issuer: true,
-            defer_taskrun: true,
-            coop_taskrun: false,
+            no_sqarray: true,
+            ..Setup::THREAD_BOUND
         },
+        Setup::THREAD_BOUND,
         Setup {
-            single_issuer: false,
-            defer_taskrun: false,
             coop_taskrun: true,
+            ..Setup::PLAIN
         },
         Setup::PLAIN,
     ];
+    /// `SINGLE_ISSUER|DEFER_TASKRUN`: completion work in one batch at each wait, for a ring
+    /// the thread that created it alone uses.
+    const THREAD_BOUND: Setup = Setup {
+        single_issuer: true,
+        defer_taskrun: true,
+        ..Setup::PLAIN
+    };
 }
 
 impl std::fmt::Display for Setup {
@@ -91,6 +104,9 @@ impl std::fmt::Display for Setup {
         }
         if self.coop_taskrun {
             names.push("COOP_TASKRUN");
+        }
+        if self.no_sqarray {
+            names.push("NO_SQARRAY");
         }
         if names.is_empty() {
             f.write_str("no setup flags")
@@ -109,6 +125,9 @@ pub struct RingOptions {
     pub cq_entries: Option<u32>,
     /// The setups to try, in order; the first the kernel accepts is used.
     pub setups: Vec<Setup>,
+    /// Enter the ring by an index registered on the creating thread instead of its descriptor
+    /// (5.18; see `enter.rs`): for a ring that thread alone uses, which it then also drops.
+    pub register_ring_fd: bool,
 }
 
 impl Default for RingOptions {
@@ -117,6 +136,7 @@ impl Default for RingOptions {
             entries: 256,
             cq_entries: None,
             setups: vec![Setup::PLAIN],
+            register_ring_fd: false,
         }
     }
 }
@@ -194,8 +214,10 @@ enum Held {
 
 /// An io_uring instance with a safe set of operations. See the [module docs](self).
 pub struct Ring {
-    // Field order is drop order: the ring (and with it the kernel's use of the buffer rings)
-    // goes before the buffer rings' memory.
+    // Field order is drop order: the ring's registration (which holds the ring open) goes
+    // first, then the ring (and with it the kernel's use of the buffer rings), then the
+    // buffer rings' memory.
+    enter: Enter,
     ring: IoUring,
     buf_rings: Vec<BufRing>,
     /// Memory held by operations in flight, with the caller's tag, indexed by the low bits of
@@ -241,6 +263,9 @@ fn build(options: &RingOptions, setup: Setup) -> io::Result<IoUring> {
     }
     if setup.coop_taskrun {
         builder.setup_coop_taskrun();
+    }
+    if setup.no_sqarray {
+        builder.setup_no_sqarray();
     }
     builder.build(options.entries)
 }
@@ -296,7 +321,14 @@ impl Ring {
         for &setup in &options.setups {
             match build(options, setup) {
                 Ok(ring) => {
+                    let fd = ring.as_raw_fd();
+                    let enter = if options.register_ring_fd {
+                        Enter::registered(fd)
+                    } else {
+                        Enter::by_descriptor(fd)
+                    };
                     return Ok(Ring {
+                        enter,
                         ring,
                         buf_rings: Vec::new(),
                         owned: Vec::new(),
@@ -307,7 +339,7 @@ impl Ring {
                         refused,
                         counters: RingCounters::default(),
                         min_wait_usec: None,
-                    })
+                    });
                 }
                 Err(e) => refused.push((setup, e)),
             }
@@ -328,6 +360,12 @@ impl Ring {
     /// The setup the kernel accepted.
     pub fn setup(&self) -> Setup {
         self.setup
+    }
+
+    /// Whether the ring is entered by a registered index (asked for in
+    /// [`RingOptions::register_ring_fd`] and accepted by the kernel).
+    pub fn ring_fd_registered(&self) -> bool {
+        self.enter.is_registered()
     }
 
     /// The setups tried before it, with the kernel's reasons.
@@ -602,10 +640,34 @@ impl Ring {
     /// Submits what is queued, without waiting.
     pub fn submit(&mut self) -> io::Result<usize> {
         let queued = self.ring.submission().len();
-        self.counters.enters += 1;
-        let result = self.ring.submitter().submit();
+        let result = self.enter(queued, 0, 0, None);
         self.count_submitted(queued);
         result
+    }
+
+    /// One `io_uring_enter`: submits `queued` entries and waits for `want` completions (with
+    /// `arg`'s timeout and minimum wait, if given). Adds `GETEVENTS` whenever the kernel has
+    /// work that only a `GETEVENTS` enter runs: deferred completion work (`IORING_SQ_TASKRUN`)
+    /// or completions held back after an overflow.
+    fn enter(
+        &mut self,
+        queued: usize,
+        want: u32,
+        mut flags: u32,
+        arg: Option<&GeteventsArg<'_>>,
+    ) -> io::Result<usize> {
+        self.counters.enters += 1;
+        let held_back = {
+            let sq = self.ring.submission();
+            sq.taskrun() || sq.cq_overflow()
+        };
+        if want > 0 || held_back {
+            flags |= IORING_ENTER_GETEVENTS;
+        }
+        if arg.is_some() {
+            flags |= IORING_ENTER_EXT_ARG;
+        }
+        self.enter.enter(queued as u32, want, flags, arg)
     }
 
     /// Submits what is queued and runs the completion work the kernel has deferred
@@ -614,17 +676,7 @@ impl Ring {
     /// only when that work runs: after this call it has.
     pub fn submit_and_settle(&mut self) -> io::Result<()> {
         let queued = self.ring.submission().len();
-        self.counters.enters += 1;
-        // SAFETY: io_uring_enter on our own ring with no argument pointer (None): the kernel
-        // reads only the submission entries, which `push` filled under its SAFETY rules.
-        let result = unsafe {
-            self.ring.submitter().enter::<libc::sigset_t>(
-                queued as u32,
-                0,
-                io_uring::EnterFlags::GETEVENTS.bits(),
-                None,
-            )
-        };
+        let result = self.enter(queued, 0, IORING_ENTER_GETEVENTS, None);
         self.count_submitted(queued);
         result.map(drop)
     }
@@ -682,25 +734,17 @@ impl Ring {
                 return Err(interrupted);
             }
         }
-        self.counters.enters += 1;
         let min_wait = self.min_wait_usec.filter(|_| want == 1 && batch > 1);
         if min_wait.is_some() {
             want = batch as usize;
         }
-        let result = match (timeout, min_wait) {
-            (None, None) => self.ring.submitter().submit_and_wait(want),
-            (Some(t), _) => {
-                let ts = types::Timespec::from(t);
-                let args = types::SubmitArgs::new()
-                    .timespec(&ts)
-                    .min_wait_usec(min_wait.unwrap_or(0));
-                self.ring.submitter().submit_with_args(want, &args)
-            }
-            (None, Some(usec)) => {
-                let args = types::SubmitArgs::new().min_wait_usec(usec);
-                self.ring.submitter().submit_with_args(want, &args)
-            }
-        };
+        let ts = timeout.map(|t| KernelTimespec {
+            tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(t.subsec_nanos()),
+        });
+        let arg = (ts.is_some() || min_wait.is_some())
+            .then(|| GeteventsArg::new(ts.as_ref(), min_wait.unwrap_or(0)));
+        let result = self.enter(queued, want as u32, 0, arg.as_ref());
         self.count_submitted(queued);
         match result {
             // ETIME: the timeout passed. EBUSY: the completion queue is full and must be

@@ -6,8 +6,26 @@ use std::time::Duration;
 
 use super::*;
 
+/// A ring as the server makes one: entered by its registered index.
 fn ring() -> Ring {
-    Ring::new(&RingOptions::default()).expect("io_uring is available on the test machines")
+    let ring = Ring::new(&RingOptions {
+        register_ring_fd: true,
+        ..RingOptions::default()
+    })
+    .expect("io_uring is available on the test machines");
+    assert!(ring.ring_fd_registered(), "the kernel registers it (5.18+)");
+    ring
+}
+
+/// One poll of a socket with data waiting, submitted and reaped on `ring`.
+fn poll_round_trip(ring: &mut Ring) {
+    let (a, mut b) = UnixStream::pair().unwrap();
+    b.write_all(b"x").unwrap();
+    ring.poll_add(a.as_raw_fd(), libc::POLLIN as u32, false, 5)
+        .unwrap();
+    let done = reap(ring);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].user_data, 5);
 }
 
 /// Waits until a completion arrives and returns every one that is ready.
@@ -30,9 +48,8 @@ fn reap(ring: &mut Ring) -> Vec<Completion> {
 fn a_setup_the_kernel_refuses_falls_back_to_the_next_and_says_why() {
     // DEFER_TASKRUN without SINGLE_ISSUER is refused (EINVAL) by every kernel that has it.
     let refused = Setup {
-        single_issuer: false,
         defer_taskrun: true,
-        coop_taskrun: false,
+        ..Setup::PLAIN
     };
     let ring = Ring::new(&RingOptions {
         setups: vec![refused, Setup::PLAIN],
@@ -159,6 +176,7 @@ fn completions_beyond_a_tiny_completion_queue_are_kept_by_the_kernel() {
         entries: 4,
         cq_entries: Some(4),
         setups: vec![Setup::PLAIN],
+        register_ring_fd: true,
     })
     .unwrap();
     let pairs: Vec<_> = (0..32).map(|_| UnixStream::pair().unwrap()).collect();
@@ -186,6 +204,7 @@ fn take_overflow_hands_over_every_completion_held_back_without_waiting_again() {
         entries: 4,
         cq_entries: Some(4),
         setups: vec![Setup::PLAIN],
+        register_ring_fd: true,
     })
     .unwrap();
     assert!(!ring.take_overflow().unwrap(), "nothing held back yet");
@@ -522,4 +541,44 @@ fn lend_declines_what_it_cannot_lend_and_takes_nothing() {
     }
     ring.give_back(lents.pop().unwrap());
     assert_eq!(ring.lent_buffers(group), 0, "given back unsent");
+}
+
+#[test]
+fn a_registered_ring_gives_its_slot_back_when_dropped() {
+    // A thread has 16 slots: without the unregistration on drop the 17th ring would enter
+    // by its descriptor (and every dropped ring would live on in the kernel).
+    for _ in 0..40 {
+        let mut ring = ring();
+        poll_round_trip(&mut ring);
+    }
+}
+
+#[test]
+fn past_the_threads_sixteen_registrations_a_ring_enters_by_its_descriptor() {
+    let mut rings: Vec<Ring> = (0..16).map(|_| ring()).collect();
+    let mut extra = Ring::new(&RingOptions {
+        register_ring_fd: true,
+        ..RingOptions::default()
+    })
+    .unwrap();
+    assert!(!extra.ring_fd_registered(), "the kernel allows 16 a thread");
+    poll_round_trip(&mut extra);
+    for ring in &mut rings {
+        poll_round_trip(ring);
+    }
+}
+
+#[test]
+fn a_ring_moved_to_another_thread_enters_by_its_descriptor() {
+    let mut moved = ring();
+    std::thread::spawn(move || {
+        // This thread's own registered ring takes the same slot: entering by the moved
+        // ring's index here would wait on this one instead.
+        let mut own = ring();
+        poll_round_trip(&mut moved);
+        poll_round_trip(&mut own);
+        drop(moved); // cannot unregister here; freed when the creating thread ends
+    })
+    .join()
+    .unwrap();
 }

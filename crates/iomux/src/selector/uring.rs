@@ -91,11 +91,13 @@ impl UringBackend {
         // SINGLE_ISSUER, which DEFER_TASKRUN needs). COOP_TASKRUN matters: without it every
         // poll completion interrupts the thread (an IPI, very costly in a VM) while it runs in
         // user space; measured at 3x the CPU per message with 10 active connections.
-        let [_, coop, plain] = iomux_sys::uring::Setup::FASTEST_FIRST;
+        // For the same reason its descriptor is not registered (a registration is per thread).
+        let [_, _, coop, plain] = iomux_sys::uring::Setup::FASTEST_FIRST;
         let options = RingOptions {
             entries: 1024,
             cq_entries: None,
             setups: vec![coop, plain],
+            register_ring_fd: false,
         };
         Ok(UringBackend {
             ring: Ring::new(&options)?,
