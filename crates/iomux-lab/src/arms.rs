@@ -9,9 +9,11 @@
 //! moves, the arms did not see the same machine. Each pair is a repeat of its point with an
 //! `arm` parameter; `iomux runs compare RUN` judges them by a paired test
 //! (`iomux_store::compare::compare_arms`), and so does the run's own report.
+use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use iomux_load as load;
 use iomux_store::compare::{compare_arm_points, median, Noise, Verdict, ARM_PARAM};
@@ -128,6 +130,12 @@ pub trait Arms {
     fn measure(&self, lab: &Lab, server: &Self::Server, point: Point) -> io::Result<Point>;
     /// Stops `server`.
     fn stop(&self, server: Self::Server);
+    /// Given the first pair's windows, whether the point must start over with longer ones
+    /// (a closed loop whose window held too few round trips: [`crate::window`]); the first
+    /// pair is then measured again and its short windows are dropped.
+    fn lengthen(&self, _first_pair: &[Point]) -> bool {
+        false
+    }
 }
 
 /// Measures every subject of `arms` in both arms at one point, `pairs` times; records each
@@ -142,7 +150,8 @@ pub fn measure_point<A: Arms>(
     let names = arms.names();
     let mut windows: Vec<[Vec<Point>; 2]> =
         names.iter().map(|_| [Vec::new(), Vec::new()]).collect();
-    for pair in 0..pairs {
+    let mut pair = 0;
+    while pair < pairs {
         // Fresh processes for every pair: a server's state (its buffers, its allocator's
         // caches, a page-cache accident) is not carried from one pair to the next.
         let mut started = Vec::with_capacity(names.len());
@@ -161,16 +170,14 @@ pub fn measure_point<A: Arms>(
             }
         }
         let mut outcome = Ok(());
+        let mut measured = Vec::with_capacity(2 * names.len());
         'pair: for k in 0..names.len() {
             let si = (k + pair) % names.len();
             let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
             for arm in order {
                 let here = point(&names[si]).param(ARM_PARAM, ARMS[arm]);
                 match arms.measure(lab, &started[si][arm], here) {
-                    Ok(measured) => {
-                        lab.point(measured.clone().repeat(pair))?;
-                        windows[si][arm].push(measured);
-                    }
+                    Ok(window) => measured.push((si, arm, window)),
                     Err(e) => {
                         outcome = Err(e);
                         break 'pair;
@@ -182,7 +189,18 @@ pub fn measure_point<A: Arms>(
             arms.stop(a);
             arms.stop(b);
         }
+        if pair == 0 && outcome.is_ok() {
+            let first: Vec<Point> = measured.iter().map(|(_, _, w)| w.clone()).collect();
+            if arms.lengthen(&first) {
+                continue;
+            }
+        }
+        for (si, arm, window) in measured {
+            lab.point(window.clone().repeat(pair))?;
+            windows[si][arm].push(window);
+        }
         outcome?;
+        pair += 1;
     }
     for (si, name) in names.iter().enumerate() {
         for arm in 0..2 {
@@ -221,8 +239,13 @@ fn medians(base: Point, windows: &[Point]) -> Point {
 pub struct EchoArms<'a> {
     /// Each server in both arms.
     pub servers: &'a [Armed],
-    /// The load for a server's address.
-    pub load_for: &'a dyn Fn(std::net::SocketAddr) -> load::Config,
+    /// The load for a server's address, measured over a window of the given length.
+    pub load_for: &'a dyn Fn(std::net::SocketAddr, Duration) -> load::Config,
+    /// The window of this point's pairs (recorded as `window_s`).
+    pub window: Cell<Duration>,
+    /// Whether a window too short for the slowest server's round trips is lengthened (a
+    /// closed loop, not in a `--quick` run).
+    pub lengthens: bool,
 }
 
 impl Arms for EchoArms<'_> {
@@ -237,11 +260,32 @@ impl Arms for EchoArms<'_> {
     }
 
     fn measure(&self, _: &Lab, server: &ServerProc, point: Point) -> io::Result<Point> {
-        Ok(measure_server(server, &(self.load_for)(server.addr), 1)?.into_point(point))
+        let window = self.window.get();
+        let measured = measure_server(server, &(self.load_for)(server.addr, window), 1)?;
+        Ok(measured
+            .into_point(point)
+            .metric("window_s", window.as_secs_f64()))
     }
 
     fn stop(&self, server: ServerProc) {
         drop(server.stop());
+    }
+
+    fn lengthen(&self, first_pair: &[Point]) -> bool {
+        if !self.lengthens {
+            return false;
+        }
+        let slowest = first_pair
+            .iter()
+            .filter_map(|w| w.get("p50_us"))
+            .fold(f64::NAN, f64::max);
+        match crate::window::lengthened(slowest, self.window.get()) {
+            Some(longer) => {
+                self.window.set(longer);
+                true
+            }
+            None => false,
+        }
     }
 }
 

@@ -5,11 +5,36 @@
 //! is a handful (1,000 connections × 16 KiB × pipeline 16 answers in ~300 ms here), the window
 //! measures the ramp after the warm-up, not the steady state, and the ratios between servers
 //! move by tens of percent with the window's length (BENCHMARKS §17: 1.43 with 1 s windows,
-//! 1.06 with 2 s). The lab says so under such a point, with the window that would do.
+//! 1.06 with 2 s). So the lab measures such a point again with a window that holds enough
+//! (up to [`LONGEST`]), for every server of the point alike, records each window's length
+//! (`window_s`), and says so under the point; past [`LONGEST`] it warns instead.
 use std::time::Duration;
 
 /// Round trips of each connection a window must hold to be trusted as a steady state.
 pub const MIN_ROUND_TRIPS: f64 = 10.0;
+
+/// The longest window the lab gives a point on its own (a longer `--duration` is kept).
+pub const LONGEST: Duration = Duration::from_secs(8);
+
+/// The window to measure a point with again, when a window of `window` was too short at a
+/// slowest median latency of `p50_us`: the one that would do, at most [`LONGEST`]. `None`
+/// when the window did, or cannot be lengthened.
+pub fn lengthened(p50_us: f64, window: Duration) -> Option<Duration> {
+    let (_, needed) = too_short(p50_us, window)?;
+    let longer = needed.min(LONGEST.max(window));
+    (longer > window).then_some(longer)
+}
+
+/// The line said under a point the lab measured with a window longer than `declared`.
+pub fn lengthened_note(declared: Duration, window: Duration) -> Option<String> {
+    (window > declared).then(|| {
+        format!(
+            "window lengthened to {:.1} s at this point (from {:.1} s) so that each connection completed at least {MIN_ROUND_TRIPS:.0} round trips",
+            window.as_secs_f64(),
+            declared.as_secs_f64()
+        )
+    })
+}
 
 /// When a window of `window` held fewer than [`MIN_ROUND_TRIPS`] round trips at a median
 /// latency of `p50_us`: the round trips it held, and the window that would hold enough
@@ -63,5 +88,25 @@ mod tests {
         );
         assert!(line.contains("slowest p50 312 ms"), "{line}");
         assert!(line.ends_with("--duration 4 or more"), "{line}");
+    }
+
+    #[test]
+    fn a_short_window_is_lengthened_to_what_would_do_but_not_past_the_longest() {
+        let s = Duration::from_secs_f64;
+        assert_eq!(lengthened(1_000.0, s(1.0)), None, "long enough");
+        assert_eq!(lengthened(300_000.0, s(1.0)), Some(s(3.0)));
+        assert_eq!(lengthened(2_000_000.0, s(1.0)), Some(LONGEST), "capped");
+        assert_eq!(lengthened(2_000_000.0, LONGEST), None, "at the cap already");
+        assert_eq!(
+            lengthened(2_000_000.0, s(10.0)),
+            None,
+            "a --duration past the cap is never cut"
+        );
+        assert_eq!(lengthened_note(s(1.0), s(1.0)), None);
+        let note = lengthened_note(s(1.0), s(3.0)).unwrap();
+        assert!(
+            note.contains("lengthened to 3.0 s at this point (from 1.0 s)"),
+            "{note}"
+        );
     }
 }

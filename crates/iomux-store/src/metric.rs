@@ -139,6 +139,12 @@ pub const METRICS: &[MetricInfo] = &[
         "messages per time the server's threads went to sleep (voluntary context switches): how much each wake-up batched, which a closed loop's pacing sets as much as the server",
     ),
     entry(
+        "window_s",
+        Better::Neither,
+        Kind::Descriptive,
+        "a closed-loop point's measured window (s): --duration, or longer where the lab lengthened it so each connection completed enough round trips",
+    ),
+    entry(
         "offered_per_s",
         Better::Neither,
         Kind::Descriptive,

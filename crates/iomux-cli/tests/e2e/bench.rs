@@ -480,6 +480,75 @@ fn bench_echo_fixed_rate_points_offer_every_server_the_same_load() {
     assert!(shown.contains("fixed rate: 50%"), "{shown}");
 }
 
+/// A closed-loop point whose window is too short for its round trips (here 3,200 messages of
+/// 16 KiB in flight, a 50 ms window) is measured again, every server alike, with a window that
+/// holds ten round trips of the slowest connection; the points record it, the report says so.
+/// The interleaved mode does the same from its first pair.
+#[test]
+fn bench_echo_lengthens_a_window_too_short_for_its_round_trips() {
+    let point = [
+        "--conns",
+        "200",
+        "--sizes",
+        "16384",
+        "--pipelines",
+        "16",
+        "--duration",
+        "0.05",
+        "--warmup",
+        "0.05",
+        "--syscalls",
+        "off",
+    ];
+    let check = |out: &Path, text: &str, closed_loop_points: usize| {
+        let rows = results(out);
+        let windows: Vec<f64> = rows
+            .iter()
+            .map(|r| r["window_s"].as_f64().unwrap_or_else(|| panic!("{r}")))
+            .collect();
+        assert_eq!(windows.len(), closed_loop_points, "{rows:?}");
+        assert!(
+            windows.iter().all(|&w| w == windows[0] && w >= 1.0),
+            "one lengthened window for every server and arm: {windows:?}"
+        );
+        // Ten round trips of the slowest connection, unless the longest window was reached.
+        let slowest = rows
+            .iter()
+            .filter(|r| r["repeat"].is_null())
+            .map(|r| r["p50_us"].as_f64().unwrap())
+            .fold(0.0, f64::max);
+        assert!(
+            windows[0] * 1e6 / slowest >= 10.0 || windows[0] == 8.0,
+            "{windows:?} at a slowest p50 of {slowest} us"
+        );
+        assert!(
+            text.contains("window lengthened to") && text.contains("(from 0.1 s)"),
+            "{text}"
+        );
+    };
+    let out = temp_dir("echo-window");
+    let args = [&["echo", "--servers", "epoll,poll"][..], &point].concat();
+    let text = bench(&args, &out);
+    check(&out, &text, 2);
+    let out = temp_dir("echo-window-arms");
+    let args = [
+        &[
+            "echo",
+            "--servers",
+            "epoll",
+            "--pairs",
+            "2",
+            "--against",
+            BIN,
+        ][..],
+        &point,
+    ]
+    .concat();
+    let text = bench(&args, &out);
+    // Two pairs of two arms, and each arm's medians.
+    check(&out, &text, 6);
+}
+
 /// `bench echo --profile`: each server's CPU sampled by perf at each point, its top symbols
 /// (idle left out) side by side, the whole report kept.
 #[test]

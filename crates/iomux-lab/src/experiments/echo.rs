@@ -137,7 +137,9 @@ impl Experiment for Params {
         for &point in &points {
             let (conns, size, pipeline) = point;
             let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); servers.len()];
-            for rep in 0..p.repeat.max(1) {
+            let mut window = p.duration;
+            let mut rep = 0;
+            while rep < p.repeat.max(1) {
                 for k in 0..servers.len() {
                     let si = (k + rep) % servers.len();
                     lab.progress.measuring(format!(
@@ -149,22 +151,36 @@ impl Experiment for Params {
                         conns,
                         size,
                         pipeline,
-                        p.duration,
+                        window,
                         p.warmup,
                     );
                     runs[si].push(measure_server(&servers[si], &config, 1)?);
                 }
+                // The first round tells whether the window held a steady state; if not, the
+                // point starts over with every server on the window that does.
+                if rep == 0 && !lab.quick {
+                    let slowest = runs.iter().map(|r| r[0].p50_us).fold(f64::NAN, f64::max);
+                    if let Some(longer) = crate::window::lengthened(slowest, window) {
+                        window = longer;
+                        runs.iter_mut().for_each(Vec::clear);
+                        continue;
+                    }
+                }
+                rep += 1;
             }
+            let window_s = window.as_secs_f64();
             let mut closed_loop = Vec::with_capacity(specs.len());
             for (si, spec) in specs.iter().enumerate() {
                 if p.repeat > 1 {
                     for (rep, m) in runs[si].iter().enumerate() {
-                        lab.point(m.clone().into_point(record(&spec.name, point).repeat(rep)))?;
+                        let at = record(&spec.name, point).repeat(rep);
+                        lab.point(m.clone().into_point(at).metric("window_s", window_s))?;
                     }
                 }
                 let medians = merge(&runs[si]);
                 closed_loop.push(medians.msgs_per_s);
-                lab.point(medians.into_point(record(&spec.name, point)))?;
+                let at = record(&spec.name, point);
+                lab.point(medians.into_point(at).metric("window_s", window_s))?;
             }
             if !p.rates.is_empty() {
                 let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
@@ -356,7 +372,16 @@ impl Experiment for Params {
                 .iter()
                 .filter_map(|&name| at(name, point, None)?.get("p50_us"))
                 .fold(f64::NAN, f64::max);
-            if let Some(line) = crate::window::warning(slowest, declared.duration)
+            let window = point_window(
+                names
+                    .iter()
+                    .filter_map(|&name| at(name, point, None)?.get("window_s")),
+                declared.duration,
+            );
+            if let Some(line) = crate::window::lengthened_note(declared.duration, window) {
+                report.say(&line);
+            }
+            if let Some(line) = crate::window::warning(slowest, window)
                 .filter(|_| declared.duration != quick::DURATION)
             {
                 short_windows += 1;
@@ -550,10 +575,12 @@ fn measure_arms(
                 .param("pipeline", pipeline)
         };
         let load_for =
-            |addr| load::Config::closed_loop(addr, conns, size, pipeline, p.duration, p.warmup);
+            |addr, window| load::Config::closed_loop(addr, conns, size, pipeline, window, p.warmup);
         let arms = crate::arms::EchoArms {
             servers: &servers,
             load_for: &load_for,
+            window: std::cell::Cell::new(p.duration),
+            lengthens: !lab.quick,
         };
         crate::arms::measure_point(lab, &arms, p.arms.pairs, &point)?;
         if p.rates.is_empty() {
@@ -588,13 +615,15 @@ fn measure_arms(
                     .param(fixed_rate::RATE_PARAM, percent)
                     .metric("offered_per_s", offered)
             };
-            let open_loop = |addr| load::Config {
+            let open_loop = |addr, window| load::Config {
                 rate: Some(offered),
-                ..load::Config::closed_loop(addr, conns, size, pipeline, p.duration, p.warmup)
+                ..load::Config::closed_loop(addr, conns, size, pipeline, window, p.warmup)
             };
             let arms = crate::arms::EchoArms {
                 servers: &servers,
                 load_for: &open_loop,
+                window: std::cell::Cell::new(p.duration),
+                lengthens: false,
             };
             crate::arms::measure_point(lab, &arms, p.arms.pairs, &at_rate)?;
         }
@@ -616,13 +645,26 @@ fn probe_point(p: &Params) -> (usize, usize, usize) {
     )
 }
 
+/// The window a point was measured with: the longest its points record (`window_s`), or the
+/// declared one for points recorded before the lab lengthened windows.
+fn point_window(recorded: impl Iterator<Item = f64>, declared: Duration) -> Duration {
+    let longest = recorded.fold(0.0, f64::max);
+    if longest > 0.0 {
+        Duration::from_secs_f64(longest)
+    } else {
+        declared
+    }
+}
+
 /// In the interleaved mode, the points whose window was too short (see [`crate::window`]):
-/// judged by the slowest median p50 of any server in either arm.
+/// judged by the slowest median p50 of any server in either arm, against the window each point
+/// recorded (`window` is the declared one).
 fn say_short_windows_of_arms(report: &mut Report, points: &[Point], window: Duration) {
     use std::collections::BTreeMap;
     // (conns, size, pipeline) -> (server, arm) -> the p50 of each pair.
     type Point3 = (u64, u64, u64);
     let mut p50s: BTreeMap<Point3, BTreeMap<(String, String), Vec<f64>>> = BTreeMap::new();
+    let mut windows: BTreeMap<Point3, Vec<f64>> = BTreeMap::new();
     for pt in points.iter().filter(|pt| {
         !pt.params.contains_key("pass") && !pt.params.contains_key(fixed_rate::RATE_PARAM)
     }) {
@@ -639,6 +681,10 @@ fn say_short_windows_of_arms(report: &mut Report, points: &[Point], window: Dura
             .get("arm")
             .map(ToString::to_string)
             .unwrap_or_default();
+        windows
+            .entry((c, s, d))
+            .or_default()
+            .extend(pt.get("window_s"));
         p50s.entry((c, s, d))
             .or_default()
             .entry((pt.subject.clone(), arm))
@@ -653,8 +699,15 @@ fn say_short_windows_of_arms(report: &mut Report, points: &[Point], window: Dura
                 v.get(v.len() / 2).copied()
             })
             .fold(f64::NAN, f64::max);
+        let measured = point_window(
+            windows.remove(&(c, s, d)).unwrap_or_default().into_iter(),
+            window,
+        );
+        if let Some(line) = crate::window::lengthened_note(window, measured) {
+            report.say(&format!("{c} conns, {s} B, pipeline {d}: {line}"));
+        }
         if let Some(line) =
-            crate::window::warning(slowest, window).filter(|_| window != quick::DURATION)
+            crate::window::warning(slowest, measured).filter(|_| window != quick::DURATION)
         {
             report.say(&format!("{c} conns, {s} B, pipeline {d}: {line}"));
         }
