@@ -16,12 +16,19 @@ pub const MIN_ROUND_TRIPS: f64 = 10.0;
 /// The longest window the lab gives a point on its own (a longer `--duration` is kept).
 pub const LONGEST: Duration = Duration::from_secs(8);
 
+/// How much longer than just enough a lengthened window is: its first round decides it, and
+/// the median latency of the later rounds comes out a quarter higher as often as not (at
+/// 1,000 × 16 KiB × p16: 150 ms in the first 2 s window, 222 ms over three).
+const HEADROOM: f64 = 1.5;
+
 /// The window to measure a point with again, when a window of `window` was too short at a
-/// slowest median latency of `p50_us`: the one that would do, at most [`LONGEST`]. `None`
-/// when the window did, or cannot be lengthened.
+/// slowest median latency of `p50_us`: one that holds [`HEADROOM`] times the round trips
+/// needed (whole seconds), at most [`LONGEST`]. `None` when the window did, or cannot be
+/// lengthened.
 pub fn lengthened(p50_us: f64, window: Duration) -> Option<Duration> {
-    let (_, needed) = too_short(p50_us, window)?;
-    let longer = needed.min(LONGEST.max(window));
+    too_short(p50_us, window)?;
+    let needed = (HEADROOM * MIN_ROUND_TRIPS * p50_us / 1e6).ceil();
+    let longer = Duration::from_secs_f64(needed.max(1.0)).min(LONGEST.max(window));
     (longer > window).then_some(longer)
 }
 
@@ -94,7 +101,8 @@ mod tests {
     fn a_short_window_is_lengthened_to_what_would_do_but_not_past_the_longest() {
         let s = Duration::from_secs_f64;
         assert_eq!(lengthened(1_000.0, s(1.0)), None, "long enough");
-        assert_eq!(lengthened(300_000.0, s(1.0)), Some(s(3.0)));
+        assert_eq!(lengthened(300_000.0, s(1.0)), Some(s(5.0)), "4.5 s rounded up");
+        assert_eq!(lengthened(50_000.0, s(0.3)), Some(s(1.0)));
         assert_eq!(lengthened(2_000_000.0, s(1.0)), Some(LONGEST), "capped");
         assert_eq!(lengthened(2_000_000.0, LONGEST), None, "at the cap already");
         assert_eq!(
