@@ -22,6 +22,7 @@
 pub mod arms;
 pub mod chart;
 pub mod db;
+pub mod evenness;
 pub mod experiment;
 pub mod experiments;
 pub mod lab;

@@ -31,6 +31,11 @@ pub struct Measured {
     /// Messages per time the server went to sleep (voluntary context switches of its
     /// threads): how much each wake-up batched.
     pub msgs_per_wakeup: f64,
+    /// How evenly the connections were served (Jain's index, 1.0 even; see
+    /// `iomux_load::Report::fairness`).
+    pub fairness: f64,
+    /// The least-served connection's answered messages as a share of the mean.
+    pub least_served: f64,
     /// Failed connections and unanswered messages, summed over the repeats.
     pub errors: u64,
     /// Connections whose echo differed from what was sent, summed over the repeats.
@@ -49,6 +54,8 @@ impl Measured {
             .metric("p99_us", self.p99_us)
             .metric("load_cpu_us_per_msg", self.load_cpu_us_per_msg)
             .metric("msgs_per_wakeup", self.msgs_per_wakeup)
+            .metric("fairness", self.fairness)
+            .metric("least_served", self.least_served)
             .metric("errors", self.errors as f64)
             .metric("mismatches", self.mismatches as f64)
     }
@@ -93,6 +100,8 @@ pub fn measure_server(
             load_cpu_us_per_msg: report.load_cpu_s * 1e6
                 / (report.msgs_per_s * (config.duration + config.warmup).as_secs_f64()).max(1.0),
             msgs_per_wakeup: messages / cpu[1].sleeps_since(&cpu[0]).max(1) as f64,
+            fairness: report.fairness,
+            least_served: report.least_served,
             errors: report.errors + report.unanswered,
             mismatches: report.mismatches,
         });
@@ -112,6 +121,8 @@ pub fn merge(runs: &[Measured]) -> Measured {
         p99_us: pick(|m| m.p99_us),
         load_cpu_us_per_msg: pick(|m| m.load_cpu_us_per_msg),
         msgs_per_wakeup: pick(|m| m.msgs_per_wakeup),
+        fairness: pick(|m| m.fairness),
+        least_served: pick(|m| m.least_served),
         errors: runs.iter().map(|m| m.errors).sum(),
         mismatches: runs.iter().map(|m| m.mismatches).sum(),
     }

@@ -101,7 +101,11 @@ mod tests {
     fn a_short_window_is_lengthened_to_what_would_do_but_not_past_the_longest() {
         let s = Duration::from_secs_f64;
         assert_eq!(lengthened(1_000.0, s(1.0)), None, "long enough");
-        assert_eq!(lengthened(300_000.0, s(1.0)), Some(s(5.0)), "4.5 s rounded up");
+        assert_eq!(
+            lengthened(300_000.0, s(1.0)),
+            Some(s(5.0)),
+            "4.5 s rounded up"
+        );
         assert_eq!(lengthened(50_000.0, s(0.3)), Some(s(1.0)));
         assert_eq!(lengthened(2_000_000.0, s(1.0)), Some(LONGEST), "capped");
         assert_eq!(lengthened(2_000_000.0, LONGEST), None, "at the cap already");

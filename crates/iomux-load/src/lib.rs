@@ -111,6 +111,17 @@ pub struct Report {
     pub mismatches: u64,
     /// Messages never answered by the end of the drain period.
     pub unanswered: u64,
+    /// How evenly the connections were served in the window: Jain's index over each
+    /// connection's answered messages, 1.0 when all got the same and 1/n when one got all.
+    /// A closed loop's latency percentiles count messages, so a server that serves a few
+    /// connections fast while it starves the rest shows a low p50 beside a huge p99; this
+    /// says so directly.
+    #[serde(default)]
+    pub fairness: f64,
+    /// The least-served connection's answered messages in the window, as a share of the
+    /// mean (0 when some connection got no answer at all).
+    #[serde(default)]
+    pub least_served: f64,
     /// The load generator's own CPU time (user + system) during the run.
     pub load_cpu_s: f64,
 }
@@ -122,6 +133,8 @@ struct Tally {
     errors: u64,
     mismatches: u64,
     unanswered: u64,
+    /// Each connection's answered messages in the window (closed or open loop alike).
+    per_conn: Vec<u64>,
 }
 
 impl Tally {
@@ -134,6 +147,7 @@ impl Tally {
             errors: 0,
             mismatches: 0,
             unanswered: 0,
+            per_conn: Vec::new(),
         }
     }
 }
@@ -151,6 +165,8 @@ struct LoadConn {
     /// What the connection is registered for, so unchanged interest costs no selector call.
     interest: Interest,
     alive: bool,
+    /// Messages answered inside the measured window.
+    answered_in_window: u64,
 }
 
 /// Per-run constants shared by a thread's connections.
@@ -219,6 +235,7 @@ impl LoadConn {
                         .histogram
                         .saturating_record(now.saturating_sub(sent_at).max(1));
                     tally.messages += 1;
+                    self.answered_in_window += 1;
                 }
                 completed += 1;
             }
@@ -376,7 +393,9 @@ pub fn run_observed(
         total.errors += tally.errors;
         total.mismatches += tally.mismatches;
         total.unanswered += tally.unanswered;
+        total.per_conn.extend(&tally.per_conn);
     }
+    let (fairness, least_served) = evenness(&total.per_conn);
     drop(finished_conns);
     drop(idle);
     let cpu_after = iomux_sys::process::process_cpu_time()?;
@@ -401,6 +420,8 @@ pub fn run_observed(
         errors: total.errors,
         mismatches: total.mismatches,
         unanswered: total.unanswered,
+        fairness,
+        least_served,
         load_cpu_s: ((cpu_after.0 + cpu_after.1).saturating_sub(cpu_before.0 + cpu_before.1))
             .as_secs_f64(),
     })
@@ -435,6 +456,7 @@ fn drive(
             in_flight: VecDeque::new(),
             interest: Interest::READ,
             alive: true,
+            answered_in_window: 0,
         });
     }
     let mut tally = Tally::new();
@@ -530,8 +552,22 @@ fn drive(
         if conn.alive {
             tally.unanswered += conn.in_flight.len() as u64;
         }
+        tally.per_conn.push(conn.answered_in_window);
     }
     Ok((tally, conns))
+}
+
+/// Jain's fairness index of `answered` (each connection's count), and the smallest as a share
+/// of the mean; (1, 1) when nothing was answered (nothing to be unfair about).
+fn evenness(answered: &[u64]) -> (f64, f64) {
+    let n = answered.len() as f64;
+    let sum: f64 = answered.iter().map(|&x| x as f64).sum();
+    if sum == 0.0 {
+        return (1.0, 1.0);
+    }
+    let squares: f64 = answered.iter().map(|&x| (x as f64) * (x as f64)).sum();
+    let least = answered.iter().copied().min().unwrap_or(0) as f64;
+    (sum * sum / (n * squares), least / (sum / n))
 }
 
 fn update_interest(selector: &mut Selector<usize>, conn: &mut LoadConn) {
@@ -565,6 +601,7 @@ pub fn describe(r: &Report) -> String {
         "{} conns (+{} idle), {} B messages, {mode}, {:.1} s window\n\
          throughput: {:.0} msg/s, {:.2} MB/s ({} messages)\n\
          latency:    p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us\n\
+         fairness:   {:.3} (Jain's index over the connections), least-served connection {:.2} of the mean\n\
          load CPU:   {:.2} s\n\
          errors: {}, mismatches: {}, unanswered: {}",
         r.conns,
@@ -578,6 +615,8 @@ pub fn describe(r: &Report) -> String {
         r.p99_us,
         r.p999_us,
         r.max_us,
+        r.fairness,
+        r.least_served,
         r.load_cpu_s,
         r.errors,
         r.mismatches,
@@ -615,4 +654,21 @@ pub fn show_progress(progress: &AtomicU64, total: Duration, until: impl Fn() -> 
         let _ = io::stderr().flush();
     }
     eprint!("\r{}\r", " ".repeat(70));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::evenness;
+
+    #[test]
+    fn evenness_is_one_when_every_connection_got_the_same_and_falls_with_starvation() {
+        assert_eq!(evenness(&[5, 5, 5, 5]), (1.0, 1.0));
+        assert_eq!(evenness(&[0, 0]), (1.0, 1.0), "nothing answered");
+        let (jain, least) = evenness(&[10, 0, 0, 0]);
+        assert!((jain - 0.25).abs() < 1e-12, "one of four got all: 1/n");
+        assert_eq!(least, 0.0);
+        let (jain, least) = evenness(&[8, 12]);
+        assert!((jain - 400.0 / 416.0).abs() < 1e-12);
+        assert!((least - 0.8).abs() < 1e-12);
+    }
 }

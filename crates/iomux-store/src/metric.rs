@@ -139,6 +139,18 @@ pub const METRICS: &[MetricInfo] = &[
         "messages per time the server's threads went to sleep (voluntary context switches): how much each wake-up batched, which a closed loop's pacing sets as much as the server",
     ),
     entry(
+        "fairness",
+        Better::Higher,
+        Kind::Descriptive,
+        "how evenly the load's connections were served in the window: Jain's index over each connection's answered messages (1 = all alike, 1/n = one got all); below 0.9 the latency percentiles mostly count the favoured connections' messages",
+    ),
+    entry(
+        "least_served",
+        Better::Higher,
+        Kind::Descriptive,
+        "the least-served connection's answered messages as a share of the mean (0: one got no answer in the window)",
+    ),
+    entry(
         "window_s",
         Better::Neither,
         Kind::Descriptive,

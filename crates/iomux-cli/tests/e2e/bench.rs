@@ -507,6 +507,12 @@ fn bench_echo_lengthens_a_window_too_short_for_its_round_trips() {
             .map(|r| r["window_s"].as_f64().unwrap_or_else(|| panic!("{r}")))
             .collect();
         assert_eq!(windows.len(), closed_loop_points, "{rows:?}");
+        for r in &rows {
+            let fairness = r["fairness"].as_f64().unwrap_or_else(|| panic!("{r}"));
+            let least = r["least_served"].as_f64().unwrap_or_else(|| panic!("{r}"));
+            assert!(fairness > 0.0 && fairness <= 1.0 + 1e-9, "{r}");
+            assert!((0.0..=1.0 + 1e-9).contains(&least), "{r}");
+        }
         assert!(
             windows.iter().all(|&w| w == windows[0] && w >= 1.0),
             "one lengthened window for every server and arm: {windows:?}"

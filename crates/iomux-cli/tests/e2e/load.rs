@@ -100,11 +100,61 @@ fn load_reports_json_against_a_correct_server() {
     assert_eq!(j["errors"], 0);
     assert_eq!(j["conns"], 20);
     assert!(j["p50_us"].as_f64().unwrap() <= j["p99_us"].as_f64().unwrap());
+    // An event loop answers every connection alike.
+    assert!(j["fairness"].as_f64().unwrap() > 0.9, "{j}");
     let (_, summary) = server.stop();
     assert!(
         summary.starts_with("served 50 connections"),
         "20 active + 30 idle: {summary}"
     );
+}
+
+/// A server that answers its first connection at once and every other one 20 ms late: the
+/// load says the connections were served unevenly, whatever its percentiles say.
+#[test]
+fn load_says_when_a_server_favours_some_connections() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (k, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    if k > 0 {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    if conn.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let (out, json) = load(
+        addr,
+        &[
+            "--conns",
+            "4",
+            "--size",
+            "64",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.1",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json.expect("one JSON line on stdout");
+    assert!(j["fairness"].as_f64().unwrap() < 0.5, "{j}");
+    assert!(j["least_served"].as_f64().unwrap() < 0.2, "{j}");
 }
 
 #[test]

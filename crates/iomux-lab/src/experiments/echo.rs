@@ -261,6 +261,7 @@ impl Experiment for Params {
             };
             crate::arms::render(report, points, &subjects);
             say_short_windows_of_arms(report, points, self.duration);
+            say_uneven_service_of_arms(report, points);
             return Ok(());
         }
         let declared = self;
@@ -380,6 +381,17 @@ impl Experiment for Params {
             );
             if let Some(line) = crate::window::lengthened_note(declared.duration, window) {
                 report.say(&line);
+            }
+            for &name in &names {
+                let Some(pt) = at(name, point, None) else {
+                    continue;
+                };
+                if let (Some(fairness), Some(least)) = (pt.get("fairness"), pt.get("least_served"))
+                {
+                    if let Some(line) = crate::evenness::warning(name, fairness, least) {
+                        report.say(&line);
+                    }
+                }
             }
             if let Some(line) = crate::window::warning(slowest, window)
                 .filter(|_| declared.duration != quick::DURATION)
@@ -643,6 +655,34 @@ fn probe_point(p: &Params) -> (usize, usize, usize) {
         64,
         1,
     )
+}
+
+/// In the interleaved mode, each arm's medians whose connections were served unevenly (see
+/// [`crate::evenness`]).
+fn say_uneven_service_of_arms(report: &mut Report, points: &[Point]) {
+    for pt in points.iter().filter(|pt| {
+        pt.repeat.is_none()
+            && !pt.params.contains_key("pass")
+            && !pt.params.contains_key(fixed_rate::RATE_PARAM)
+    }) {
+        let (Some(c), Some(s), Some(d), Some(fairness), Some(least)) = (
+            pt.at("conns"),
+            pt.at("size"),
+            pt.at("pipeline"),
+            pt.get("fairness"),
+            pt.get("least_served"),
+        ) else {
+            continue;
+        };
+        let arm = pt.params.get("arm").map(ToString::to_string);
+        let name = match arm {
+            Some(arm) => format!("{} (arm {})", pt.subject, arm.trim_matches('"')),
+            None => pt.subject.clone(),
+        };
+        if let Some(line) = crate::evenness::warning(&name, fairness, least) {
+            report.say(&format!("{c} conns, {s} B, pipeline {d}: {line}"));
+        }
+    }
 }
 
 /// The window a point was measured with: the longest its points record (`window_s`), or the
