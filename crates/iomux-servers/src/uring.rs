@@ -126,6 +126,8 @@ struct Client {
     spare: Vec<u8>,
     /// A receive or send failed: close once nothing is in flight.
     failed: bool,
+    /// Its receive ran dry (`ENOBUFS`): it waits in `Server::starved` for buffers.
+    starved: bool,
 }
 
 struct Server<'a> {
@@ -144,6 +146,9 @@ struct Server<'a> {
     parked: std::collections::VecDeque<OwnedFd>,
     /// Slots with news this turn, driven once at the end of it.
     touched: Vec<u32>,
+    /// Connections whose receive ran dry, oldest first, with their generations: re-armed at
+    /// the end of a turn, as many as the kernel has buffers for.
+    starved: std::collections::VecDeque<(u32, u32)>,
     counters: Counters,
     publisher: Publisher,
     next_idle_sweep: Option<Instant>,
@@ -200,6 +205,7 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
         next_generation: 0,
         parked: std::collections::VecDeque::new(),
         touched: Vec::new(),
+        starved: std::collections::VecDeque::new(),
         counters: Counters::default(),
         publisher: shared.publisher(0),
         next_idle_sweep: crate::shared::first_idle_sweep(shared),
@@ -266,6 +272,7 @@ impl Server<'_> {
                 self.drive(slot, now)?;
             }
             self.touched = touched;
+            self.rearm_starved()?;
             let counters = &self.counters;
             let clients = &self.clients;
             self.publisher.tick(now, || Counters {
@@ -469,6 +476,7 @@ impl Server<'_> {
             touched: false,
             spare: Vec::new(),
             failed: false,
+            starved: false,
         });
         self.open += 1;
         self.counters.accepted += 1;
@@ -522,9 +530,15 @@ impl Server<'_> {
                 crate::plant::per_message(1);
             }
             0 => client.conn.receive_end(),
-            // The buffer ring ran dry: the bytes wait in the socket; re-armed by drive once
-            // buffers are back (they are: each is returned right after its bytes are handed on).
-            e if e == -libc::ENOBUFS => self.counters.out_of_buffers += 1,
+            // The buffer ring ran dry: the bytes wait in the socket; the receive waits its
+            // turn for buffers (`rearm_starved`).
+            e if e == -libc::ENOBUFS => {
+                self.counters.out_of_buffers += 1;
+                if !client.starved {
+                    client.starved = true;
+                    self.starved.push_back((slot, generation));
+                }
+            }
             e if e == -libc::ECANCELED => {}
             e => {
                 debug!(slot, "receive failed: {}", io::Error::from_raw_os_error(-e));
@@ -628,7 +642,7 @@ impl Server<'_> {
         }
         let client = self.clients[slot as usize].as_mut().expect("present above");
         if client.conn.wants_read() {
-            if !client.receiving {
+            if !client.receiving && !client.starved {
                 client.receiving = true;
                 self.ring
                     .recv_multi(fd, group, tag(Op::Recv, slot, generation))?;
@@ -641,6 +655,36 @@ impl Server<'_> {
                 tag(Op::Recv, slot, generation),
                 tag(Op::Close, slot, generation),
             )?;
+        }
+        Ok(())
+    }
+
+    /// Arms again the receives that ran dry, oldest first, as many as the kernel has buffers
+    /// to fill. Arming them all at once had most fail again at once, turn after turn (several
+    /// failed receives a message at 1,000 connections × 16 KiB × pipeline 16), and the
+    /// connections whose receive stayed armed took the buffers as they came back: a few
+    /// were served over and over while the rest starved for seconds (BENCHMARKS §21).
+    fn rearm_starved(&mut self) -> io::Result<()> {
+        let group = self.group;
+        let mut budget = self.ring.buffers_free(group);
+        while budget > 0 {
+            let Some((slot, generation)) = self.starved.pop_front() else {
+                break;
+            };
+            let Some(client) = live_client(&mut self.clients, slot, generation) else {
+                continue; // closed meanwhile
+            };
+            client.starved = false;
+            // Not wanting to read now (backpressure, draining, failed): `drive` arms it
+            // when it does.
+            if client.receiving || client.failed || !client.conn.wants_read() {
+                continue;
+            }
+            client.receiving = true;
+            let fd = client.socket.as_raw_fd();
+            self.ring
+                .recv_multi(fd, group, tag(Op::Recv, slot, generation))?;
+            budget -= 1;
         }
         Ok(())
     }

@@ -49,6 +49,8 @@ pub(crate) struct BufRing {
     awaiting_loans: Vec<bool>,
     /// Buffers with at least one loan.
     lent_buffers: u16,
+    /// Buffers published and not yet handed back as done: what receives can still fill.
+    with_kernel: u16,
 }
 
 /// Bytes of a provided buffer lent to a send: where they are, for [`BufRing::end_loan`].
@@ -102,6 +104,7 @@ impl BufRing {
             loans: vec![0; usize::from(entries)],
             awaiting_loans: vec![false; usize::from(entries)],
             lent_buffers: 0,
+            with_kernel: 0,
         };
         for bid in 0..entries {
             ring.push(bid);
@@ -156,6 +159,7 @@ impl BufRing {
             entry.set_bid(bid);
         }
         self.tail = self.tail.wrapping_add(1);
+        self.with_kernel += 1;
     }
 
     /// Makes the descriptions written so far visible to the kernel.
@@ -226,6 +230,7 @@ impl BufRing {
             self.consumed[b] = (start + len) as u32;
         } else {
             self.consumed[b] = 0;
+            self.with_kernel -= 1;
             if self.loans[b] == 0 {
                 self.push(bid);
                 self.publish();
@@ -297,6 +302,12 @@ impl BufRing {
     pub(crate) fn lent_buffers(&self) -> u16 {
         self.lent_buffers
     }
+
+    /// How many buffers the kernel has to fill: published and not handed back in a
+    /// completion as done (a buffer it is partway through counts).
+    pub(crate) fn with_kernel(&self) -> u16 {
+        self.with_kernel
+    }
 }
 
 impl Drop for BufRing {
@@ -336,6 +347,7 @@ mod tests {
         ring.set_incremental();
         ring.consume(1, 10, true, |_| ());
         assert_eq!((ring.tail, ring.consumed[1]), (5, 10), "kept by the kernel");
+        assert_eq!(ring.with_kernel(), 4, "partway through counts");
         ring.consume(1, 20, false, |_| ());
         assert_eq!(
             (ring.tail, ring.consumed[1]),
@@ -357,6 +369,7 @@ mod tests {
             (4, 1),
             "kept back by the loans"
         );
+        assert_eq!(ring.with_kernel(), 3, "the kernel is done with buffer 0");
         let mut rest = b"a".to_vec();
         ring.end_loan(first, 10, Some(&mut rest));
         assert_eq!(rest, b"a", "all sent: nothing to copy");
@@ -366,6 +379,7 @@ mod tests {
         ring.end_loan(second, 2, Some(&mut rest));
         assert_eq!(rest, b"allo", "the unsent rest, appended");
         assert_eq!((ring.tail, ring.lent_buffers()), (5, 0), "given back");
+        assert_eq!(ring.with_kernel(), 4);
     }
 
     #[test]

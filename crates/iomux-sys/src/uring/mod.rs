@@ -529,6 +529,12 @@ impl Ring {
         Some(self.buf_rings[usize::from(group.0)].consume(bid, len, buf_more, f))
     }
 
+    /// How many buffers of `group` the kernel has to fill now (a buffer it is partway through
+    /// counts): about how many receives that ran dry (`ENOBUFS`) are worth arming again.
+    pub fn buffers_free(&self, group: BufGroup) -> u16 {
+        self.buf_rings[usize::from(group.0)].with_kernel()
+    }
+
     /// `IORING_OP_SEND` of `buf[offset..]` (with `MSG_NOSIGNAL`: a reset peer is an `EPIPE`
     /// result, not a signal). The ring owns `buf` until the completion, which hands it back in
     /// [`Completion::sent_buffer`]. The result may be short: send the rest then.
