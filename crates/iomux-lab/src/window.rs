@@ -22,7 +22,7 @@ pub const LONGEST: Duration = Duration::from_secs(8);
 const HEADROOM: f64 = 1.5;
 
 /// The window to measure a point with again, when a window of `window` was too short at a
-/// slowest median latency of `p50_us`: one that holds [`HEADROOM`] times the round trips
+/// slowest median latency of `p50_us`: one that holds 1.5 times (`HEADROOM`) the round trips
 /// needed (whole seconds), at most [`LONGEST`]. `None` when the window did, or cannot be
 /// lengthened.
 pub fn lengthened(p50_us: f64, window: Duration) -> Option<Duration> {
