@@ -147,6 +147,8 @@ fn bench_echo_compares_models_with_every_peer() {
         text.contains("x tokio") && text.contains("x floor"),
         "{text}"
     );
+    // Each server's ratio to tokio beside the points where it served unevenly.
+    assert!(text.contains("geomean  worst  uneven at"), "{text}");
     // --trace-point: a trace of the probe point for each model with loop turns to record.
     let traced: Vec<_> = results(&out)
         .into_iter()
