@@ -6,10 +6,17 @@
 //! favoured few. Seen at 1,000 connections × 16 KiB × pipeline 16 (BENCHMARKS §21): p50 5 ms,
 //! p99 1.5 s, where an even server's p50 was 200 ms. The load generator measures how evenly
 //! each connection was answered (Jain's index); the lab says so under a point that fell short.
+use iomux_store::record::Point;
 
 /// Jain's index below which a point's latencies are flagged: 0.9 is one connection in ten
 /// getting about twice the others' share, or a quarter of them served at half the rate.
 pub const FLOOR: f64 = 0.9;
+
+/// The line said under `point` if its connections were served unevenly, naming the server
+/// `server` (its recorded `fairness` and `least_served`; `None` when it has none).
+pub fn point_warning(server: &str, point: &Point) -> Option<String> {
+    warning(server, point.get("fairness")?, point.get("least_served")?)
+}
 
 /// The line said under a point where `server`'s connections were served unevenly.
 pub fn warning(server: &str, fairness: f64, least_served: f64) -> Option<String> {

@@ -665,6 +665,9 @@ impl Server<'_> {
     /// connections whose receive stayed armed took the buffers as they came back: a few
     /// were served over and over while the rest starved for seconds (BENCHMARKS §21).
     fn rearm_starved(&mut self) -> io::Result<()> {
+        if self.starved.is_empty() {
+            return Ok(()); // the usual turn: nothing ran dry
+        }
         let group = self.group;
         let mut budget = self.ring.buffers_free(group);
         while budget > 0 {

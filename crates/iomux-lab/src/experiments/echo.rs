@@ -385,15 +385,11 @@ impl Experiment for Params {
                 report.say(&line);
             }
             for &name in &names {
-                let Some(pt) = at(name, point, None) else {
-                    continue;
-                };
-                if let (Some(fairness), Some(least)) = (pt.get("fairness"), pt.get("least_served"))
-                {
-                    if let Some(line) = crate::evenness::warning(name, fairness, least) {
-                        *uneven.entry(name).or_default() += 1;
-                        report.say(&line);
-                    }
+                let warned =
+                    at(name, point, None).and_then(|pt| crate::evenness::point_warning(name, pt));
+                if let Some(line) = warned {
+                    *uneven.entry(name).or_default() += 1;
+                    report.say(&line);
                 }
             }
             if let Some(line) = crate::window::warning(slowest, window)
@@ -672,13 +668,7 @@ fn say_uneven_service_of_arms(report: &mut Report, points: &[Point]) {
             && !pt.params.contains_key("pass")
             && !pt.params.contains_key(fixed_rate::RATE_PARAM)
     }) {
-        let (Some(c), Some(s), Some(d), Some(fairness), Some(least)) = (
-            pt.at("conns"),
-            pt.at("size"),
-            pt.at("pipeline"),
-            pt.get("fairness"),
-            pt.get("least_served"),
-        ) else {
+        let (Some(c), Some(s), Some(d)) = (pt.at("conns"), pt.at("size"), pt.at("pipeline")) else {
             continue;
         };
         let arm = pt.params.get("arm").map(ToString::to_string);
@@ -686,7 +676,7 @@ fn say_uneven_service_of_arms(report: &mut Report, points: &[Point]) {
             Some(arm) => format!("{} (arm {})", pt.subject, arm.trim_matches('"')),
             None => pt.subject.clone(),
         };
-        if let Some(line) = crate::evenness::warning(&name, fairness, least) {
+        if let Some(line) = crate::evenness::point_warning(&name, pt) {
             report.say(&format!("{c} conns, {s} B, pipeline {d}: {line}"));
         }
     }
