@@ -122,6 +122,12 @@ pub struct Report {
     /// mean (0 when some connection got no answer at all).
     #[serde(default)]
     pub least_served: f64,
+    /// Open loop: the share of the messages due in the window that went out on time (within
+    /// [`ON_TIME`] of their scheduled moment); `None` in a closed loop. Below 1 the load
+    /// generator itself fell behind its schedule (it did not get the CPU, or it is the
+    /// bottleneck), so the server was not offered the load the run claims.
+    #[serde(default)]
+    pub on_schedule: Option<f64>,
     /// The load generator's own CPU time (user + system) during the run.
     pub load_cpu_s: f64,
 }
@@ -135,7 +141,13 @@ struct Tally {
     unanswered: u64,
     /// Each connection's answered messages in the window (closed or open loop alike).
     per_conn: Vec<u64>,
+    /// Open loop: messages due in the window that went out within [`ON_TIME`] of it.
+    on_time: u64,
 }
+
+/// How late an open loop's message may go out and still count as sent on schedule: a few
+/// scheduler ticks, far less than any window, far more than a busy loop's ordinary jitter.
+pub const ON_TIME: Duration = Duration::from_millis(2);
 
 impl Tally {
     fn new() -> Tally {
@@ -148,6 +160,7 @@ impl Tally {
             mismatches: 0,
             unanswered: 0,
             per_conn: Vec::new(),
+            on_time: 0,
         }
     }
 }
@@ -394,6 +407,7 @@ pub fn run_observed(
         total.mismatches += tally.mismatches;
         total.unanswered += tally.unanswered;
         total.per_conn.extend(&tally.per_conn);
+        total.on_time += tally.on_time;
     }
     let (fairness, least_served) = evenness(&total.per_conn);
     drop(finished_conns);
@@ -422,6 +436,10 @@ pub fn run_observed(
         unanswered: total.unanswered,
         fairness,
         least_served,
+        // Messages due in the window, whether or not the threads got to them.
+        on_schedule: config
+            .rate
+            .map(|rate| (total.on_time as f64 / (rate * window).max(1.0)).min(1.0)),
         load_cpu_s: ((cpu_after.0 + cpu_after.1).saturating_sub(cpu_before.0 + cpu_before.1))
             .as_secs_f64(),
     })
@@ -491,6 +509,9 @@ fn drive(
         if let (true, Some(interval)) = (sending, interval) {
             while next_due <= now && next_due < end {
                 let index = (scheduled % conns.len() as u64) as usize;
+                if next_due >= warmup_end && now.duration_since(next_due) <= ON_TIME {
+                    tally.on_time += 1;
+                }
                 let conn = &mut conns[index];
                 if conn.alive {
                     if conn.queue_messages(1, plan.nanos(next_due), &plan).is_err() {
@@ -602,7 +623,7 @@ pub fn describe(r: &Report) -> String {
          throughput: {:.0} msg/s, {:.2} MB/s ({} messages)\n\
          latency:    p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us\n\
          fairness:   {:.3} (Jain's index over the connections), least-served connection {:.2} of the mean\n\
-         load CPU:   {:.2} s\n\
+         load CPU:   {:.2} s{}\n\
          errors: {}, mismatches: {}, unanswered: {}",
         r.conns,
         r.idle,
@@ -618,6 +639,13 @@ pub fn describe(r: &Report) -> String {
         r.fairness,
         r.least_served,
         r.load_cpu_s,
+        match r.on_schedule {
+            Some(share) => format!(
+                ", {:.1}% of the window's messages sent on schedule",
+                share * 100.0
+            ),
+            None => String::new(),
+        },
         r.errors,
         r.mismatches,
         r.unanswered

@@ -162,6 +162,12 @@ pub const METRICS: &[MetricInfo] = &[
         Kind::Descriptive,
         "a fixed-rate point's offered load (messages per second, the same for every server)",
     ),
+    entry(
+        "load_on_schedule",
+        Better::Higher,
+        Kind::Descriptive,
+        "a fixed-rate point's share of the window's messages the load generator sent on schedule (within 2 ms): below 0.9 the load itself fell behind, and the server was not offered the rate the point claims",
+    ),
     timing(
         "requests_per_s",
         Better::Higher,

@@ -274,6 +274,39 @@ fn open_loop_keeps_its_schedule_and_counts_a_stall() {
     assert!(j["max_us"].as_f64().unwrap() >= 250_000.0, "{j}");
 }
 
+/// `on_schedule` measures the load generator, not the server: stopped (SIGSTOP) for 300 ms of a
+/// 1.5 s window, an open loop sends a fifth of its messages late, and says so.
+#[test]
+fn an_open_loop_that_could_not_run_says_how_much_it_sent_on_schedule() {
+    let server = Server::start("epoll", "echo", &[]);
+    let child = Command::new(BIN)
+        .args(["load", "--addr", &server.addr.to_string(), "--json"])
+        .args(["--conns", "4", "--size", "64", "--rate", "1000"])
+        .args(["--duration", "1.5", "--warmup", "0.1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    std::thread::sleep(Duration::from_millis(700));
+    let signal = |name: &str| {
+        let status = Command::new("kill").args([name, &pid]).status().unwrap();
+        assert!(status.success(), "kill {name}");
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_millis(300));
+    signal("-CONT");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let j: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let on_schedule = j["on_schedule"].as_f64().unwrap();
+    assert!(
+        (0.3..0.85).contains(&on_schedule),
+        "a fifth of the window's messages were due while the load was stopped: {j}"
+    );
+    assert_eq!(j["errors"], 0, "{j}");
+}
+
 #[test]
 fn load_says_clearly_when_the_fd_limit_stops_it() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

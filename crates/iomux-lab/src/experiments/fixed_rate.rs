@@ -14,7 +14,10 @@
 //! it cannot offer what a pipelined closed loop reaches (on a 2-vCPU machine, somewhere near
 //! 100,000 messages per second): a point whose server answered less than [`KEPT_UP`] of the
 //! offered load is recorded, marked "fell behind" in its table, and left out of the summary,
-//! since the servers there were not offered the same load.
+//! since the servers there were not offered the same load. The load also records how much
+//! of its schedule it kept (`load_on_schedule`): a window in which it did not get the CPU to
+//! send on time is measured again (see [`crate::runner::REMEASURES`]), and one that stays
+//! behind is marked "load fell behind" rather than blamed on the server.
 use std::io;
 
 use iomux_load as load;
@@ -144,7 +147,11 @@ pub fn render(report: &mut Report, points: &[Point], names: &[&str], reference: 
             })
             .collect();
         let answered = |pt: &Point| Some(pt.get("msgs_per_s")? / pt.get("offered_per_s")?);
-        let kept_up = |pt: &Point| answered(pt).is_some_and(|a| a >= KEPT_UP);
+        let load_kept = |pt: &Point| {
+            pt.get("load_on_schedule")
+                .is_none_or(|share| share >= crate::runner::ON_SCHEDULE)
+        };
+        let kept_up = |pt: &Point| load_kept(pt) && answered(pt).is_some_and(|a| a >= KEPT_UP);
         let base = here
             .iter()
             .find(|pt| pt.subject == reference)
@@ -157,6 +164,10 @@ pub fn render(report: &mut Report, points: &[Point], names: &[&str], reference: 
                 let pt = here.iter().find(|pt| pt.subject == name)?;
                 let mine = pt.get("server_cpu_us_per_msg");
                 let ratio = match (mine, base) {
+                    _ if !load_kept(pt) => format!(
+                        "load fell behind: sent {:.0}% on time",
+                        pt.get("load_on_schedule").unwrap_or(0.0) * 100.0
+                    ),
                     _ if !kept_up(pt) => format!(
                         "fell behind: answered {:.0}%",
                         answered(pt).unwrap_or(0.0) * 100.0
