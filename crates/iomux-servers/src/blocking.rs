@@ -19,7 +19,6 @@ use iomux::{BackendKind, Events, Interest, Selector};
 use iomux_sys::socket::DirectStream;
 use tracing::{debug, warn};
 
-use super::conn::READ_BUFFER;
 use crate::accept::{Accepted, Acceptor};
 use crate::answer::Answer;
 use crate::counters::Counters;
@@ -162,6 +161,11 @@ fn start_connection(
     }
     spawned
 }
+/// How much one read of a connection's thread takes at most. One buffer per connection here,
+/// not per loop, so it stays at 64 KiB (memory grows with the connections); there is no loop
+/// to be unfair in: the kernel schedules the threads.
+const READ_BUFFER: usize = 64 * 1024;
+
 /// Serves one connection with blocking calls, through the same connection core as the other
 /// models (its protocol state and buffer); a blocking write needs no backpressure of its own.
 fn serve_connection(stream: &DirectStream, proto: Answer) -> Counters {

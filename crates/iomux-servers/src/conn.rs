@@ -15,7 +15,15 @@ use crate::counters::Counters;
 use crate::shared::Shared;
 
 /// How much one read takes at most (one buffer per server thread, shared by its clients).
-pub const READ_BUFFER: usize = 64 * 1024;
+///
+/// Sized so that one read usually takes all a connection has queued even at the lab's most
+/// pipelined point (16 messages of 16 KiB in flight). The connection core reads a readable
+/// connection until a short read; with 64 KiB, such a connection filled every read, and the
+/// load on the other core refilled it as each answer arrived, so the loop kept serving the few
+/// connections it was on while the rest waited (Jain's index over the connections 0.11-0.81 at
+/// 100 x 16 KiB x pipeline 16, against 0.94-1.00 with 128 KiB). 256 KiB was as even but cost
+/// 1.4-2.1x the CPU per message at pipeline 1, 128 KiB nothing measurable (BENCHMARKS §22).
+pub const READ_BUFFER: usize = 128 * 1024;
 
 /// The socket types a client is served on: [`DirectStream`] (bare syscalls: no libc
 /// cancellation points around each read and write), or, when the server traces (`--trace`),
