@@ -16,13 +16,15 @@ use crate::shared::Shared;
 
 /// How much one read takes at most (one buffer per server thread, shared by its clients).
 ///
-/// Sized so that one read usually takes all a connection has queued even at the lab's most
-/// pipelined point (16 messages of 16 KiB in flight). The connection core reads a readable
-/// connection until a short read; with 64 KiB, such a connection filled every read, and the
-/// load on the other core refilled it as each answer arrived, so the loop kept serving the few
-/// connections it was on while the rest waited (Jain's index over the connections 0.11-0.81 at
-/// 100 x 16 KiB x pipeline 16, against 0.94-1.00 with 128 KiB). 256 KiB was as even but cost
-/// 1.4-2.1x the CPU per message at pipeline 1, 128 KiB nothing measurable (BENCHMARKS §22).
+/// 128 KiB, by measurement (BENCHMARKS §22). With 64 KiB the readiness models served the
+/// pipelined 16 KiB points unevenly: the connection core reads a connection until a short
+/// read, and the load on the other core refilled it as each answer went out, so the loop kept
+/// serving the few connections it was on (Jain's index 0.08-1.00 per window). With this buffer
+/// they were even (0.91-0.99) and no costlier. The size is not the whole reason: a `Vec` this
+/// large is its own mapping, its first byte 16 bytes into a page, where the kernel's receive
+/// copy runs several times slower than on a page boundary; the same 128 KiB placed on a page
+/// boundary copied fast and was uneven again (0.06-0.65), at 1.4-1.9x the CPU per message at
+/// those points. A bound on the reads per readiness report is the principled fix (not built).
 pub const READ_BUFFER: usize = 128 * 1024;
 
 /// The socket types a client is served on: [`DirectStream`] (bare syscalls: no libc
