@@ -19,7 +19,7 @@ pub fn point_warning(server: &str, point: &Point) -> Option<String> {
 }
 
 /// The line said under a point where `server`'s connections were served unevenly.
-pub fn warning(server: &str, fairness: f64, least_served: f64) -> Option<String> {
+fn warning(server: &str, fairness: f64, least_served: f64) -> Option<String> {
     (fairness < FLOOR).then(|| {
         format!(
             "uneven service: {server} answered its connections unevenly (Jain's index {fairness:.2}, the least-served connection got {least_served:.2} of the mean); its latency percentiles mostly count the favoured connections' messages"

@@ -509,14 +509,13 @@ fn drive(
         if let (true, Some(interval)) = (sending, interval) {
             while next_due <= now && next_due < end {
                 let index = (scheduled % conns.len() as u64) as usize;
-                if next_due >= warmup_end && now.duration_since(next_due) <= ON_TIME {
-                    tally.on_time += 1;
-                }
                 let conn = &mut conns[index];
                 if conn.alive {
                     if conn.queue_messages(1, plan.nanos(next_due), &plan).is_err() {
                         conn.alive = false;
                         tally.errors += 1;
+                    } else if next_due >= warmup_end && now.duration_since(next_due) <= ON_TIME {
+                        tally.on_time += 1;
                     }
                     update_interest(&mut selector, conn);
                 }
