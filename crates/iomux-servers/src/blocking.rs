@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use iomux::conn::Connection;
-use iomux::{BackendKind, Events, Interest, Selector};
+use iomux::{BackendKind, Events, Interest, ReadBuffer, Selector};
 use iomux_sys::socket::DirectStream;
 use tracing::{debug, warn};
 
@@ -170,7 +170,7 @@ const READ_BUFFER: usize = 64 * 1024;
 /// models (its protocol state and buffer); a blocking write needs no backpressure of its own.
 fn serve_connection(stream: &DirectStream, proto: Answer) -> Counters {
     let mut counters = Counters::default();
-    let mut buf = vec![0u8; READ_BUFFER];
+    let mut buf = ReadBuffer::new(READ_BUFFER);
     let started = Instant::now();
     let mut conn = Connection::new(proto, usize::MAX, started);
     while conn.wants_read() {

@@ -13,13 +13,13 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iomux::{EventLoop, Interest, Readiness};
+use iomux::{EventLoop, Interest, ReadBuffer, Readiness};
 use tracing::{debug, warn};
 
 use iomux_sys::socket::{DirectStream, TracedStream};
 
 use crate::board::Publisher;
-use crate::conn::{Client, Socket, READ_BUFFER};
+use crate::conn::{read_buffer, Client, Socket};
 use crate::counters::Counters;
 use crate::listener::{ListenerOwner, LoopListener};
 use crate::shared::Shared;
@@ -54,7 +54,7 @@ impl ListenerOwner for Ctx {
 
 /// What every client callback of one loop reads into and counts on.
 struct LoopIo {
-    read_buffer: Vec<u8>,
+    read_buffer: ReadBuffer,
     counters: Counters,
 }
 
@@ -67,7 +67,7 @@ pub fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Counters
     let ctx: Context = Rc::new(Ctx {
         shared: shared.clone(),
         io: RefCell::new(LoopIo {
-            read_buffer: vec![0; READ_BUFFER],
+            read_buffer: read_buffer(),
             counters: Counters::default(),
         }),
         listener: LoopListener::new(listener),
@@ -175,7 +175,7 @@ fn on_client_ready<S: Socket>(
         client.conn.start_draining();
     }
     let now = lp.now();
-    let next = {
+    let served = {
         let mut io = ctx.io.borrow_mut();
         let io = &mut *io;
         client.on_ready(readiness, &mut io.read_buffer, &mut io.counters, now)
@@ -187,7 +187,8 @@ fn on_client_ready<S: Socket>(
         owed.set(client.conn.owed_len() as u64);
     }
     let fd = client.as_raw_fd();
-    match next.map(|interest| lp.modify(fd, interest)) {
+    match served.interest.map(|interest| lp.modify(fd, interest)) {
+        Some(Ok(())) if served.more_to_read => lp.still_ready(fd, readiness),
         Some(Ok(())) => {}
         _ => close(lp, fd, ctx),
     }

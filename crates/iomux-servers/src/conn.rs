@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
 use iomux::conn::{Connection, Transfer};
-use iomux::{Interest, Readiness};
+use iomux::{Interest, ReadBuffer, Readiness};
 use iomux_sys::socket::DirectStream;
 use tracing::debug;
 
@@ -14,18 +14,21 @@ use crate::answer::Answer;
 use crate::counters::Counters;
 use crate::shared::Shared;
 
-/// How much one read takes at most (one buffer per server thread, shared by its clients).
+/// How much one read takes at most (one buffer per server thread, shared by its clients), and
+/// so the budget of one readiness report ([`Connection::read_available`]): a connection read
+/// full is served again after the others (BENCHMARKS §23).
 ///
-/// 128 KiB, by measurement (BENCHMARKS §22). With 64 KiB the readiness models served the
-/// pipelined 16 KiB points unevenly: the connection core reads a connection until a short
-/// read, and the load on the other core refilled it as each answer went out, so the loop kept
-/// serving the few connections it was on (Jain's index 0.08-1.00 per window). With this buffer
-/// they were even (0.91-0.99) and no costlier. The size is not the whole reason: a `Vec` this
-/// large is its own mapping, its first byte 16 bytes into a page, where the kernel's receive
-/// copy runs several times slower than on a page boundary; the same 128 KiB placed on a page
-/// boundary copied fast and was uneven again (0.06-0.65), at 1.4-1.9x the CPU per message at
-/// those points. A bound on the reads per readiness report is the principled fix (not built).
+/// 128 KiB, by measurement (§22): one read then takes what a pipelined connection usually has
+/// queued, and the loop moves on. With 64 KiB, and no budget, the readiness models served the
+/// pipelined 16 KiB points unevenly (Jain's index 0.08-1.00 per window); the budget now keeps
+/// them even whatever the size. The buffer is an [`iomux::ReadBuffer`]: placed in its page
+/// where the kernel's copies into it and out of it are fastest.
 pub const READ_BUFFER: usize = 128 * 1024;
+
+/// A loop's read buffer: [`READ_BUFFER`] bytes.
+pub fn read_buffer() -> ReadBuffer {
+    ReadBuffer::new(READ_BUFFER)
+}
 
 /// The socket types a client is served on: [`DirectStream`] (bare syscalls: no libc
 /// cancellation points around each read and write), or, when the server traces (`--trace`),
@@ -83,20 +86,36 @@ impl<S: Socket> Client<S> {
         }
     }
 
-    /// Handles one readiness report; returns the next interest (`None`: close it).
+    /// Handles one readiness report; says what to wait for next.
     pub fn on_ready(
         &mut self,
         readiness: Readiness,
         buf: &mut [u8],
         counters: &mut Counters,
         now: Instant,
-    ) -> Option<Interest> {
+    ) -> Served {
         let transfer = S::on_ready(&mut self.conn, &self.stream, readiness, buf, now);
         counters.record(&transfer);
         if let Some(e) = transfer.error {
             debug!("connection error: {e}");
-            return None;
+            return Served {
+                interest: None,
+                more_to_read: false,
+            };
         }
-        self.conn.interest()
+        Served {
+            interest: self.conn.interest(),
+            more_to_read: transfer.more_to_read,
+        }
     }
+}
+
+/// What a client's readiness step leaves its driver to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// The next interest; `None`: close it.
+    pub interest: Option<Interest>,
+    /// It read its budget and may have more: serve it again next round
+    /// ([`Transfer::more_to_read`]; on edge-triggered backends through `still_ready`).
+    pub more_to_read: bool,
 }

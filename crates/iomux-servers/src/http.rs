@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iomux::conn::{Connection, Protocol};
-use iomux::{EventLoop, Interest, Readiness, TimerId};
+use iomux::{EventLoop, Interest, ReadBuffer, Readiness, TimerId};
 use iomux_sys::socket::DirectStream;
 use tracing::{debug, warn};
 
@@ -102,7 +102,7 @@ type Known<H> = (RawFd, Weak<RefCell<Client<H>>>);
 struct Server<H> {
     handler: Rc<H>,
     limits: Limits,
-    read_buffer: RefCell<Vec<u8>>,
+    read_buffer: RefCell<ReadBuffer>,
     clients: RefCell<HashMap<u64, Known<H>>>,
     next_id: Cell<u64>,
     limit: ConnLimit,
@@ -145,7 +145,7 @@ pub fn run<H: Handler + 'static>(
     let server = Rc::new(Server {
         handler: Rc::new(make_handler(deliveries)?),
         limits,
-        read_buffer: RefCell::new(vec![0; READ_BUFFER]),
+        read_buffer: RefCell::new(ReadBuffer::new(READ_BUFFER)),
         clients: RefCell::default(),
         next_id: Cell::new(0),
         limit: ConnLimit::new(None),
@@ -208,7 +208,7 @@ impl<H: Handler + 'static> Server<H> {
         readiness: Readiness,
     ) {
         let now = lp.now();
-        let next = {
+        let (interest, began, more_to_read) = {
             let mut client = client.borrow_mut();
             let client = &mut *client;
             if self.draining.get() {
@@ -222,13 +222,19 @@ impl<H: Handler + 'static> Server<H> {
             );
             if let Some(e) = &transfer.error {
                 debug!(id, "http connection error: {e}");
-                (None, false)
+                (None, false, false)
             } else {
-                Self::after_io(client, now, &self.limits)
+                let (interest, began) = Self::after_io(client, now, &self.limits);
+                (interest, began, transfer.more_to_read)
             }
         };
-        self.apply(lp, id, next.0);
-        if next.1 {
+        self.apply(lp, id, interest);
+        if more_to_read && interest.is_some() {
+            if let Some(fd) = lp.current_fd() {
+                lp.still_ready(fd, readiness);
+            }
+        }
+        if began {
             self.rewatch(lp, id, Rc::downgrade(client));
         }
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use super::conn::{Client, READ_BUFFER};
+use super::conn::{read_buffer, Client};
 use crate::accept::{Accepted, Acceptor};
 use crate::counters::Counters;
 use crate::shared::Shared;
@@ -24,7 +24,7 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
     let mut listener = Some(listener);
     let mut acceptor = Acceptor::default();
     let mut clients: Vec<Client> = Vec::new();
-    let mut read_buffer = vec![0; READ_BUFFER];
+    let mut read_buffer = read_buffer();
     let mut counters = Counters::default();
     let mut publisher = shared.publisher(0);
     let mut drain: Option<Drain> = None;

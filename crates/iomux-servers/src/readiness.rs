@@ -10,10 +10,10 @@ use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
-use iomux::{BackendKind, Events, Interest, Selector};
+use iomux::{BackendKind, Events, Interest, ReadBuffer, Selector};
 use tracing::{debug, warn};
 
-use super::conn::{Client, Socket, READ_BUFFER};
+use super::conn::{read_buffer, Client, Socket};
 use crate::accept::{Accepted, Acceptor};
 use crate::board::Publisher;
 use crate::counters::Counters;
@@ -32,7 +32,7 @@ struct Server<'a, S> {
     /// `None` once shutdown closed it.
     listener: Option<TcpListener>,
     acceptor: Acceptor,
-    read_buffer: Vec<u8>,
+    read_buffer: ReadBuffer,
     counters: Counters,
     publisher: Publisher,
     next_idle_sweep: Option<Instant>,
@@ -74,7 +74,7 @@ fn serve_on<S: Socket>(
         selector,
         listener: Some(listener),
         acceptor: Acceptor::default(),
-        read_buffer: vec![0; READ_BUFFER],
+        read_buffer: read_buffer(),
         counters: Counters::default(),
         publisher: shared.publisher(index),
         next_idle_sweep: crate::shared::first_idle_sweep(shared),
@@ -107,15 +107,18 @@ impl<S: Socket> Server<'_, S> {
                 match key.data_mut() {
                     Entry::Listener => self.accept_all(now),
                     Entry::Client(client) => {
-                        let next = client.on_ready(
+                        let served = client.on_ready(
                             readiness,
                             &mut self.read_buffer,
                             &mut self.counters,
                             now,
                         );
                         // Most turns leave the interest as it was: no second key lookup then.
-                        if next != Some(current) {
-                            self.apply(fd, next, now);
+                        if served.interest != Some(current) {
+                            self.apply(fd, served.interest, now);
+                        }
+                        if served.more_to_read {
+                            self.selector.still_ready(fd, readiness);
                         }
                     }
                 }

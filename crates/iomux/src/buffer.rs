@@ -1,4 +1,5 @@
-//! An outbound byte buffer for non-blocking sockets: partial writes and backpressure.
+//! The byte buffers of non-blocking sockets: [`OutBuffer`] (partial writes and backpressure) and
+//! [`ReadBuffer`] (a read buffer placed in its page where the kernel copies fastest).
 //!
 //! A non-blocking `write` may take only part of what it is given, or nothing (`WouldBlock`).
 //! [`OutBuffer`] keeps what the kernel did not take, in order, and writes it out later when the
@@ -167,5 +168,72 @@ impl OutBuffer {
             Err(e) => return Err(e),
         }
         self.flush_to(w)
+    }
+}
+
+/// A buffer to read into, its first byte [`OFFSET`](Self::OFFSET) bytes past a page boundary,
+/// whatever the allocator did.
+///
+/// Where a read buffer starts in its page decides how fast the kernel copies into it and out
+/// of it. A forward copy whose destination lies a little above its source, counted modulo
+/// 4 KiB, runs several times slower: each load seems to depend on a store just made to the
+/// same offset in another page ("4K aliasing"). Received data mostly starts on a page boundary
+/// in the kernel's buffers, so a buffer 16 or 64 bytes into a page (where a large `Vec` lands:
+/// 16) made the receive copy slow (`_copy_to_iter` 29-50% of an echo server's CPU samples);
+/// a buffer on the boundary made the *send* copy out of it slow (`_copy_from_iter` 24-42%,
+/// the socket's send buffers start a little past a boundary). 256 bytes in was clear of both
+/// (each 9-17%), and cost the epoll echo server 0.41-0.94x the CPU per message of a buffer at
+/// 16 bytes at the 1- and 100-connection × 4-16 KiB points, interleaved (BENCHMARKS §23).
+/// Measured on one machine (AMD EPYC, virtualised, Linux 6.18): a placement, not a law.
+///
+/// ```
+/// use iomux::buffer::ReadBuffer;
+/// let mut buf = ReadBuffer::new(64 * 1024);
+/// assert_eq!(buf.len(), 64 * 1024);
+/// assert_eq!(buf.as_ptr() as usize % ReadBuffer::PAGE, ReadBuffer::OFFSET);
+/// buf[0] = 1; // a plain `[u8]` otherwise
+/// ```
+pub struct ReadBuffer {
+    storage: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl ReadBuffer {
+    /// A page, on x86-64 and most arm64 kernels.
+    pub const PAGE: usize = 4096;
+    /// Where in its page the buffer starts (see above).
+    pub const OFFSET: usize = 256;
+
+    /// A zeroed buffer of `len` bytes starting [`OFFSET`](Self::OFFSET) bytes into a page.
+    pub fn new(len: usize) -> ReadBuffer {
+        let storage = vec![0u8; len + Self::PAGE + Self::OFFSET];
+        let start = storage.as_ptr().align_offset(Self::PAGE) + Self::OFFSET;
+        ReadBuffer {
+            storage,
+            start,
+            len,
+        }
+    }
+}
+
+impl std::ops::Deref for ReadBuffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.storage[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for ReadBuffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
+}
+
+impl std::fmt::Debug for ReadBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadBuffer")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }

@@ -60,7 +60,7 @@ pub mod selector;
 pub mod trace;
 
 pub use backend_kind::{BackendKind, UnknownBackend, BACKEND_ENV};
-pub use buffer::{Flush, OutBuffer};
+pub use buffer::{Flush, OutBuffer, ReadBuffer};
 pub use error::{Error, Result};
 pub use event_loop::{EventLoop, Notifier, Sender, StopHandle, TimerId};
 pub use interest::{Interest, Readiness};

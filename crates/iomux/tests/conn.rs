@@ -282,10 +282,18 @@ fn read_available_answers_counts_and_reports_resets() {
     let t = conn.read_available(&server, &mut buf, Instant::now(), false);
     assert!(t.error.is_none());
     assert_eq!(
-        (t.bytes_in, t.bytes_out),
-        (12, 12),
-        "full reads go on until a short one"
+        (t.bytes_in, t.bytes_out, t.more_to_read),
+        (4, 4, true),
+        "one full buffer a call: its budget, and it says more may wait"
     );
+    let mut calls = 1;
+    while conn
+        .read_available(&server, &mut buf, Instant::now(), false)
+        .more_to_read
+    {
+        calls += 1;
+    }
+    assert_eq!(calls, 3, "12 bytes: three full buffers, then WouldBlock");
     let mut echoed = [0u8; 12];
     client.read_exact(&mut echoed).unwrap();
     assert_eq!(&echoed, b"hello, world");
@@ -330,4 +338,49 @@ fn an_awaited_answer_parks_the_connection_until_it_is_handed_in() {
     assert_eq!(conn.interest(), Some(Interest::WRITE));
     conn.sent(2, Instant::now());
     assert!(conn.is_finished());
+}
+
+/// An echo is sent straight from the read buffer while nothing is queued; when the socket
+/// takes only part, the rest is queued and goes out first, before any later answer: the peer
+/// gets every byte, in order.
+#[test]
+fn an_echo_sent_from_the_read_buffer_keeps_order_across_a_short_write() {
+    let (server, client) = UnixStream::pair().unwrap();
+    server.set_nonblocking(true).unwrap();
+    client.set_nonblocking(true).unwrap();
+    let mut conn = Connection::new(Echo, 1 << 30, Instant::now());
+    let mut buf = vec![0u8; 16 * 1024];
+    let pattern: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+    let (mut sent, mut received) = (Vec::new(), Vec::new());
+    let mut queued_once = false;
+    // The client sends and does not read: the server's answers fill its socket, and an echo
+    // comes back short.
+    for _ in 0..200 {
+        if let Ok(n) = (&client).write(&pattern[sent.len() % pattern.len()..]) {
+            sent.extend_from_slice(&pattern[sent.len() % pattern.len()..][..n]);
+        }
+        let t = conn.read_available(&server, &mut buf, Instant::now(), false);
+        assert!(t.error.is_none());
+        if conn.owed_len() > 0 {
+            queued_once = true;
+            break;
+        }
+    }
+    assert!(queued_once, "the socket never refused part of an echo");
+    // Now the client reads: the queue goes first, then whatever arrives after.
+    let mut chunk = vec![0u8; 64 * 1024];
+    for _ in 0..10_000 {
+        let w = conn.write_owed(&server, Instant::now());
+        assert!(w.error.is_none());
+        let r = conn.read_available(&server, &mut buf, Instant::now(), false);
+        assert!(r.error.is_none());
+        if let Ok(n) = (&client).read(&mut chunk) {
+            received.extend_from_slice(&chunk[..n]);
+        }
+        if received.len() == sent.len() && conn.owed_len() == 0 {
+            break;
+        }
+    }
+    assert_eq!(received.len(), sent.len());
+    assert!(received == sent, "the echo came back out of order");
 }

@@ -120,7 +120,11 @@ fn serve(lp: &mut EventLoop, stream: std::net::TcpStream) {
             };
             let fd = lp.current_fd().expect("in a callback");
             match next {
-                Some(interest) if lp.modify(fd, interest).is_ok() => {}
+                Some(interest) if lp.modify(fd, interest).is_ok() => {
+                    if transfer.more_to_read {
+                        lp.still_ready(fd, ready);
+                    }
+                }
                 _ => lp.unregister_current(),
             }
         },

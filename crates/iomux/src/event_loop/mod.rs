@@ -211,6 +211,14 @@ impl EventLoop {
         Ok(())
     }
 
+    /// Says that the source `fd` was left with more to read (a callback read its share and
+    /// moved on, as the connection core does: [`Transfer::more_to_read`](crate::conn::Transfer)):
+    /// its callback runs again next round with `readiness`, on an edge-triggered backend too.
+    /// See [`Selector::still_ready`].
+    pub fn still_ready(&mut self, fd: RawFd, readiness: Readiness) {
+        self.selector.still_ready(fd, readiness);
+    }
+
     /// Stops watching `fd` and drops its source and callback (closing the source). From inside
     /// that source's own callback, the drop happens when the callback returns.
     pub fn unregister(&mut self, fd: RawFd) -> Result<()> {

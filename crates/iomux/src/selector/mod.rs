@@ -22,6 +22,13 @@
 //! connection, and a third one is accepted into the same fd number, the old event for that number
 //! is not delivered to the newcomer.
 //!
+//! # Still ready
+//! A program may stop reading a socket before it is drained, to be fair to the others (the
+//! connection core reads one buffer per report). A level-triggered backend reports it again
+//! at the next wait; an edge-triggered registration would not, until new data arrived. So the
+//! program says so with [`Selector::still_ready`], and the next wait hands the event back
+//! itself, without blocking: one list, here, instead of one per program.
+//!
 //! # Timeouts
 //! `None` blocks until an event arrives or the [`Waker`] is woken; `Some(Duration::ZERO)` polls
 //! once; any other value waits at least that long. A wait interrupted by a signal (`EINTR`) is
@@ -46,7 +53,7 @@ mod select;
 mod uring;
 mod waker;
 
-use self::contract::{token, token_generation, Backend, WAKER_GENERATION};
+use self::contract::{event, token, token_generation, Backend, WAKER_GENERATION};
 pub use self::contract::{Event, Events, Stats};
 pub use self::select::FD_SETSIZE;
 pub use self::waker::Waker;
@@ -115,6 +122,8 @@ const MAX_LATE_INTERRUPTIONS: u32 = 8;
 struct Slot<T> {
     key: SelectorKey<T>,
     generation: u32,
+    /// In the still-ready list: said once per wait, however often it is said.
+    again: bool,
 }
 
 impl<T> Slot<T> {
@@ -169,6 +178,9 @@ pub struct Selector<T> {
     /// Set by a wait that the waker ended, and `EINTR`s seen: read by a traced wait only.
     woken: bool,
     interrupted: u32,
+    /// Events the program said are still ready on edge-triggered registrations
+    /// ([`still_ready`](Self::still_ready)): handed back by the next wait.
+    again: Vec<Event>,
 }
 
 impl<T> Selector<T> {
@@ -199,6 +211,7 @@ impl<T> Selector<T> {
             emulation: None,
             woken: false,
             interrupted: 0,
+            again: Vec::new(),
         })
     }
 
@@ -264,6 +277,7 @@ impl<T> Selector<T> {
         let slot = self.slots[index].insert(Slot {
             key: SelectorKey { fd, interest, data },
             generation,
+            again: false,
         });
         Ok(&mut slot.key)
     }
@@ -368,6 +382,27 @@ impl<T> Selector<T> {
             .map(|s| &mut s.key)
     }
 
+    /// Says that the program stopped serving `fd` before it was drained (it read its share
+    /// and moved on): the next [`select`](Self::select) reports `readiness` for it again, and
+    /// does not block. Needed only where the kernel will not report it again by itself: on an
+    /// edge-triggered registration (an edge backend, or [`Interest::edge`]); on a
+    /// level-triggered one it does nothing, because the next wait reports it anyway.
+    ///
+    /// The event keeps the registration's generation: if `fd` is unregistered before the next
+    /// wait, the event is stale and [`resolve`](Self::resolve) drops it.
+    pub fn still_ready(&mut self, fd: impl Descriptor, readiness: Readiness) {
+        let fd = fd.descriptor();
+        let edge_backend = self.kind.is_edge_triggered();
+        let Some(slot) = self.slot_mut(fd) else {
+            return;
+        };
+        if (edge_backend || slot.key.interest.is_edge()) && !slot.again {
+            slot.again = true;
+            let handed = event(token(fd, slot.generation), readiness);
+            self.again.push(handed);
+        }
+    }
+
     /// The keys and readiness of a wait's events, stale ones dropped. Python's `select()` result.
     pub fn ready<'a>(
         &'a self,
@@ -377,7 +412,8 @@ impl<T> Selector<T> {
     }
 
     /// Waits until at least one registered fd is ready, the timeout passes, or the [`Waker`] is
-    /// woken, and fills `events` (cleared first). Returns the number of events.
+    /// woken, and fills `events` (cleared first). Returns the number of events. Events said to
+    /// be [still ready](Self::still_ready) come after the kernel's, and make the wait only look.
     ///
     /// `None` blocks; `Some(Duration::ZERO)` checks and returns at once; otherwise it waits at
     /// least `timeout`. `EINTR` is retried with the remaining time, even none: an interrupted
@@ -460,6 +496,9 @@ impl<T> Selector<T> {
         loop {
             events.list.clear();
             let mut wait_for = remaining;
+            if !self.again.is_empty() {
+                wait_for = Some(Duration::ZERO);
+            }
             if let Some(emulation) = self.emulation.as_mut() {
                 // Edges found before waiting are delivered now: the wait then only looks.
                 if emulation.before_wait(
@@ -491,6 +530,7 @@ impl<T> Selector<T> {
             if let Some(emulation) = self.emulation.as_mut() {
                 emulation.after_wait(self.backend.as_dyn(), &events.list, &mut self.stats)?;
             }
+            self.hand_back_still_ready(events);
             if woken || !events.list.is_empty() {
                 self.stats.events_returned += events.list.len() as u64;
                 return Ok(events.list.len());
@@ -520,6 +560,29 @@ impl<T> Selector<T> {
                 _ => {} // blocking (or a deadline beyond Instant's range): wait again
             }
             started = now;
+        }
+    }
+
+    /// Appends the events said to be [still ready](Self::still_ready), as many as `events`
+    /// has room for (the rest wait for the next wait).
+    fn hand_back_still_ready(&mut self, events: &mut Events) {
+        if self.again.is_empty() {
+            return;
+        }
+        // At least one: the list is served in order, so none of it waits for ever behind a
+        // kernel that fills every wait.
+        let room = events.capacity.saturating_sub(events.list.len()).max(1);
+        let taken = room.min(self.again.len());
+        for handed in self.again.drain(..taken) {
+            if let Some(slot) = usize::try_from(handed.fd())
+                .ok()
+                .and_then(|i| self.slots.get_mut(i))
+                .and_then(Option::as_mut)
+                .filter(|slot| slot.produced(&handed))
+            {
+                slot.again = false;
+            }
+            events.list.push(handed);
         }
     }
 

@@ -285,3 +285,41 @@ pub fn loop_parked_source_is_silent_until_watched_again(kind: BackendKind) {
     lp.unregister(fd).unwrap(); // parked again by the callback: unregistering drops it
     assert!(lp.is_empty());
 }
+
+/// A callback that reads a share of what waits and says [`EventLoop::still_ready`] runs again
+/// next round without blocking, until the socket is drained, on every backend: ten rounds of
+/// ten bytes, not one round and a stall (edge) or a wait for news.
+pub fn loop_still_ready_serves_a_source_again_next_round(kind: BackendKind) {
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    theirs.write_all(&[1u8; 100]).unwrap();
+    let mut lp = EventLoop::with_backend(kind).unwrap();
+    let got = Rc::new(RefCell::new(0usize));
+    let seen = got.clone();
+    lp.register(
+        ours,
+        Interest::READ,
+        move |lp, ours: &mut std::os::unix::net::UnixStream, readiness| {
+            let mut share = [0u8; 10];
+            if let Ok(n) = ours.read(&mut share) {
+                *seen.borrow_mut() += n;
+                if n == share.len() {
+                    lp.still_ready(lp.current_fd().unwrap(), readiness);
+                }
+            }
+        },
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut rounds = 0;
+    while *got.borrow() < 100 && started.elapsed() < Duration::from_secs(5) {
+        rounds += lp.run_once(Some(Duration::from_secs(1))).unwrap();
+    }
+    assert_eq!(*got.borrow(), 100, "the source was drained");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "no round waited for news: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(rounds, 10, "one share a round");
+}

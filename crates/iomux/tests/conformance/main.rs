@@ -130,6 +130,9 @@ conformance! {
         edge_registration_wakes_a_blocked_wait_for_a_drained_socket,
         edge_registration_reports_writable_again_after_the_buffer_drains,
         oneshot_registration_reports_once_until_modified,
+        still_ready_reports_an_undrained_socket_once_more,
+        still_ready_on_an_edge_registration_reports_once_more,
+        still_ready_for_an_unregistered_fd_is_not_delivered,
         // counters.rs
         counters_move_as_they_should,
         wait_time_is_counted,
@@ -142,6 +145,7 @@ conformance! {
         loop_notifier_runs_callback_from_another_thread,
         loop_channel_carries_values_from_threads_in_order,
         loop_parked_source_is_silent_until_watched_again,
+        loop_still_ready_serves_a_source_again_next_round,
     ],
     exclusive: [
         // register.rs

@@ -157,3 +157,68 @@ pub fn oneshot_registration_reports_once_until_modified(kind: BackendKind) {
         );
     }
 }
+
+// `still_ready`: a program that stopped reading before the socket was drained (its budget)
+// is served again at the next wait, whatever the triggering.
+
+/// Reported once more at the next wait, at once, however triggered; then as the triggering
+/// says (level: again while data waits; edge: not until new data).
+pub fn still_ready_reports_an_undrained_socket_once_more(kind: BackendKind) {
+    let (a, b) = unix_pair();
+    let mut sel = Selector::with_backend(kind).unwrap();
+    sel.register(&a, Interest::READ, ()).unwrap();
+    send(&b, &[7u8; 100]);
+    let readiness = expect_event_for(&mut sel, &a);
+    let mut part = [0u8; 10];
+    (&a).read_exact(&mut part).unwrap();
+    sel.still_ready(&a, readiness);
+    sel.still_ready(&a, readiness); // said twice in a round: still one report
+    let started = std::time::Instant::now();
+    let again = select_ready(&mut sel, Some(Duration::from_secs(5)));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the wait only looked"
+    );
+    assert_eq!(again.len(), 1, "one report, not one per call: {again:?}");
+    assert!(again[0].2.is_readable());
+    let after = select_ready(&mut sel, Some(Duration::from_millis(20)));
+    if kind.is_edge_triggered() {
+        assert!(after.is_empty(), "edge: said once, reported once");
+    } else {
+        assert_eq!(after.len(), 1, "level: 90 bytes still wait");
+    }
+}
+
+/// On an edge registration (native or emulated), the same: once more, then nothing new.
+pub fn still_ready_on_an_edge_registration_reports_once_more(kind: BackendKind) {
+    let (a, b) = unix_pair();
+    let mut sel = Selector::with_backend(kind).unwrap();
+    sel.register(&a, Interest::READ.edge(), ()).unwrap();
+    send(&b, &[7u8; 100]);
+    let readiness = expect_event_for(&mut sel, &a);
+    let mut part = [0u8; 10];
+    (&a).read_exact(&mut part).unwrap();
+    sel.still_ready(&a, readiness);
+    let again = select_ready(&mut sel, Some(Duration::from_secs(5)));
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(select_ready(&mut sel, Some(Duration::from_millis(20))).is_empty());
+}
+
+/// Said, then unregistered before the wait: the event is stale and not delivered, also to a
+/// socket registered since on the same fd number.
+pub fn still_ready_for_an_unregistered_fd_is_not_delivered(kind: BackendKind) {
+    let (a, b) = unix_pair();
+    let mut sel = Selector::with_backend(kind).unwrap();
+    sel.register(&a, Interest::READ.edge(), "old").unwrap();
+    send(&b, b"x");
+    let readiness = expect_event_for(&mut sel, &a);
+    sel.still_ready(&a, readiness);
+    sel.unregister(&a).unwrap();
+    sel.register(&a, Interest::READ.edge(), "new").unwrap();
+    let ready = select_ready(&mut sel, Some(Duration::from_millis(20)));
+    assert!(
+        ready.iter().all(|(_, data, _)| *data == "new"),
+        "the old registration's event was dropped: {ready:?}"
+    );
+    assert!(ready.len() <= 1, "{ready:?}");
+}
