@@ -180,7 +180,20 @@ fn serve_connection(stream: &DirectStream, proto: Answer) -> Counters {
                 counters.bytes_in += n as u64;
                 counters.reads += 1;
                 crate::plant::per_message(1);
-                conn.receive(&buf[..n], Instant::now());
+                let now = Instant::now();
+                if conn.answers_in_place() {
+                    // An echo: sent from the read buffer, not copied into the queue first (a
+                    // blocking write takes all of it; BENCHMARKS §23).
+                    conn.receive_answered_in_place(n, now);
+                    if let Err(e) = (&*stream).write_all(&buf[..n]) {
+                        debug!("write: {e}");
+                        break;
+                    }
+                    conn.sent(n, Instant::now());
+                    counters.bytes_out += n as u64;
+                    continue;
+                }
+                conn.receive(&buf[..n], now);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e)
