@@ -23,7 +23,7 @@ use crate::shared::Shared;
 /// pipelined 16 KiB points unevenly (Jain's index 0.08-1.00 per window); the budget now keeps
 /// them even whatever the size. The buffer is an [`iomux::ReadBuffer`]: placed in its page
 /// where the kernel's copies into it and out of it are fastest.
-pub const READ_BUFFER: usize = 128 * 1024;
+const READ_BUFFER: usize = 128 * 1024;
 
 /// A loop's read buffer: [`READ_BUFFER`] bytes.
 pub fn read_buffer() -> ReadBuffer {

@@ -355,38 +355,15 @@ impl<P: Protocol> Connection<P> {
             };
             transfer.bytes_in += n as u64;
             transfer.reads += 1;
-            if self.answers_in_place() {
-                // An echo with nothing queued before it: sent from the read buffer itself, and
-                // only what the socket does not take is copied to the queue (BENCHMARKS §23).
-                let input = &buf[..n];
-                self.last_active = now;
-                match (&mut &*stream).write(input) {
-                    Ok(w) => {
-                        transfer.bytes_out += w as u64;
-                        if w < n {
-                            self.receive(&input[w..], now);
-                        }
-                    }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                        ) =>
-                    {
-                        self.receive(input, now)
-                    }
-                    Err(e) => {
-                        transfer.error = Some(e);
-                        return transfer;
-                    }
-                }
+            let answered = if self.answers_in_place() {
+                self.send_in_place(stream, &buf[..n], now)
             } else {
                 self.receive(&buf[..n], now);
-                let written = self.write_owed(stream, now);
-                transfer.add(written);
-                if transfer.error.is_some() {
-                    return transfer;
-                }
+                self.write_owed(stream, now)
+            };
+            transfer.add(answered);
+            if transfer.error.is_some() {
+                return transfer;
             }
             if n == buf.len() {
                 transfer.more_to_read = true;
@@ -401,6 +378,36 @@ impl<P: Protocol> Connection<P> {
         // An end of stream can make the protocol answer (and write) once more.
         if self.peer_done && !self.out.is_empty() && transfer.error.is_none() {
             transfer.add(self.write_owed(stream, now));
+        }
+        transfer
+    }
+
+    /// Answers an echo with nothing queued before it by writing `input` from where it landed
+    /// (the read buffer): only what the socket does not take is copied into the queue, behind
+    /// which later answers wait (BENCHMARKS §23).
+    #[inline(always)]
+    fn send_in_place<S>(&mut self, stream: &S, input: &[u8], now: Instant) -> Transfer
+    where
+        for<'a> &'a S: Write,
+    {
+        let mut transfer = Transfer::default();
+        self.last_active = now;
+        match (&mut &*stream).write(input) {
+            Ok(written) => {
+                transfer.bytes_out = written as u64;
+                if written < input.len() {
+                    self.receive(&input[written..], now);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                self.receive(input, now)
+            }
+            Err(e) => transfer.error = Some(e),
         }
         transfer
     }

@@ -573,17 +573,15 @@ impl<T> Selector<T> {
         // kernel that fills every wait.
         let room = events.capacity.saturating_sub(events.list.len()).max(1);
         let taken = room.min(self.again.len());
-        for handed in self.again.drain(..taken) {
-            if let Some(slot) = usize::try_from(handed.fd())
-                .ok()
-                .and_then(|i| self.slots.get_mut(i))
-                .and_then(Option::as_mut)
-                .filter(|slot| slot.produced(&handed))
-            {
+        // Taken out (moved, not copied) so the slots can be looked up while it drains.
+        let mut again = std::mem::take(&mut self.again);
+        for handed in again.drain(..taken) {
+            if let Some(slot) = self.slot_mut(handed.fd()).filter(|s| s.produced(&handed)) {
                 slot.again = false;
             }
             events.list.push(handed);
         }
+        self.again = again;
     }
 
     /// Keeps the emulation's view of a registration current, where the backend cannot do edge
