@@ -25,7 +25,7 @@ use crate::shared::Shared;
 /// where the kernel's copies into it and out of it are fastest.
 const READ_BUFFER: usize = 128 * 1024;
 
-/// A loop's read buffer: [`READ_BUFFER`] bytes.
+/// A loop's read buffer: `READ_BUFFER` bytes (above).
 pub fn read_buffer() -> ReadBuffer {
     ReadBuffer::new(READ_BUFFER)
 }
