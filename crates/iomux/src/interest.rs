@@ -157,6 +157,10 @@ impl Readiness {
     pub const fn is_error_or_hangup(self) -> bool {
         self.0 & (Self::ERROR | Self::HANGUP) != 0
     }
+    /// Every condition of both.
+    pub(crate) const fn union(self, other: Readiness) -> Readiness {
+        Readiness(self.0 | other.0)
+    }
     /// Keeps readable/writable only where `interest` asks for them; errors and hang-ups stay.
     pub(crate) const fn masked_by(self, interest: Interest) -> Readiness {
         let mut keep = Self::ERROR | Self::HANGUP;

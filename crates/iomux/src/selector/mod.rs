@@ -53,7 +53,7 @@ mod select;
 mod uring;
 mod waker;
 
-use self::contract::{event, token, token_generation, Backend, WAKER_GENERATION};
+use self::contract::{event, token, token_fd, token_generation, Backend, WAKER_GENERATION};
 pub use self::contract::{Event, Events, Stats};
 pub use self::select::FD_SETSIZE;
 pub use self::waker::Waker;
@@ -122,8 +122,13 @@ const MAX_LATE_INTERRUPTIONS: u32 = 8;
 struct Slot<T> {
     key: SelectorKey<T>,
     generation: u32,
-    /// In the still-ready list: said once per wait, however often it is said.
-    again: bool,
+    /// What it was said to be [still ready](Selector::still_ready) for since the last wait:
+    /// every report's readiness together (empty: not in the still-ready list). One entry per
+    /// wait however often it is said, and no report's condition lost: an edge backend can
+    /// report one fd several times in one wait (io_uring's multishot polls post a completion
+    /// per wake-up), and only one of them may carry the peer's end of stream, which will not
+    /// be reported again.
+    again: Readiness,
 }
 
 impl<T> Slot<T> {
@@ -178,9 +183,10 @@ pub struct Selector<T> {
     /// Set by a wait that the waker ended, and `EINTR`s seen: read by a traced wait only.
     woken: bool,
     interrupted: u32,
-    /// Events the program said are still ready on edge-triggered registrations
-    /// ([`still_ready`](Self::still_ready)): handed back by the next wait.
-    again: Vec<Event>,
+    /// The registrations (tokens) the program said are still ready on edge-triggered
+    /// registrations ([`still_ready`](Self::still_ready)), in order: handed back by the next
+    /// wait, with the readiness their slot gathered.
+    again: Vec<u64>,
 }
 
 impl<T> Selector<T> {
@@ -277,7 +283,7 @@ impl<T> Selector<T> {
         let slot = self.slots[index].insert(Slot {
             key: SelectorKey { fd, interest, data },
             generation,
-            again: false,
+            again: Readiness::default(),
         });
         Ok(&mut slot.key)
     }
@@ -388,18 +394,24 @@ impl<T> Selector<T> {
     /// edge-triggered registration (an edge backend, or [`Interest::edge`]); on a
     /// level-triggered one it does nothing, because the next wait reports it anyway.
     ///
-    /// The event keeps the registration's generation: if `fd` is unregistered before the next
-    /// wait, the event is stale and [`resolve`](Self::resolve) drops it.
+    /// Said several times before the next wait (an edge backend may report one fd more than
+    /// once per wait), it is handed back once, with every readiness said: a condition such as
+    /// the peer's end of stream, which the kernel reports once, is never lost. If `fd` is
+    /// unregistered before the next wait (or registered anew), nothing is handed back.
     pub fn still_ready(&mut self, fd: impl Descriptor, readiness: Readiness) {
         let fd = fd.descriptor();
         let edge_backend = self.kind.is_edge_triggered();
         let Some(slot) = self.slot_mut(fd) else {
             return;
         };
-        if (edge_backend || slot.key.interest.is_edge()) && !slot.again {
-            slot.again = true;
-            let handed = event(token(fd, slot.generation), readiness);
-            self.again.push(handed);
+        if (!edge_backend && !slot.key.interest.is_edge()) || readiness.is_empty() {
+            return;
+        }
+        let listed = !slot.again.is_empty();
+        slot.again = slot.again.union(readiness);
+        if !listed {
+            let listing = token(fd, slot.generation);
+            self.again.push(listing);
         }
     }
 
@@ -575,11 +587,18 @@ impl<T> Selector<T> {
         let taken = room.min(self.again.len());
         // Taken out (moved, not copied) so the slots can be looked up while it drains.
         let mut again = std::mem::take(&mut self.again);
-        for handed in again.drain(..taken) {
-            if let Some(slot) = self.slot_mut(handed.fd()).filter(|s| s.produced(&handed)) {
-                slot.again = false;
-            }
-            events.list.push(handed);
+        for token in again.drain(..taken) {
+            // A registration gone since (unregistered, or its fd registered anew) is not handed
+            // back: its slot, if any, is another registration's.
+            let Some(slot) = self
+                .slot_mut(token_fd(token))
+                .filter(|s| s.generation == token_generation(token))
+            else {
+                continue;
+            };
+            events
+                .list
+                .push(event(token, std::mem::take(&mut slot.again)));
         }
         self.again = again;
     }

@@ -133,6 +133,7 @@ conformance! {
         still_ready_reports_an_undrained_socket_once_more,
         still_ready_on_an_edge_registration_reports_once_more,
         still_ready_for_an_unregistered_fd_is_not_delivered,
+        still_ready_said_twice_hands_back_every_condition,
         // counters.rs
         counters_move_as_they_should,
         wait_time_is_counted,

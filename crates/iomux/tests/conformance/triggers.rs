@@ -204,6 +204,38 @@ pub fn still_ready_on_an_edge_registration_reports_once_more(kind: BackendKind) 
     assert!(select_ready(&mut sel, Some(Duration::from_millis(20))).is_empty());
 }
 
+/// Said twice before the wait with different readiness (an edge backend can report one fd twice
+/// in a wait: io_uring's multishot polls post a completion per wake-up), it is handed back once
+/// with both: the peer's end of stream, which the kernel reports once, is not lost because a
+/// plain "readable" was said first. (Found by a stress client: an io-uring-et server that
+/// echoed everything and never closed, its socket in CLOSE_WAIT.)
+pub fn still_ready_said_twice_hands_back_every_condition(kind: BackendKind) {
+    let (a, b) = unix_pair();
+    let mut sel = Selector::with_backend(kind).unwrap();
+    // A readiness with the peer's end of stream in it, where the backend can report that
+    // (select cannot), taken from another socket whose peer shut its writing side.
+    let (c, d) = unix_pair();
+    d.shutdown(std::net::Shutdown::Write).unwrap();
+    sel.register(&c, Interest::READ, ()).unwrap();
+    let closed = expect_event_for(&mut sel, &c);
+    sel.unregister(&c).unwrap();
+    sel.register(&a, Interest::READ.edge(), ()).unwrap();
+    send(&b, &[7u8; 100]);
+    let readable = expect_event_for(&mut sel, &a);
+    assert!(!readable.is_read_closed(), "{readable:?}");
+    sel.still_ready(&a, readable);
+    sel.still_ready(&a, closed);
+    let again = select_ready(&mut sel, Some(Duration::from_secs(5)));
+    assert_eq!(again.len(), 1, "{again:?}");
+    let handed = again[0].2;
+    assert!(handed.is_readable(), "{handed:?}");
+    assert_eq!(
+        handed.is_read_closed(),
+        closed.is_read_closed(),
+        "said: {readable:?}, then {closed:?}; handed back: {handed:?}"
+    );
+}
+
 /// Said, then unregistered before the wait: the event is stale and not delivered, also to a
 /// socket registered since on the same fd number.
 pub fn still_ready_for_an_unregistered_fd_is_not_delivered(kind: BackendKind) {
