@@ -29,6 +29,11 @@
 //!   once; the kernel keeps the overflow and hands it over when asked, so a wait drains the
 //!   queue and asks again until it has every completion (or as many events as the caller has
 //!   room for): one select() reports every ready registration, as epoll's does.
+//! - A multishot poll can complete several times before a wait collects them (new data, then
+//!   the peer's FIN, then buffer space): one wait folds them into one event per registration,
+//!   their readiness together, as epoll reports an fd once per wait. Handed over one by one,
+//!   a program that serves the first and sets the rest aside could keep a "readable" and lose
+//!   the "read side closed" the kernel posts once (BENCHMARKS §24).
 //! - The poll mask is poll(2)'s, so the translation is `poll_bits.rs`, shared with `poll.rs`.
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -72,6 +77,9 @@ struct Registration {
     multishot: bool,
     /// Not re-armed after a report (`Interest::oneshot`) until modified.
     oneshot: bool,
+    /// Where its last event went in a wait's list: if this wait's list has its token there, a
+    /// second completion in the wait joins that event.
+    event_index: u32,
 }
 
 pub(crate) struct UringBackend {
@@ -161,15 +169,43 @@ impl UringBackend {
         self.counted = now;
     }
 
-    /// Turns one completion into an event, or `None` when it is stale or means nothing.
-    fn deliver(&mut self, completion: iomux_sys::uring::Completion) -> Option<Event> {
+    /// Turns one completion into an event in `out` (or into more readiness for the event its
+    /// registration already has there), unless it is stale or means nothing.
+    fn deliver(&mut self, completion: iomux_sys::uring::Completion, out: &mut Vec<Event>) {
+        let Some((registration, readiness)) = self.report(completion) else {
+            return;
+        };
+        // The same token in this wait's list is this registration's event (tokens are unique
+        // among live registrations, and the list is this wait's alone).
+        let (token, index) = (registration.token, registration.event_index as usize);
+        if let Some(event) = out.get_mut(index).filter(|e| e.token == token) {
+            event.readiness = event.readiness.union(readiness);
+            return;
+        }
+        registration.event_index = out.len() as u32;
+        out.push(event(token, readiness));
+    }
+
+    /// The registration a completion reports on and the readiness it reports, its poll's
+    /// bookkeeping done (armed or not, re-armed next wait); `None` when it is stale or means
+    /// nothing.
+    fn report(
+        &mut self,
+        completion: iomux_sys::uring::Completion,
+    ) -> Option<(&mut Registration, Readiness)> {
         if completion.user_data == REMOVAL {
             return None;
         }
         let fd = completion.user_data as u32 as RawFd;
         let sequence = (completion.user_data >> 32) as u32;
         let more = completion.more();
-        let registration = self.registration_mut(fd)?;
+        // The fields apart: the registration stays borrowed while a re-arm is queued.
+        let UringBackend {
+            registrations,
+            rearm,
+            ..
+        } = self;
+        let registration = registrations.get_mut(usize::try_from(fd).ok()?)?.as_mut()?;
         if registration.sequence != sequence {
             return None; // a poll of an earlier registration, modified or removed since
         }
@@ -180,20 +216,16 @@ impl UringBackend {
             // an error, which the caller's next read or write will explain. Not re-armed.
             _ => {
                 registration.armed = false;
-                return Some(event(
-                    registration.token,
-                    Readiness::from_bits(Readiness::ERROR),
-                ));
+                return Some((registration, Readiness::from_bits(Readiness::ERROR)));
             }
         };
-        let token = registration.token;
         if !registration.multishot || !more {
             registration.armed = false;
             if !registration.oneshot {
-                self.rearm.push(fd);
+                rearm.push(fd);
             }
         }
-        Some(event(token, readiness))
+        Some((registration, readiness))
     }
 }
 
@@ -232,6 +264,7 @@ impl Backend for UringBackend {
             armed: true,
             multishot,
             oneshot: interest.is_oneshot(),
+            event_index: 0,
         });
         Ok(())
     }
@@ -258,6 +291,7 @@ impl Backend for UringBackend {
             armed: true,
             multishot,
             oneshot: interest.is_oneshot(),
+            event_index: 0,
         };
         Ok(())
     }
@@ -312,9 +346,7 @@ impl Backend for UringBackend {
                 let Some(completion) = self.ring.next_completion() else {
                     break;
                 };
-                if let Some(event) = self.deliver(completion) {
-                    out.push(event);
-                }
+                self.deliver(completion, out);
             }
             if out.len() >= max {
                 break; // the rest stay in the ring (or the kernel) for the next wait

@@ -105,6 +105,7 @@ conformance! {
         pipe_readiness_both_ends,
         interest_masks_readiness,
         peer_close_is_readable_as_end_of_stream,
+        a_wait_reports_an_fd_once_with_everything_since_the_last,
         peer_reset_reaches_write_only_registration,
         peer_hangup_reaches_write_only_registration,
         many_ready_at_once_are_all_reported,
