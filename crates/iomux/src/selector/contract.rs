@@ -182,7 +182,10 @@ pub(crate) trait Backend {
     /// Stop watching `fd`. Must succeed for an fd that was closed while registered.
     fn unregister(&mut self, fd: RawFd, stats: &mut Stats) -> Result<()>;
     /// Wait once (no retry) and push what is ready onto `out`, at most `max` on backends that
-    /// can bound it. Counts `fds_passed`; the caller counts the call and its time.
+    /// can bound it: one event per registration, with everything found for it (a program that
+    /// serves the first of two and sets the other aside must not lose a condition the kernel
+    /// reports once, such as the peer's end of stream). Counts `fds_passed`; the caller counts
+    /// the call and its time.
     fn wait(
         &mut self,
         out: &mut Vec<Event>,
