@@ -134,7 +134,11 @@ struct Slot<T> {
 impl<T> Slot<T> {
     /// Whether `event` was produced for this registration (not an earlier one of the same fd).
     fn produced(&self, event: &Event) -> bool {
-        self.generation == token_generation(event.token)
+        self.holds(event.token)
+    }
+    /// Whether `token` names this registration (not an earlier one of the same fd).
+    fn holds(&self, token: u64) -> bool {
+        self.generation == token_generation(token)
     }
 }
 
@@ -590,10 +594,7 @@ impl<T> Selector<T> {
         for token in again.drain(..taken) {
             // A registration gone since (unregistered, or its fd registered anew) is not handed
             // back: its slot, if any, is another registration's.
-            let Some(slot) = self
-                .slot_mut(token_fd(token))
-                .filter(|s| s.generation == token_generation(token))
-            else {
+            let Some(slot) = self.slot_mut(token_fd(token)).filter(|s| s.holds(token)) else {
                 continue;
             };
             events
