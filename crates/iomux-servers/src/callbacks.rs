@@ -13,11 +13,13 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use iomux::conn::Connection;
 use iomux::{EventLoop, Interest, ReadBuffer, Readiness};
 use tracing::{debug, warn};
 
 use iomux_sys::socket::{DirectStream, TracedStream};
 
+use crate::answer::Answer;
 use crate::board::Publisher;
 use crate::conn::{read_buffer, Client, Socket};
 use crate::counters::Counters;
@@ -128,20 +130,12 @@ fn accept_all<S: Socket>(lp: &mut EventLoop, listener: &TcpListener, ctx: &Conte
             .idle_timeout
             .map(|_| Rc::new(Cell::new(now)));
         let conn_ctx = ctx.clone();
-        let conn_activity = activity.clone();
-        let mut owed = ctx.owed.clone().map(OwedShare::new);
+        let mut watched = Watched::new(activity.clone(), ctx.owed.clone().map(OwedShare::new));
         let registered = lp.register(
             client,
             Interest::READ,
             move |lp, client: &mut Client<S>, readiness| {
-                on_client_ready(
-                    lp,
-                    client,
-                    readiness,
-                    &conn_ctx,
-                    conn_activity.as_ref(),
-                    owed.as_mut(),
-                )
+                on_client_ready(lp, client, readiness, &conn_ctx, watched.as_mut())
             },
         );
         match registered {
@@ -168,8 +162,7 @@ fn on_client_ready<S: Socket>(
     client: &mut Client<S>,
     readiness: Readiness,
     ctx: &Context,
-    activity: Option<&Rc<Cell<Instant>>>,
-    owed: Option<&mut OwedShare>,
+    watched: Option<&mut Watched>,
 ) {
     if ctx.draining.get() {
         client.conn.start_draining();
@@ -180,17 +173,41 @@ fn on_client_ready<S: Socket>(
         let io = &mut *io;
         client.on_ready(readiness, &mut io.read_buffer, &mut io.counters, now)
     };
-    if let Some(activity) = activity {
-        activity.set(client.conn.last_active());
-    }
-    if let Some(owed) = owed {
-        owed.set(client.conn.owed_len() as u64);
+    if let Some(watched) = watched {
+        watched.update(&client.conn);
     }
     let fd = client.as_raw_fd();
-    match served.interest.map(|interest| lp.modify(fd, interest)) {
-        Some(Ok(())) if served.more_to_read => lp.still_ready(fd, readiness),
-        Some(Ok(())) => {}
-        _ => close(lp, fd, ctx),
+    let Some(interest) = served.interest else {
+        return close(lp, fd, ctx);
+    };
+    if lp.modify(fd, interest).is_err() {
+        return close(lp, fd, ctx);
+    }
+    if served.more_to_read {
+        lp.still_ready(fd, readiness);
+    }
+}
+
+/// What a connection keeps current for others to read, when someone reads it: its last
+/// activity (for the idle timer) and its share of the owed-bytes gauge (for the board). `None`
+/// when neither is on, so a dispatch tests one option, not two.
+struct Watched {
+    activity: Option<Rc<Cell<Instant>>>,
+    owed: Option<OwedShare>,
+}
+
+impl Watched {
+    fn new(activity: Option<Rc<Cell<Instant>>>, owed: Option<OwedShare>) -> Option<Watched> {
+        (activity.is_some() || owed.is_some()).then_some(Watched { activity, owed })
+    }
+
+    fn update(&mut self, conn: &Connection<Answer>) {
+        if let Some(activity) = &self.activity {
+            activity.set(conn.last_active());
+        }
+        if let Some(owed) = &mut self.owed {
+            owed.set(conn.owed_len() as u64);
+        }
     }
 }
 
