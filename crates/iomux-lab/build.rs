@@ -19,8 +19,17 @@ fn main() {
         let suffix = if dirty { "-dirty" } else { "" };
         println!("cargo:rustc-env=IOMUX_GIT_COMMIT={commit}{suffix}");
     }
-    // Rebuild when HEAD moves (a commit, a checkout).
-    for path in ["../../.git/HEAD", "../../.git/index"] {
+    // Run again when HEAD moves (a commit, a checkout), when something is staged, and when any
+    // source the binary is built from changes: an edit that is not staged yet touches neither
+    // HEAD nor the index, and a binary built from it must still say "-dirty" (run records and
+    // calibration trust this mark; a directory is watched file by file, by modification time).
+    for path in [
+        "../../.git/HEAD",
+        "../../.git/index",
+        "../../crates",
+        "../../Cargo.toml",
+        "../../Cargo.lock",
+    ] {
         if std::path::Path::new(path).exists() {
             println!("cargo:rerun-if-changed={path}");
         }
