@@ -25,7 +25,12 @@ fn main() {
     // HEAD nor the index, and a binary built from it must still say "-dirty" (run records and
     // calibration trust this mark). Each crate's `src` and manifest, not whole crate folders:
     // tests and Python caches change without changing the binary.
-    for path in ["../../.git/HEAD", "../../.git/index", "../../Cargo.toml", "../../Cargo.lock"] {
+    for path in [
+        "../../.git/HEAD",
+        "../../.git/index",
+        "../../Cargo.toml",
+        "../../Cargo.lock",
+    ] {
         watch(Path::new(path));
     }
     if let Ok(crates) = std::fs::read_dir("..") {

@@ -54,6 +54,22 @@ use crate::shutdown::Drain;
 /// The most completions a batched wait (`--ring-min-wait`) waits for.
 const BATCH: u32 = 64;
 
+/// [`Server::batch`]: the batch the next wait gathers after a turn that reaped `reaped`
+/// completions, with `open` connections.
+fn batch_after(reaped: u32, open: usize) -> u32 {
+    if reaped < BATCH_FROM {
+        return 1;
+    }
+    reaped
+        .min(u32::try_from(open).unwrap_or(u32::MAX))
+        .clamp(1, BATCH)
+}
+
+/// The fewest completions a turn must have reaped for the next wait to be batched
+/// (`--ring-min-wait`): below it the load is light, and waiting for company that is not
+/// coming would only add the minimum wait to every answer.
+const BATCH_FROM: u32 = 8;
+
 /// The setups `--ring-setup` asks for, fastest first.
 fn ring_setups(asked: RingSetup) -> Vec<Setup> {
     let [_, defer, coop, plain] = Setup::FASTEST_FIRST;
@@ -150,6 +166,8 @@ struct Server<'a> {
     /// the end of a turn, as many as the kernel has buffers for.
     starved: std::collections::VecDeque<(u32, u32)>,
     counters: Counters,
+    /// Completions the last turn reaped: the next batched wait asks for as many.
+    reaped: u32,
     publisher: Publisher,
     next_idle_sweep: Option<Instant>,
     drain: Option<Drain>,
@@ -202,6 +220,7 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
         clients: Vec::new(),
         free_slots: Vec::new(),
         open: 0,
+        reaped: 0,
         next_generation: 0,
         parked: std::collections::VecDeque::new(),
         touched: Vec::new(),
@@ -238,6 +257,15 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
 }
 
 impl Server<'_> {
+    /// How many completions the next wait gathers under `--ring-min-wait` before it settles
+    /// for what came: as many as the last turn reaped, when that was a batch (at least
+    /// [`BATCH_FROM`]), at most one per open connection and [`BATCH`]; else one, which never
+    /// waits longer than for the first. The load decides: a busy server sleeps once per batch,
+    /// a lightly loaded one answers each message as it comes.
+    fn batch(&self) -> u32 {
+        batch_after(self.reaped, self.open)
+    }
+
     fn run(&mut self) -> io::Result<()> {
         loop {
             let timeout = crate::shared::time_to_next_deadline(
@@ -251,10 +279,7 @@ impl Server<'_> {
             }
             // The clock is read before the wait only when tracing.
             let began = self.tracer.is_some().then(Instant::now);
-            // With --ring-min-wait, a wait gathers up to one completion per open connection
-            // (at most BATCH) before it settles for what came.
-            let batch = (self.open as u32).clamp(1, BATCH);
-            let interrupted = match self.ring.submit_and_wait_batched(timeout, batch) {
+            let interrupted = match self.ring.submit_and_wait_batched(timeout, self.batch()) {
                 Ok(()) => false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
                 Err(e) => return Err(e),
@@ -264,9 +289,12 @@ impl Server<'_> {
                 self.trace_wait(began, now, timeout, interrupted);
             }
             self.counters.loop_iterations += 1;
+            let mut reaped = 0;
             while let Some(completion) = self.ring.next_completion() {
+                reaped += 1;
                 self.complete(completion, now)?;
             }
+            self.reaped = reaped;
             let mut touched = std::mem::take(&mut self.touched);
             for slot in touched.drain(..) {
                 self.drive(slot, now)?;
@@ -783,5 +811,26 @@ fn send(
         ring.send_zero_copy(fd, buf, offset, user_data)
     } else {
         ring.send(fd, buf, offset, user_data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_batched_only_after_a_busy_turn_and_never_beyond_the_open_connections() {
+        // A light load: every wait settles for the first completion, with no extra wait.
+        for reaped in 0..BATCH_FROM {
+            assert_eq!(batch_after(reaped, 1000), 1, "after {reaped}");
+        }
+        // A busy turn: the next wait asks for as many.
+        assert_eq!(batch_after(BATCH_FROM, 1000), BATCH_FROM);
+        assert_eq!(batch_after(30, 1000), 30);
+        // Never more than there are connections to answer, nor than BATCH.
+        assert_eq!(batch_after(30, 12), 12);
+        assert_eq!(batch_after(500, 1000), BATCH);
+        // Completions without connections (accepts, timeouts): still at least one.
+        assert_eq!(batch_after(30, 0), 1);
     }
 }

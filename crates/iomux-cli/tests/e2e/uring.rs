@@ -2,7 +2,7 @@
 //! servers have hit. (The behaviours every model shares run against it through `per_model!`.)
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::matrix::model_serves_every_protocol;
 use crate::util::*;
@@ -298,11 +298,10 @@ fn zero_copy_sends_deliver_every_byte_in_order() {
     );
 }
 
-/// Batched waits (`--ring-min-wait`): every client of every protocol still gets its exact
-/// answer. On a kernel without min_wait (before 6.12) the flag is refused in one line.
-#[test]
-fn batched_waits_deliver_every_answer() {
-    let probe = std::process::Command::new(BIN)
+/// The refusal of `--ring-min-wait` on a kernel without min_wait (before Linux 6.12), checked
+/// to be one clear line; `None` where the kernel has it.
+fn min_wait_refusal() -> Option<String> {
+    let mut probe = std::process::Command::new(BIN)
         .args([
             "serve",
             "--model",
@@ -316,7 +315,6 @@ fn batched_waits_deliver_every_answer() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut probe = probe;
     let mut first = String::new();
     {
         use std::io::BufRead;
@@ -325,13 +323,23 @@ fn batched_waits_deliver_every_answer() {
     }
     let _ = probe.kill();
     let output = probe.wait_with_output().unwrap();
-    if !first.starts_with("listening on") {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.contains("--ring-min-wait") && stderr.contains("Linux 6.12"),
-            "{stderr}"
-        );
-        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    if first.starts_with("listening on") {
+        return None;
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stderr.contains("--ring-min-wait") && stderr.contains("Linux 6.12"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    Some(stderr)
+}
+
+/// Batched waits (`--ring-min-wait`): every client of every protocol still gets its exact
+/// answer. On a kernel without min_wait (before 6.12) the flag is refused in one line.
+#[test]
+fn batched_waits_deliver_every_answer() {
+    if min_wait_refusal().is_some() {
         return;
     }
     // Every protocol, every answer exact, with waits that hold on for more completions (the
@@ -347,6 +355,35 @@ fn batched_waits_deliver_every_answer() {
         reply.len(),
         payload.len()
     );
+}
+
+/// Batched waits follow the load: after a turn that reaped one completion the next wait
+/// settles for the first, so a lightly loaded server answers at once even with a long
+/// `--ring-min-wait` and many open connections (a wait that always asked for one completion per
+/// connection made each of these round trips wait the whole 20 ms).
+#[test]
+fn a_lightly_loaded_server_does_not_wait_its_minimum_per_answer() {
+    if min_wait_refusal().is_some() {
+        return;
+    }
+    let server = Server::start("uring", "echo", &["--ring-min-wait", "20000"]);
+    let idle: Vec<TcpStream> = (0..16).map(|_| server.connect()).collect();
+    let mut c = server.connect();
+    let mut times: Vec<Duration> = (0..40u32)
+        .map(|i| {
+            let msg = format!("light {i:03}").into_bytes();
+            let began = Instant::now();
+            assert_eq!(round_trip(&mut c, &msg), msg, "round trip {i}");
+            began.elapsed()
+        })
+        .collect();
+    times.sort();
+    let median = times[times.len() / 2];
+    assert!(
+        median < Duration::from_millis(10),
+        "median round trip {median:?} with one message in flight: the wait held on for company"
+    );
+    drop(idle);
 }
 
 /// Echoes answered from the receive buffers the bytes landed in: round trips go out that way
