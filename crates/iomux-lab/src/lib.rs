@@ -34,6 +34,7 @@ pub mod registry;
 pub mod report;
 pub mod runner;
 pub mod session;
+pub mod spread;
 pub mod subjects;
 pub mod table;
 pub mod tools;

@@ -140,6 +140,8 @@ fn bench_echo_compares_models_with_every_peer() {
             "--syscalls",
             "every",
             "--trace-point",
+            "--repeat",
+            "2",
         ],
         &out,
     );
@@ -147,8 +149,23 @@ fn bench_echo_compares_models_with_every_peer() {
         text.contains("x tokio") && text.contains("x floor"),
         "{text}"
     );
-    // Each server's ratio to tokio beside the points where it served unevenly.
-    assert!(text.contains("geomean  worst  uneven at"), "{text}");
+    // Each server's ratio to tokio beside the points where it served unevenly, and where its
+    // repeats left that ratio's side of 1.0 unsettled.
+    assert!(
+        text.contains("geomean  worst  uneven at  unsettled at"),
+        "{text}"
+    );
+    // Under each point, how far each server's ratio moved between the repeats.
+    let spreads: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("x tokio over the 2 repeats (lowest to highest): epoll "))
+        .collect();
+    assert_eq!(spreads.len(), 2, "one per point: {text}");
+    for line in spreads {
+        for server in ["callbacks", "mio", "floor"] {
+            assert!(line.contains(&format!(", {server} ")), "{line}");
+        }
+    }
     // --trace-point: a trace of the probe point for each model with loop turns to record.
     let traced: Vec<_> = results(&out)
         .into_iter()
@@ -175,9 +192,13 @@ fn bench_echo_compares_models_with_every_peer() {
     let rows = results(&out);
     let echo: Vec<_> = rows
         .iter()
-        .filter(|r| r["experiment"] == "echo" && r.get("pass").is_none())
+        .filter(|r| r["experiment"] == "echo" && r.get("pass").is_none() && r["repeat"].is_null())
         .collect();
-    assert_eq!(echo.len(), 10, "5 servers x 2 points");
+    assert_eq!(
+        echo.len(),
+        10,
+        "5 servers x 2 points (the medians; each repeat is recorded too)"
+    );
     for row in &echo {
         assert!(row["msgs_per_s"].as_f64().unwrap() > 0.0, "{row}");
         assert!(

@@ -22,6 +22,7 @@ use crate::params::quick;
 use crate::process::ServerSpec;
 use crate::report::Report;
 use crate::runner::{measure_server, merge, Measured};
+use crate::spread::{self, Spread};
 use crate::subjects::{Peer, Subject};
 use crate::table::table;
 use crate::tools::{count_at, tool_available, Counter};
@@ -289,10 +290,14 @@ impl Experiment for Params {
             declared.warmup.as_secs_f64(),
             declared.repeat
         ));
-        let at = |name: &str, (c, s, d): (usize, usize, usize), pass: Option<&str>| {
+        // A server's point: the median of the repeats (`repeat` None), or one repeat.
+        let at_repeat = |name: &str,
+                         (c, s, d): (usize, usize, usize),
+                         pass: Option<&str>,
+                         repeat: Option<usize>| {
             points.iter().find(|pt| {
                 pt.subject == name
-                    && pt.repeat.is_none()
+                    && pt.repeat == repeat
                     && pt.at("conns") == Some(c as u64)
                     && pt.at("size") == Some(s as u64)
                     && pt.at("pipeline") == Some(d as u64)
@@ -300,14 +305,37 @@ impl Experiment for Params {
                     && !pt.params.contains_key(fixed_rate::RATE_PARAM)
             })
         };
+        let at = |name: &str, point, pass: Option<&str>| at_repeat(name, point, pass, None);
         let cpu = |name: &str, point| {
             at(name, point, None).and_then(|pt| pt.get("server_cpu_us_per_msg"))
+        };
+        let repeats: std::collections::BTreeSet<usize> =
+            points.iter().filter_map(|pt| pt.repeat).collect();
+        let tokio = Peer::Tokio.name();
+        // Each server's ratio to tokio in each repeat at `point` (see `spread`).
+        let spread_at = |name: &str, point| {
+            let ratios: Vec<f64> = repeats
+                .iter()
+                .map(|&r| {
+                    let cpu_in = |who: &str| {
+                        at_repeat(who, point, None, Some(r))
+                            .and_then(|pt| pt.get("server_cpu_us_per_msg"))
+                    };
+                    match (cpu_in(name), cpu_in(tokio)) {
+                        (Some(a), Some(b)) => a / b,
+                        _ => f64::NAN,
+                    }
+                })
+                .collect();
+            Spread::of(&ratios)
         };
         let every = declared.syscalls == SyscallCount::Every;
         let fmt = crate::table::cell;
         let mut short_windows = 0;
         // Per server, the points where it served its connections unevenly.
         let mut uneven: std::collections::BTreeMap<&str, usize> = Default::default();
+        // Per server, the points its repeats left unsettled against tokio.
+        let mut unsettled: std::collections::BTreeMap<&str, usize> = Default::default();
         for &point in &matrix {
             let (conns, size, pipeline) = point;
             let rows: Vec<Vec<String>> = names
@@ -392,6 +420,21 @@ impl Experiment for Params {
                     report.say(&line);
                 }
             }
+            if names.contains(&tokio) {
+                let spreads: Vec<(&str, Spread)> = names
+                    .iter()
+                    .filter(|&&name| name != tokio)
+                    .filter_map(|&name| Some((name, spread_at(name, point)?)))
+                    .collect();
+                for (name, spread) in &spreads {
+                    if spread.unsettled() {
+                        *unsettled.entry(name).or_default() += 1;
+                    }
+                }
+                if let Some(line) = spread::point_line(tokio, &spreads) {
+                    report.say(&line);
+                }
+            }
             if let Some(line) = crate::window::warning(slowest, window)
                 .filter(|_| declared.duration != quick::DURATION)
             {
@@ -414,11 +457,18 @@ impl Experiment for Params {
                         format!("{geomean:.2}"),
                         format!("{worst:.2}"),
                         uneven.get(name).copied().unwrap_or(0).to_string(),
+                        unsettled.get(name).copied().unwrap_or(0).to_string(),
                     ]
                 })
                 .collect();
             report.say("\nserver CPU per message relative to tokio, over all points");
-            report.say(&table(&["server", "geomean", "worst", "uneven at"], &rows));
+            report.say(&table(
+                &["server", "geomean", "worst", "uneven at", "unsettled at"],
+                &rows,
+            ));
+            if unsettled.values().any(|&n| n > 0) {
+                report.say(spread::UNSETTLED_NOTE);
+            }
             if uneven.values().any(|&n| n > 0) {
                 report.say("(uneven at: points where the server served its connections unevenly, said under their tables; a closed loop hands the favoured connections more work in larger batches, which lowers CPU per message: those ratios are not like for like)");
             }
