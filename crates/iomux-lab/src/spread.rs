@@ -60,24 +60,39 @@ impl Spread {
 /// The line said under a point: each server's range of per-repeat ratios to `reference`, and
 /// which of them the run leaves unsettled. `None` when no server has a spread (one repeat).
 pub fn point_line(reference: &str, spreads: &[(&str, Spread)]) -> Option<String> {
-    let first = spreads.first()?;
+    // The header names the most repeats any server had; a server with fewer (a repeat where
+    // it, or the reference, could not be measured or fell behind) says how many.
+    let most = spreads.iter().max_by_key(|(_, s)| s.repeats)?.1;
+    let kind = |of_the_median: bool| {
+        if of_the_median {
+            "95% interval of the median"
+        } else {
+            "lowest to highest"
+        }
+    };
     let ranges: Vec<String> = spreads
         .iter()
-        .map(|(name, s)| format!("{name} {:.2}–{:.2}", s.low, s.high))
+        .map(|(name, s)| {
+            let fewer = match (
+                s.repeats < most.repeats,
+                s.of_the_median != most.of_the_median,
+            ) {
+                (false, _) => String::new(),
+                (true, false) => format!(" (in {})", s.repeats),
+                (true, true) => format!(" (in {}, {})", s.repeats, kind(s.of_the_median)),
+            };
+            format!("{name} {:.2}–{:.2}{fewer}", s.low, s.high)
+        })
         .collect();
     let unsettled: Vec<&str> = spreads
         .iter()
         .filter(|(_, s)| s.unsettled())
         .map(|(name, _)| *name)
         .collect();
-    let repeats = first.1.repeats;
-    let interval = if first.1.of_the_median {
-        "95% interval of the median"
-    } else {
-        "lowest to highest"
-    };
     let mut line = format!(
-        "x {reference} over the {repeats} repeats ({interval}): {}",
+        "x {reference} over the {} repeats ({}): {}",
+        most.repeats,
+        kind(most.of_the_median),
         ranges.join(", ")
     );
     if !unsettled.is_empty() {

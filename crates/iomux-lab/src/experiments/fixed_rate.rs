@@ -28,6 +28,7 @@ use crate::lab::Lab;
 use crate::process::ServerProc;
 use crate::report::Report;
 use crate::runner::{measure_server, merge, Measured};
+use crate::spread::{self, Spread};
 use crate::table::table;
 
 /// The parameter a fixed-rate point carries: the offered load, in percent of the slowest
@@ -132,6 +133,11 @@ pub fn render(report: &mut Report, points: &[Point], names: &[&str], reference: 
             groups.push(key);
         }
     }
+    let repeats: std::collections::BTreeSet<usize> = points
+        .iter()
+        .filter(|pt| pt.params.contains_key(RATE_PARAM))
+        .filter_map(|pt| pt.repeat)
+        .collect();
     let fmt = crate::table::cell;
     let mut ratios: Vec<(String, Vec<f64>)> =
         names.iter().map(|n| (n.to_string(), Vec::new())).collect();
@@ -213,6 +219,40 @@ pub fn render(report: &mut Report, points: &[Point], names: &[&str], reference: 
             ],
             &rows,
         ));
+        // How far each ratio moved between the repeats (see `spread`), over the repeats where
+        // both servers kept up.
+        let in_repeat = |name: &str, repeat: usize| {
+            points.iter().find(|pt| {
+                pt.subject == name
+                    && pt.repeat == Some(repeat)
+                    && pt.at("conns") == Some(conns)
+                    && pt.at("size") == Some(size)
+                    && pt.at("pipeline") == Some(pipeline)
+                    && pt.at(RATE_PARAM) == Some(percent)
+            })
+        };
+        let cpu_in = |name: &str, repeat| {
+            in_repeat(name, repeat)
+                .filter(|pt| kept_up(pt))
+                .and_then(|pt| pt.get("server_cpu_us_per_msg"))
+        };
+        let spreads: Vec<(&str, Spread)> = names
+            .iter()
+            .filter(|&&name| name != reference)
+            .filter_map(|&name| {
+                let ratios: Vec<f64> = repeats
+                    .iter()
+                    .map(|&r| match (cpu_in(name, r), cpu_in(reference, r)) {
+                        (Some(a), Some(b)) if b > 0.0 => a / b,
+                        _ => f64::NAN,
+                    })
+                    .collect();
+                Some((name, Spread::of(&ratios)?))
+            })
+            .collect();
+        if let Some(line) = spread::point_line(reference, &spreads) {
+            report.say(&line);
+        }
     }
     let rows: Vec<Vec<String>> = ratios
         .iter()
@@ -234,5 +274,53 @@ pub fn render(report: &mut Report, points: &[Point], names: &[&str], reference: 
             KEPT_UP * 100.0
         ));
         report.say(&table(&["server", "geomean", "worst", "median"], &rows));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fixed-rate point of `subject` at 50% of a 1,000 msg/s rate: answered `answered` of
+    /// it, at `cpu` µs a message; `repeat` or the median.
+    fn point(subject: &str, repeat: Option<usize>, cpu: f64, answered: f64) -> Point {
+        let pt = Point::new("echo", subject)
+            .param("conns", 10u64)
+            .param("size", 64u64)
+            .param("pipeline", 1u64)
+            .param(RATE_PARAM, 50u64)
+            .metric("offered_per_s", 500.0)
+            .metric("msgs_per_s", 500.0 * answered)
+            .metric("load_on_schedule", 1.0)
+            .metric("server_cpu_us_per_msg", cpu);
+        match repeat {
+            Some(r) => pt.repeat(r),
+            None => pt,
+        }
+    }
+
+    #[test]
+    fn a_fixed_rate_point_says_how_far_each_ratio_moved_over_the_repeats_that_kept_up() {
+        let points = vec![
+            point("tokio", Some(0), 10.0, 1.0),
+            point("uring", Some(0), 9.0, 1.0),
+            point("epoll", Some(0), 12.0, 1.0),
+            point("tokio", Some(1), 10.0, 1.0),
+            point("uring", Some(1), 11.0, 1.0),
+            point("epoll", Some(1), 5.0, 0.5), // fell behind: its ratio is not taken
+            point("tokio", Some(2), 10.0, 1.0),
+            point("uring", Some(2), 9.5, 1.0),
+            point("epoll", Some(2), 13.0, 1.0),
+            point("tokio", None, 10.0, 1.0),
+            point("uring", None, 9.5, 1.0),
+            point("epoll", None, 12.0, 1.0),
+        ];
+        let mut report = Report::in_memory();
+        render(&mut report, &points, &["uring", "epoll", "tokio"], "tokio");
+        let text = report.text();
+        assert!(
+            text.contains("x tokio over the 3 repeats (lowest to highest): uring 0.90–1.10, epoll 1.20–1.30 (in 2); unsettled: uring"),
+            "{text}"
+        );
     }
 }
