@@ -81,7 +81,7 @@ pub fn point_line(reference: &str, spreads: &[(&str, Spread)]) -> Option<String>
                 (true, false) => format!(" (in {})", s.repeats),
                 (true, true) => format!(" (in {}, {})", s.repeats, kind(s.of_the_median)),
             };
-            format!("{name} {:.2}–{:.2}{fewer}", s.low, s.high)
+            format!("{name} {}–{}{fewer}", ratio(s.low), ratio(s.high))
         })
         .collect();
     let unsettled: Vec<&str> = spreads
@@ -102,6 +102,17 @@ pub fn point_line(reference: &str, spreads: &[(&str, Spread)]) -> Option<String>
         ));
     }
     Some(line)
+}
+
+/// A ratio to two decimals, or three where two would round it onto 1.00 from one side (an
+/// interval shown as "1.00–1.22" and called unsettled would read as a contradiction).
+fn ratio(r: f64) -> String {
+    let two = format!("{r:.2}");
+    if two == "1.00" && r != 1.0 {
+        format!("{r:.3}")
+    } else {
+        two
+    }
 }
 
 /// Said under the summary when some point was unsettled.
@@ -137,6 +148,13 @@ mod tests {
             line.starts_with(
                 "x tokio over the 20 repeats (95% interval of the median): uring 0.89–0.91"
             ),
+            "{line}"
+        );
+        // A side of 1.0 that two decimals would hide is shown with three.
+        let edge = Spread::of(&[0.998, 1.22, 1.1]).unwrap();
+        let line = point_line("tokio", &[("epoll", edge)]).unwrap();
+        assert!(
+            line.contains("epoll 0.998–1.22; unsettled: epoll"),
             "{line}"
         );
         // Five repeats with one stray: the lowest-to-highest range still holds 1.0.
