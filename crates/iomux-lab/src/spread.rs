@@ -104,15 +104,14 @@ pub fn point_line(reference: &str, spreads: &[(&str, Spread)]) -> Option<String>
     Some(line)
 }
 
-/// A ratio to two decimals, or three where two would round it onto 1.00 from one side (an
-/// interval shown as "1.00–1.22" and called unsettled would read as a contradiction).
+/// A ratio to two decimals, or as many more (up to six) as it takes not to round it onto 1.0
+/// from one side (an interval shown as "1.00–1.22" and called unsettled would read as a
+/// contradiction).
 fn ratio(r: f64) -> String {
-    let two = format!("{r:.2}");
-    if two == "1.00" && r != 1.0 {
-        format!("{r:.3}")
-    } else {
-        two
-    }
+    (2..=6)
+        .map(|places| format!("{r:.places$}"))
+        .find(|shown| r == 1.0 || shown.parse::<f64>() != Ok(1.0))
+        .unwrap_or_else(|| format!("{r:.6}"))
 }
 
 /// Said under the summary when some point was unsettled.
@@ -157,6 +156,10 @@ mod tests {
             line.contains("epoll 0.998–1.22; unsettled: epoll"),
             "{line}"
         );
+        let closer = Spread::of(&[0.9996, 1.15, 1.1]).unwrap();
+        let line = point_line("tokio", &[("uring", closer)]).unwrap();
+        assert!(line.contains("uring 0.9996–1.15; unsettled"), "{line}");
+        assert_eq!(ratio(1.0), "1.00");
         // Five repeats with one stray: the lowest-to-highest range still holds 1.0.
         assert!(Spread::of(&[0.90, 0.88, 0.91, 0.89, 1.12])
             .unwrap()
