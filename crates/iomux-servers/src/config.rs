@@ -133,11 +133,12 @@ pub struct RingConfig {
     /// COOP_TASKRUN, then none, taking the first the kernel accepts.
     #[arg(long, value_enum, default_value = "auto")]
     pub ring_setup: RingSetup,
-    /// io_uring: batch the wake-ups under load: after a turn that reaped a batch (8 or more
+    /// io_uring: batch the wake-ups under load: after a turn that reaped a batch (32 or more
     /// completions), the next wait takes up to this many microseconds more to gather as many
     /// again before it settles for what came; after a lighter turn it waits for the first, as
-    /// without it (Linux 6.12+, refused on older kernels). Off by default: under a middling
-    /// load it trades latency for CPU (BENCHMARKS.md §16, §25).
+    /// without it (Linux 6.12+, refused on older kernels). Off by default: it has paid in a
+    /// saturated closed loop at small messages and not been shown to pay elsewhere
+    /// (BENCHMARKS.md §16, §25).
     #[arg(long, value_name = "USEC")]
     pub ring_min_wait: Option<u32>,
 }
