@@ -11,6 +11,8 @@
 //! 5 repeats that holds the median 94 times in 100). It counts the points where the interval
 //! holds 1.0: there the run does not settle which server spends less, and more repeats narrow it.
 
+use std::collections::BTreeSet;
+
 use iomux_store::compare::median_interval;
 
 /// An interval for the median of a server's per-repeat ratios at one point.
@@ -55,6 +57,31 @@ impl Spread {
     pub fn unsettled(&self) -> bool {
         self.low < 1.0 && self.high > 1.0
     }
+}
+
+/// Each server's spread against `reference` at one point, over `repeats`: `cpu(server,
+/// repeat)` is a server's CPU per message in that repeat (`None` where it could not be taken or
+/// does not count). The reference itself, and servers with fewer than two ratios, are left out.
+pub fn against<'a>(
+    reference: &str,
+    names: &[&'a str],
+    repeats: &BTreeSet<usize>,
+    cpu: impl Fn(&str, usize) -> Option<f64>,
+) -> Vec<(&'a str, Spread)> {
+    names
+        .iter()
+        .filter(|&&name| name != reference)
+        .filter_map(|&name| {
+            let ratios: Vec<f64> = repeats
+                .iter()
+                .map(|&r| match (cpu(name, r), cpu(reference, r)) {
+                    (Some(a), Some(b)) if b > 0.0 => a / b,
+                    _ => f64::NAN,
+                })
+                .collect();
+            Some((name, Spread::of(&ratios)?))
+        })
+        .collect()
 }
 
 /// The line said under a point: each server's range of per-repeat ratios to `reference`, and

@@ -54,8 +54,11 @@ use crate::shutdown::Drain;
 /// The most completions a batched wait (`--ring-min-wait`) waits for.
 const BATCH: u32 = 64;
 
-/// [`Server::batch`]: the batch the next wait gathers after a turn that reaped `reaped`
-/// completions, with `open` connections.
+/// How many completions a wait gathers under `--ring-min-wait` before it settles for what
+/// came, after a turn that reaped `reaped` with `open` connections: as many as that turn
+/// reaped, when it was a batch (at least [`BATCH_FROM`]), at most one per open connection and
+/// [`BATCH`]; else one, which never waits longer than for the first. The load decides: a busy
+/// server sleeps once per batch, a lightly loaded one answers each message as it comes.
 fn batch_after(reaped: u32, open: usize) -> u32 {
     if reaped < BATCH_FROM {
         return 1;
@@ -259,15 +262,6 @@ pub fn serve(listener: TcpListener, shared: &Shared) -> io::Result<Counters> {
 }
 
 impl Server<'_> {
-    /// How many completions the next wait gathers under `--ring-min-wait` before it settles
-    /// for what came: as many as the last turn reaped, when that was a batch (at least
-    /// [`BATCH_FROM`]), at most one per open connection and [`BATCH`]; else one, which never
-    /// waits longer than for the first. The load decides: a busy server sleeps once per batch,
-    /// a lightly loaded one answers each message as it comes.
-    fn batch(&self) -> u32 {
-        batch_after(self.reaped, self.open)
-    }
-
     fn run(&mut self) -> io::Result<()> {
         loop {
             let timeout = crate::shared::time_to_next_deadline(
@@ -281,7 +275,8 @@ impl Server<'_> {
             }
             // The clock is read before the wait only when tracing.
             let began = self.tracer.is_some().then(Instant::now);
-            let interrupted = match self.ring.submit_and_wait_batched(timeout, self.batch()) {
+            let batch = batch_after(self.reaped, self.open);
+            let interrupted = match self.ring.submit_and_wait_batched(timeout, batch) {
                 Ok(()) => false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
                 Err(e) => return Err(e),

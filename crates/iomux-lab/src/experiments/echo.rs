@@ -22,7 +22,7 @@ use crate::params::quick;
 use crate::process::ServerSpec;
 use crate::report::Report;
 use crate::runner::{measure_server, merge, Measured};
-use crate::spread::{self, Spread};
+use crate::spread;
 use crate::subjects::{Peer, Subject};
 use crate::table::table;
 use crate::tools::{count_at, tool_available, Counter};
@@ -312,23 +312,6 @@ impl Experiment for Params {
         let repeats: std::collections::BTreeSet<usize> =
             points.iter().filter_map(|pt| pt.repeat).collect();
         let tokio = Peer::Tokio.name();
-        // Each server's ratio to tokio in each repeat at `point` (see `spread`).
-        let spread_at = |name: &str, point| {
-            let ratios: Vec<f64> = repeats
-                .iter()
-                .map(|&r| {
-                    let cpu_in = |who: &str| {
-                        at_repeat(who, point, None, Some(r))
-                            .and_then(|pt| pt.get("server_cpu_us_per_msg"))
-                    };
-                    match (cpu_in(name), cpu_in(tokio)) {
-                        (Some(a), Some(b)) => a / b,
-                        _ => f64::NAN,
-                    }
-                })
-                .collect();
-            Spread::of(&ratios)
-        };
         let every = declared.syscalls == SyscallCount::Every;
         let fmt = crate::table::cell;
         let mut short_windows = 0;
@@ -421,11 +404,9 @@ impl Experiment for Params {
                 }
             }
             if names.contains(&tokio) {
-                let spreads: Vec<(&str, Spread)> = names
-                    .iter()
-                    .filter(|&&name| name != tokio)
-                    .filter_map(|&name| Some((name, spread_at(name, point)?)))
-                    .collect();
+                let spreads = spread::against(tokio, &names, &repeats, |who, r| {
+                    at_repeat(who, point, None, Some(r))?.get("server_cpu_us_per_msg")
+                });
                 for (name, spread) in &spreads {
                     if spread.unsettled() {
                         *unsettled.entry(name).or_default() += 1;

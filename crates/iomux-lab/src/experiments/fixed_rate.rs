@@ -28,7 +28,7 @@ use crate::lab::Lab;
 use crate::process::ServerProc;
 use crate::report::Report;
 use crate::runner::{measure_server, merge, Measured};
-use crate::spread::{self, Spread};
+use crate::spread;
 use crate::table::table;
 
 /// The parameter a fixed-rate point carries: the offered load, in percent of the slowest
@@ -231,25 +231,11 @@ pub fn render(report: &mut Report, points: &[Point], names: &[&str], reference: 
                     && pt.at(RATE_PARAM) == Some(percent)
             })
         };
-        let cpu_in = |name: &str, repeat| {
-            in_repeat(name, repeat)
-                .filter(|pt| kept_up(pt))
-                .and_then(|pt| pt.get("server_cpu_us_per_msg"))
-        };
-        let spreads: Vec<(&str, Spread)> = names
-            .iter()
-            .filter(|&&name| name != reference)
-            .filter_map(|&name| {
-                let ratios: Vec<f64> = repeats
-                    .iter()
-                    .map(|&r| match (cpu_in(name, r), cpu_in(reference, r)) {
-                        (Some(a), Some(b)) if b > 0.0 => a / b,
-                        _ => f64::NAN,
-                    })
-                    .collect();
-                Some((name, Spread::of(&ratios)?))
-            })
-            .collect();
+        let spreads = spread::against(reference, names, &repeats, |who, r| {
+            in_repeat(who, r)
+                .filter(|pt| kept_up(pt))?
+                .get("server_cpu_us_per_msg")
+        });
         if let Some(line) = spread::point_line(reference, &spreads) {
             report.say(&line);
         }
